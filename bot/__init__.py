@@ -1,0 +1,1 @@
+"""Application wiring: configuration, Telegram client, dispatcher, CLI."""

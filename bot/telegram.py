@@ -1,0 +1,72 @@
+"""Building the aiogram Bot for a configured Bot API server (public, or the local fake)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.methods import GetUpdates, TelegramMethod
+from aiogram.methods.base import Response, TelegramType
+
+from bot.config import TelegramSettings
+
+PUBLIC_API = "https://api.telegram.org"
+log = logging.getLogger(__name__)
+
+
+class RetryMiddleware(BaseRequestMiddleware):
+    """Retries a Bot API call on 429 (waiting retry_after) and on network or 5xx errors
+    (exponential backoff). Errors that retrying cannot fix (400, 403) pass straight through."""
+
+    def __init__(self, attempts: int = 4, base_delay: float = 0.5, max_delay: float = 30.0):
+        self.attempts, self.base_delay, self.max_delay = attempts, base_delay, max_delay
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        if isinstance(method, GetUpdates):  # the polling loop has its own backoff
+            return await make_request(bot, method)
+        delay = self.base_delay
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as exc:
+                if attempt == self.attempts:
+                    raise
+                wait = min(float(exc.retry_after), self.max_delay)
+                log.warning("%s: 429, retrying after %.1fs", method.__api_method__, wait)
+                await asyncio.sleep(wait)
+            except (TelegramNetworkError, TelegramServerError) as exc:
+                if attempt == self.attempts:
+                    raise
+                log.warning("%s failed (%s), retrying in %.1fs",
+                            method.__api_method__, type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_delay)
+        raise AssertionError("unreachable")
+
+
+def make_bot(telegram: TelegramSettings, **session_kwargs: Any) -> Bot:
+    if telegram.token is None:
+        raise ValueError("telegram.token is not set")
+    base = telegram.api_base_url.rstrip("/")
+    if base != PUBLIC_API:
+        session_kwargs["api"] = TelegramAPIServer.from_base(base)
+    session = AiohttpSession(**session_kwargs)
+    session.middleware(RetryMiddleware())
+    return Bot(
+        token=telegram.token.get_secret_value(),
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML),
+    )

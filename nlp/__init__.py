@@ -1,0 +1,1 @@
+"""Pure parsing of plain-Chinese field reports (contract: shared/spec/parsing.md)."""

@@ -1,0 +1,1 @@
+"""Reminders, escalation, digests and delivery. Policy is pure; APScheduler only times it."""

@@ -1,0 +1,1 @@
+"""Persistence: typed ORM models, engine/session helpers, migrations, ledger import/export."""

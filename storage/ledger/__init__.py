@@ -1,0 +1,1 @@
+"""Ledger import (CSV/XLSX, two layouts) and Excel export."""

@@ -1,0 +1,363 @@
+"""The ledger and everything that happens to it, as SQLAlchemy 2 typed ORM models.
+
+Money is Decimal (亿元 on projects, 万元 on reported figures); datetimes are time-zone aware
+(see storage.types). Enumerations are plain strings checked by the services, so a new value
+needs no migration on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.types import Money, UtcDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dt.datetime: UtcDateTime(), Decimal: Money(), dict[str, Any]: JSON}
+
+
+# --- roles and states (string values stored in the database) -----------------------------
+
+class Role:
+    CONTACT = "contact"  # 业主联系人
+    SERVICE = "service"  # 服务责任人
+    DISTRICT_LEADER = "district_leader"  # 联系区领导
+    CITY_LEADER = "city_leader"  # 联系市领导
+    ALL = (CONTACT, SERVICE, DISTRICT_LEADER, CITY_LEADER)
+
+
+class Person(Base):
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    title: Mapped[str | None] = mapped_column(String(128))
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger)  # private chat for pushes
+    unreachable_since: Mapped[dt.datetime | None]  # blocked the bot / chat gone
+    # What the next plain text from this person answers, e.g.
+    # {"kind": "report_correction", "report_id": 7} or {"kind": "issue_feedback", "issue_id": 3}.
+    pending_input: Mapped[dict[str, Any] | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    roles: Mapped[list[ProjectRole]] = relationship(back_populates="person")
+
+
+class Department(Base):
+    __tablename__ = "departments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)  # 项目编号
+    name: Mapped[str] = mapped_column(String(256))  # 项目名称
+    short_names: Mapped[list[str]] = mapped_column(JSON, default=list)  # 简称, first is preferred
+    district: Mapped[str | None] = mapped_column(String(64))  # 所在地
+    owner_org: Mapped[str | None] = mapped_column(String(256))  # 业主单位
+    period_text: Mapped[str | None] = mapped_column(String(64))  # 建设期 as written
+    period_start: Mapped[dt.date | None] = mapped_column(Date)
+    period_end: Mapped[dt.date | None] = mapped_column(Date)
+    total_investment: Mapped[Decimal | None]  # 亿元
+    cumulative_investment: Mapped[Decimal | None]  # 亿元, as of the ledger import
+    annual_plan_investment: Mapped[Decimal | None]  # 亿元
+    stage: Mapped[str] = mapped_column(String(32), default="preparing")
+    # preparing 前期 | under_construction 在建 | completed 竣工 | operating 投产运营
+    notes: Mapped[str | None] = mapped_column(Text)  # 备注
+    group_chat_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)  # /link
+    source_row: Mapped[dict[str, Any] | None]  # the imported row, for export round trips
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    roles: Mapped[list[ProjectRole]] = relationship(
+        back_populates="project", cascade="all, delete-orphan", order_by="ProjectRole.position"
+    )
+    departments: Mapped[list[ProjectDepartment]] = relationship(
+        back_populates="project",
+        cascade="all, delete-orphan",
+        order_by="ProjectDepartment.position",
+    )
+    milestones: Mapped[list[Milestone]] = relationship(
+        back_populates="project", cascade="all, delete-orphan"
+    )
+
+
+class ProjectDepartment(Base):
+    """A service department (服务责任部门) of a project; a project may have several."""
+
+    __tablename__ = "project_departments"
+    __table_args__ = (UniqueConstraint("project_id", "department_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    position: Mapped[int] = mapped_column(default=0)
+
+    project: Mapped[Project] = relationship(back_populates="departments")
+    department: Mapped[Department] = relationship()
+
+
+class ProjectRole(Base):
+    __tablename__ = "project_roles"
+    __table_args__ = (UniqueConstraint("project_id", "person_id", "role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    role: Mapped[str] = mapped_column(String(32))  # Role.*
+    position: Mapped[int] = mapped_column(default=0)
+
+    project: Mapped[Project] = relationship(back_populates="roles")
+    person: Mapped[Person] = relationship(back_populates="roles")
+
+
+class Milestone(Base):
+    """A key dated node (关键节点) of a project: code from shared/spec/parsing.md."""
+
+    __tablename__ = "milestones"
+    __table_args__ = (UniqueConstraint("project_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(32))  # signed | land | permit | started | ...
+    planned_date: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    original_planned_date: Mapped[dt.date | None] = mapped_column(Date)  # first plan on file
+    actual_date: Mapped[dt.date | None] = mapped_column(Date)
+    state: Mapped[str] = mapped_column(String(16), default="planned")  # planned | done
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    project: Mapped[Project] = relationship(back_populates="milestones")
+
+
+class PlanChange(Base):
+    """A milestone's planned date moved (推迟到 …); pending until the service person decides
+    when an overdue alert is open for it, otherwise applied at once."""
+
+    __tablename__ = "plan_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    milestone_id: Mapped[int] = mapped_column(ForeignKey("milestones.id", ondelete="CASCADE"))
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"))
+    old_date: Mapped[dt.date | None] = mapped_column(Date)
+    new_date: Mapped[dt.date] = mapped_column(Date)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|approved|rejected
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    decided_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Report(Base):
+    """An inbound message, stored exactly as received before anything else happens."""
+
+    __tablename__ = "reports"
+    __table_args__ = (Index("ix_reports_chat_message", "chat_id", "message_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Unique so the same Telegram update delivered twice creates one report.
+    telegram_update_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    sender_telegram_id: Mapped[int | None] = mapped_column(BigInteger)
+    sender_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    text: Mapped[str] = mapped_column(Text, default="")  # text or photo caption, verbatim
+    photo_file_id: Mapped[str | None] = mapped_column(String(256))  # 形象进度 evidence
+    sent_at: Mapped[dt.datetime]  # Telegram's message date
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    is_edit: Mapped[bool] = mapped_column(Boolean, default=False)
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"))
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"))  # chosen project
+    parse_result: Mapped[dict[str, Any] | None]  # spec-shaped JSON from nlp
+    # received | pending (awaiting 确认) | needs_project | confirmed | cancelled
+    # | superseded | nothing (nothing to record) | rejected (unbound sender)
+    state: Mapped[str] = mapped_column(String(16), default="received", index=True)
+    reply_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    confirmed_at: Mapped[dt.datetime | None]
+
+
+class EventFact(Base):
+    """A confirmed milestone event (done / planned / not_done)."""
+
+    __tablename__ = "event_facts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    milestone_code: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    date: Mapped[dt.date | None] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ProgressFact(Base):
+    __tablename__ = "progress_facts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    pct: Mapped[Decimal]
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class InvestmentFact(Base):
+    """Completed investment (完成投资) in 万元 with its scope (month|quarter|year|cumulative|…)."""
+
+    __tablename__ = "investment_facts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    wan_yuan: Mapped[Decimal]
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class CoordinationIssue(Base):
+    """A 交办件: a problem raised in a report, assigned to the service department."""
+
+    __tablename__ = "coordination_issues"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"))
+    raised_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    category: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    responsible_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    deadline: Mapped[dt.date] = mapped_column(Date, index=True)
+    state: Mapped[str] = mapped_column(String(16), default="open", index=True)  # open | closed
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[dt.datetime | None]
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Alert(Base):
+    """An overdue condition: a milestone, a missing report or a 交办件 past its deadline.
+
+    `subject` names what is late ("milestone:12", "report:5:2023-W22", "issue:3"); at most
+    one alert per subject is open at a time (closed_at is null).
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_open", "state", "subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(24))  # milestone_overdue|missing_report|issue_overdue
+    subject: Mapped[str] = mapped_column(String(64), index=True)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"), index=True)
+    milestone_id: Mapped[int | None] = mapped_column(ForeignKey("milestones.id"))
+    issue_id: Mapped[int | None] = mapped_column(ForeignKey("coordination_issues.id"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))  # missing reporter
+    due_date: Mapped[dt.date] = mapped_column(Date)  # the date it became late after
+    level: Mapped[str] = mapped_column(String(8))  # yellow | orange | red
+    state: Mapped[str] = mapped_column(String(16), default="open")  # open|acknowledged|closed
+    opened_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    level_changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_notified_at: Mapped[dt.datetime | None]
+    acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    acknowledged_at: Mapped[dt.datetime | None]
+    closed_at: Mapped[dt.datetime | None]
+    close_reason: Mapped[str | None] = mapped_column(String(64))
+
+
+class Outbox(Base):
+    """Every outgoing notice, written before it is sent; `key` makes queueing idempotent."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)  # subject:level:recipient:period
+    kind: Mapped[str] = mapped_column(String(24))  # alert | reminder | digest | notice
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    text: Mapped[str] = mapped_column(Text)
+    reply_markup: Mapped[dict[str, Any] | None]  # Telegram InlineKeyboardMarkup as JSON
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"))
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)  # may pass quiet hours
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed|held
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None]
+
+
+class InviteToken(Base):
+    """A one-time /start token; only its SHA-256 is stored."""
+
+    __tablename__ = "invite_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AuditLog(Base):
+    """Who changed what: every state change of a report, fact, alert or 交办件."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    actor: Mapped[str] = mapped_column(String(64), default="system")  # cli | bot | scheduler
+    action: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[int | None] = mapped_column(BigInteger)
+    detail: Mapped[dict[str, Any] | None]
+
+
+class JobRun(Base):
+    """Marks a scheduled job as done for a period (e.g. digest:2023-06-01) across restarts."""
+
+    __tablename__ = "job_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), unique=True)
+    ran_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
