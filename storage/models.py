@@ -43,7 +43,9 @@ def utcnow() -> dt.datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {dt.datetime: UtcDateTime(), Decimal: Money(), dict[str, Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dt.datetime: UtcDateTime(), Decimal: Money(), dict[str, Any]: JSON,
+    }
 
 
 # --- roles and states (string values stored in the database) -----------------------------

@@ -1,6 +1,7 @@
 """Developer helper: autogenerate a migration against a scratch SQLite database.
 
 usage: python -m storage.revision "what changed"
+       python -m storage.revision --reset   # before the first release: one initial migration
 """
 
 from __future__ import annotations
@@ -31,4 +32,9 @@ async def _main(message: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(_main(sys.argv[1] if len(sys.argv) > 1 else "schema change"))
+    arg = sys.argv[1] if len(sys.argv) > 1 else "schema change"
+    if arg == "--reset":
+        for old in (Path(__file__).parent / "migrations" / "versions").glob("*.py"):
+            old.unlink()
+        arg = "initial schema"
+    asyncio.run(_main(arg))

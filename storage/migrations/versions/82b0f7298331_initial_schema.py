@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: b3648c0a1dd6
+Revision ID: 82b0f7298331
 Revises: 
-Create Date: 2026-11-22 19:02:20.930081
+Create Date: 2026-11-22 19:05:52.198201
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,8 @@ from alembic import op
 
 import storage.types
 
-revision: str = 'b3648c0a1dd6'
+
+revision: str = '82b0f7298331'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
