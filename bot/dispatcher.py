@@ -1,0 +1,64 @@
+"""Builds the aiogram Dispatcher: middlewares, then the routers in priority order."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from aiogram import Dispatcher, Router
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from bot.middlewares import (
+    Clock,
+    ContextMiddleware,
+    DbSessionMiddleware,
+    PersonMiddleware,
+    system_clock,
+)
+from bot.services.registry import ParserHolder
+from scheduler.workdays import WorkCalendar
+
+log = logging.getLogger(__name__)
+
+# Order matters: commands and callbacks first, pending-input answers before the
+# catch-all reporting router, which must come last.
+ROUTER_MODULES = (
+    "handlers.onboarding",
+    "handlers.lookup",
+    "handlers.groups",
+    "handlers.alerts",
+    "handlers.reporting",
+)
+
+
+def calendar_from(settings: Settings) -> WorkCalendar:
+    return WorkCalendar(settings.calendar.holidays, settings.calendar.workdays)
+
+
+def build_dispatcher(
+    settings: Settings,
+    session_factory: async_sessionmaker[AsyncSession],
+    *,
+    clock: Clock = system_clock,
+    calendar: WorkCalendar | None = None,
+    parser: ParserHolder | None = None,
+) -> Dispatcher:
+    dp = Dispatcher()
+    dp.update.outer_middleware(
+        ContextMiddleware(settings, calendar or calendar_from(settings), parser or ParserHolder(),
+                          clock)
+    )
+    dp.update.outer_middleware(DbSessionMiddleware(session_factory))
+    dp.update.outer_middleware(PersonMiddleware())
+    for name in ROUTER_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            log.debug("router module %s not present yet", name)
+            continue
+        router: Router = module.router
+        dp.include_router(router)
+    return dp

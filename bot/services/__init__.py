@@ -1,0 +1,1 @@
+"""Services the handlers call: onboarding, reporting, lookups. Session and settings passed in."""

@@ -1,0 +1,38 @@
+"""Text helpers for Telegram replies: HTML escaping and the 4,096-character limit."""
+
+from __future__ import annotations
+
+import html
+
+TELEGRAM_LIMIT = 4096
+
+
+def esc(value: object) -> str:
+    """Escape any user- or ledger-provided value for HTML parse mode."""
+    return html.escape(str(value), quote=False)
+
+
+def split_message(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
+    """Split at line breaks so each part fits; a single over-long line is cut hard.
+
+    Callers build messages from escaped lines, so a cut never lands inside an entity
+    except in that hard-cut fallback, where tags are not used.
+    """
+    parts: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > limit:
+            if current:
+                parts.append(current)
+                current = ""
+            parts.append(line[:limit])
+            line = line[limit:]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit:
+            parts.append(current)
+            current = line
+        else:
+            current = candidate
+    if current or not parts:
+        parts.append(current)
+    return parts
