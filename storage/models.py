@@ -188,7 +188,10 @@ class Report(Base):
     """An inbound message, stored exactly as received before anything else happens."""
 
     __tablename__ = "reports"
-    __table_args__ = (Index("ix_reports_chat_message", "chat_id", "message_id"),)
+    __table_args__ = (
+        Index("ix_reports_chat_message", "chat_id", "message_id"),
+        Index("ix_reports_sender_project_sent", "sender_id", "project_id", "sent_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Unique so the same Telegram update delivered twice creates one report.
@@ -287,8 +290,8 @@ class Alert(Base):
     kind: Mapped[str] = mapped_column(String(24))  # milestone_overdue|missing_report|issue_overdue
     subject: Mapped[str] = mapped_column(String(64), index=True)
     project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"), index=True)
-    milestone_id: Mapped[int | None] = mapped_column(ForeignKey("milestones.id"))
-    issue_id: Mapped[int | None] = mapped_column(ForeignKey("coordination_issues.id"))
+    milestone_id: Mapped[int | None] = mapped_column(ForeignKey("milestones.id"), index=True)
+    issue_id: Mapped[int | None] = mapped_column(ForeignKey("coordination_issues.id"), index=True)
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))  # missing reporter
     due_date: Mapped[dt.date] = mapped_column(Date)  # the date it became late after
     level: Mapped[str] = mapped_column(String(8))  # yellow | orange | red
@@ -315,7 +318,7 @@ class Outbox(Base):
     chat_id: Mapped[int | None] = mapped_column(BigInteger)
     text: Mapped[str] = mapped_column(Text)
     reply_markup: Mapped[dict[str, Any] | None]  # Telegram InlineKeyboardMarkup as JSON
-    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"))
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), index=True)
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)  # may pass quiet hours
     state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed|held
     attempts: Mapped[int] = mapped_column(Integer, default=0)

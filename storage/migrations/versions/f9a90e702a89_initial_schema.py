@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 82b0f7298331
+Revision ID: f9a90e702a89
 Revises: 
-Create Date: 2026-11-22 19:05:52.198201
+Create Date: 2026-11-22 19:47:40.661150
 """
 from collections.abc import Sequence
 
@@ -12,7 +12,7 @@ from alembic import op
 import storage.types
 
 
-revision: str = '82b0f7298331'
+revision: str = 'f9a90e702a89'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -163,6 +163,7 @@ def upgrade() -> None:
     with op.batch_alter_table('reports', schema=None) as batch_op:
         batch_op.create_index('ix_reports_chat_message', ['chat_id', 'message_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_reports_sender_id'), ['sender_id'], unique=False)
+        batch_op.create_index('ix_reports_sender_project_sent', ['sender_id', 'project_id', 'sent_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_reports_state'), ['state'], unique=False)
 
     op.create_table('coordination_issues',
@@ -284,6 +285,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_alerts'))
     )
     with op.batch_alter_table('alerts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_alerts_issue_id'), ['issue_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_alerts_milestone_id'), ['milestone_id'], unique=False)
         batch_op.create_index('ix_alerts_open', ['state', 'subject'], unique=False)
         batch_op.create_index(batch_op.f('ix_alerts_project_id'), ['project_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_alerts_subject'), ['subject'], unique=False)
@@ -312,6 +315,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('key', name=op.f('uq_outbox_key'))
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_outbox_alert_id'), ['alert_id'], unique=False)
         batch_op.create_index('ix_outbox_due', ['state', 'next_attempt_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_person_id'), ['person_id'], unique=False)
 
@@ -323,12 +327,15 @@ def downgrade() -> None:
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_outbox_person_id'))
         batch_op.drop_index('ix_outbox_due')
+        batch_op.drop_index(batch_op.f('ix_outbox_alert_id'))
 
     op.drop_table('outbox')
     with op.batch_alter_table('alerts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_alerts_subject'))
         batch_op.drop_index(batch_op.f('ix_alerts_project_id'))
         batch_op.drop_index('ix_alerts_open')
+        batch_op.drop_index(batch_op.f('ix_alerts_milestone_id'))
+        batch_op.drop_index(batch_op.f('ix_alerts_issue_id'))
 
     op.drop_table('alerts')
     with op.batch_alter_table('progress_facts', schema=None) as batch_op:
@@ -355,6 +362,7 @@ def downgrade() -> None:
     op.drop_table('coordination_issues')
     with op.batch_alter_table('reports', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_reports_state'))
+        batch_op.drop_index('ix_reports_sender_project_sent')
         batch_op.drop_index(batch_op.f('ix_reports_sender_id'))
         batch_op.drop_index('ix_reports_chat_message')
 

@@ -1,0 +1,164 @@
+"""`gongjian import`, `gongjian import-milestones` and `gongjian export`."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TextIO
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Settings
+from storage.db import make_engine, make_sessionmaker
+from storage.ledger.columns import STAGES
+from storage.ledger.exporter import export_ledger as write_export
+from storage.ledger.importer import ImportPlan, LedgerRejected, show
+from storage.ledger.importer import import_ledger as apply_ledger
+from storage.ledger.milestones import MilestonePlan, read_milestones
+from storage.ledger.milestones import import_milestones as apply_milestones
+from storage.ledger.reader import read_ledger
+from storage.ledger.tables import LedgerError
+from storage.schema import upgrade
+
+
+def print_errors(errors: Sequence[LedgerError], out: TextIO | None = None) -> None:
+    out = out or sys.stderr
+    for error in errors:
+        print(error, file=out)
+    print(f"文件有 {len(errors)} 个问题，未导入任何内容。", file=out)
+
+
+def _outcome(*, dry_run: bool, applied: bool) -> str:
+    return "（试运行，未写入）" if dry_run else "已写入数据库" if applied else "无需改动"
+
+
+def describe_plan(plan: ImportPlan, *, dry_run: bool) -> list[str]:
+    lines = []
+    if dry_run:
+        for item in plan.created:
+            lines.append(f"+ {item.code} {item.name}")
+            lines += [
+                f"    {c.label}: {STAGES.get(c.new, c.new) if c.field == 'stage' else show(c.new)}"
+                for c in item.changes if c.field not in ("name", "period_start", "period_end")
+            ]
+        for item in plan.updated:
+            lines.append(f"~ {item.code} {item.name}")
+            lines += [f"    {c}" for c in item.changes]
+        for person in plan.people_created:
+            extra = "".join(f" {show(c.new)}" for c in person.changes)
+            lines.append(f"+ 人员 {person.name}{extra}")
+        for person in plan.people_updated:
+            lines.append(f"~ 人员 {person.name}：" + "；".join(str(c) for c in person.changes))
+        for name in plan.departments_created:
+            lines.append(f"+ 部门 {name}")
+    lines.append(
+        f"新增 {len(plan.created)} 个项目，更新 {len(plan.updated)}，未变 {len(plan.unchanged)}"
+        f"；新增人员 {len(plan.people_created)}，更新人员 {len(plan.people_updated)}"
+        f"；新增部门 {len(plan.departments_created)}"
+    )
+    if plan.missing:
+        lines.append(f"数据库中另有 {len(plan.missing)} 个项目不在此文件中，未改动")
+    lines.append(_outcome(dry_run=dry_run, applied=plan.applied))
+    return lines
+
+
+def describe_milestones(plan: MilestonePlan, *, dry_run: bool) -> list[str]:
+    lines = []
+    if dry_run:
+        lines += [f"+ {c}" for c in plan.created] + [f"~ {c}" for c in plan.updated]
+    lines.append(
+        f"新增节点 {len(plan.created)} 个，更新 {len(plan.updated)}，未变 {len(plan.unchanged)}"
+    )
+    lines.append(_outcome(dry_run=dry_run, applied=plan.applied))
+    return lines
+
+
+async def _with_session(
+    settings: Settings, work: Callable[[AsyncSession], Awaitable[int]]
+) -> int:
+    """Run `work` in one session on a migrated database; a database failure rolls back and
+    is reported in one line (exit 1)."""
+    engine = make_engine(settings.database.url)
+    try:
+        await upgrade(engine)
+        async with make_sessionmaker(engine)() as session:
+            return await work(session)  # the session rolls back on the way out if it failed
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        print(f"数据库错误，未写入任何内容：{reason}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"无法写入文件：{exc}", file=sys.stderr)
+        return 1
+    finally:
+        await engine.dispose()
+
+
+def _local_today(settings: Settings, now: dt.datetime) -> dt.date:
+    return now.astimezone(settings.schedule.tz).date()
+
+
+async def import_ledger(args: argparse.Namespace, settings: Settings) -> int:
+    ledger = read_ledger(args.file)
+    if ledger.errors:
+        print_errors(ledger.errors)
+        return 1
+    now = dt.datetime.now(dt.UTC)
+
+    async def work(session: AsyncSession) -> int:
+        try:
+            plan = await apply_ledger(session, ledger, now=now, dry_run=args.dry_run,
+                                      today=_local_today(settings, now))
+        except LedgerRejected as exc:
+            await session.rollback()
+            print_errors(exc.errors)
+            return 1
+        if args.dry_run:
+            await session.rollback()
+        else:
+            await session.commit()
+        print("\n".join(describe_plan(plan, dry_run=args.dry_run)))
+        return 0
+
+    return await _with_session(settings, work)
+
+
+async def import_milestones(args: argparse.Namespace, settings: Settings) -> int:
+    mfile = read_milestones(args.file)
+    if mfile.errors:
+        print_errors(mfile.errors)
+        return 1
+    now = dt.datetime.now(dt.UTC)
+
+    async def work(session: AsyncSession) -> int:
+        try:
+            plan = await apply_milestones(session, mfile, now=now, dry_run=args.dry_run)
+        except LedgerRejected as exc:
+            await session.rollback()
+            print_errors(exc.errors)
+            return 1
+        if args.dry_run:
+            await session.rollback()
+        else:
+            await session.commit()
+        print("\n".join(describe_milestones(plan, dry_run=args.dry_run)))
+        return 0
+
+    return await _with_session(settings, work)
+
+
+async def export_ledger(args: argparse.Namespace, settings: Settings) -> int:
+    today = _local_today(settings, dt.datetime.now(dt.UTC))
+
+    async def work(session: AsyncSession) -> int:
+        count = await write_export(session, args.out, today=today)
+        print(f"已导出 {count} 个项目到 {args.out}")
+        return 0
+
+    return await _with_session(settings, work)
+
+
+__all__: list[Any] = ["export_ledger", "import_ledger", "import_milestones"]

@@ -1,0 +1,156 @@
+"""`export_ledger`: the current ledger as an .xlsx in the project's own layout (readable again
+by `read_ledger`), plus computed columns.
+
+Computed columns (ignored when the file is imported again):
+- 项目阶段: the project's stage in Chinese.
+- 最新形象进度: the latest ProgressFact (by as_of, then id), e.g. "80%".
+- 本年完成投资(万元): the latest 'year' InvestmentFact dated this year; when there is none, the
+  latest 'cumulative' fact of this year minus the latest 'cumulative' fact of an earlier year
+  (when both exist); otherwise empty. Month and quarter figures are not added up.
+- 下一关键节点: the earliest not-done milestone with a planned date, e.g. "开工 2023-06-30".
+- 未办结交办件 / 未关闭预警: counts of open 交办件 and of alerts not closed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from storage.ledger.cells import generated_code, plain_decimal
+from storage.ledger.columns import EXPORT_HEADERS, MILESTONE_CODES, STAGES
+from storage.ledger.importer import project_departments
+from storage.models import (
+    Alert,
+    CoordinationIssue,
+    InvestmentFact,
+    Milestone,
+    Person,
+    ProgressFact,
+    Project,
+    ProjectDepartment,
+    ProjectRole,
+    Role,
+)
+
+SHEET_TITLE = "重点项目台账"
+NO_PHONE = "—"  # keeps a place in a phone column for a person without a phone
+
+
+def people_cells(people: Sequence[Person]) -> tuple[str, str]:
+    """(names joined with 、, phones in the same order; '—' where one is missing, trailing
+    missing ones left out)."""
+    phones = [p.phone or NO_PHONE for p in people]
+    while phones and phones[-1] == NO_PHONE:
+        phones.pop()
+    return "、".join(p.name for p in people), "、".join(phones)
+
+
+def year_investment(facts: Sequence[InvestmentFact], today: dt.date) -> Decimal | None:
+    """万元 completed this calendar year (rule in the module docstring)."""
+    ordered = sorted(facts, key=lambda f: (f.as_of, f.id or 0))
+    this_year = [f for f in ordered if f.as_of.year == today.year and f.as_of <= today]
+    year = [f for f in this_year if f.scope == "year"]
+    if year:
+        return year[-1].wan_yuan
+    cumulative = [f for f in this_year if f.scope == "cumulative"]
+    before = [f for f in ordered if f.scope == "cumulative" and f.as_of.year < today.year]
+    if cumulative and before:
+        return max(cumulative[-1].wan_yuan - before[-1].wan_yuan, Decimal(0))
+    return None
+
+
+def next_milestone(milestones: Sequence[Milestone]) -> str | None:
+    pending = [m for m in milestones if m.state != "done" and m.planned_date is not None]
+    if not pending:
+        return None
+    first = min(pending, key=lambda m: (m.planned_date, m.id or 0))
+    label = MILESTONE_CODES.get(first.code, first.code)
+    return f"{label} {first.planned_date.isoformat()}"  # type: ignore[union-attr]
+
+
+def _number(value: Decimal | None) -> Decimal | None:
+    return None if value is None else plain_decimal(value)
+
+
+async def _counts(session: AsyncSession, column: Any, *where: Any) -> dict[int, int]:
+    rows = await session.execute(select(column, func.count()).where(*where).group_by(column))
+    return {pid: n for pid, n in rows.all() if pid is not None}
+
+
+async def export_rows(session: AsyncSession, *, today: dt.date) -> list[list[Any]]:
+    """The sheet's rows after the header, one per project: by code, then the projects with a
+    generated code in the order they were imported."""
+    projects = list(await session.scalars(
+        select(Project).order_by(Project.id).options(
+            selectinload(Project.roles).selectinload(ProjectRole.person),
+            selectinload(Project.departments).selectinload(ProjectDepartment.department),
+            selectinload(Project.milestones),
+        )
+    ))
+    projects.sort(key=lambda p: (1, "", p.id) if p.code == generated_code(p.name)
+                  else (0, p.code, p.id))
+    progress: dict[int, ProgressFact] = {}
+    for fact in await session.scalars(
+        select(ProgressFact).order_by(ProgressFact.as_of, ProgressFact.id)
+    ):
+        progress[fact.project_id] = fact
+    investments: dict[int, list[InvestmentFact]] = {}
+    for inv in await session.scalars(select(InvestmentFact)):
+        investments.setdefault(inv.project_id, []).append(inv)
+    issues = await _counts(session, CoordinationIssue.project_id,
+                           CoordinationIssue.state == "open")
+    alerts = await _counts(session, Alert.project_id, Alert.closed_at.is_(None),
+                           Alert.state != "closed")
+    rows = []
+    for p in projects:
+        roles: dict[str, list[Person]] = {}
+        for r in sorted(p.roles, key=lambda r: (r.position, r.id)):
+            roles.setdefault(r.role, []).append(r.person)
+        contacts, contact_phones = people_cells(roles.get(Role.CONTACT, []))
+        service, service_phones = people_cells(roles.get(Role.SERVICE, []))
+        pct = progress.get(p.id)
+        rows.append([
+            p.code, p.name, "、".join(p.short_names or []), p.district, p.period_text,
+            p.owner_org, "、".join(project_departments(p)),
+            people_cells(roles.get(Role.CITY_LEADER, []))[0],
+            people_cells(roles.get(Role.DISTRICT_LEADER, []))[0],
+            _number(p.total_investment), _number(p.cumulative_investment),
+            _number(p.annual_plan_investment),
+            contacts, contact_phones, service, service_phones, p.notes,
+            STAGES.get(p.stage, p.stage),
+            f"{plain_decimal(pct.pct)}%" if pct else None,
+            _number(year_investment(investments.get(p.id, []), today)),
+            next_milestone(p.milestones),
+            issues.get(p.id, 0), alerts.get(p.id, 0),
+        ])
+    return rows
+
+
+async def export_ledger(session: AsyncSession, path: str | Path, *, today: dt.date) -> int:
+    """Write the ledger to `path` (.xlsx); returns the number of projects written."""
+    rows = await export_rows(session, today=today)
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = SHEET_TITLE
+    ws.append(list(EXPORT_HEADERS))
+    for row in rows:
+        ws.append([v if v != "" else None for v in row])
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    widths = {"B": 40, "F": 28, "G": 20, "M": 14, "N": 26, "P": 26, "U": 20}
+    for letter in "ABCDEFGHIJKLMNOPQRSTUVW":
+        ws.column_dimensions[letter].width = widths.get(letter, 12)
+    ws.freeze_panes = "C2"
+    wb.save(path)
+    return len(rows)
