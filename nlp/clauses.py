@@ -1,0 +1,55 @@
+"""Cutting a message into sentences and clauses, and dropping what records nothing
+(questions, notices). Every function keeps offsets: removed text becomes spaces."""
+
+from __future__ import annotations
+
+import re
+
+_SENTENCE = re.compile(r"[^。！？!?\n]*[。！？!?\n]?")
+_QUESTION = re.compile(r"请问|[？?]\s*$|吗\s*[。.]?\s*$|什么时候|怎么[填报办]|如何[填报办]")
+_NOTICE = re.compile(
+    r"^\s*(?:【[^】]{0,20}】\s*)?(?:通知|请各|请大家|请于|各位[^，,。！!]{0,6}[好：:])"
+)
+# Clause boundaries: punctuation and line breaks; then list markers (1、 2. ①) at a clause's
+# start are skipped, and a space between Chinese characters (typed instead of a comma) splits.
+_CLAUSE_SPLIT = re.compile(r"[，,；;。！!？?：:\n\r]+")
+_MARKER = re.compile(r"\s*(?:\d{1,2}[、.．)）](?!\d)|[①-⑳]|[(（]\d{1,2}[)）])?\s*")
+_SPACE_SPLIT = re.compile(r"(?<=[^\x00-\x7f])[ \t]+(?=[\u4e00-\u9fff])")
+_BLANK = re.compile(r"[^\n]")
+
+
+def drop_non_reports(text: str) -> str:
+    """Blank out sentences that are questions or notices; offsets are unchanged."""
+    parts: list[str] = []
+    for m in _SENTENCE.finditer(text):
+        sentence = m.group()
+        if not sentence:
+            continue
+        if _QUESTION.search(sentence) or _NOTICE.search(sentence):
+            parts.append(_BLANK.sub(" ", sentence))
+        else:
+            parts.append(sentence)
+    out = "".join(parts)
+    return out if len(out) == len(text) else text
+
+
+def clause_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each non-empty clause, in order."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for m in (*_CLAUSE_SPLIT.finditer(text), None):
+        end = m.start() if m is not None else len(text)
+        if end > pos:
+            start = _MARKER.match(text, pos, end).end()  # type: ignore[union-attr]
+            if start < end:
+                if " " in text[start:end] or "\t" in text[start:end]:
+                    sub = start
+                    for sp in _SPACE_SPLIT.finditer(text, start, end):
+                        spans.append((sub, sp.start()))
+                        sub = sp.end()
+                    spans.append((sub, end))
+                else:
+                    spans.append((start, end))
+        if m is not None:
+            pos = m.end()
+    return [(a, b) for a, b in spans if text[a:b].strip()]

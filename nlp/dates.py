@@ -1,0 +1,156 @@
+"""Date expressions resolved against the sending date; periods resolve to their last day.
+
+6月 → 06-30, 4月初 → 04-10, 中旬 → the 20th, 月底 → last day, 二季度 → 06-30, 上半年 → 06-30,
+年底/年内 → 12-31, 本周五 → that Friday, 下周三 → Wednesday of next week, 下周 → Sunday of next
+week (weeks start on Monday). A month-day without a year takes the sending year; 明年 adds one.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from nlp.numbers import CN_NUM, small_int
+
+_N = rf"(?:\d{{1,2}}|[{CN_NUM}]{{1,3}})"
+_WEEKDAY = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6, "末": 6,
+            "1": 0, "2": 1, "3": 2, "4": 3, "5": 4, "6": 5, "7": 6}
+_QUARTER = {"一": 1, "二": 2, "三": 3, "四": 4, "1": 1, "2": 2, "3": 3, "4": 4}
+_RELDAY = {"今天": 0, "今日": 0, "当天": 0, "昨天": -1, "昨日": -1, "前天": -2, "明天": 1,
+           "明日": 1, "后天": 2, "大后天": 3}
+
+# One alternation, most specific first; every branch is bounded (no nested quantifiers).
+_DATE = re.compile(
+    # The lookahead rejects most positions at once (a plain alternation would try every
+    # branch at every character).
+    rf"(?=[0-9{CN_NUM}今明去本这当下上中月周星礼昨前后大年底初第国劳])"
+    rf"(?:(?P<ymd>(?P<y>20\d\d)\s*(?:年|\.|-|/)\s*(?P<ym>\d{{1,2}})\s*(?:月|\.|-|/)\s*"
+    rf"(?P<yd>\d{{1,2}})(?:日|号)?)"
+    rf"|(?P<yr>今年|明年|去年|20\d\d\s*年)?(?P<mon>本月|这个月|当月|下个?月|上个?月|{_N}月份?)"
+    rf"(?:(?P<day>{_N})(?:日|号)|(?P<part>初|上旬|中旬|下旬|中|底|末))?"
+    rf"|(?P<md>(?<![\d.])(?P<mm>1[0-2]|0?[1-9])/(?P<dd>[0-3]?\d)(?![\d/]))"
+    rf"|(?P<dayonly>(?<![\d.])(?P<dn>[1-3]?\d)(?:号|日)(?!元))"
+    rf"|(?P<xun>上旬|中旬|下旬|月初|月中|月底|月末)"
+    rf"|(?P<rel>大后天|今天|今日|当天|昨天|昨日|前天|明天|明日|后天)"
+    rf"|(?P<wk>本周|这周|下下周|下周|上上周|上周|周|星期|礼拜)(?P<wd>[一二三四五六日天末1-7])?"
+    rf"|(?P<q>(?:今年|明年)?(?:第?(?P<qn>[一二三四1-4])|(?P<qthis>本|这个|当))季度)"
+    rf"|(?P<half>(?P<hy>今年|明年)?(?P<hh>上|下)半年)"
+    rf"|(?P<ye>(?P<yey>今年|明年)?(?:年底|年末|年内|年前|底))"
+    rf"|(?P<ny>明年)"
+    rf"|(?P<hol>国庆节?|五一|劳动节))"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DateSpan:
+    start: int
+    end: int
+    date: dt.date
+
+
+def _last_day(year: int, month: int) -> dt.date:
+    return dt.date(year, month, calendar.monthrange(year, month)[1])
+
+
+def _safe(year: int, month: int, day: int) -> dt.date | None:
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _add_months(year: int, month: int, n: int) -> tuple[int, int]:
+    month += n
+    return year + (month - 1) // 12, (month - 1) % 12 + 1
+
+
+def _resolve(m: re.Match[str], sent: dt.date) -> dt.date | None:
+    year = sent.year
+    if m["ymd"]:
+        return _safe(int(m["y"]), int(m["ym"]), int(m["yd"]))
+    if m["mon"]:
+        if m["yr"] == "明年":
+            year += 1
+        elif m["yr"] == "去年":
+            year -= 1
+        elif m["yr"]:
+            year = int(m["yr"][:4])
+        mon = m["mon"]
+        if mon in ("本月", "这个月", "当月"):
+            month = sent.month
+        elif mon.startswith("下"):
+            year, month = _add_months(sent.year, sent.month, 1)
+        elif mon.startswith("上"):
+            year, month = _add_months(sent.year, sent.month, -1)
+        else:
+            month = small_int(mon.rstrip("份").rstrip("月")) or 0
+            if not 1 <= month <= 12:
+                return None
+        if m["day"]:
+            day = small_int(m["day"])
+            return _safe(year, month, day) if day else None
+        part = m["part"]
+        if part in ("初", "上旬"):
+            return dt.date(year, month, 10)
+        if part in ("中旬", "中"):
+            return dt.date(year, month, 20)
+        if mon in ("本月", "这个月", "当月") and part is None:
+            return None  # 本月完成投资: a scope, not a deadline
+        return _last_day(year, month)
+    if m["md"]:
+        return _safe(year, int(m["mm"]), int(m["dd"]))
+    if m["dayonly"]:
+        return _safe(year, sent.month, int(m["dn"]))
+    if m["xun"]:
+        x = m["xun"]
+        if x in ("上旬", "月初"):
+            return dt.date(year, sent.month, 10)
+        if x in ("中旬", "月中"):
+            return dt.date(year, sent.month, 20)
+        return _last_day(year, sent.month)
+    if m["rel"]:
+        return sent + dt.timedelta(days=_RELDAY[m["rel"]])
+    if m["wk"]:
+        monday = sent - dt.timedelta(days=sent.weekday())
+        weeks = {"下周": 1, "下下周": 2, "上周": -1, "上上周": -2}.get(m["wk"], 0)
+        wd = m["wd"]
+        if wd is None:
+            if m["wk"] in ("周", "星期", "礼拜"):
+                return None
+            return monday + dt.timedelta(days=7 * weeks + 6)
+        return monday + dt.timedelta(days=7 * weeks + _WEEKDAY[wd])
+    if m["q"]:
+        if m["q"].startswith("明年"):
+            year += 1
+        q = (sent.month - 1) // 3 + 1 if m["qthis"] else _QUARTER[m["qn"]]
+        return _last_day(year, q * 3)
+    if m["half"]:
+        if m["hy"] == "明年":
+            year += 1
+        return dt.date(year, 6, 30) if m["hh"] == "上" else dt.date(year, 12, 31)
+    if m["ye"]:
+        if m["yey"] == "明年":
+            year += 1
+        return dt.date(year, 12, 31)
+    if m["ny"]:
+        return dt.date(year + 1, 12, 31)
+    if m["hol"]:
+        return dt.date(year, 10, 1) if m["hol"].startswith("国庆") else dt.date(year, 5, 1)
+    return None
+
+
+def find_dates(text: str, sent: dt.date) -> list[DateSpan]:
+    """Every date expression in `text` with the date it means (unresolvable ones dropped)."""
+    out: list[DateSpan] = []
+    for m in _DATE.finditer(text):
+        if m["ye"] and m["ye"] == "底":
+            continue  # a bare 底 (基底, 底板) is not a date
+        try:
+            date = _resolve(m, sent)
+        except (ValueError, OverflowError, KeyError):
+            date = None
+        if date is not None:
+            out.append(DateSpan(m.start(), m.end(), date))
+    return out

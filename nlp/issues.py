@@ -1,0 +1,113 @@
+"""Problems and requests for coordination: which clauses state one, and its category.
+
+A clause is a problem when it says something is wrong (困难, 不足, 停工, 缺口, 迟迟 …) or asks
+for help (请…协调, 希望…帮助); a bare "not yet" (还没, 尚未) is a problem only when it is about
+something the office handles (land, funding, approvals, utilities, construction), so 尚未开工
+or 还剩一段未合龙 alone are not. Negated ones (暂无困难, 没有遇到征拆问题) are not issues.
+Milestone words are blanked first: 尚未取得施工许可证 is an event, not an approval problem."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+_NEGATED = re.compile(
+    r"(?:暂无|暂时没有|目前没有|没有遇到|未遇到|没有|并无|无需|无|未发现|不存在)"
+    r"[^，,。；;]{0,12}?(?:困难|问题|协调事项|需要协调|需协调|协调)"
+)
+_STRONG = re.compile(
+    r"困难|问题|不足|难(?!度)|紧张|不一致|需求大|拖欠|供应不上|跟不上|缺少|缺乏|缺口|偏慢|较慢|慢"
+    r"|滞后|停工|停了|影响|迟迟|卡在|补办|着急|上涨|矛盾|纠纷|阻工|不到位|不方便|受阻|无法|不够"
+    r"|不稳定?|不畅|不通|不及时|短缺|困扰|隐患|投诉|超期|延误|压力大|压力较大"
+)
+_REQUEST = re.compile(
+    r"(?:请|恳请|希望|急需|需要?|麻烦|请求|建议|盼)[^，,。；;]{0,14}?"
+    r"(?:协调|帮忙|帮助|协助|支持|配合|跟进|加快|对接|解决|督促|加大|推动)"
+)
+# 征拆问题已经解决, 供电问题已协调解决: reported as settled, unless something is still open.
+_RESOLVED = re.compile(r"已(?:经)?(?:协调|全部|基本)?(?:解决|落实|化解|消除|到位|办结|理顺|缓解)")
+_STILL = re.compile(r"还|仍|尚|未|没|但")
+_WEAK = re.compile(
+    r"还没|还未|尚未|暂未|未能|没能|没有|未|没|还剩|需要|仍未|正在办理"
+    r"|(?:还|仍)在(?:办理|审批|审查|报批|协调|谈判|走流程)"
+)
+
+_CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("land", re.compile(r"征地|拆迁|征拆|用地|清表|征收|搬迁|拆除|土地|移民|红线|青苗|交地|供地")),
+    ("funding", re.compile(r"资金|缺口|贷款|续贷|融资|拨付|专项债|财政|放款|银行|金融|资金链")),
+    ("approval", re.compile(
+        r"审批|环评|手续|规划许可|报建|审查|批复|许可|核实|备案|图审|消防|批文")),
+    ("utilities", re.compile(
+        r"水电气|供电|用电|电力|管网|道路|迁改|天然气|燃气|供水|排水|雨污|变电站|电网|杆线|高压线"
+        r"|线路|通水|通电|通气|管道|专线|停电")),
+    ("construction", re.compile(
+        r"停工|天气|降雨|下雨|雨季|高温|暴雨|安全|劳务|材料|施工单位|工人|农民工|人员不足|钢材|价格"
+        r"|用工|招工|雨天|雨水|大雨|冰冻|寒潮|台风|大风"
+        r"|施工人员|工期|塌方|事故|停了")),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IssueMention:
+    start: int
+    end: int
+    category: str
+    text: str
+
+
+def _category(clause: str, anchor: int) -> str | None:
+    """The category whose word is closest to the problem word at `anchor`."""
+    best: tuple[int, str] | None = None
+    for name, pattern in _CATEGORIES:
+        for m in pattern.finditer(clause):
+            dist = 0 if m.start() <= anchor < m.end() else min(abs(m.start() - anchor),
+                                                                abs(m.end() - anchor))
+            if best is None or dist < best[0]:
+                best = (dist, name)
+    return best[1] if best else None
+
+
+def extract_issues(text: str, clauses: Sequence[tuple[int, int]],
+                   blanked: str) -> list[IssueMention]:
+    """Issues in text order. `blanked` is `text` with milestone words replaced by spaces."""
+    kinds: list[tuple[str, str | None]] = []  # per clause: (problem|request|none, category)
+    for cs, ce in clauses:
+        clause = blanked[cs:ce]
+        if _NEGATED.search(clause) or (_RESOLVED.search(clause) and not _STILL.search(clause)):
+            kinds.append(("none", None))
+            continue
+        strong = _STRONG.search(clause)
+        request = _REQUEST.search(clause)
+        weak = _WEAK.search(clause)
+        anchor = strong or weak or request
+        # Without a problem word, the category word nearest the clause's end is the one a
+        # following clause (…，进度偏慢) would be about.
+        cat = _category(clause, anchor.start() if anchor else len(clause))
+        if strong or (weak and cat):
+            kinds.append(("problem", cat))
+        elif request:
+            kinds.append(("request", cat))
+        else:
+            kinds.append(("none", cat))
+    out: list[IssueMention] = []
+    n = len(clauses)
+    for i, (kind, cat) in enumerate(kinds):
+        if kind == "none":
+            continue
+        if cat is None:
+            # Borrow the category of a neighbouring clause (遇到连续强降雨，施工停了一周).
+            for j in (i - 1, i + 1, i - 2, i + 2):
+                if 0 <= j < n and kinds[j][1] is not None:
+                    cat = kinds[j][1]
+                    break
+        cs, ce = clauses[i]
+        if kind == "request" and out and i and out[-1].end == clauses[i - 1][1]:
+            continue  # the request for help that follows the problem it is about
+        category = cat or "other"
+        if out and out[-1].category == category and i and out[-1].end == clauses[i - 1][1]:
+            prev = out[-1]
+            out[-1] = IssueMention(prev.start, ce, category, text[prev.start:ce].strip())
+            continue
+        out.append(IssueMention(cs, ce, category, text[cs:ce].strip()))
+    return out

@@ -1,0 +1,145 @@
+"""Milestone events: which milestone, whether it happened, is planned or has not happened, and
+when. Status comes from the words around the milestone word within its clause (negation first,
+then commitment, then accomplishment), else from the date relative to the sending date."""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from nlp.dates import DateSpan
+from nlp.types import EventStatus
+
+# Longest words first inside each milestone; 竣工验收 is `accepted` only, never `completed`.
+_MILESTONE = re.compile(
+    r"(?P<accepted>竣工验收|通过验收|组织验收|验收)"
+    r"|(?P<topped_out>主体封顶|封顶)"
+    r"|(?P<completed>主体完工|竣工|完工|建成(?!区))"
+    r"|(?P<started>破土动工|开工(?!以来|率|前|条件|手续)|动工|进场施工|开建)"
+    r"|(?P<permit>施工许可证?|四证齐全|施工证)"
+    r"|(?P<land>摘牌|拿地|取得土地|土地出让|供地|土地证)"
+    r"|(?P<signed>签约|签[订署](?:了)?(?:投资|合作|项目)?(?:协议|合同)?)"
+    r"|(?P<operating>试生产|投产|投入使用|试运营|投运|运营|开业|通车)"
+)
+# 未签征收协议 is land acquisition, not the project's investment agreement.
+_SIGN_CONTEXT = re.compile(
+    r"(?:投资|合作|项目|招商|框架|战略|入园|落户|进园|建设)[^，,。；;]{0,4}(?:协议|合同)|协议书"
+)
+_SIGN_NOT = re.compile(r"征收|补偿|拆迁|安置|租赁")
+
+_ON_TIME = re.compile(r"按计划|按期|按时|如期|按节点")
+_NEG = re.compile(
+    r"还没有?|还未|尚未|暂未|暂时没有|未能|没能|没有|仍未|迟迟未|迟迟没有?|未|没|无法"
+    r"|正在办理|正在申请|正在报批|办理中|申请中|审批中|在办理|待定|未定"  # not yet
+)
+_PLAN = re.compile(
+    r"计划|预计|力争|争取|将于|将|确保|拟|有望|准备|推迟|延期|延迟|延后|顺延|调整[到为至]|打算"
+    r"|目标|要在|预定|可望|即将|下一步|近期"
+)
+# 暑假前完工: a deadline right before the milestone word.
+_BEFORE = re.compile(r"(?:之|以)?前\s*$")
+_DONE = re.compile(r"已经|已于|已|今天|昨天|前天|今日|昨日|刚刚|顺利|实现|了")
+# 原定5月开工: the old plan, superseded by what follows (推迟到7月); not reported itself.
+_SUPERSEDED = re.compile(r"原定|原计划|原本|本应|本来")
+_CONNECTOR = re.compile(r"^[\s、和并及与同时后再]*$")
+# 推迟到4月初 after a 没有按计划完成摘牌: a new plan for the milestone just reported.
+_RESCHEDULE = re.compile(r"推迟[到至]|延期[到至]|延后[到至]|顺延[到至]|改[到至]|调整[到至为]")
+
+
+@dataclass(frozen=True, slots=True)
+class EventMention:
+    start: int
+    end: int
+    milestone: str
+    status: EventStatus
+    date: dt.date | None
+
+
+def _status(window: str) -> EventStatus | None:
+    """Status words in a window of text; negation wins over commitment over accomplishment."""
+    if _NEG.search(_ON_TIME.sub("", window)) and not re.search(r"没有?问题|未来", window):
+        return "not_done"
+    if _PLAN.search(window) or _BEFORE.search(window):
+        return "planned"
+    if _DONE.search(window):
+        return "done"
+    return None
+
+
+def milestone_spans(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
+    """(start, end, milestone) of milestone words in text[start:end]."""
+    out = []
+    clause = text[start:end]
+    sign_ok: bool | None = None  # computed once per clause: long clauses stay linear
+    for m in _MILESTONE.finditer(clause):
+        kind = m.lastgroup or ""
+        if kind == "signed" and not m.group().startswith("签约"):
+            if sign_ok is None:
+                sign_ok = bool(_SIGN_CONTEXT.search(clause)) and not _SIGN_NOT.search(clause)
+            if not sign_ok:
+                continue
+        out.append((start + m.start(), start + m.end(), kind))
+    return out
+
+
+def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequence[DateSpan],
+                   sent: dt.date) -> list[EventMention]:
+    """Every milestone event in the message, in text order."""
+    out: list[EventMention] = []
+    starts = [d.start for d in dates]
+
+    def within(lo: int, hi: int) -> list[DateSpan]:
+        """Dates lying entirely in [lo, hi), found by bisection (dates are in text order)."""
+        i = bisect.bisect_left(starts, lo)
+        found = []
+        while i < len(dates) and dates[i].start < hi:
+            if dates[i].end <= hi:
+                found.append(dates[i])
+            i += 1
+        return found
+
+    last: EventMention | None = None
+    for cs, ce in clauses:
+        spans = milestone_spans(text, cs, ce)
+        if not spans:
+            resched = _RESCHEDULE.search(text, cs, ce)
+            if last is not None and resched:
+                when = within(resched.end(), ce)
+                if when:
+                    last = EventMention(resched.start(), ce, last.milestone, "planned",
+                                        when[0].date)
+                    out.append(last)
+            continue
+        prev: EventMention | None = None
+        for i, (ms, me, kind) in enumerate(spans):
+            left = spans[i - 1][1] if i else cs
+            right = spans[i + 1][0] if i + 1 < len(spans) else ce
+            prefix, suffix = text[left:ms], text[me:right]
+            pre_dates = within(left, ms)
+            post_dates = within(me, right)
+            status = _status(prefix)
+            date = pre_dates[-1].date if pre_dates else None
+            if status is None and prev is not None and not pre_dates and _CONNECTOR.match(prefix):
+                status, date = prev.status, prev.date  # 竣工投产, 竣工、投产
+            if status is None:
+                status = _status(suffix)
+                if date is None and post_dates:
+                    date = post_dates[0].date
+            if status is None:
+                if date is None and post_dates:
+                    date = post_dates[0].date
+                status = "planned" if date is not None and date > sent else "done"
+            if status == "planned" and date is None and post_dates:
+                date = post_dates[0].date
+            if status == "not_done":
+                date = None
+            elif status == "done" and date is not None and date > sent:
+                status = "planned"
+            ev = EventMention(ms, me, kind, status, date)
+            if not _SUPERSEDED.search(prefix):
+                out.append(ev)
+            prev = last = ev
+    return out

@@ -1,0 +1,73 @@
+"""Text normalisation before any matching: full-width → half-width, traditional → simplified.
+
+Offsets are preserved (every step maps one character to one character), so spans found in the
+normalised text index the original message too.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+
+# Full-width ASCII (U+FF01–U+FF5E) → ASCII; ideographic space → space. Chinese punctuation
+# that has no ASCII twin (，。、；：！？) is kept: clause splitting relies on it.
+_KEEP = set("，；：！？（）")
+_FULLWIDTH = {
+    cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F) if chr(cp) not in _KEEP
+}
+_FULLWIDTH[0x3000] = 0x20
+# Control characters (except newline/tab) become spaces: they carry no meaning and must not
+# join or split words unexpectedly.
+_CONTROL = {cp: 0x20 for cp in [*range(0, 9), 11, 12, *range(14, 32), 127]}
+_TABLE = {**_FULLWIDTH, **_CONTROL, 0x0D: 0x0A}
+
+
+@functools.cache
+def _opencc() -> tuple[frozenset[str], object] | None:
+    """The t2s converter and the set of characters it would change (None if unavailable)."""
+    try:
+        import opencc
+        from opencc import OpenCC
+    except ImportError:  # pragma: no cover - dependency is declared
+        return None
+    path = os.path.join(os.path.dirname(opencc.__file__), "dictionary", "TSCharacters.txt")
+    trad: set[str] = set()
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                key, _, values = line.rstrip("\n").partition("\t")
+                if len(key) == 1 and values and values.split()[0] != key:
+                    trad.add(key)
+    except OSError:  # pragma: no cover
+        return None
+    return frozenset(trad), OpenCC("t2s")
+
+
+def to_simplified(text: str) -> str:
+    """Traditional → simplified, only when a traditional character occurs (conversion is slow
+    and most messages are already simplified). Keeps length: phrase conversions that would
+    change it are undone character by character."""
+    conv = _opencc()
+    if conv is None:
+        return text
+    trad, cc = conv
+    if trad.isdisjoint(text):
+        return text
+    out = cc.convert(text)  # type: ignore[attr-defined]
+    if len(out) == len(text):
+        return out
+    return "".join(cc.convert(ch) if ch in trad else ch for ch in text)  # type: ignore[attr-defined]
+
+
+_SPACES = re.compile(r"[ \t]+")
+
+
+def normalize(text: str) -> str:
+    """Normalise a message or a project name for matching; same length as the input."""
+    return to_simplified(text.translate(_TABLE))
+
+
+def compact(text: str) -> str:
+    """Normalised, without spaces and brackets: the key form of a project name."""
+    return re.sub(r"[\s()（）【】\[\]《》\"'“”]+", "", normalize(text))

@@ -1,0 +1,167 @@
+"""Numerals, money (万元, Decimal) and percentages found by regex over normalised text.
+
+Only the numeral spans matched here are converted; the message itself is never run through a
+numeral converter (that would turn 三一集团 into 31集团).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+_DIGITS = {"零": 0, "〇": 0, "○": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
+           "六": 6, "七": 7, "八": 8, "九": 9}
+_SMALL = {"十": 10, "百": 100, "千": 1000}
+CN_NUM = "零〇○一二两三四五六七八九十百千万亿"
+# Each numeral starts only where a run of digits starts (lookbehind): otherwise a long run
+# would be retried from every position inside it, which is quadratic.
+_CN_NUMERAL = f"(?<![{CN_NUM}])[{CN_NUM}]+(?:点[零〇○一二三四五六七八九]+[万亿]?)?"
+_AR_NUMERAL = r"(?<![\d.])\d+(?:\.\d+)?"
+
+
+def cn_to_decimal(text: str) -> Decimal | None:
+    """A Chinese numeral (十六点六亿, 一亿两千万, 二〇二三) as a Decimal; None if malformed."""
+    if not text:
+        return None
+    scale = Decimal(1)
+    if "点" in text:
+        left, _, right = text.partition("点")
+        while right and right[-1] in "万亿":
+            scale *= 10000 if right[-1] == "万" else 100000000
+            right = right[:-1]
+        if not right or any(ch not in _DIGITS for ch in right):
+            return None
+        whole = cn_to_decimal(left) if left else Decimal(0)
+        if whole is None:
+            return None
+        frac = Decimal("0." + "".join(str(_DIGITS[ch]) for ch in right))
+        return (whole + frac) * scale
+    if all(ch in _DIGITS for ch in text):
+        return Decimal("".join(str(_DIGITS[ch]) for ch in text))
+    total, section, number = 0, 0, 0
+    for ch in text:
+        if ch in _DIGITS:
+            number = _DIGITS[ch]
+        elif ch in _SMALL:
+            section += (number or 1) * _SMALL[ch]
+            number = 0
+        elif ch == "万":
+            section += number
+            total += (section or 1) * 10000
+            section = number = 0
+        elif ch == "亿":
+            section += number
+            total = (total + section or 1) * 100000000
+            section = number = 0
+        else:
+            return None
+    return Decimal(total + section + number)
+
+
+def to_decimal(text: str) -> Decimal | None:
+    """Arabic or Chinese numeral → Decimal."""
+    text = text.replace(",", "")
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return cn_to_decimal(text)
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    start: int
+    end: int
+    value: Decimal
+
+
+# Money: 1.2亿元, 1.2个亿, 3000万元, 3亿5000万元, 十六点六亿元, 一亿两千万元, 八千万元, 800元.
+# 万/亿 followed by another unit counts things, not money (5万吨, 25万台套, 3万平方米).
+_NOT_MONEY = r"(?![吨台套平方千瓦人户亩辆件米片只头株kKmM㎡次])"
+_MONEY = re.compile(
+    rf"(?P<a>{_AR_NUMERAL})\s*(?:个)?(?P<au>亿|万)(?:(?P<b>\d+)\s*万)?(?:元|人民币|{_NOT_MONEY})"
+    rf"|(?P<c>{_CN_NUMERAL})(?:个)?(?P<cu>亿|万)?元"
+    rf"|(?P<d>{_CN_NUMERAL})个?(?P<du>亿|万){_NOT_MONEY}"
+    rf"|(?P<e>{_AR_NUMERAL})\s*元"
+)
+
+
+def find_money(text: str) -> list[Span]:
+    """Amounts of money in 万元, with their spans."""
+    out: list[Span] = []
+    for m in _MONEY.finditer(text):
+        value: Decimal | None
+        if m["a"] is not None:
+            value = to_decimal(m["a"])
+            if value is None:
+                continue
+            value *= 10000 if m["au"] == "亿" else 1
+            if m["b"] is not None and m["au"] == "亿":
+                value += Decimal(m["b"])
+        elif m["c"] is not None or m["d"] is not None:
+            num, unit = (m["c"], m["cu"]) if m["c"] is not None else (m["d"], m["du"])
+            if num in ("万", "亿") or num.startswith(("万", "亿")):
+                continue
+            value = cn_to_decimal(num)
+            if value is None:
+                continue
+            value *= {"亿": 100000000, "万": 10000, None: 1}[unit]
+            value /= 10000
+        else:
+            value = to_decimal(m["e"])
+            if value is None:
+                continue
+            value /= 10000
+        if value <= 0:
+            continue
+        out.append(Span(m.start(), m.end(), plain(value)))
+    return out
+
+
+def plain(value: Decimal) -> Decimal:
+    """Trailing zeros dropped, never exponent notation (1.66E+5 → 166000)."""
+    value = value.normalize()
+    return value.quantize(Decimal(1)) if value.as_tuple().exponent > 0 else value  # type: ignore[operator]
+
+
+_FRACTION = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8,
+             "九": 9, "十": 10}
+_PERCENT = re.compile(
+    rf"(?P<a>{_AR_NUMERAL})\s*%"
+    rf"|百分之(?P<b>{_AR_NUMERAL}|[{CN_NUM}点]+)"
+    r"|(?P<c>[一二三四五六七八九十])成(?![本员果交立绩功熟])"
+    r"|(?P<h>一半|过半)"
+    r"|(?P<n>[一二三四五六七八九十])分之(?P<m>[一二三四五六七八九])"
+)
+
+
+def find_percents(text: str) -> list[Span]:
+    """Shares of a whole as percentages: 80%, 百分之八十, 八成, 一半, 三分之二 (rounded to 0.01)."""
+    out: list[Span] = []
+    for m in _PERCENT.finditer(text):
+        value: Decimal | None
+        if m["a"] is not None:
+            value = to_decimal(m["a"])
+        elif m["b"] is not None:
+            value = to_decimal(m["b"])
+        elif m["c"] is not None:
+            value = Decimal(_FRACTION[m["c"]] * 10)
+        elif m["h"] is not None:
+            value = Decimal(50)
+        else:
+            den, num = _FRACTION[m["n"]], _FRACTION[m["m"]]
+            value = (Decimal(100 * num) / Decimal(den)).quantize(Decimal("0.01"))
+        if value is None or not (0 <= value <= 100):
+            continue
+        out.append(Span(m.start(), m.end(), value))
+    return out
+
+
+def small_int(text: str) -> int | None:
+    """A day/month-sized integer from Arabic or Chinese digits (三, 十二, 28)."""
+    if not text or len(text) > 6:
+        return None
+    if text.isdigit():
+        return int(text)
+    value = cn_to_decimal(text)
+    return int(value) if value is not None else None

@@ -1,0 +1,223 @@
+"""The parser: one per registry; `parse` turns one message into updates (spec: parsing.md)."""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import functools
+import logging
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import jieba
+
+from nlp.clauses import clause_spans, drop_non_reports
+from nlp.dates import find_dates
+from nlp.investment import extract_investment, extract_progress
+from nlp.issues import extract_issues
+from nlp.lexicon import DOMAIN_WORDS
+from nlp.milestones import extract_events
+from nlp.normalize import normalize
+from nlp.projects import Mention, ProjectMatcher
+from nlp.types import Event, Investment, Issue, ParseResult, ProjectEntry, Update
+
+log = logging.getLogger(__name__)
+jieba.setLogLevel(logging.WARNING)
+
+# Frequency for our own words: high enough that jieba keeps a project name whole.
+_WORD_FREQ = 200_000
+_MAX_CHARS = 50_000  # longer input is cut: a field report is never this long
+_base_lock = threading.Lock()
+_COORDINATED = re.compile(r"\s*(?:和|与|及|以及|跟|同|、)\s*")
+
+
+@functools.cache
+def _base_tokenizer() -> jieba.Tokenizer:
+    """jieba with its bundled dictionary, loaded once per process and never modified."""
+    with _base_lock:
+        tk = jieba.Tokenizer()
+        tk.initialize()
+        return tk
+
+
+def _new_tokenizer(names: Iterable[str], words: Iterable[str]) -> jieba.Tokenizer:
+    """A tokenizer sharing the base dictionary's data (copied, not reloaded from disk) plus
+    project names (always kept whole) and other words (added when jieba lacks them)."""
+    base = _base_tokenizer()
+    tk = jieba.Tokenizer()
+    tk.FREQ = dict(base.FREQ)
+    tk.total = base.total
+    tk.initialized = True
+    for name in names:
+        if name and tk.FREQ.get(name, 0) < _WORD_FREQ:
+            tk.add_word(name, _WORD_FREQ)
+    for word in words:
+        if word and not tk.FREQ.get(word):
+            tk.add_word(word, _WORD_FREQ)
+    return tk
+
+
+@dataclass(slots=True)
+class _Group:
+    key: str
+    codes: tuple[str, ...]
+    update: Update
+    has_progress: bool = False
+    weak: bool = True  # named only by lone fragments (火车站): dropped if nothing is said of it
+    events: dict[tuple[str, str], Event] = field(default_factory=dict)
+
+
+class Parser:
+    """Built once per registry; `parse` is pure (no clock, no I/O) and never raises."""
+
+    def __init__(self, entries: Sequence[ProjectEntry]) -> None:
+        self.entries: tuple[ProjectEntry, ...] = tuple(entries)
+        base = _base_tokenizer()
+        self._matcher = ProjectMatcher(self.entries, base.FREQ)
+        self._tk = _new_tokenizer(self._matcher.forms,
+                                  [*self._matcher.dictionary_words(), *DOMAIN_WORDS])
+        contacts: dict[str, list[str]] = {}
+        for entry in self.entries:
+            for name in entry.contacts:
+                name = name.strip()
+                if name and entry.code not in contacts.setdefault(name, []):
+                    contacts[name].append(entry.code)
+        self._contacts = {k: tuple(v) for k, v in contacts.items()}
+
+    # -- public API ------------------------------------------------------------------------
+    def parse(self, text: str, *, sender: str | None, sent: dt.date) -> ParseResult:
+        """Updates in `text` as sent by `sender` on `sent`; empty when it records nothing."""
+        try:
+            return self._parse(text if isinstance(text, str) else str(text), sender, sent)
+        except Exception:  # the bot must keep answering whatever people type
+            log.exception("parser failed on a message of %d characters", len(text or ""))
+            return ParseResult()
+
+    def find_projects(self, name: str) -> list[str]:
+        """Project codes a typed name may mean, best first: one when it clearly means one."""
+        try:
+            norm = normalize(name or "").strip()
+            if not norm:
+                return []
+            return self._matcher.lookup(norm, list(self._tk.tokenize(norm, HMM=False)))
+        except Exception:
+            log.exception("find_projects failed")
+            return []
+
+    def sender_projects(self, sender: str | None) -> tuple[str, ...]:
+        """Projects whose 业主联系人 is `sender`."""
+        return self._contacts.get((sender or "").strip(), ())
+
+    # -- internals -------------------------------------------------------------------------
+    def _tokens(self, text: str) -> list[tuple[str, int, int]]:
+        return list(self._tk.tokenize(text, HMM=False))
+
+    def _parse(self, text: str, sender: str | None, sent: dt.date) -> ParseResult:
+        text = normalize(text[:_MAX_CHARS])
+        work = drop_non_reports(text)
+        if not work.strip():
+            return ParseResult()
+        mentions = [m for m in self._matcher.find(work, self._tokens(work)) if m.codes]
+        own = self.sender_projects(sender)
+        mentions = [self._tie_break(m, own) for m in mentions]
+        clauses = clause_spans(work)
+        dates = find_dates(work, sent)
+        events = extract_events(work, clauses, dates, sent)
+        blanked = _blank(work, [(e.start, e.end) for e in events]
+                         + [(m.start, m.end) for m in mentions])
+        issues = extract_issues(work, clauses, blanked)
+        amounts = extract_investment(work, clauses)
+        progress = extract_progress(work, clauses)
+        if not (events or issues or amounts or progress):
+            mentions = [m for m in mentions if not m.weak]
+            if not mentions:
+                return ParseResult()
+
+        groups: list[_Group] = []
+        by_key: dict[str, _Group] = {}
+        owners: list[list[_Group]] = []
+        for i, m in enumerate(mentions):
+            key = m.codes[0] if len(m.codes) == 1 else f"?{i}"
+            group = by_key.get(key)
+            if group is None:
+                code = m.code
+                group = _Group(key, m.codes, Update(project=code,
+                                                    candidates=[] if code else list(m.codes)))
+                by_key[key] = group
+                groups.append(group)
+            group.weak = group.weak and m.weak
+            # 三一产业基地和钢铁城均已开工: what follows the pair is said of both.
+            if i and _COORDINATED.fullmatch(work[mentions[i - 1].end:m.start]):
+                chain = owners[-1]
+                owners.append([*chain, group] if group not in chain else chain)
+            else:
+                owners.append([group])
+        starts = [m.start for m in mentions]
+        default: _Group | None = None
+
+        def owner(pos: int) -> list[_Group]:
+            nonlocal default
+            if owners:
+                return owners[max(0, bisect.bisect_right(starts, pos) - 1)]
+            if default is None:
+                code = own[0] if len(own) == 1 else None
+                default = _Group(code or "?", (), Update(project=code,
+                                                         candidates=[] if code else list(own)),
+                                 weak=False)
+                groups.append(default)
+            return [default]
+
+        for ev in events:
+            for g in owner(ev.start):
+                k = (ev.milestone, ev.status)
+                old = g.events.get(k)
+                if old is None or (old.date is None and ev.date is not None):
+                    g.events[k] = Event(ev.milestone, ev.status, ev.date)
+        for a in amounts:
+            for g in owner(a.start):
+                g.update.investment.append(Investment(a.scope, a.wan_yuan))
+        for p in progress:
+            for g in owner(p.start):
+                if not g.has_progress:
+                    g.update.progress_pct = float(p.value)
+                    g.has_progress = True
+        for iss in issues:
+            issue = Issue(iss.category, _without_name(work, iss.start, iss.end, mentions)
+                          or iss.text)
+            for g in owner(iss.start):
+                g.update.issues.append(issue)
+        for g in groups:
+            g.update.events = list(g.events.values())
+        return ParseResult(updates=[g.update for g in groups if not g.weak or _says(g.update)])
+
+    @staticmethod
+    def _tie_break(m: Mention, own: tuple[str, ...]) -> Mention:
+        """An ambiguous name from the contact of exactly one of the candidates means that one."""
+        if len(m.codes) > 1:
+            mine = [c for c in m.codes if c in own]
+            if len(mine) == 1:
+                return Mention(m.start, m.end, (mine[0],))
+        return m
+
+
+def _says(update: Update) -> bool:
+    return bool(update.events or update.investment or update.issues
+                or update.progress_pct is not None)
+
+
+def _without_name(text: str, start: int, end: int, mentions: Sequence[Mention]) -> str:
+    """An issue's clause without the project name it opens with (the update says whose)."""
+    for m in mentions:
+        if m.start <= start < m.end or (start <= m.start < end and not text[start:m.start].strip()):
+            start = m.end
+            break
+    return text[start:end].strip(" \t的：:，,、").strip()
+
+
+def _blank(text: str, spans: Iterable[tuple[int, int]]) -> str:
+    chars = list(text)
+    for s, e in spans:
+        chars[s:e] = " " * (e - s)
+    return "".join(chars)

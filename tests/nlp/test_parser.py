@@ -1,0 +1,222 @@
+"""End-to-end parsing on our own sentences (ledger: tests/fixtures/ledger.csv)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from nlp.parser import Parser
+
+SENT = dt.date(2023, 5, 10)  # a Wednesday
+
+
+def parse(parser: Parser, text: str, sender: str | None = None,
+          sent: dt.date = SENT) -> list[dict[str, Any]]:
+    return parser.parse(text, sender=sender, sent=sent).to_json()["updates"]
+
+
+def events(parser: Parser, text: str, sender: str | None = None) -> list[tuple[Any, ...]]:
+    return [(e["milestone"], e["status"], e["date"]) for u in parse(parser, text, sender)
+            for e in u["events"]]
+
+
+# -- projects ------------------------------------------------------------------------------
+@pytest.mark.parametrize(("text", "code"), [
+    ("三一集团产业基地本周正常施工", "P004"),      # full name
+    ("三一产业基地本周正常施工", "P004"),          # short name
+    ("三一产业机地本周正常施工", "P004"),          # one wrong character
+    ("清水塘大侨本周正常施工", "P010"),
+    ("华瑞精密二期本周正常施工", "P014"),
+    ("道岔二期本周正常施工", "P020"),              # bracketed part of the full name
+    ("风电齿轮箱项目本周正常施工", "P023"),
+    ("齿轮箱项目本周正常施工", "P023"),            # partial name
+    ("东线扩容本周正常施工", "P001"),
+    ("永磁项目本周正常施工", "P008"),
+    ("三一產業基地本週正常施工", "P004"),          # traditional characters
+    ("湖南铂威负极材料项目本周正常施工", "P024"),
+])
+def test_project_names(parser: Parser, text: str, code: str) -> None:
+    assert [u["project"] for u in parse(parser, text)] == [code]
+
+
+def test_ambiguous_name_has_no_project_but_candidates(parser: Parser) -> None:
+    result = parser.parse("功率半导体产业园本月完成投资500万元", sender=None, sent=SENT)
+    [update] = result.updates
+    assert update.project is None
+    assert sorted(update.candidates) == ["P019", "P021"]
+
+
+def test_ambiguous_name_from_a_contact_of_one_candidate(parser: Parser) -> None:
+    assert [u["project"] for u in parse(parser, "功率半导体产业园今天开工", "袁野")] == ["P019"]
+
+
+def test_place_is_not_a_project(parser: Parser) -> None:
+    assert parse(parser, "荷塘区召开重点项目推进会") == []
+
+
+def test_lone_fragment_names_a_project_only_in_a_report(parser: Parser) -> None:
+    assert parse(parser, "明天去火车站接领导") == []
+    assert [u["project"] for u in parse(parser, "火车站本月完成投资1亿元")] == ["P030"]
+    updates = parse(parser, "明天去火车站接领导，钢铁城今天封顶")
+    assert [u["project"] for u in updates] == ["P007"]
+
+
+def test_several_projects_in_order(parser: Parser) -> None:
+    text = "①钢铁城：形象进度62%；②三一硅能：本月完成投资8000万元；③文体中心：计划下周三封顶"
+    updates = parse(parser, text)
+    assert [u["project"] for u in updates] == ["P007", "P011", "P006"]
+    assert updates[0]["progress_pct"] == 62
+    assert updates[1]["investment"] == [{"scope": "month", "wan_yuan": 8000}]
+    assert updates[2]["events"] == [
+        {"milestone": "topped_out", "status": "planned", "date": "2023-05-17"}]
+
+
+def test_facts_said_of_two_projects_go_to_both(parser: Parser) -> None:
+    updates = parse(parser, "三一产业基地和钢铁城今天均已复工复产，昨天均已封顶")
+    assert [u["project"] for u in updates] == ["P004", "P007"]
+    assert all(u["events"][0]["milestone"] == "topped_out" for u in updates)
+
+
+def test_find_projects(parser: Parser) -> None:
+    assert parser.find_projects("三一产业基地") == ["P004"]
+    assert parser.find_projects("清水塘大侨") == ["P010"]
+    assert parser.find_projects("道岔二期") == ["P020"]
+    assert sorted(parser.find_projects("功率半导体产业园")) == ["P019", "P021"]
+    assert len(parser.find_projects("三一")) > 1
+    assert parser.find_projects("") == []
+
+
+# -- who the update is for -----------------------------------------------------------------
+def test_sender_with_one_project(parser: Parser) -> None:
+    assert [u["project"] for u in parse(parser, "主体今天封顶了", "邱实")] == ["P032"]
+
+
+def test_sender_with_two_projects_gives_none_with_candidates(parser: Parser) -> None:
+    [update] = parser.parse("主体今天封顶了", sender="罗军", sent=SENT).updates
+    assert update.project is None
+    assert sorted(update.candidates) == ["P007", "P011"]
+
+
+@pytest.mark.parametrize("text", [
+    "收到", "好的，谢谢", "请问月报怎么填？", "清水塘大桥什么时候验收？",
+    "通知：请各项目周五前报送调度表。", "各位领导早上好！", "", "   ",
+])
+def test_nothing_to_record(parser: Parser, text: str) -> None:
+    assert parse(parser, text, "高远") == []
+
+
+def test_naming_a_project_is_an_update(parser: Parser) -> None:
+    assert parse(parser, "雪峰岭学校本周无新进展") == [{
+        "project": "P032", "events": [], "progress_pct": None, "investment": [], "issues": []}]
+
+
+# -- milestones ----------------------------------------------------------------------------
+@pytest.mark.parametrize(("text", "expected"), [
+    ("钢铁城今天主体封顶", [("topped_out", "done", "2023-05-10")]),
+    ("钢铁城已经开工", [("started", "done", None)]),
+    ("钢铁城计划下周三开工", [("started", "planned", "2023-05-17")]),
+    ("钢铁城力争月底前取得施工许可证", [("permit", "planned", "2023-05-31")]),
+    ("钢铁城还没有开工", [("started", "not_done", None)]),
+    ("钢铁城施工许可证尚未办下来", [("permit", "not_done", None)]),
+    ("钢铁城没有按计划摘牌，推迟到下月初", [("land", "not_done", None),
+                                           ("land", "planned", "2023-06-10")]),
+    ("钢铁城昨天通过竣工验收", [("accepted", "done", "2023-05-09")]),
+    ("钢铁城预计年底竣工投产", [("completed", "planned", "2023-12-31"),
+                               ("operating", "planned", "2023-12-31")]),
+    ("钢铁城投资协议前天正式签订", [("signed", "done", "2023-05-08")]),
+    ("钢铁城开工以来完成投资30亿元", []),
+    ("钢铁城还有5户未签征收协议", []),
+    ("钢铁城4月18日已全部完工", [("completed", "done", "2023-04-18")]),
+    ("钢铁城二季度试生产", [("operating", "planned", "2023-06-30")]),
+    ("钢铁城已于上周五正式开工", [("started", "done", "2023-05-05")]),
+    ("钢铁城暑假前完工", [("completed", "planned", None)]),
+    ("钢铁城施工许可证正在办理", [("permit", "not_done", None)]),
+    ("钢铁城与供电公司签订供电协议", []),
+    ("钢铁城力争国庆前投产", [("operating", "planned", "2023-10-01")]),
+])
+def test_events(parser: Parser, text: str, expected: list[tuple[Any, ...]]) -> None:
+    assert events(parser, text) == expected
+
+
+# -- investment and progress ---------------------------------------------------------------
+@pytest.mark.parametrize(("text", "expected"), [
+    ("钢铁城本月完成投资1.5亿元", [("month", 15000)]),
+    ("钢铁城这个月完成投资900万元", [("month", 900)]),
+    ("钢铁城二季度完成投资2亿元", [("quarter", 20000)]),
+    ("钢铁城今年以来完成投资5亿元", [("year", 50000)]),
+    ("钢铁城开工以来累计完成投资二十亿元", [("cumulative", 200000)]),
+    ("钢铁城完成投资3000万元", [("unspecified", 3000)]),
+    ("钢铁城总投资60亿元，今年计划投资18亿元", []),
+    ("钢铁城资金缺口约2亿元", []),
+    ("钢铁城本年度完成投资9亿元，年度计划完成率50%", [("year", 90000)]),
+    ("钢铁城下月力争完成投资1亿元", []),
+    ("钢铁城1-6月完成投资9.5亿元", [("year", 95000)]),
+    ("钢铁城二季度计划完成投资4亿元，实际完成4.3亿元", [("quarter", 43000)]),
+    ("钢铁城建成5万吨生产线，完成投资3亿元", [("unspecified", 30000)]),
+    ("钢铁城本月完成产值5000万元", []),
+    ("钢铁城今年完成投资9亿元，其中二季度完成4亿元", [("year", 90000), ("quarter", 40000)]),
+])
+def test_investment(parser: Parser, text: str, expected: list[tuple[str, int]]) -> None:
+    [update] = parse(parser, text)
+    assert [(i["scope"], i["wan_yuan"]) for i in update["investment"]] == expected
+
+
+@pytest.mark.parametrize(("text", "pct"), [
+    ("钢铁城形象进度72%", 72), ("钢铁城整体进度约百分之四十", 40), ("钢铁城形象进度过半", 50),
+    ("钢铁城形象进度三分之二", 66.67), ("钢铁城已有九成工人返岗", None),
+    ("钢铁城年度计划完成率93%", None), ("钢铁城进度款已支付80%", None),
+])
+def test_progress(parser: Parser, text: str, pct: float | None) -> None:
+    [update] = parse(parser, text)
+    assert update["progress_pct"] == pct
+
+
+# -- issues --------------------------------------------------------------------------------
+@pytest.mark.parametrize(("text", "categories"), [
+    ("钢铁城还有12亩用地没有交付，请协调", ["land"]),
+    ("钢铁城资金链紧张，希望帮忙对接银行", ["funding"]),
+    ("钢铁城环评批复还没拿到", ["approval"]),
+    ("钢铁城厂区供电线路还没接通", ["utilities"]),
+    ("钢铁城因连续暴雨停工三天", ["construction"]),
+    ("钢铁城员工子女入学难，希望教育部门协调", ["other"]),
+    ("钢铁城征地还剩50亩没有完成；规划许可还在办理，进度偏慢", ["land", "approval"]),
+    ("钢铁城暂无困难", []),
+    ("钢铁城没有遇到需要协调的问题", []),
+    ("钢铁城尚未开工", []),
+    ("钢铁城还剩最后一跨未合龙", []),
+    ("钢铁城征地工作进展顺利", []),
+    ("钢铁城征拆问题已经解决", []),
+    ("钢铁城资金已到位，但用地指标还没落实", ["land"]),
+    ("钢铁城土方施工受雨天影响较大", ["construction"]),
+])
+def test_issues(parser: Parser, text: str, categories: list[str]) -> None:
+    [update] = parse(parser, text)
+    assert [i["category"] for i in update["issues"]] == categories
+
+
+def test_issue_text_is_the_clause(parser: Parser) -> None:
+    [update] = parse(parser, "钢铁城今天封顶，天然气管道还没接通")
+    assert update["issues"] == [{"category": "utilities", "text": "天然气管道还没接通"}]
+
+
+def test_result_types(parser: Parser) -> None:
+    [update] = parser.parse("钢铁城本月完成投资1.5亿元", sender=None, sent=SENT).updates
+    assert update.investment[0].wan_yuan == Decimal("15000")
+
+
+def test_partial_names_without_short_names() -> None:
+    """A ledger with full names only: fragments still find their project."""
+    from nlp.types import ProjectEntry
+
+    parser = Parser([
+        ProjectEntry("A", "三一集团产业基地", contacts=("甲",)),
+        ProjectEntry("B", "三一智慧钢铁城", contacts=("甲",)),
+        ProjectEntry("C", "春晓数字健康产业园"),
+        ProjectEntry("D", "生物医药产业园2.1期"),
+    ])
+    updates = parser.parse("三一产业基地和钢铁城本周均无新情况；数字健康产业园今天开工",
+                           sender=None, sent=SENT).updates
+    assert [u.project for u in updates] == ["A", "B", "C"]
