@@ -1,0 +1,534 @@
+"""The daily digest (每日简报) for leaders, administrators and service people.
+
+Every working day at settings.schedule.digest_time (local time) each recipient with a
+private chat gets one digest of their scope (storage.scope rules): confirmed updates since
+their last digest, new / escalated / closed alerts, open and overdue 交办件, milestones due
+in the next 7 working days and contacts who have not reported. Queued through the outbox
+with key notice_key("digest", "daily", person_id, local_date): one per person per day, even
+across restarts and instances.
+
+Content is built by pure functions over DigestSnapshot (render_digest); the data for all
+recipients is read with a fixed number of set-based queries (collect_snapshots).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cached_property
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Settings
+from bot.text import TELEGRAM_LIMIT, esc
+from scheduler import cycle
+from scheduler.messages import fmt_date, milestone_name
+from scheduler.outbox import notice_key
+from scheduler.overdue import short_name
+from scheduler.policy import LEVEL_ICONS, LEVELS, rank
+from scheduler.sweep import describe
+from scheduler.workdays import WorkCalendar
+from storage.models import (
+    Alert,
+    CoordinationIssue,
+    EventFact,
+    InvestmentFact,
+    JobRun,
+    Milestone,
+    Outbox,
+    Person,
+    ProgressFact,
+    Project,
+    ProjectRole,
+    Report,
+    Role,
+)
+
+DIGEST_ROLES = (Role.SERVICE, Role.DISTRICT_LEADER, Role.CITY_LEADER)
+HORIZON_WORKDAYS = 7
+MAX_LINES = 10  # per section; the rest is counted
+CHUNK = 2000
+WEEKDAYS = "一二三四五六日"
+SCOPE_NAMES = {"month": "本月", "quarter": "本季度", "year": "本年", "cumulative": "累计"}
+EVENT_STATUS = {"done": "已完成", "planned": "计划", "not_done": "未完成"}
+NOTHING = "今日无新情况"
+
+
+# --- the snapshot (pure data) and its text -----------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class UpdateLine:
+    project: str
+    items: tuple[str, ...]  # plain text, escaped when rendered
+
+
+@dataclass(frozen=True, slots=True)
+class AlertLine:
+    level: str
+    project: str
+    what: str
+
+
+@dataclass(frozen=True, slots=True)
+class IssueLine:
+    project: str
+    text: str
+    deadline: dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class MilestoneLine:
+    project: str
+    milestone: str  # code
+    planned: dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class MissingLine:
+    project: str
+    person: str
+
+
+@dataclass(frozen=True)
+class DigestSnapshot:
+    """Everything one person's digest shows, already limited to their scope."""
+
+    name: str
+    day: dt.date  # local date of the digest
+    project_count: int
+    updates: Sequence[UpdateLine] = ()
+    new_alerts: Sequence[AlertLine] = ()
+    escalated_alerts: Sequence[AlertLine] = ()
+    closed_alerts: Sequence[AlertLine] = ()
+    open_issues: int = 0
+    overdue_issues: Sequence[IssueLine] = ()
+    upcoming: Sequence[MilestoneLine] = ()
+    missing_reports: Sequence[MissingLine] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.updates or self.new_alerts or self.escalated_alerts
+                    or self.closed_alerts or self.open_issues or self.upcoming
+                    or self.missing_reports)
+
+
+def _day(day: dt.date) -> str:
+    return f"{day.month}月{day.day}日"
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _capped(lines: Sequence[str], max_lines: int) -> list[str]:
+    out = list(lines[:max_lines])
+    if len(lines) > max_lines:
+        out.append(f"……另有 {len(lines) - max_lines} 项")
+    return out
+
+
+def _by_colour(alerts: Sequence[AlertLine]) -> list[AlertLine]:
+    return sorted(alerts, key=lambda a: (-rank(a.level), a.project))
+
+
+def _colour_counts(alerts: Sequence[AlertLine]) -> str:
+    parts = []
+    for level in reversed(LEVELS):
+        n = sum(1 for a in alerts if a.level == level)
+        if n:
+            parts.append(f"{LEVEL_ICONS[level]}{n}")
+    return " ".join(parts)
+
+
+def _alert_section(
+    title: str, alerts: Sequence[AlertLine], max_lines: int, *, icons: bool = True
+) -> list[str]:
+    if not alerts:
+        return []
+    head = f"<b>{title}</b>（{len(alerts)}）"
+    if icons:
+        head += f" {_colour_counts(alerts)}"
+    lines = [
+        f"· {LEVEL_ICONS.get(a.level, '') + ' ' if icons else ''}"
+        f"{esc(a.project)}：{esc(_clip(a.what))}"
+        for a in _by_colour(alerts)
+    ]
+    return ["", head, *_capped(lines, max_lines)]
+
+
+def render_digest(s: DigestSnapshot) -> str:
+    """The digest text (HTML, within Telegram's 4,096 characters). Empty sections are left
+    out; a day with nothing at all gives one line."""
+    title = f"📋 <b>每日简报</b> {_day(s.day)}（周{WEEKDAYS[s.day.weekday()]}）"
+    if s.empty:
+        return f"{title}：{NOTHING}"
+    max_lines = MAX_LINES
+    while True:
+        text = "\n".join([title, *_sections(s, max_lines)])
+        if len(text) <= TELEGRAM_LIMIT or max_lines <= 1:
+            return text
+        max_lines //= 2
+
+
+def _sections(s: DigestSnapshot, max_lines: int) -> list[str]:
+    out = [f"{esc(s.name)}，您关注的 {s.project_count} 个项目："]
+    if s.updates:
+        out += ["", f"<b>新确认的进展</b>（{len(s.updates)}）"]
+        out += _capped([f"· {esc(u.project)}：{esc(_clip('；'.join(u.items), 120))}"
+                        for u in s.updates], max_lines)
+    out += _alert_section("新增预警", s.new_alerts, max_lines)
+    out += _alert_section("预警升级", s.escalated_alerts, max_lines)
+    out += _alert_section("已解除预警", s.closed_alerts, max_lines, icons=False)
+    if s.open_issues:
+        head = f"<b>交办件</b>：未办结 {s.open_issues} 件"
+        if s.overdue_issues:
+            head += f"，其中超期 {len(s.overdue_issues)} 件"
+        out += ["", head]
+        out += _capped([
+            f"· {esc(i.project)}：{esc(i.text)}（期限{_day(i.deadline)}）"
+            for i in sorted(s.overdue_issues, key=lambda i: (i.deadline, i.project))
+        ], max_lines)
+    if s.upcoming:
+        out += ["", f"<b>近{HORIZON_WORKDAYS}个工作日到期节点</b>（{len(s.upcoming)}）"]
+        out += _capped([
+            f"· {esc(m.project)}：{milestone_name(m.milestone)} {_day(m.planned)}"
+            for m in sorted(s.upcoming, key=lambda m: (m.planned, m.project))
+        ], max_lines)
+    if s.missing_reports:
+        out += ["", f"<b>未报送进度</b>（{len(s.missing_reports)}）"]
+        out += _capped([f"· {esc(m.project)}：{esc(m.person)}" for m in s.missing_reports],
+                       max_lines)
+    return out
+
+
+def _amount(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+def event_item(code: str, status: str, date: dt.date | None) -> str:
+    name = milestone_name(code)
+    if status == "planned":
+        return f"{name} 计划{fmt_date(date)}完成" if date else f"{name} 计划推进"
+    word = EVENT_STATUS.get(status, status)
+    return f"{name} {word}（{fmt_date(date)}）" if date and status == "done" else f"{name} {word}"
+
+
+def progress_item(pct: Decimal) -> str:
+    return f"形象进度 {_amount(pct)}%"
+
+
+def investment_item(scope: str, wan_yuan: Decimal) -> str:
+    return f"{SCOPE_NAMES.get(scope, '')}完成投资 {_amount(wan_yuan)}万元"
+
+
+# --- who gets one, and the data ----------------------------------------------------------------
+
+@dataclass
+class Recipient:
+    person_id: int
+    name: str
+    chat_id: int
+    project_ids: set[int] | None  # None: sees everything
+    since: dt.datetime
+
+
+@dataclass
+class _Data:
+    """Everything read for one digest run, for all recipients at once, by project id."""
+
+    projects: dict[int, str] = field(default_factory=dict)  # id -> short name
+    updates: dict[int, list[tuple[dt.datetime, list[str]]]] = field(
+        default_factory=lambda: defaultdict(list))
+    # Lines are built once per run (not per recipient): (row, line) for alerts,
+    # (line, overdue) for open 交办件.
+    alerts: dict[int, list[tuple[Any, AlertLine]]] = field(
+        default_factory=lambda: defaultdict(list))
+    issues: dict[int, list[tuple[IssueLine, bool]]] = field(
+        default_factory=lambda: defaultdict(list))
+    upcoming: dict[int, list[MilestoneLine]] = field(default_factory=lambda: defaultdict(list))
+    missing: dict[int, list[MissingLine]] = field(default_factory=lambda: defaultdict(list))
+
+    def name(self, project_id: int) -> str:
+        return self.projects.get(project_id, str(project_id))
+
+    @cached_property
+    def touched(self) -> set[int]:
+        """Projects with anything to show (what someone who sees everything walks)."""
+        return set().union(self.updates, self.alerts, self.issues, self.upcoming, self.missing)
+
+
+def digest_instant(day: dt.date, settings: Settings) -> dt.datetime:
+    return dt.datetime.combine(day, settings.schedule.digest_time, tzinfo=settings.schedule.tz)
+
+
+def previous_digest(day: dt.date, settings: Settings, calendar: WorkCalendar) -> dt.datetime:
+    """The digest instant of the working day before `day` (the default 'since')."""
+    prev = day - dt.timedelta(days=1)
+    for _ in range(60):
+        if calendar.is_workday(prev):
+            break
+        prev -= dt.timedelta(days=1)
+    return digest_instant(prev, settings).astimezone(dt.UTC)
+
+
+def _chunks(seq: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(seq), size):
+        yield seq[i:i + size]
+
+
+async def recipients(
+    session: AsyncSession, settings: Settings, calendar: WorkCalendar, day: dt.date
+) -> list[Recipient]:
+    org = settings.org
+    everyone = {n for n in [org.top_leader, *org.administrators] if n}
+    roles = select(ProjectRole.person_id).where(ProjectRole.role.in_(DIGEST_ROLES))
+    cond = Person.id.in_(roles)
+    if everyone:
+        cond = or_(cond, Person.name.in_(sorted(everyone)))
+    people = (await session.execute(
+        select(Person.id, Person.name, Person.telegram_chat_id)
+        .where(cond, Person.telegram_chat_id.is_not(None), Person.unreachable_since.is_(None))
+        .order_by(Person.id)
+    )).all()
+    if not people:
+        return []
+    ids = [p.id for p in people]
+    scope: dict[int, set[int]] = defaultdict(set)
+    last: dict[int, dt.datetime] = {}
+    for chunk in _chunks(ids):
+        for r in await session.execute(
+            select(ProjectRole.person_id, ProjectRole.project_id)
+            .where(ProjectRole.person_id.in_(chunk))
+        ):
+            scope[r.person_id].add(r.project_id)
+        for r in await session.execute(
+            select(Outbox.person_id, func.max(Outbox.created_at))
+            .where(Outbox.kind == "digest", Outbox.person_id.in_(chunk))
+            .group_by(Outbox.person_id)
+        ):
+            last[r[0]] = r[1]
+    default_since = previous_digest(day, settings, calendar)
+    return [
+        Recipient(
+            p.id, p.name, int(p.telegram_chat_id),
+            None if p.name in everyone else scope.get(p.id, set()),
+            last.get(p.id, default_since),
+        )
+        for p in people
+    ]
+
+
+async def _load(
+    session: AsyncSession,
+    settings: Settings,
+    calendar: WorkCalendar,
+    day: dt.date,
+    since: dt.datetime,
+) -> _Data:
+    data = _Data()
+    for r in await session.execute(select(Project.id, Project.name, Project.short_names)):
+        data.projects[r.id] = short_name(r.name, r.short_names)
+
+    # Confirmed updates and their facts.
+    reports = (await session.execute(
+        select(Report.id, Report.project_id, Report.confirmed_at)
+        .where(Report.state == "confirmed", Report.confirmed_at > since,
+               Report.project_id.is_not(None))
+        .order_by(Report.confirmed_at, Report.id)
+    )).all()
+    items: dict[int, list[str]] = defaultdict(list)
+    ids = [r.id for r in reports]
+    for chunk in _chunks(ids):
+        for f in await session.execute(
+            select(EventFact.report_id, EventFact.milestone_code, EventFact.status, EventFact.date)
+            .where(EventFact.report_id.in_(chunk)).order_by(EventFact.id)
+        ):
+            items[f.report_id].append(event_item(f.milestone_code, f.status, f.date))
+        for f in await session.execute(
+            select(ProgressFact.report_id, ProgressFact.pct)
+            .where(ProgressFact.report_id.in_(chunk)).order_by(ProgressFact.id)
+        ):
+            items[f.report_id].append(progress_item(f.pct))
+        for f in await session.execute(
+            select(InvestmentFact.report_id, InvestmentFact.scope, InvestmentFact.wan_yuan)
+            .where(InvestmentFact.report_id.in_(chunk)).order_by(InvestmentFact.id)
+        ):
+            items[f.report_id].append(investment_item(f.scope, f.wan_yuan))
+    for r in reports:
+        if items[r.id]:
+            data.updates[r.project_id].append((r.confirmed_at, items[r.id]))
+
+    # Alerts that opened, changed level or closed in the window.
+    for a in (await session.execute(
+        select(Alert.id, Alert.kind, Alert.subject, Alert.level, Alert.project_id,
+               Alert.state, Alert.opened_at, Alert.level_changed_at, Alert.closed_at,
+               Milestone.code.label("milestone_code"), Milestone.planned_date,
+               CoordinationIssue.text.label("issue_text"))
+        .outerjoin(Milestone, Milestone.id == Alert.milestone_id)
+        .outerjoin(CoordinationIssue, CoordinationIssue.id == Alert.issue_id)
+        .where(Alert.project_id.is_not(None),
+               or_(Alert.opened_at > since, Alert.level_changed_at > since,
+                   Alert.closed_at > since))
+        .order_by(Alert.id)
+    )):
+        data.alerts[a.project_id].append(
+            (a, AlertLine(a.level, data.name(a.project_id), describe(a))))
+
+    for i in await session.execute(
+        select(CoordinationIssue.project_id, CoordinationIssue.text, CoordinationIssue.deadline)
+        .where(CoordinationIssue.state == "open")
+        .order_by(CoordinationIssue.deadline, CoordinationIssue.id)
+    ):
+        line = IssueLine(data.name(i.project_id), " ".join(i.text.split())[:40], i.deadline)
+        data.issues[i.project_id].append((line, i.deadline < day))
+
+    horizon = calendar.add_workdays(day, HORIZON_WORKDAYS)
+    for m in await session.execute(
+        select(Milestone.project_id, Milestone.code, Milestone.planned_date)
+        .where(Milestone.state != "done", Milestone.planned_date >= day,
+               Milestone.planned_date <= horizon)
+        .order_by(Milestone.planned_date, Milestone.id)
+    ):
+        data.upcoming[m.project_id].append(
+            MilestoneLine(data.name(m.project_id), m.code, m.planned_date))
+
+    # Contacts with no report for the latest period whose grace has passed (as the
+    # missing-report alerts count it: any report but a rejected one since the window start).
+    period = cycle.late_period(day, settings.schedule, calendar)
+    if period is not None:
+        start = cycle.window_start(period, settings.schedule, calendar)
+        reported = {
+            (r.sender_id, r.project_id) for r in await session.execute(
+                select(Report.sender_id, Report.project_id).distinct()
+                .where(Report.sent_at > start, Report.state != "rejected",
+                       Report.project_id.is_not(None), Report.sender_id.is_not(None))
+            )
+        }
+        for r in await session.execute(
+            select(ProjectRole.project_id, ProjectRole.person_id, Person.name)
+            .join(Person, Person.id == ProjectRole.person_id)
+            .where(ProjectRole.role == Role.CONTACT)
+            .order_by(ProjectRole.project_id, ProjectRole.position)
+        ):
+            if (r.person_id, r.project_id) not in reported:
+                data.missing[r.project_id].append(MissingLine(data.name(r.project_id), r.name))
+    return data
+
+
+def snapshot_for(who: Recipient, data: _Data, day: dt.date) -> DigestSnapshot:
+    """One recipient's view of the run's data (pure); walks only the recipient's projects
+    that have something to show, so a run is linear in the ledger."""
+    touched = data.touched
+    scope = touched if who.project_ids is None else who.project_ids & touched
+
+    updates: list[tuple[dt.datetime, UpdateLine]] = []
+    new, escalated, closed = [], [], []
+    issues, overdue, upcoming, missing = 0, [], [], []
+    for pid in sorted(scope):
+        items = [i for at, found in data.updates.get(pid, ()) if at > who.since for i in found]
+        if items:
+            first = min(at for at, _ in data.updates[pid] if at > who.since)
+            updates.append((first, UpdateLine(data.name(pid), tuple(dict.fromkeys(items)))))
+        for a, line in data.alerts.get(pid, ()):
+            if a.closed_at is not None and a.closed_at > who.since:
+                closed.append(line)
+            elif a.state == "closed":
+                continue
+            elif a.opened_at > who.since:
+                new.append(line)
+            elif a.level_changed_at > who.since and a.level_changed_at > a.opened_at:
+                escalated.append(line)
+        for issue, late in data.issues.get(pid, ()):
+            issues += 1
+            if late:
+                overdue.append(issue)
+        upcoming += data.upcoming.get(pid, ())
+        missing += data.missing.get(pid, ())
+    updates.sort(key=lambda u: u[0])
+    count = len(data.projects) if who.project_ids is None else len(who.project_ids)
+    return DigestSnapshot(
+        name=who.name, day=day, project_count=count, updates=[u for _, u in updates],
+        new_alerts=new, escalated_alerts=escalated, closed_alerts=closed, open_issues=issues,
+        overdue_issues=overdue, upcoming=upcoming, missing_reports=missing,
+    )
+
+
+async def collect_snapshots(
+    session: AsyncSession, settings: Settings, calendar: WorkCalendar, now: dt.datetime
+) -> list[tuple[Recipient, DigestSnapshot]]:
+    day = now.astimezone(settings.schedule.tz).date()
+    people = await recipients(session, settings, calendar, day)
+    if not people:
+        return []
+    data = await _load(session, settings, calendar, day, min(p.since for p in people))
+    return [(p, snapshot_for(p, data, day)) for p in people]
+
+
+# --- queueing ----------------------------------------------------------------------------------
+
+def digest_due(
+    now: dt.datetime, settings: Settings, calendar: WorkCalendar,
+    grace: dt.timedelta | None = None,
+) -> dt.date | None:
+    """The local date whose digest is due at `now` (working day, digest time passed, and
+    within `grace` of it when given); None otherwise."""
+    local = now.astimezone(settings.schedule.tz)
+    day = local.date()
+    if not calendar.is_workday(day):
+        return None
+    instant = digest_instant(day, settings)
+    if local < instant or (grace is not None and local - instant > grace):
+        return None
+    return day
+
+
+def job_key(day: dt.date) -> str:
+    return f"digest:{day.isoformat()}"
+
+
+def digest_key(person_id: int, day: dt.date) -> str:
+    return notice_key("digest", "daily", person_id, day.isoformat())
+
+
+async def queue_digests(
+    session: AsyncSession,
+    settings: Settings,
+    calendar: WorkCalendar,
+    now: dt.datetime,
+    *,
+    grace: dt.timedelta | None = None,
+) -> int:
+    """Queue today's digests if they are due at `now` and not queued yet. Returns how many
+    rows were added. In the caller's transaction (the caller commits)."""
+    day = digest_due(now, settings, calendar, grace)
+    if day is None:
+        return 0
+    if await session.scalar(select(JobRun.id).where(JobRun.key == job_key(day))):
+        return 0
+    rows = [
+        dict(key=digest_key(who.person_id, day), kind="digest", person_id=who.person_id,
+             chat_id=who.chat_id, text=render_digest(snap), reply_markup=None,
+             alert_id=None, urgent=False, state="pending", attempts=0, next_attempt_at=now,
+             created_at=now)
+        for who, snap in await collect_snapshots(session, settings, calendar, now)
+    ]
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    added = 0
+    if rows:  # scheduler.outbox.enqueue's rule, as one cached executemany
+        result = await session.execute(
+            insert(Outbox).on_conflict_do_nothing(index_elements=["key"]).returning(Outbox.id),
+            rows,
+        )
+        added = len(result.all())
+    await session.execute(
+        insert(JobRun).values(key=job_key(day), ran_at=now)
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    return added

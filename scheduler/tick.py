@@ -1,0 +1,185 @@
+"""One scheduler tick as of an instant: sweep, queue due digests, deliver due notices.
+
+`tick_once` is what the long-running SchedulerService does on its timers and what
+`gongjian tick --at … [--dry-run]` runs once. The sweep and the digest queueing run under
+the cluster-wide sweep lock (only one instance at a time); delivery claims rows itself.
+
+Dry run: everything happens in one transaction that is rolled back (the sweep's own commits
+become savepoints), and the rows that would be sent are returned instead of sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiogram import Bot
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from scheduler.delivery import DeliveryResult, Limits, Preview, deliver_due, preview_due
+from scheduler.digest import queue_digests
+from scheduler.locks import engine_of, sweep_lock
+from scheduler.workdays import WorkCalendar
+
+log = logging.getLogger(__name__)
+LOCK_NAME = "scheduler"  # sweeps and digest queueing, one instance at a time
+
+SweepFn = Callable[[AsyncSession, Settings, WorkCalendar, dt.datetime], Awaitable[Any]]
+
+
+def calendar_for(settings: Settings) -> WorkCalendar:
+    return WorkCalendar(settings.calendar.holidays, settings.calendar.workdays)
+
+
+def sweep_function() -> SweepFn | None:
+    """Escalation's run_sweep, when the escalation package provides it."""
+    try:
+        from scheduler.sweep import run_sweep
+    except ImportError:  # pragma: no cover - escalation not installed
+        return None
+    return run_sweep
+
+
+@dataclass
+class TickReport:
+    at: dt.datetime
+    dry_run: bool = False
+    lock_acquired: bool = True
+    sweep: Any = None  # escalation's SweepResult
+    digests_queued: int = 0
+    delivery: DeliveryResult | None = None
+    would_send: list[Preview] = field(default_factory=list)
+
+    def summary(self, settings: Settings) -> str:
+        local = self.at.astimezone(settings.schedule.tz)
+        lines = [f"调度 {local:%Y-%m-%d %H:%M}（{settings.schedule.timezone}）"
+                 + ("【演练：不发送、不写入】" if self.dry_run else "")]
+        if not self.lock_acquired:
+            lines.append("巡检：另一实例正在执行，本次跳过")
+        elif self.sweep is not None:
+            s = self.sweep
+            lines.append(
+                f"巡检：新增预警 {s.opened}，升级 {s.escalated}，重复提醒 {s.repeated}，"
+                f"解除 {s.closed}，排队通知 {s.queued}，报送提醒 {s.reminders}"
+            )
+        lines.append(f"每日简报：排队 {self.digests_queued} 份")
+        if self.delivery is not None:
+            d = self.delivery
+            lines.append(
+                f"发送：成功 {d.sent}，稍后重试 {d.retried}，失败 {d.failed}，"
+                f"静默时段暂缓 {d.held}"
+            )
+        if self.delivery is None or self.would_send:
+            lines.append(f"待发送 {len(self.would_send)} 条：")
+            for p in self.would_send:
+                first = p.text.split("\n", 1)[0]
+                lines.append(f"→ {p.chat_id if p.chat_id is not None else '（未绑定）'} "
+                             f"[{p.kind}] {first}")
+        return "\n".join(lines)
+
+
+async def _plan(
+    session: AsyncSession, settings: Settings, calendar: WorkCalendar, now: dt.datetime,
+    report: TickReport,
+) -> None:
+    run_sweep = sweep_function()
+    if run_sweep is not None:
+        report.sweep = await run_sweep(session, settings, calendar, now)
+    report.digests_queued = await queue_digests(session, settings, calendar, now)
+
+
+async def tick_once(
+    settings: Settings,
+    session_factory: async_sessionmaker[AsyncSession],
+    bot: Bot | None,
+    now: dt.datetime,
+    *,
+    dry_run: bool = False,
+    instance: str = "tick",
+    limiter: Limits | None = None,
+    calendar: WorkCalendar | None = None,
+) -> TickReport:
+    """Sweep, queue digests due at `now`, deliver due rows (bot None: list them instead)."""
+    calendar = calendar or calendar_for(settings)
+    report = TickReport(at=now, dry_run=dry_run)
+    engine = engine_of(session_factory)
+    if dry_run:
+        async with engine.connect() as conn:
+            outer = await conn.begin()
+            if engine.dialect.name == "sqlite":
+                # pysqlite begins lazily; without an explicit BEGIN the first SAVEPOINT
+                # would start the transaction and its RELEASE would commit.
+                await conn.exec_driver_sql("BEGIN")
+            session = AsyncSession(bind=conn, join_transaction_mode="create_savepoint",
+                                   expire_on_commit=False)
+            try:
+                await _plan(session, settings, calendar, now, report)
+                await session.flush()
+                report.would_send = await preview_due(session, settings, calendar, now)
+            finally:
+                await session.close()
+                await outer.rollback()
+        return report
+
+    async with sweep_lock(engine, LOCK_NAME) as acquired:
+        report.lock_acquired = acquired
+        if acquired:
+            async with session_factory() as session:
+                await _plan(session, settings, calendar, now, report)
+                await session.commit()
+    if bot is None:
+        async with session_factory() as session:
+            report.would_send = await preview_due(session, settings, calendar, now)
+    else:
+        report.delivery = await deliver_due(session_factory, bot, settings, calendar, now,
+                                            instance=instance, limiter=limiter)
+    return report
+
+
+def parse_at(value: str | None, settings: Settings) -> dt.datetime:
+    """--at: ISO instant; naive means local time in settings.schedule.tz; default now."""
+    if not value:
+        return dt.datetime.now(dt.UTC)
+    at = dt.datetime.fromisoformat(value)
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=settings.schedule.tz)
+    return at.astimezone(dt.UTC)
+
+
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.telegram import make_bot
+    from storage.db import make_engine, make_sessionmaker
+
+    try:
+        now = parse_at(getattr(args, "at", None), settings)
+    except ValueError:
+        print(f"时间格式不对：{args.at}（例：2023-06-01T08:30）", file=sys.stderr)
+        return 2
+    dry_run = bool(getattr(args, "dry_run", False))
+    if not dry_run and settings.telegram.token is None:
+        print("未配置 Telegram token（telegram.token 或 GONGJIAN_TELEGRAM__TOKEN）；"
+              "只想查看将发送的内容请加 --dry-run", file=sys.stderr)
+        return 2
+    engine = make_engine(settings.database.url)
+    bot = None if dry_run else make_bot(settings.telegram)
+    try:
+        report = await tick_once(settings, make_sessionmaker(engine), bot, now,
+                                 dry_run=dry_run, instance="cli-tick")
+    finally:
+        if bot is not None:
+            await bot.session.close()
+        await engine.dispose()
+    print(report.summary(settings))
+    return 0
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """`gongjian tick [--at 2023-06-01T08:30] [--dry-run]`."""
+    return asyncio.run(_run(args, settings))

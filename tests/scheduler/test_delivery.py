@@ -1,0 +1,302 @@
+"""Outbox delivery against the fake Bot API over HTTP, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+
+import pytest
+from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import Settings, TelegramSettings
+from bot.fake_api import FakeTelegram
+from bot.telegram import make_bot
+from scheduler.delivery import MAX_PER_CHAT, Limits, deliver_due, preview_due
+from scheduler.outbox import enqueue
+from scheduler.workdays import WorkCalendar
+from storage.models import Outbox, Person
+from tests.seed import person_named, seed_sample_ledger
+
+CST = dt.timezone(dt.timedelta(hours=8))
+DAY = dt.datetime(2023, 6, 1, 10, 0, tzinfo=CST)  # Thursday, a working day
+NIGHT = dt.datetime(2023, 6, 1, 22, 30, tzinfo=CST)
+FAST = dict(per_second=1000, per_chat=(1000, 1.0), per_group=(1000, 1.0))
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    server = FakeTelegram()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def bot(fake: FakeTelegram) -> AsyncIterator[Bot]:
+    b = make_bot(TelegramSettings(token="123:T", api_base_url=fake.base_url))
+    yield b
+    await b.session.close()
+
+
+@pytest.fixture
+async def bare_bot(fake: FakeTelegram) -> AsyncIterator[Bot]:
+    """A client without the retry middleware: every error reaches the worker at once."""
+    session = AiohttpSession(api=TelegramAPIServer.from_base(fake.base_url))
+    b = Bot(token="123:T", session=session, default=DefaultBotProperties(parse_mode="HTML"))
+    yield b
+    await b.session.close()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture
+def calendar() -> WorkCalendar:
+    return WorkCalendar()
+
+
+async def add_person(
+    sf: async_sessionmaker[AsyncSession], name: str, chat_id: int | None
+) -> int:
+    async with sf() as s:
+        p = Person(name=name, telegram_user_id=chat_id, telegram_chat_id=chat_id)
+        s.add(p)
+        await s.commit()
+        return p.id
+
+
+async def queue(
+    sf: async_sessionmaker[AsyncSession], key: str, text: str, now: dt.datetime, **kw: object
+) -> bool:
+    async with sf() as s:
+        added = await enqueue(s, key=key, kind=str(kw.pop("kind", "notice")), text=text,
+                              now=now, **kw)  # type: ignore[arg-type]
+        await s.commit()
+        return added
+
+
+async def rows(sf: async_sessionmaker[AsyncSession]) -> list[Outbox]:
+    async with sf() as s:
+        return list((await s.scalars(select(Outbox).order_by(Outbox.id))).all())
+
+
+async def test_queued_row_sent_once_and_marked(session_factory, fake, bot, settings, calendar):
+    pid = await add_person(session_factory, "刘洋", 1001)
+    markup = {"inline_keyboard": [[{"text": "知悉", "callback_data": "a:1:ack"}]]}
+    assert await queue(session_factory, "k1", "<b>黄色预警</b> 测试", DAY, person_id=pid,
+                       reply_markup=markup)
+    assert not await queue(session_factory, "k1", "<b>黄色预警</b> 测试", DAY, person_id=pid)
+
+    res = await deliver_due(session_factory, bot, settings, calendar, DAY, instance="t")
+    assert (res.claimed, res.sent, res.failed) == (1, 1, 0)
+    again = await deliver_due(session_factory, bot, settings, calendar,
+                              DAY + dt.timedelta(minutes=10), instance="t")
+    assert again.claimed == 0
+
+    sent = fake.sent_messages(1001)
+    assert len(sent) == 1
+    assert sent[0]["text"] == "<b>黄色预警</b> 测试"
+    assert sent[0]["parse_mode"] == "HTML"
+    assert sent[0]["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "a:1:ack"
+    [row] = await rows(session_factory)
+    assert row.state == "sent" and row.attempts == 1 and row.claimed_by is None
+    assert row.sent_at == DAY and row.telegram_message_id == 1
+
+
+async def test_not_yet_due_row_waits(session_factory, fake, bot, settings, calendar):
+    await queue(session_factory, "later", "稍后", DAY, chat_id=1002,
+                not_before=DAY + dt.timedelta(hours=1))
+    res = await deliver_due(session_factory, bot, settings, calendar, DAY, instance="t")
+    assert res.claimed == 0 and fake.sent_messages() == []
+    res = await deliver_due(session_factory, bot, settings, calendar,
+                            DAY + dt.timedelta(hours=1), instance="t")
+    assert res.sent == 1
+
+
+async def test_429_retry_after_sent_later(session_factory, fake, bot, settings, calendar):
+    await queue(session_factory, "k429", "限流测试", DAY, chat_id=1003)
+    # The client's retry middleware absorbs three 429s inside one call; the fourth reaches us.
+    fake.fail_next("sendMessage", status=429, retry_after=1, times=4)
+    res = await deliver_due(session_factory, bot, settings, calendar, DAY, instance="t")
+    assert (res.sent, res.retried) == (0, 1)
+    [row] = await rows(session_factory)
+    assert row.state == "pending" and row.attempts == 1
+    assert row.next_attempt_at == DAY + dt.timedelta(seconds=1)
+    assert "retry after" in (row.last_error or "").lower()
+    assert len(fake.rejected) == 4 and fake.sent_messages() == []
+
+    res = await deliver_due(session_factory, bot, settings, calendar,
+                            DAY + dt.timedelta(seconds=1), instance="t")
+    assert res.sent == 1
+    [row] = await rows(session_factory)
+    assert row.state == "sent" and row.attempts == 2 and row.last_error is None
+    assert len(fake.sent_messages(1003)) == 1
+
+
+async def test_repeated_failures_end_failed(session_factory, fake, bare_bot, settings,
+                                            calendar):
+    await queue(session_factory, "kfail", "总是失败", DAY, chat_id=1004)
+    fake.fail_next("sendMessage", status=400, retry_after=None,
+                   description="Bad Request: can't parse entities", times=1)
+    res = await deliver_due(session_factory, bare_bot, settings, calendar, DAY, instance="t")
+    assert res.failed == 1
+    [row] = await rows(session_factory)
+    assert row.state == "failed" and "can't parse entities" in (row.last_error or "")
+
+    # Transient errors back off exponentially, then fail after max_attempts.
+    await queue(session_factory, "kflaky", "服务器错误", DAY, chat_id=1005)
+    fake.fail_next("sendMessage", status=502, retry_after=None, description="Bad Gateway",
+                   times=100)
+    now, delays = DAY, []
+    for _ in range(3):
+        res = await deliver_due(session_factory, bare_bot, settings, calendar, now,
+                                instance="t", max_attempts=3)
+        assert res.claimed == 1
+        row = (await rows(session_factory))[1]
+        delays.append(row.next_attempt_at - now)
+        now = row.next_attempt_at
+    assert row.state == "failed" and row.attempts == 3
+    assert "Bad Gateway" in (row.last_error or "")
+    assert delays[:2] == [dt.timedelta(seconds=30), dt.timedelta(seconds=60)]
+    res = await deliver_due(session_factory, bare_bot, settings, calendar,
+                            now + dt.timedelta(hours=2), instance="t")
+    assert res.claimed == 0
+    assert fake.sent_messages() == []
+
+
+async def test_blocked_user_unreachable_and_escalated(session_factory, fake, bot, settings,
+                                                      calendar, monkeypatch):
+    pid = await add_person(session_factory, "陈晨", 1006)
+    await queue(session_factory, "kblk", "黄色预警", DAY, person_id=pid)
+    fake.blocked_chats.add(1006)
+    told: list[tuple[str, int | None]] = []
+
+    async def escalate(session, settings_, row, now):
+        told.append((row.key, row.person_id))
+
+    import scheduler.delivery as delivery
+
+    monkeypatch.setattr(delivery, "_escalate_unreachable", escalate)
+    res = await deliver_due(session_factory, bot, settings, calendar, DAY, instance="t")
+    assert res.failed == 1 and res.unreachable == [pid]
+    assert told == [("kblk", pid)]
+    [row] = await rows(session_factory)
+    assert row.state == "failed" and "blocked" in (row.last_error or "")
+    async with session_factory() as s:
+        person = await s.get(Person, pid)
+        assert person is not None and person.unreachable_since == DAY
+
+
+async def test_quiet_hours_hold_pass_release(session_factory, fake, bot, settings, calendar):
+    await queue(session_factory, "normal", "普通提醒", NIGHT, chat_id=1007)
+    await queue(session_factory, "red", "🔴 红色预警", NIGHT, chat_id=1007, urgent=True)
+    res = await deliver_due(session_factory, bot, settings, calendar, NIGHT, instance="t")
+    assert (res.sent, res.held) == (1, 1)
+    assert [m["text"] for m in fake.sent_messages(1007)] == ["🔴 红色预警"]
+    normal = (await rows(session_factory))[0]
+    opening = dt.datetime(2023, 6, 2, 8, 0, tzinfo=CST)
+    assert normal.state == "pending" and normal.next_attempt_at == opening
+
+    res = await deliver_due(session_factory, bot, settings, calendar,
+                            dt.datetime(2023, 6, 2, 7, 59, tzinfo=CST), instance="t")
+    assert res.sent == 0
+    res = await deliver_due(session_factory, bot, settings, calendar, opening, instance="t")
+    assert res.sent == 1
+    assert [m["text"] for m in fake.sent_messages(1007)] == ["🔴 红色预警", "普通提醒"]
+
+
+async def test_holiday_hold(session_factory, fake, bot, settings, calendar):
+    dragon_boat = dt.datetime(2023, 6, 22, 10, 0, tzinfo=CST)  # 端午节, a holiday
+    await queue(session_factory, "hol", "节日提醒", dragon_boat, chat_id=1008)
+    res = await deliver_due(session_factory, bot, settings, calendar, dragon_boat, instance="t")
+    assert (res.sent, res.held) == (0, 1)
+    [row] = await rows(session_factory)
+    # 6-22..24 off; Sunday 6-25 is a 调休 working day.
+    assert row.next_attempt_at == dt.datetime(2023, 6, 25, 8, 0, tzinfo=CST)
+    assert [p.key for p in await _preview(session_factory, settings, calendar, dragon_boat)] == []
+    res = await deliver_due(session_factory, bot, settings, calendar, row.next_attempt_at,
+                            instance="t")
+    assert res.sent == 1
+
+
+async def _preview(sf, settings, calendar, now):
+    async with sf() as s:
+        return await preview_due(s, settings, calendar, now)
+
+
+async def test_per_chat_order_and_counts(session_factory, fake, bot, settings, calendar):
+    chats = [2001, 2002, -100300]
+    for i in range(5):
+        for chat in chats:
+            await queue(session_factory, f"n{chat}:{i}", f"消息{i}", DAY, chat_id=chat)
+    limits = Limits(per_second=1000, per_chat=(1, 0.02), per_group=(20, 0.5))
+    res = await deliver_due(session_factory, bot, settings, calendar, DAY, instance="t",
+                            limiter=limits)
+    assert res.sent == 15
+    for chat in chats:
+        assert [m["text"] for m in fake.sent_messages(chat)] == [f"消息{i}" for i in range(5)]
+    async with session_factory() as s:
+        assert await s.scalar(select(func.count()).where(Outbox.state == "sent")) == 15
+
+
+async def test_max_rows_and_person_without_chat(session_factory, fake, bot, settings, calendar):
+    pid = await add_person(session_factory, "王磊", None)
+    await queue(session_factory, "nochat", "无法送达", DAY, person_id=pid)
+    for i in range(4):
+        await queue(session_factory, f"m{i}", f"第{i}条", DAY, chat_id=3000 + i)
+    res = await deliver_due(session_factory, bot, settings, calendar, DAY, instance="t",
+                            max_rows=3, limiter=Limits(**FAST))
+    assert res.claimed == 3 and res.failed == 1 and res.sent == 2
+    res = await deliver_due(session_factory, bot, settings, calendar, DAY, instance="t",
+                            limiter=Limits(**FAST))
+    assert res.sent == 2
+    failed = (await rows(session_factory))[0]
+    assert failed.state == "failed" and "未绑定" in (failed.last_error or "")
+
+
+async def test_blocked_contact_next_level_told(session, session_factory, fake, bot, settings,
+                                               calendar):
+    """With escalation's real hook: the contact 孙浩 (P004) blocked the bot, so his service
+    person 林晓 is told, and that notice is delivered by the next round."""
+    await seed_sample_ledger(session)
+    ids = {}
+    for name, chat in (("孙浩", 1104), ("林晓", 1102)):
+        p = await person_named(session, name)
+        p.telegram_user_id = p.telegram_chat_id = chat
+        ids[name] = p.id
+    await session.commit()
+    await queue(session_factory, "remind:sunhao", "请报送本周进度", DAY, kind="reminder",
+                person_id=ids["孙浩"], chat_id=1104)
+    fake.blocked_chats.add(1104)
+
+    res = await deliver_due(session_factory, bot, settings, calendar, DAY, instance="t")
+    assert res.failed == 1 and res.unreachable == [ids["孙浩"]]
+    res = await deliver_due(session_factory, bot, settings, calendar, DAY, instance="t")
+    assert res.sent == 1
+    [told] = fake.sent_messages(1102)
+    assert "孙浩 无法接收消息" in told["text"] and "三一产业基地" in told["text"]
+    async with session_factory() as s:
+        sun = await s.get(Person, ids["孙浩"])
+        assert sun is not None and sun.unreachable_since == DAY
+
+
+async def test_round_takes_at_most_max_per_chat(session_factory, fake, bot, settings, calendar):
+    for i in range(MAX_PER_CHAT + 5):
+        await queue(session_factory, f"burst:{i}", f"第{i}条", DAY, chat_id=5005)
+    await queue(session_factory, "other", "另一个人", DAY, chat_id=5006)
+    first = await deliver_due(session_factory, bot, settings, calendar, DAY, instance="t",
+                              limiter=Limits(**FAST))
+    assert (first.claimed, first.sent) == (MAX_PER_CHAT + 1, MAX_PER_CHAT + 1)
+    second = await deliver_due(session_factory, bot, settings, calendar, DAY, instance="t",
+                               limiter=Limits(**FAST))
+    assert second.sent == 5
+    assert [m["text"] for m in fake.sent_messages(5005)] == [
+        f"第{i}条" for i in range(MAX_PER_CHAT + 5)
+    ]

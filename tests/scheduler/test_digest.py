@@ -1,0 +1,182 @@
+"""Daily digests: the pure text, and queueing per recipient's scope on a real database."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from bot.config import Settings, load_settings
+from scheduler.digest import (
+    NOTHING,
+    AlertLine,
+    DigestSnapshot,
+    IssueLine,
+    MilestoneLine,
+    MissingLine,
+    UpdateLine,
+    digest_due,
+    digest_key,
+    event_item,
+    investment_item,
+    progress_item,
+    queue_digests,
+    render_digest,
+)
+from scheduler.workdays import WorkCalendar
+from storage.models import (
+    Alert,
+    CoordinationIssue,
+    EventFact,
+    InvestmentFact,
+    JobRun,
+    Milestone,
+    Outbox,
+    Project,
+    Report,
+)
+from tests.seed import person_named, seed_sample_ledger
+
+CST = dt.timezone(dt.timedelta(hours=8))
+DAY = dt.date(2023, 6, 1)  # Thursday
+AT = dt.datetime(2023, 6, 1, 8, 30, tzinfo=CST)
+CAL = WorkCalendar()
+
+
+def test_empty_digest_is_one_line() -> None:
+    text = render_digest(DigestSnapshot(name="孔德明", day=DAY, project_count=6))
+    assert text == f"📋 <b>每日简报</b> 6月1日（周四）：{NOTHING}"
+    assert "\n" not in text
+
+
+def test_digest_sections_and_order() -> None:
+    snap = DigestSnapshot(
+        name="孔德明", day=DAY, project_count=6,
+        updates=[UpdateLine("三一产业基地", (event_item("topped_out", "done", dt.date(2023, 5, 31)),
+                                          investment_item("month", Decimal("12000.000000"))))],
+        new_alerts=[AlertLine("yellow", "钢铁城", "开工节点逾期（计划2023年5月30日完成）"),
+                    AlertLine("red", "三一硅能", "竣工节点逾期（计划2023年5月1日完成）")],
+        open_issues=2,
+        overdue_issues=[
+            IssueLine("三一产业基地", "用地红线内还有2户<未搬迁>", dt.date(2023, 5, 30)),
+        ],
+        upcoming=[MilestoneLine("钢铁城", "completed", dt.date(2023, 6, 8))],
+        missing_reports=[MissingLine("钢铁城", "冯军")],
+    )
+    text = render_digest(snap)
+    lines = text.split("\n")
+    assert lines[0] == "📋 <b>每日简报</b> 6月1日（周四）"
+    assert lines[1] == "孔德明，您关注的 6 个项目："
+    assert "· 三一产业基地：主体封顶 已完成（2023年5月31日）；本月完成投资 12000万元" in lines
+    assert "<b>新增预警</b>（2） 🔴1 🟡1" in lines
+    i = lines.index("<b>新增预警</b>（2） 🔴1 🟡1")
+    assert lines[i + 1] == "· 🔴 三一硅能：竣工节点逾期（计划2023年5月1日完成）"
+    assert lines[i + 2] == "· 🟡 钢铁城：开工节点逾期（计划2023年5月30日完成）"
+    assert "<b>交办件</b>：未办结 2 件，其中超期 1 件" in lines
+    assert "· 三一产业基地：用地红线内还有2户&lt;未搬迁&gt;（期限5月30日）" in lines
+    assert "· 钢铁城：竣工 6月8日" in lines
+    assert "<b>未报送进度</b>（1）" in lines and "· 钢铁城：冯军" in lines
+    assert "预警升级" not in text and "已解除预警" not in text and NOTHING not in text
+
+
+def test_long_sections_are_capped_within_telegram_limit() -> None:
+    many = [AlertLine("orange", f"项目{i}", "节点逾期" * 10) for i in range(300)]
+    text = render_digest(DigestSnapshot(name="一把手", day=DAY, project_count=300,
+                                        new_alerts=many, escalated_alerts=many,
+                                        closed_alerts=many))
+    assert len(text) <= 4096
+    assert "……另有" in text
+
+
+def test_fact_items() -> None:
+    assert event_item("started", "planned", dt.date(2023, 6, 30)) == "开工 计划2023年6月30日完成"
+    assert event_item("permit", "not_done", None) == "取得施工许可 未完成"
+    assert progress_item(Decimal("80.000000")) == "形象进度 80%"
+    assert investment_item("cumulative", Decimal("166000")) == "累计完成投资 166000万元"
+
+
+def test_digest_due_rules() -> None:
+    s = Settings()
+    assert digest_due(AT, s, CAL) == DAY
+    assert digest_due(AT - dt.timedelta(minutes=1), s, CAL) is None
+    assert digest_due(dt.datetime(2023, 6, 3, 9, 0, tzinfo=CST), s, CAL) is None  # Saturday
+    late = AT + dt.timedelta(hours=2)
+    assert digest_due(late, s, CAL) == DAY
+    assert digest_due(late, s, CAL, grace=dt.timedelta(hours=1)) is None
+
+
+async def _bind(session, name: str, chat: int) -> int:
+    p = await person_named(session, name)
+    p.telegram_user_id = p.telegram_chat_id = chat
+    return p.id
+
+
+async def seed_digest_world(session) -> dict[str, int]:
+    """The sample ledger with chats bound and one day of happenings around P004."""
+    await seed_sample_ledger(session)
+    ids = {name: await _bind(session, name, chat) for name, chat in
+           [("孔德明", 101), ("林晓", 102), ("杨国栋", 103), ("孙浩", 104), ("许文涛", 105)]}
+    p004 = await session.scalar(select(Project).where(Project.code == "P004"))
+    p002 = await session.scalar(select(Project).where(Project.code == "P002"))
+    ms = Milestone(project_id=p004.id, code="completed", planned_date=dt.date(2023, 6, 7))
+    late = Milestone(project_id=p002.id, code="started", planned_date=dt.date(2023, 5, 10))
+    session.add_all([ms, late])
+    when = dt.datetime(2023, 5, 31, 15, 0, tzinfo=CST)
+    report = Report(chat_id=104, sender_id=ids["孙浩"], text="三一产业基地昨天主体封顶",
+                    sent_at=when, project_id=p004.id, state="confirmed", confirmed_at=when)
+    session.add(report)
+    await session.flush()
+    session.add_all([
+        EventFact(report_id=report.id, project_id=p004.id, milestone_code="topped_out",
+                  status="done", date=dt.date(2023, 5, 30)),
+        InvestmentFact(report_id=report.id, project_id=p004.id, scope="month",
+                       wan_yuan=Decimal(12000), as_of=dt.date(2023, 5, 31)),
+        CoordinationIssue(project_id=p004.id, category="land", text="用地红线内还有2户没有搬迁",
+                          deadline=dt.date(2023, 5, 29)),
+        Alert(kind="milestone_overdue", subject=f"milestone:{late.id}", project_id=p002.id,
+              milestone_id=late.id, due_date=late.planned_date, level="orange",
+              opened_at=when, level_changed_at=when),
+    ])
+    await session.commit()
+    return ids
+
+
+async def test_queue_digests_scope_and_once(session, session_factory) -> None:
+    settings = load_settings(org={"top_leader": "杨国栋"})
+    ids = await seed_digest_world(session)
+    added = await queue_digests(session, settings, CAL, AT.astimezone(dt.UTC))
+    await session.commit()
+    rows = {r.person_id: r for r in (await session.scalars(select(Outbox))).all()}
+    # Leaders, service people and the top leader with a chat; not the contact 孙浩.
+    assert set(rows) == {ids["孔德明"], ids["林晓"], ids["杨国栋"], ids["许文涛"]}
+    assert added == 4
+    kong = rows[ids["孔德明"]]
+    assert kong.key == digest_key(ids["孔德明"], DAY) and kong.kind == "digest"
+    assert kong.chat_id == 101 and not kong.urgent
+    assert "· 三一产业基地：主体封顶 已完成（2023年5月30日）；本月完成投资 12000万元" in kong.text
+    assert "<b>交办件</b>：未办结 1 件，其中超期 1 件" in kong.text
+    assert "· 三一产业基地：竣工 6月7日" in kong.text
+    assert "硬质材料产业园" not in kong.text  # P002 is 许文涛's, not 孔德明's
+    xu = rows[ids["许文涛"]].text
+    assert "<b>新增预警</b>（1） 🟠1" in xu and "· 🟠 硬质材料产业园：开工节点逾期" in xu
+    assert "三一产业基地" not in xu
+    top = rows[ids["杨国栋"]].text
+    assert "您关注的 32 个项目" in top and "硬质材料产业园" in top and "三一产业基地" in top
+    assert "<b>未报送进度</b>" in top
+
+    # A second call the same day adds nothing, whatever the time.
+    assert await queue_digests(session, settings, CAL, (AT + dt.timedelta(hours=3))) == 0
+    await session.commit()
+    assert await session.scalar(select(func.count()).select_from(Outbox)) == 4
+    assert await session.scalar(select(JobRun.key)) == "digest:2023-06-01"
+
+    # Next working day: only what happened since the last digest.
+    friday = AT + dt.timedelta(days=1)
+    await queue_digests(session, settings, CAL, friday)
+    await session.commit()
+    kong2 = await session.scalar(select(Outbox).where(
+        Outbox.key == digest_key(ids["孔德明"], dt.date(2023, 6, 2))))
+    assert kong2 is not None
+    assert "主体封顶" not in kong2.text  # reported before yesterday's digest
+    assert "<b>交办件</b>：未办结 1 件" in kong2.text
