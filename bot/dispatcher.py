@@ -60,5 +60,9 @@ def build_dispatcher(
             log.debug("router module %s not present yet", name)
             continue
         router: Router = module.router
+        if router.parent_router is not None:
+            # Module-level routers outlive a dispatcher (tests build one per test): detach
+            # from the previous, stopped dispatcher before attaching to this one.
+            router._parent_router = None
         dp.include_router(router)
     return dp

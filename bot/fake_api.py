@@ -58,6 +58,8 @@ class FakeTelegram:
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}  # (chat, id) -> message
         self._runner: web.AppRunner | None = None
         self.on_call: Callable[[Call], None] | None = None
+        # Unix time stamped on user messages (tests point it at their clock).
+        self.clock: Callable[[], float] = time.time
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -115,7 +117,7 @@ class FakeTelegram:
         chat = chat or {"id": user["id"], "type": "private", "first_name": user["first_name"]}
         message: dict[str, Any] = {
             "message_id": self._next_message_id(chat["id"]),
-            "date": int(time.time()),
+            "date": int(self.clock()),
             "chat": chat,
             "from": user,
         }
@@ -138,7 +140,7 @@ class FakeTelegram:
 
     def edit_text(self, message: dict[str, Any], new_text: str) -> dict[str, Any]:
         edited = {k: v for k, v in message.items() if k != "update_id"}
-        edited["edit_date"] = int(time.time())
+        edited["edit_date"] = int(self.clock())
         if "caption" in edited:
             edited["caption"] = new_text
         else:

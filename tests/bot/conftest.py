@@ -87,6 +87,7 @@ async def harness(
     async with session_factory() as session:
         await seed_sample_ledger(session)
     clock = MutableClock()
+    fake.clock = lambda: clock().timestamp()  # user messages are dated by the test clock
     bot = make_bot(settings.telegram)
     dp = build_dispatcher(settings, session_factory, clock=clock, parser=_PARSER)
     task = asyncio.create_task(
@@ -98,3 +99,18 @@ async def harness(
         await dp.stop_polling()
         await asyncio.wait_for(task, 10)
         await fake.stop()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only: an end-to-end test run on SQLite only (keeps the PG run short)"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    skip = pytest.mark.skip(reason="sqlite_only: covered on PostgreSQL by the other e2e tests")
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if (item.get_closest_marker("sqlite_only") and callspec is not None
+                and callspec.params.get("db_url") == "postgresql"):
+            item.add_marker(skip)

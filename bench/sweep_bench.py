@@ -1,0 +1,242 @@
+"""Sweep and digest benchmark: ledgers of 2,000 and 20,000 projects, 10 milestones each.
+
+    .venv/bin/python bench/sweep_bench.py [--sizes 2000 20000] [--backend sqlite postgresql]
+                                          [--profile]
+
+PostgreSQL uses GONGJIAN_BENCH_DATABASE_URL or GONGJIAN_TEST_DATABASE_URL (a throwaway
+database is created and dropped); SQLite a file in a temporary folder. For each size it times
+the first full sweep (opens every overdue alert and queues its notices), a second sweep at
+the same instant (steady state: nothing new), a sweep the next working day (escalations and
+repeats) and one round of digest queueing, then prints the growth ratio 2,000 → 20,000.
+Target: ≤ 1 s per sweep on PostgreSQL at 20,000 projects, linear growth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import datetime as dt
+import io
+import os
+import pstats
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import insert, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.config import Settings, load_settings
+from scheduler.digest import queue_digests
+from scheduler.sweep import run_sweep
+from scheduler.workdays import WorkCalendar
+from storage.db import make_engine, make_sessionmaker
+from storage.models import (
+    Milestone,
+    Person,
+    Project,
+    ProjectRole,
+    Report,
+    Role,
+)
+from storage.schema import upgrade
+
+CST = dt.timezone(dt.timedelta(hours=8))
+NOW = dt.datetime(2023, 6, 1, 8, 30, tzinfo=CST).astimezone(dt.UTC)  # Thursday
+NEXT_DAY = NOW + dt.timedelta(days=1)
+TODAY = dt.date(2023, 6, 1)
+CODES = ("signed", "land", "permit", "started", "topped_out", "completed", "accepted",
+         "operating", "extra1", "extra2")
+OVERDUE_SHARE = 0.10  # of milestones: planned in the past, not done
+DONE_SHARE = 0.40
+REPORTED_SHARE = 0.80  # of contacts: reported in the current window
+CHUNK = 5000
+
+
+async def _bulk(session: AsyncSession, model: Any, rows: list[dict[str, Any]]) -> None:
+    for i in range(0, len(rows), CHUNK):
+        await session.execute(insert(model), rows[i:i + CHUNK])
+
+
+async def generate(sf: async_sessionmaker[AsyncSession], n: int, seed: int = 7) -> None:
+    """n projects, 10 milestones each, a contact per project, a service person per 20
+    projects, a district leader per 50, ten city leaders; every person has a chat."""
+    rnd = random.Random(seed)
+    people: list[dict[str, Any]] = []
+    pid = 0
+
+    def person(name: str) -> int:
+        nonlocal pid
+        pid += 1
+        people.append(dict(id=pid, name=name, telegram_user_id=10**9 + pid,
+                           telegram_chat_id=10**9 + pid, created_at=NOW))
+        return pid
+
+    top = person("一把手")
+    assert top == 1
+    contacts = [person(f"联系人{i}") for i in range(n)]
+    services = [person(f"服务{i}") for i in range(max(n // 20, 1))]
+    district = [person(f"区领导{i}") for i in range(max(n // 50, 1))]
+    city = [person(f"市领导{i}") for i in range(10)]
+    projects, roles, milestones, reports = [], [], [], []
+    mid = rid = 0
+    for p in range(1, n + 1):
+        projects.append(dict(
+            id=p, code=f"B{p:06d}", name=f"基准项目{p}", short_names=[f"基准{p}"],
+            stage="under_construction", total_investment=Decimal(10), created_at=NOW,
+            updated_at=NOW,
+        ))
+        contact = contacts[p - 1]
+        for role, who in ((Role.CONTACT, contact), (Role.SERVICE, services[p % len(services)]),
+                          (Role.DISTRICT_LEADER, district[p % len(district)]),
+                          (Role.CITY_LEADER, city[p % len(city)])):
+            roles.append(dict(project_id=p, person_id=who, role=role, position=0))
+        for code in CODES:
+            mid += 1
+            r = rnd.random()
+            if r < OVERDUE_SHARE:
+                planned = TODAY - dt.timedelta(days=rnd.randint(2, 40))
+                state, actual = "planned", None
+            elif r < OVERDUE_SHARE + DONE_SHARE:
+                planned = TODAY - dt.timedelta(days=rnd.randint(1, 400))
+                state, actual = "done", planned
+            else:
+                planned = TODAY + dt.timedelta(days=rnd.randint(0, 400))
+                state, actual = "planned", None
+            milestones.append(dict(
+                id=mid, project_id=p, code=code, planned_date=planned,
+                original_planned_date=planned, actual_date=actual, state=state, updated_at=NOW,
+            ))
+        if rnd.random() < REPORTED_SHARE:
+            rid += 1
+            sent = NOW - dt.timedelta(days=rnd.randint(0, 6), hours=rnd.randint(0, 12))
+            reports.append(dict(
+                id=rid, chat_id=10**9 + contact, sender_id=contact, text="进展顺利",
+                sent_at=sent, received_at=sent, project_id=p, state="confirmed",
+                confirmed_at=sent, is_edit=False,
+            ))
+    async with sf() as s:
+        await _bulk(s, Person, people)
+        await _bulk(s, Project, projects)
+        await _bulk(s, ProjectRole, roles)
+        await _bulk(s, Milestone, milestones)
+        await _bulk(s, Report, reports)
+        await s.commit()
+
+
+async def timed(label: str, fn: Callable[[], Awaitable[Any]], profile: bool) -> tuple[float, Any]:
+    prof = cProfile.Profile() if profile else None
+    start = time.perf_counter()
+    if prof:
+        prof.enable()
+    result = await fn()
+    if prof:
+        prof.disable()
+    elapsed = time.perf_counter() - start
+    if prof:
+        out = io.StringIO()
+        order = os.environ.get("SORT", "cumulative")  # e.g. SORT=tottime
+        pstats.Stats(prof, stream=out).sort_stats(order).print_stats(25)
+        print(f"--- profile: {label} ---\n{out.getvalue()}")
+    return elapsed, result
+
+
+async def bench_one(
+    engine: AsyncEngine, n: int, settings: Settings, profile: bool
+) -> dict[str, float]:
+    await upgrade(engine)
+    sf = make_sessionmaker(engine)
+    calendar = WorkCalendar()
+    t0 = time.perf_counter()
+    await generate(sf, n)
+    if engine.dialect.name == "postgresql":
+        async with engine.connect() as conn:
+            await conn.execute(text("ANALYZE"))
+            await conn.commit()
+    gen = time.perf_counter() - t0
+
+    async def sweep(at: dt.datetime) -> Any:
+        async with sf() as s:
+            return await run_sweep(s, settings, calendar, at)
+
+    async def digests() -> int:
+        async with sf() as s:
+            added = await queue_digests(s, settings, calendar, NOW)
+            await s.commit()
+            return added
+
+    first, r1 = await timed(f"first sweep {n}", lambda: sweep(NOW), profile)
+    steady, _ = await timed(f"steady sweep {n}", lambda: sweep(NOW), profile)
+    nxt, _ = await timed(f"next-day sweep {n}", lambda: sweep(NEXT_DAY), profile)
+    dig, added = await timed(f"digests {n}", digests, profile)
+    print(f"  {n:>6} projects: generate {gen:6.2f}s | first sweep {first:6.3f}s "
+          f"(opened {r1.opened}, queued {r1.queued}) | steady {steady:6.3f}s | "
+          f"next day {nxt:6.3f}s | digests {dig:6.3f}s ({added} queued)", flush=True)
+    return {"first": first, "steady": steady, "next_day": nxt, "digests": dig}
+
+
+async def run_backend(backend: str, sizes: list[int], profile: bool) -> dict[int, dict]:
+    settings = load_settings(org={"top_leader": "一把手"})
+    results: dict[int, dict[str, float]] = {}
+    for n in sizes:
+        if backend == "sqlite":
+            with tempfile.TemporaryDirectory() as tmp:
+                engine = make_engine(f"sqlite+aiosqlite:///{tmp}/bench.db")
+                try:
+                    results[n] = await bench_one(engine, n, settings, profile)
+                finally:
+                    await engine.dispose()
+            continue
+        base = os.environ.get("GONGJIAN_BENCH_DATABASE_URL") or os.environ.get(
+            "GONGJIAN_TEST_DATABASE_URL")
+        assert base
+        name = f"gj_bench_{uuid.uuid4().hex[:10]}"
+        admin = make_engine(base, isolation_level="AUTOCOMMIT")
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(base).set(database=name).render_as_string(hide_password=False)
+        engine = make_engine(url)
+        try:
+            results[n] = await bench_one(engine, n, settings, profile)
+        finally:
+            await engine.dispose()
+            async with admin.connect() as conn:
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            await admin.dispose()
+    return results
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[2000, 20000])
+    ap.add_argument("--backend", nargs="+", default=["sqlite", "postgresql"],
+                    choices=["sqlite", "postgresql"])
+    ap.add_argument("--profile", action="store_true", help="cProfile each timed step")
+    args = ap.parse_args()
+    backends = list(args.backend)
+    if "postgresql" in backends and not (os.environ.get("GONGJIAN_BENCH_DATABASE_URL")
+                                         or os.environ.get("GONGJIAN_TEST_DATABASE_URL")):
+        print("PostgreSQL skipped: set GONGJIAN_BENCH_DATABASE_URL or GONGJIAN_TEST_DATABASE_URL")
+        backends.remove("postgresql")
+    for backend in backends:
+        print(f"{backend}:", flush=True)
+        results = asyncio.run(run_backend(backend, args.sizes, args.profile))
+        small, big = min(results), max(results)
+        if small != big:
+            growth = ", ".join(
+                f"{k} ×{results[big][k] / max(results[small][k], 1e-9):.1f}"
+                for k in results[small]
+            )
+            print(f"  growth {small} → {big} ({big / small:.0f}× projects): {growth}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

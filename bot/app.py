@@ -1,0 +1,164 @@
+"""`gongjian run`: the bot (long polling or webhook) together with the scheduler."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import logging
+import signal
+from typing import Any, Protocol
+
+from aiogram import Bot, Dispatcher
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from bot.dispatcher import build_dispatcher
+from bot.services.onboarding import register_commands
+from bot.telegram import make_bot
+from storage.db import make_engine, make_sessionmaker
+from storage.schema import upgrade
+
+log = logging.getLogger(__name__)
+
+
+class Service(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+def polling_concurrency(database_url: str) -> int:
+    """Updates handled at once. SQLite has one writer: handling updates one after another
+    beats concurrent handlers contending for its lock (bench/bot_bench.py)."""
+    return 1 if database_url.startswith("sqlite") else 16
+
+
+async def startup(bot: Bot) -> None:
+    """What the bot does once on start-up, whichever way updates arrive."""
+    await register_commands(bot)
+
+
+def make_scheduler(
+    settings: Settings, session_factory: async_sessionmaker[AsyncSession], bot: Bot
+) -> Service | None:
+    """scheduler.runner.SchedulerService, or None (with a warning) if it is not present."""
+    try:
+        module = importlib.import_module("scheduler.runner")
+    except ModuleNotFoundError as exc:
+        if exc.name != "scheduler.runner":
+            raise
+        log.warning("scheduler.runner 不存在：本次运行不含定时任务（预警、提醒、日报）")
+        return None
+    service: Service = module.SchedulerService(settings, session_factory, bot)
+    return service
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def run_polling(
+    bot: Bot,
+    dp: Dispatcher,
+    stop: asyncio.Event,
+    polling_timeout: int = 10,
+    concurrency: int | None = None,
+) -> None:
+    await bot.delete_webhook(drop_pending_updates=False)
+    polling = asyncio.create_task(dp.start_polling(
+        bot, handle_signals=False, close_bot_session=False, polling_timeout=polling_timeout,
+        tasks_concurrency_limit=concurrency,
+    ))
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({polling, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not polling.done():
+            try:
+                await dp.stop_polling()
+            except RuntimeError:  # polling had not started yet
+                polling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await polling
+    if not polling.cancelled():
+        polling.result()
+
+
+async def run_webhook(bot: Bot, dp: Dispatcher, settings: Settings, stop: asyncio.Event) -> None:
+    from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+    from aiohttp import web
+
+    hook = settings.telegram.webhook
+    if not hook.public_url:
+        raise SystemExit("配置错误 telegram.webhook.public_url: webhook 模式需要公网地址")
+    secret = hook.secret_token.get_secret_value() if hook.secret_token else None
+    app = web.Application()
+    SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret).register(app, hook.path)
+    setup_application(app, dp, bot=bot)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, hook.listen_host, hook.listen_port)
+    await site.start()
+    await bot.set_webhook(hook.public_url, secret_token=secret,
+                          allowed_updates=dp.resolve_used_update_types())
+    log.info("webhook 已启动：监听 %s:%s%s", hook.listen_host, hook.listen_port, hook.path)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+async def serve(
+    settings: Settings,
+    session_factory: async_sessionmaker[AsyncSession],
+    bot: Bot,
+    *,
+    stop: asyncio.Event | None = None,
+    polling_timeout: int = 10,
+    **dispatcher_kwargs: Any,
+) -> None:
+    """Run the dispatcher (polling or webhook) and the scheduler until `stop` is set
+    (default: until SIGINT or SIGTERM)."""
+    stop = stop or stop_on_signals()
+    dp = build_dispatcher(settings, session_factory, **dispatcher_kwargs)
+    await startup(bot)
+    scheduler = make_scheduler(settings, session_factory, bot)
+    if scheduler is not None:
+        await scheduler.start()
+    try:
+        if settings.telegram.mode == "webhook":
+            await run_webhook(bot, dp, settings, stop)
+        else:
+            await run_polling(bot, dp, stop, polling_timeout,
+                              polling_concurrency(settings.database.url))
+    finally:
+        if scheduler is not None:
+            await scheduler.stop()
+
+
+async def run(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.telegram.token is None:
+        print("配置错误 telegram.token: 未配置（可用 GONGJIAN_TELEGRAM__TOKEN 设置，"
+              "或运行 gongjian sandbox 试用）")
+        return 2
+    engine = make_engine(settings.database.url)
+    try:
+        await upgrade(engine)
+        bot = make_bot(settings.telegram)
+        try:
+            me = await bot.get_me()
+            log.info("机器人 @%s 启动（%s 模式）", me.username, settings.telegram.mode)
+            await serve(settings, make_sessionmaker(engine), bot)
+        finally:
+            await bot.session.close()
+    finally:
+        await engine.dispose()
+    return 0

@@ -1,0 +1,254 @@
+"""What the alert buttons do: 已知悉, plan change 同意/驳回, 交办件 已办结 (+ feedback) and
+未解决. Each checks who pressed and whether the thing is still in the state the button was
+made for; a forged or stale press changes nothing. Every change is audited; notices to
+third persons go through the outbox. The caller commits."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Settings
+from bot.text import esc
+from scheduler import messages
+from scheduler.outbox import enqueue, notice_key
+from scheduler.sweep import Directory
+from scheduler.workdays import WorkCalendar
+from storage import audit
+from storage.models import (
+    Alert,
+    CoordinationIssue,
+    Milestone,
+    Outbox,
+    Person,
+    PlanChange,
+    Project,
+    ProjectRole,
+    Role,
+)
+from storage.scope import is_administrator
+
+FEEDBACK = "issue_feedback"
+STALE = "该按钮已失效或您无权操作，未做任何更改。"
+OPEN_STATES = ("open", "acknowledged")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    ok: bool
+    text: str  # answer to the person who pressed / wrote (HTML-safe)
+
+
+def _no() -> Outcome:
+    return Outcome(False, STALE)
+
+
+async def _project_name(session: AsyncSession, project_id: int) -> str:
+    row = (await session.execute(
+        select(Project.name, Project.short_names).where(Project.id == project_id)
+    )).one()
+    return row.short_names[0] if row.short_names else row.name
+
+
+async def _has_role(session: AsyncSession, person: Person, project_id: int, role: str) -> bool:
+    return bool(await session.scalar(select(exists().where(
+        ProjectRole.project_id == project_id, ProjectRole.person_id == person.id,
+        ProjectRole.role == role,
+    ))))
+
+
+# --- 已知悉 ---------------------------------------------------------------------------------
+
+async def acknowledge(
+    session: AsyncSession, settings: Settings, alert_id: int, person: Person, now: dt.datetime
+) -> Outcome:
+    """Only a recipient of the alert may acknowledge it; acknowledged alerts stop repeating
+    but still escalate (the acknowledgement is shown to the next level)."""
+    alert = await session.get(Alert, alert_id, with_for_update=True)
+    if alert is None or alert.state not in OPEN_STATES:
+        return _no()
+    if not await _is_recipient(session, settings, alert, person):
+        return _no()
+    if alert.state == "acknowledged":
+        who = await session.get(Person, alert.acknowledged_by_id) if alert.acknowledged_by_id \
+            else None
+        return Outcome(False, f"该预警已由{esc(who.name if who else '他人')}确认知悉。")
+    alert.state = "acknowledged"
+    alert.acknowledged_by_id = person.id
+    alert.acknowledged_at = now
+    audit.record(session, at=now, action="alert.acknowledged", entity="alert",
+                 entity_id=alert.id, actor_id=person.id, detail={"level": alert.level})
+    return Outcome(True, "已确认知悉，本级预警不再重复提醒；逾期未办结仍会升级。")
+
+
+async def _is_recipient(
+    session: AsyncSession, settings: Settings, alert: Alert, person: Person
+) -> bool:
+    if await session.scalar(select(exists().where(
+        Outbox.alert_id == alert.id, Outbox.person_id == person.id
+    ))):
+        return True
+    if alert.project_id is None:
+        return False
+    book = await Directory.load(session, settings, {alert.project_id}, set())
+    issue = await session.get(CoordinationIssue, alert.issue_id) if alert.issue_id else None
+
+    fields = SimpleNamespace(  # what Directory.recipients reads
+        kind=alert.kind, project_id=alert.project_id, person_id=alert.person_id,
+        responsible_id=issue.responsible_id if issue else None,
+    )
+    return person.id in book.recipients(fields, alert.level)
+
+
+# --- plan change 同意 / 驳回 ------------------------------------------------------------------
+
+async def decide_plan_change(
+    session: AsyncSession, settings: Settings, change_id: int, person: Person,
+    approve: bool, now: dt.datetime,
+) -> Outcome:
+    change = await session.get(PlanChange, change_id, with_for_update=True)
+    if change is None or change.state != "pending":
+        return _no()
+    milestone = await session.get(Milestone, change.milestone_id)
+    if milestone is None:
+        return _no()
+    if not (is_administrator(person, settings.org)
+            or await _has_role(session, person, milestone.project_id, Role.SERVICE)):
+        return _no()
+    change.state = "approved" if approve else "rejected"
+    change.decided_by_id = person.id
+    change.decided_at = now
+    audit.record(session, at=now, action=f"plan_change.{change.state}", entity="plan_change",
+                 entity_id=change.id, actor_id=person.id,
+                 detail={"milestone_id": milestone.id, "old": str(change.old_date),
+                         "new": change.new_date.isoformat()})
+    if approve:
+        old = milestone.planned_date
+        milestone.planned_date = change.new_date
+        audit.record(session, at=now, action="milestone.replanned", entity="milestone",
+                     entity_id=milestone.id, actor_id=person.id,
+                     detail={"old": str(old), "new": change.new_date.isoformat(),
+                             "plan_change_id": change.id})
+        alerts = (await session.scalars(select(Alert).where(
+            Alert.milestone_id == milestone.id, Alert.state.in_(OPEN_STATES)
+        ))).all()
+        for alert in alerts:
+            alert.state, alert.closed_at, alert.close_reason = "closed", now, "plan_changed"
+            audit.record(session, at=now, action="alert.closed", entity="alert",
+                         entity_id=alert.id, actor_id=person.id,
+                         detail={"reason": "plan_changed", "plan_change_id": change.id})
+            await session.execute(
+                update(Outbox).where(Outbox.alert_id == alert.id,
+                                     Outbox.state.in_(("pending", "held")))
+                .values(state="superseded").execution_options(synchronize_session=False)
+            )
+    project = await _project_name(session, milestone.project_id)
+    text = messages.plan_change_decided_text(
+        project, messages.milestone_name(milestone.code), change.new_date, approve, person.name
+    )
+    if change.requested_by_id and change.requested_by_id != person.id:
+        requester = await session.get(Person, change.requested_by_id)
+        if requester is not None and requester.telegram_chat_id is not None:
+            await enqueue(
+                session, key=notice_key(f"planchange:{change.id}", change.state, requester.id,
+                                        "decision"),
+                kind="notice", text=text, now=now, person_id=requester.id,
+                chat_id=requester.telegram_chat_id,
+            )
+    return Outcome(True, text)
+
+
+# --- 交办件 已办结 / 未解决 -------------------------------------------------------------------
+
+async def start_resolution(
+    session: AsyncSession, issue_id: int, person: Person, now: dt.datetime
+) -> Outcome:
+    """已办结 by the responsible person: ask for the feedback note (next plain text)."""
+    issue = await session.get(CoordinationIssue, issue_id)
+    if issue is None or issue.state != "open" or issue.responsible_id != person.id:
+        return _no()
+    person.pending_input = {"kind": FEEDBACK, "issue_id": issue.id}
+    audit.record(session, at=now, action="issue.resolution_started", entity="issue",
+                 entity_id=issue.id, actor_id=person.id)
+    return Outcome(True, f"请回复一条文字消息，说明交办件的办理结果（办结反馈）：\n"
+                         f"{esc(issue.text)}")
+
+
+def awaiting_feedback(person: Person | None) -> bool:
+    return bool(person and (person.pending_input or {}).get("kind") == FEEDBACK)
+
+
+async def finish_resolution(
+    session: AsyncSession, person: Person, note: str, now: dt.datetime
+) -> Outcome:
+    """The feedback note closes the 交办件 and its alert; the reporter is told (未解决)."""
+    pending = person.pending_input or {}
+    person.pending_input = None
+    issue = await session.get(CoordinationIssue, int(pending.get("issue_id", 0)),
+                              with_for_update=True)
+    if issue is None or issue.state != "open" or issue.responsible_id != person.id:
+        return Outcome(False, "该交办件已不在办理中，未做更改。")
+    note = note.strip()
+    issue.state, issue.resolution_note = "closed", note
+    issue.closed_at, issue.closed_by_id = now, person.id
+    audit.record(session, at=now, action="issue.closed", entity="issue", entity_id=issue.id,
+                 actor_id=person.id, detail={"note": note, "reopen_count": issue.reopen_count})
+    for alert in (await session.scalars(select(Alert).where(
+        Alert.issue_id == issue.id, Alert.state.in_(OPEN_STATES)
+    ))).all():
+        alert.state, alert.closed_at, alert.close_reason = "closed", now, "issue_closed"
+        audit.record(session, at=now, action="alert.closed", entity="alert", entity_id=alert.id,
+                     actor_id=person.id, detail={"reason": "issue_closed"})
+        await session.execute(
+            update(Outbox).where(Outbox.alert_id == alert.id, Outbox.state.in_(("pending", "held")))
+            .values(state="superseded").execution_options(synchronize_session=False)
+        )
+    project = await _project_name(session, issue.project_id)
+    reporter = await session.get(Person, issue.raised_by_id) if issue.raised_by_id else None
+    if reporter is not None and reporter.telegram_chat_id is not None and reporter.id != person.id:
+        await enqueue(
+            session, key=notice_key(f"issue:{issue.id}", "resolved", reporter.id,
+                                    f"r{issue.reopen_count}"),
+            kind="notice", now=now, person_id=reporter.id, chat_id=reporter.telegram_chat_id,
+            text=messages.issue_resolved_text(project, issue.text, person.name, note),
+            reply_markup=messages.issue_reopen_keyboard(issue.id),
+        )
+    return Outcome(True, f"✅ 交办件已办结（{esc(project)}），已通知反馈人。")
+
+
+async def reopen(
+    session: AsyncSession, settings: Settings, calendar: WorkCalendar, issue_id: int,
+    person: Person, now: dt.datetime,
+) -> Outcome:
+    """未解决 by the reporter: the 交办件 reopens with a fresh deadline; the responsible
+    person is told."""
+    issue = await session.get(CoordinationIssue, issue_id, with_for_update=True)
+    if issue is None or issue.state != "closed" or issue.raised_by_id != person.id:
+        return _no()
+    today = now.astimezone(settings.schedule.tz).date()
+    issue.state = "open"
+    issue.reopen_count += 1
+    issue.closed_at = issue.closed_by_id = None
+    issue.deadline = calendar.add_workdays(today, settings.schedule.issue_deadline_days)
+    audit.record(session, at=now, action="issue.reopened", entity="issue", entity_id=issue.id,
+                 actor_id=person.id, detail={"reopen_count": issue.reopen_count,
+                                             "deadline": issue.deadline.isoformat()})
+    project = await _project_name(session, issue.project_id)
+    responsible = await session.get(Person, issue.responsible_id) if issue.responsible_id \
+        else None
+    if responsible is not None and responsible.telegram_chat_id is not None:
+        await enqueue(
+            session, key=notice_key(f"issue:{issue.id}", "reopened", responsible.id,
+                                    f"r{issue.reopen_count}"),
+            kind="notice", now=now, person_id=responsible.id,
+            chat_id=responsible.telegram_chat_id,
+            text=messages.issue_reopened_text(project, issue.text, person.name)
+            + f"\n新的办理期限：{messages.fmt_date(issue.deadline)}",
+            reply_markup=messages.issue_reopened_keyboard(issue.id),
+        )
+    return Outcome(True, f"已退回重办，新的办理期限为{messages.fmt_date(issue.deadline)}，"
+                         "已通知责任人。")

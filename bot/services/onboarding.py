@@ -1,0 +1,190 @@
+"""Invitations and binding: one-time /start tokens (stored only as SHA-256), greetings, help.
+
+`gongjian invite NAME` makes a token; `/start <token>` binds the Telegram user to the person.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from aiogram import Bot
+from aiogram.types import BotCommand
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import OrgSettings
+from bot.text import esc
+from storage import audit
+from storage.models import InviteToken, Person, Project, ProjectRole, Role
+from storage.scope import is_administrator, sees_everything
+
+INVITE_TTL = dt.timedelta(days=7)
+ROLE_NAMES = {
+    Role.CONTACT: "业主联系人",
+    Role.SERVICE: "服务责任人",
+    Role.DISTRICT_LEADER: "联系区领导",
+    Role.CITY_LEADER: "联系市领导",
+}
+TOP_LEADER_NAME = "一把手"
+ADMIN_NAME = "管理员"
+BOT_COMMANDS = (
+    BotCommand(command="start", description="开始使用 / 绑定身份"),
+    BotCommand(command="help", description="使用说明与报送示例"),
+    BotCommand(command="status", description="项目状态：/status 或 /status 项目名称"),
+    BotCommand(command="overdue", description="逾期节点、未报送和逾期交办件"),
+)
+
+UNBOUND_TEXT = (
+    "您好！您还没有开通攻坚助手。\n"
+    "请联系区重点项目办索取专属邀请链接，点击链接后即可使用。"
+)
+INVALID_TOKEN_TEXT = (
+    "抱歉，该邀请链接无效、已被使用或已过期。\n"
+    "请联系区重点项目办重新获取邀请链接。"
+)
+HELP_TEXT = (
+    "<b>攻坚助手使用说明</b>\n\n"
+    "<b>报送进展</b>：直接用一句话发给我，写明项目、进展、投资或问题，例如：\n"
+    "• 三一产业基地今天主体封顶，本月完成投资1.2亿元\n"
+    "• 道岔二期用地红线内还有2户没有搬迁，影响桩基施工\n"
+    "我会把理解的内容发给您，点 <b>确认</b> 后记入台账；点 <b>修改</b> 可更正，"
+    "点 <b>取消</b> 作废。报送中提到的问题会形成交办件，转服务责任部门限期办理。\n\n"
+    "<b>命令</b>\n"
+    "/status — 我的项目一览（阶段、进度、今年投资、预警）\n"
+    "/status 项目名称 — 单个项目详情，如 /status 三一产业基地\n"
+    "/overdue — 逾期节点、未按时报送和逾期交办件\n"
+    "/help — 本说明"
+)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+async def person_by_name(session: AsyncSession, name: str) -> Person | None:
+    return await session.scalar(select(Person).where(Person.name == name.strip()))
+
+
+async def create_invite(
+    session: AsyncSession, person: Person, now: dt.datetime, *, actor: str = "cli"
+) -> tuple[str, dt.datetime]:
+    """A new one-time token for `person` (the caller commits). Returns (token, expires_at)."""
+    token = secrets.token_urlsafe(24)
+    expires = now + INVITE_TTL
+    row = InviteToken(person_id=person.id, token_hash=hash_token(token), expires_at=expires,
+                      created_at=now)
+    session.add(row)
+    await session.flush()
+    audit.record(session, at=now, action="invite.create", entity="invite_token",
+                 entity_id=row.id, actor=actor, detail={"person": person.name})
+    return token, expires
+
+
+async def redeem_invite(
+    session: AsyncSession, token: str, user_id: int, chat_id: int, now: dt.datetime
+) -> Person | None:
+    """Bind the Telegram user to the token's person; None if the token is not valid.
+
+    Single use is enforced by a conditional UPDATE, so two concurrent /start with the same
+    token bind at most once. The caller commits.
+    """
+    if not token or len(token) > 128:
+        return None
+    row = await session.scalar(
+        select(InviteToken).where(InviteToken.token_hash == hash_token(token))
+    )
+    if row is None or row.used_at is not None or row.expires_at <= now:
+        return None
+    result = await session.execute(
+        update(InviteToken)
+        .where(InviteToken.id == row.id, InviteToken.used_at.is_(None))
+        .values(used_at=now)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return None
+    person = await session.get(Person, row.person_id)
+    if person is None:
+        return None
+    # A Telegram account belongs to one person: release it from anyone else first.
+    await session.execute(
+        update(Person)
+        .where(Person.telegram_user_id == user_id, Person.id != person.id)
+        .values(telegram_user_id=None, telegram_chat_id=None)
+    )
+    await session.flush()
+    person.telegram_user_id = user_id
+    person.telegram_chat_id = chat_id
+    person.unreachable_since = None
+    audit.record(session, at=now, action="person.bind", entity="person", entity_id=person.id,
+                 actor_id=person.id, detail={"telegram_user_id": user_id,
+                                             "invite_token_id": row.id})
+    return person
+
+
+@dataclass
+class ProjectLine:
+    code: str
+    short: str
+    roles: list[str]
+
+
+async def person_roles(
+    session: AsyncSession, person: Person, org: OrgSettings
+) -> tuple[list[str], list[ProjectLine]]:
+    """(role names overall, the person's projects with their roles on each)."""
+    rows = (
+        await session.execute(
+            select(ProjectRole.role, Project)
+            .join(Project, Project.id == ProjectRole.project_id)
+            .where(ProjectRole.person_id == person.id)
+            .order_by(Project.code)
+        )
+    ).all()
+    projects: dict[str, ProjectLine] = {}
+    overall: list[str] = []
+    if org.top_leader and person.name == org.top_leader:
+        overall.append(TOP_LEADER_NAME)
+    if is_administrator(person, org):
+        overall.append(ADMIN_NAME)
+    for role, project in rows:
+        line = projects.setdefault(
+            project.code,
+            ProjectLine(project.code, (project.short_names or [project.name])[0], []),
+        )
+        name = ROLE_NAMES.get(role, role)
+        line.roles.append(name)
+    for role in Role.ALL:
+        name = ROLE_NAMES[role]
+        if any(name in p.roles for p in projects.values()) and name not in overall:
+            overall.append(name)
+    return overall, list(projects.values())
+
+
+async def greeting(
+    session: AsyncSession, person: Person, org: OrgSettings, *, first_time: bool
+) -> str:
+    roles, projects = await person_roles(session, person, org)
+    lines = [
+        f"{esc(person.name)}，您好！" + ("已为您开通攻坚助手。" if first_time else "欢迎回来。"),
+        f"您的身份：{'、'.join(roles) if roles else '—'}",
+    ]
+    if sees_everything(person, org):
+        total = len((await session.scalars(select(Project.id))).all())
+        lines.append(f"您可查看全部 {total} 个重点项目。")
+    if projects:
+        lines.append("")
+        lines.append("<b>您联系的项目</b>")
+        lines += [
+            f"• {esc(p.code)} {esc(p.short)}（{'、'.join(p.roles)}）" for p in projects
+        ]
+    lines.append("")
+    lines.append("直接发送文字即可报送进展；发送 /help 查看示例，/status 查看项目。")
+    return "\n".join(lines)
+
+
+async def register_commands(bot: Bot) -> None:
+    """The command menu in Telegram clients (setMyCommands)."""
+    await bot.set_my_commands(list(BOT_COMMANDS))

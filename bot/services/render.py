@@ -1,0 +1,124 @@
+"""The Chinese summary of what the bot understood from a report (HTML, every value escaped).
+
+Pure functions over the spec-shaped parse JSON ({"updates": [...]}) and project names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from bot.text import esc
+
+MILESTONE_NAMES: dict[str, str] = {
+    "signed": "签约",
+    "land": "摘牌拿地",
+    "permit": "施工许可",
+    "started": "开工",
+    "topped_out": "主体封顶",
+    "completed": "竣工",
+    "accepted": "竣工验收",
+    "operating": "投产运营",
+}
+STATUS_NAMES: dict[str, str] = {"done": "已完成", "planned": "计划", "not_done": "未完成"}
+SCOPE_NAMES: dict[str, str] = {
+    "month": "本月",
+    "quarter": "本季度",
+    "year": "本年",
+    "cumulative": "累计",
+    "unspecified": "未注明",
+}
+CATEGORY_NAMES: dict[str, str] = {
+    "land": "用地征拆",
+    "funding": "资金",
+    "approval": "审批手续",
+    "utilities": "水电路配套",
+    "construction": "施工",
+    "other": "其他",
+}
+
+HELP_TEXT = (
+    "没有识别到需要记录的进度。\n"
+    "请用一句话说明项目、节点、进度、投资或问题，例如：\n"
+    "<i>三一产业基地今天主体封顶，本月完成投资1.2亿元</i>\n"
+    "<i>钢铁城计划6月底竣工，目前完成80%，供电线路迁改需要协调</i>"
+)
+
+
+ISSUE_SHOWN = 600  # characters of a problem's text shown in a summary (kept whole in the DB)
+
+
+def _plain(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+def clip(text: str, limit: int = ISSUE_SHOWN) -> str:
+    """Shorten for display, so one line never needs a hard cut inside an HTML entity."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def format_money(wan_yuan: Decimal | float | int | str) -> str:
+    """12000 → 1.2亿元; 3000 → 3000万元."""
+    amount = Decimal(str(wan_yuan))
+    if abs(amount) >= 10000:
+        return f"{_plain(amount / Decimal(10000))}亿元"
+    return f"{_plain(amount)}万元"
+
+
+def format_pct(pct: float | int | str) -> str:
+    return f"{_plain(Decimal(str(pct)))}%"
+
+
+def format_date(value: str | dt.date | None) -> str:
+    if value is None:
+        return ""
+    day = value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
+    return f"{day.year}-{day.month:02d}-{day.day:02d}"
+
+
+def short_date(day: dt.date | None) -> str:
+    return "未定" if day is None else f"{day.month:02d}-{day.day:02d}"
+
+
+def update_lines(update: Mapping[str, Any], project_label: str) -> list[str]:
+    """The lines describing one update; `project_label` is already escaped HTML."""
+    lines = [f"📌 <b>{project_label}</b>"]
+    for event in update.get("events") or []:
+        name = MILESTONE_NAMES.get(event.get("milestone"), str(event.get("milestone")))
+        status = STATUS_NAMES.get(event.get("status"), str(event.get("status")))
+        date = format_date(event.get("date"))
+        lines.append(f"• {esc(name)}：{esc(status)}" + (f"（{esc(date)}）" if date else ""))
+    pct = update.get("progress_pct")
+    if pct is not None:
+        lines.append(f"• 形象进度：{esc(format_pct(pct))}")
+    for inv in update.get("investment") or []:
+        scope = SCOPE_NAMES.get(inv.get("scope"), "未注明")
+        lines.append(f"• 完成投资（{esc(scope)}）：{esc(format_money(inv.get('wan_yuan', 0)))}")
+    for issue in update.get("issues") or []:
+        category = CATEGORY_NAMES.get(issue.get("category"), "其他")
+        lines.append(f"• 问题【{esc(category)}】：{esc(clip(str(issue.get('text', ''))))}")
+    if len(lines) == 1:
+        lines.append("• 无新进展")
+    return lines
+
+
+def render_summary(
+    parse: Mapping[str, Any],
+    names: Mapping[str, str],
+    *,
+    header: str = "📝 我理解的内容如下，请核对：",
+    notes: Sequence[str] = (),
+) -> str:
+    """The summary of every update; `names` maps project codes to full names."""
+    lines = [header]
+    for update in parse.get("updates") or []:
+        code = update.get("project")
+        label = esc(names.get(code, code)) if code else "（待选择项目）"
+        lines.append("")
+        lines.extend(update_lines(update, label))
+    if notes:
+        lines.append("")
+        lines.extend(notes)
+    return "\n".join(lines)

@@ -1,0 +1,488 @@
+"""What leaders and contacts look up in chat: /status (list and project card) and /overdue.
+
+Everything here takes the session, the caller and `now`; the texts are HTML with every
+ledger or user string escaped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import OrgSettings, Settings
+from bot.services.registry import ParserHolder
+from bot.text import esc
+from scheduler.overdue import collect_overdue
+from scheduler.policy import level_for
+from scheduler.workdays import WorkCalendar
+from storage.models import (
+    Alert,
+    CoordinationIssue,
+    Department,
+    InvestmentFact,
+    Milestone,
+    Person,
+    ProgressFact,
+    Project,
+    Report,
+)
+from storage.scope import sees_everything, visible_projects
+
+STAGE_NAMES = {
+    "preparing": "前期",
+    "under_construction": "在建",
+    "completed": "竣工",
+    "operating": "投产运营",
+}
+MILESTONE_NAMES = {
+    "signed": "签约",
+    "land": "摘牌拿地",
+    "permit": "施工许可",
+    "started": "开工",
+    "topped_out": "主体封顶",
+    "completed": "竣工",
+    "accepted": "竣工验收",
+    "operating": "投产运营",
+}
+MILESTONE_ORDER = {code: i for i, code in enumerate(MILESTONE_NAMES)}
+SCOPE_NAMES = {
+    "month": "本月", "quarter": "本季度", "year": "本年", "cumulative": "累计",
+    "unspecified": "",
+}
+LEVEL_ICONS = {"yellow": "🟡", "orange": "🟠", "red": "🔴"}
+LEVEL_RANK = {"red": 3, "orange": 2, "yellow": 1}
+ALERT_KIND_NAMES = {
+    "milestone_overdue": "节点逾期",
+    "missing_report": "未按时报送",
+    "issue_overdue": "交办件逾期",
+}
+# Reports whose facts no longer count.
+DEAD_REPORT_STATES = ("cancelled", "superseded", "rejected")
+WAN_PER_YI = Decimal(10000)
+
+
+def stage_name(stage: str) -> str:
+    return STAGE_NAMES.get(stage, stage)
+
+
+def short_name(project: Project) -> str:
+    return (project.short_names or [project.name])[0]
+
+
+def fmt_yi(value: Decimal | None) -> str:
+    """亿元 amounts without trailing zeros: 1.2, 15, 0.35."""
+    if value is None:
+        return "—"
+    text = f"{value.quantize(Decimal('0.01')):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def fmt_wan(value: Decimal) -> str:
+    if value >= WAN_PER_YI:
+        return f"{fmt_yi(value / WAN_PER_YI)}亿元"
+    text = f"{value:f}"
+    text = text.rstrip("0").rstrip(".") if "." in text else text
+    return f"{text}万元"
+
+
+def fmt_pct(value: Decimal) -> str:
+    text = f"{value.quantize(Decimal('0.1')):f}"
+    return text.rstrip("0").rstrip(".")
+
+
+def local_today(now: dt.datetime, tz: ZoneInfo) -> dt.date:
+    return now.astimezone(tz).date()
+
+
+# --- facts per project ----------------------------------------------------------------------
+
+@dataclass
+class ProjectFigures:
+    progress_pct: Decimal | None = None
+    year_investment_wan: Decimal | None = None
+    alerts: dict[str, int] = field(default_factory=dict)
+
+
+def year_investment(facts: Iterable[InvestmentFact], year: int) -> Decimal | None:
+    """This year's completed investment in 万元, from one project's investment facts.
+
+    Rule: a 'year' fact (本年/今年完成投资) already covers the whole year, so the latest one
+    dated this year wins. Without one, the year is the sum over this year's months of each
+    month's latest 'month' fact (a later report for the same month corrects the earlier one,
+    it does not add to it). Quarter, cumulative and unspecified figures are not counted.
+    None when nothing was reported this year.
+    """
+    latest_year: InvestmentFact | None = None
+    months: dict[int, InvestmentFact] = {}
+    for fact in facts:
+        if fact.as_of.year != year:
+            continue
+        if fact.scope == "year":
+            if latest_year is None or _fact_key(fact) > _fact_key(latest_year):
+                latest_year = fact
+        elif fact.scope == "month":
+            current = months.get(fact.as_of.month)
+            if current is None or _fact_key(fact) > _fact_key(current):
+                months[fact.as_of.month] = fact
+    if latest_year is not None:
+        return latest_year.wan_yuan
+    if months:
+        return sum((f.wan_yuan for f in months.values()), Decimal(0))
+    return None
+
+
+def _fact_key(fact: InvestmentFact | ProgressFact) -> tuple[dt.date, int]:
+    return fact.as_of, fact.id or 0
+
+
+async def _live_facts(
+    session: AsyncSession, model: type[Any], project_ids: Sequence[int]
+) -> list[Any]:
+    if not project_ids:
+        return []
+    stmt = (
+        select(model)
+        .join(Report, Report.id == model.report_id)
+        .where(model.project_id.in_(project_ids), Report.state.not_in(DEAD_REPORT_STATES))
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def open_alerts(session: AsyncSession, project_ids: Sequence[int]) -> list[Alert]:
+    if not project_ids:
+        return []
+    stmt = select(Alert).where(Alert.project_id.in_(project_ids), Alert.closed_at.is_(None),
+                               Alert.state != "closed")
+    return list((await session.scalars(stmt)).all())
+
+
+async def figures(
+    session: AsyncSession, project_ids: Sequence[int], year: int
+) -> dict[int, ProjectFigures]:
+    out = {pid: ProjectFigures() for pid in project_ids}
+    latest_progress: dict[int, ProgressFact] = {}
+    for fact in await _live_facts(session, ProgressFact, project_ids):
+        current = latest_progress.get(fact.project_id)
+        if current is None or _fact_key(fact) > _fact_key(current):
+            latest_progress[fact.project_id] = fact
+    for pid, fact in latest_progress.items():
+        out[pid].progress_pct = fact.pct
+    by_project: dict[int, list[InvestmentFact]] = defaultdict(list)
+    for fact in await _live_facts(session, InvestmentFact, project_ids):
+        by_project[fact.project_id].append(fact)
+    for pid, facts in by_project.items():
+        out[pid].year_investment_wan = year_investment(facts, year)
+    for alert in await open_alerts(session, project_ids):
+        if alert.project_id is not None:
+            counts = out[alert.project_id].alerts
+            counts[alert.level] = counts.get(alert.level, 0) + 1
+    return out
+
+
+def alert_counts_text(counts: dict[str, int]) -> str:
+    parts = [f"{icon}{counts[level]}" for level, icon in LEVEL_ICONS.items() if counts.get(level)]
+    return " ".join(parts) if parts else "无预警"
+
+
+def investment_text(project: Project, year_wan: Decimal | None) -> str:
+    plan = project.annual_plan_investment
+    done = (year_wan or Decimal(0)) / WAN_PER_YI
+    text = f"今年 {fmt_yi(done)}/{fmt_yi(plan)} 亿元"
+    if plan:
+        text += f"（{fmt_pct(done / plan * 100)}%）"
+    return text
+
+
+# --- /status list -----------------------------------------------------------------------------
+
+async def status_list(
+    session: AsyncSession, person: Person, org: OrgSettings, now: dt.datetime, tz: ZoneInfo
+) -> str:
+    projects = await visible_projects(session, person, org)
+    if not projects:
+        return "您名下暂无项目。如有疑问，请联系项目办。"
+    year = local_today(now, tz).year
+    figs = await figures(session, [p.id for p in projects], year)
+    scope = "全部项目" if sees_everything(person, org) else "您的项目"
+    lines = [f"<b>{scope}（{len(projects)} 个）</b>"]
+    for p in projects:
+        f = figs[p.id]
+        progress = f"进度 {fmt_pct(f.progress_pct)}%" if f.progress_pct is not None else "进度 —"
+        lines.append(
+            f"{esc(p.code)} {esc(short_name(p))}｜{stage_name(p.stage)}｜{progress}｜"
+            f"{investment_text(p, f.year_investment_wan)}｜{alert_counts_text(f.alerts)}"
+        )
+    lines.append("")
+    lines.append("查看单个项目：/status 项目名称")
+    return "\n".join(lines)
+
+
+# --- finding a project by name ------------------------------------------------------------------
+
+@dataclass
+class Lookup:
+    """The outcome of /status NAME: exactly one of these is meaningful."""
+
+    project: Project | None = None
+    candidates: list[Project] = field(default_factory=list)  # ambiguous, all in scope
+    forbidden: bool = False
+    unknown: bool = False
+
+
+def _norm(text: str) -> str:
+    return "".join(text.split()).lower()
+
+
+async def _parser_matches(
+    session: AsyncSession, parser: ParserHolder, query: str
+) -> list[str] | None:
+    """Codes the parser's fuzzy project matcher finds, or None if it is unavailable."""
+    try:
+        found = (await parser.get(session)).find_projects(query)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("nlp"):
+            return None
+        raise
+    codes: list[str] = []
+    for item in found or ():
+        code = item if isinstance(item, str) else getattr(item, "code", None)
+        if code is None and isinstance(item, tuple) and item:
+            first = item[0]
+            code = first if isinstance(first, str) else getattr(first, "code", None)
+        if code and code not in codes:
+            codes.append(code)
+    return codes
+
+
+async def find_project(
+    session: AsyncSession,
+    parser: ParserHolder,
+    person: Person,
+    org: OrgSettings,
+    query: str,
+) -> Lookup:
+    """An exact code, name or short name gives that project. Otherwise the parser's matcher
+    (aliases, typos) and plain substrings of the names suggest candidates: one candidate is
+    taken as meant; several are listed, only those the caller may see."""
+    everything = list((await session.scalars(select(Project).order_by(Project.code))).all())
+    by_code = {p.code: p for p in everything}
+    q = _norm(query)
+    if not q:
+        return Lookup(unknown=True)
+    matches = [
+        p for p in everything
+        if q in {_norm(p.code), _norm(p.name), *(_norm(s) for s in p.short_names or ())}
+    ]
+    if not matches:
+        codes = await _parser_matches(session, parser, query)
+        matches = [by_code[c] for c in codes or () if c in by_code]
+        matches += [
+            p for p in everything
+            if p not in matches
+            and any(q in _norm(n) for n in (p.name, *(p.short_names or ())))
+        ]
+    if not matches:
+        return Lookup(unknown=True)
+    visible = {p.id for p in await visible_projects(session, person, org)}
+    allowed = [p for p in matches if p.id in visible]
+    if not allowed:
+        return Lookup(forbidden=True)
+    if len(matches) == 1:
+        return Lookup(project=allowed[0])
+    return Lookup(candidates=allowed)
+
+
+def candidates_text(query: str, projects: Sequence[Project]) -> str:
+    if len(projects) == 1:
+        lines = [f"没有找到与“{esc(query)}”完全对应的项目，您是不是要找："]
+    else:
+        lines = [f"“{esc(query)}”对应多个项目，请写得更具体些："]
+    lines += [f"• {esc(p.code)} {esc(p.name)}（/status {esc(p.code)}）" for p in projects]
+    return "\n".join(lines)
+
+
+def unknown_text(query: str) -> str:
+    return (
+        f"没有找到与“{esc(query)}”对应的项目。\n"
+        "请使用台账中的项目名称、简称或编号（如 P004），发送 /status 可查看您的项目列表。"
+    )
+
+
+FORBIDDEN_TEXT = "无权查看该项目。如需查看，请联系项目办。"
+
+
+# --- project card -----------------------------------------------------------------------------
+
+def _date(day: dt.date | None) -> str:
+    return day.isoformat() if day else "—"
+
+
+async def project_card(
+    session: AsyncSession,
+    project: Project,
+    now: dt.datetime,
+    tz: ZoneInfo,
+) -> str:
+    today = local_today(now, tz)
+    figs = (await figures(session, [project.id], today.year))[project.id]
+    lines = [
+        f"<b>{esc(project.name)}</b>（{esc(project.code)}）",
+        f"阶段：{stage_name(project.stage)}"
+        + (f"｜形象进度 {fmt_pct(figs.progress_pct)}%" if figs.progress_pct is not None else ""),
+    ]
+    if project.owner_org:
+        lines.append(f"业主单位：{esc(project.owner_org)}")
+    if project.period_text:
+        lines.append(f"建设期：{esc(project.period_text)}")
+
+    # Last confirmed report and its sender.
+    row = (
+        await session.execute(
+            select(Report, Person)
+            .outerjoin(Person, Person.id == Report.sender_id)
+            .where(Report.project_id == project.id, Report.state == "confirmed")
+            .order_by(Report.sent_at.desc(), Report.id.desc())
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        lines.append("最近报送：暂无")
+    else:
+        report, sender = row
+        when = report.sent_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        who = esc(sender.name) if sender else "未知"
+        text = report.text if len(report.text) <= 80 else report.text[:80] + "…"
+        lines.append(f"最近报送：{when} {who}：{esc(text)}")
+
+    # Milestones, planned and done.
+    milestones = sorted(
+        (await session.scalars(select(Milestone).where(Milestone.project_id == project.id))).all(),
+        key=lambda m: (MILESTONE_ORDER.get(m.code, 99), m.code),
+    )
+    lines.append("")
+    lines.append("<b>关键节点</b>")
+    if not milestones:
+        lines.append("暂无节点计划")
+    for m in milestones:
+        name = esc(MILESTONE_NAMES.get(m.code, m.code))
+        if m.state == "done":
+            lines.append(f"✅ {name}：已完成 {_date(m.actual_date)}"
+                         + (f"（计划 {_date(m.planned_date)}）" if m.planned_date else ""))
+        elif m.planned_date and m.planned_date < today:
+            lines.append(f"⚠️ {name}：计划 {_date(m.planned_date)}，已逾期")
+        else:
+            lines.append(f"⬜ {name}：计划 {_date(m.planned_date)}")
+
+    # Investment: ledger figures and the reported facts.
+    lines.append("")
+    lines.append("<b>投资</b>")
+    lines.append(
+        f"总投资 {fmt_yi(project.total_investment)} 亿元｜"
+        f"累计完成 {fmt_yi(project.cumulative_investment)} 亿元（台账）｜"
+        f"年度计划 {fmt_yi(project.annual_plan_investment)} 亿元"
+    )
+    lines.append(investment_text(project, figs.year_investment_wan))
+    facts = sorted(await _live_facts(session, InvestmentFact, [project.id]),
+                   key=_fact_key, reverse=True)
+    for fact in facts[:5]:
+        scope = SCOPE_NAMES.get(fact.scope, fact.scope)
+        lines.append(f"• {fact.as_of.isoformat()} 报送{scope}完成投资 {fmt_wan(fact.wan_yuan)}")
+
+    # Open 交办件.
+    issues = (
+        await session.execute(
+            select(CoordinationIssue, Department)
+            .outerjoin(Department, Department.id == CoordinationIssue.department_id)
+            .where(CoordinationIssue.project_id == project.id,
+                   CoordinationIssue.state == "open")
+            .order_by(CoordinationIssue.deadline, CoordinationIssue.id)
+        )
+    ).all()
+    lines.append("")
+    lines.append(f"<b>未办结交办件</b>（{len(issues)}）")
+    for issue, dept in issues:
+        late = "，已逾期" if issue.deadline < today else ""
+        owner = f"{esc(dept.name)}，" if dept else ""
+        lines.append(f"• {esc(issue.text)}（{owner}期限 {_date(issue.deadline)}{late}）")
+
+    # Open alerts.
+    alerts = sorted(await open_alerts(session, [project.id]),
+                    key=lambda a: (-LEVEL_RANK.get(a.level, 0), a.due_date))
+    lines.append("")
+    lines.append(f"<b>预警</b>：{alert_counts_text(figs.alerts)}")
+    for alert in alerts:
+        icon = LEVEL_ICONS.get(alert.level, "")
+        kind = ALERT_KIND_NAMES.get(alert.kind, alert.kind)
+        lines.append(f"{icon} {kind}（应于 {_date(alert.due_date)}）")
+    return "\n".join(lines)
+
+
+# --- /overdue -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OverdueLine:
+    """One /overdue line. `level` is the open alert's, else what the policy gives for the
+    lateness (the sweep may not have opened the alert yet)."""
+
+    level: str | None
+    project: str
+    kind: str
+    what: str
+    due: dt.date
+    late_days: int
+    responsible: str | None = None
+    acknowledged: bool = False
+
+
+def overdue_text(lines_in: Sequence[OverdueLine]) -> str:
+    if not lines_in:
+        return "✅ 您的项目目前没有逾期事项。"
+    lines = [f"<b>逾期事项（{len(lines_in)} 项，按严重程度排列）</b>"]
+    for i in lines_in:
+        icon = LEVEL_ICONS.get(i.level or "", "⚪")
+        who = f"｜责任人 {esc(i.responsible)}" if i.responsible else ""
+        ack = "（已签收）" if i.acknowledged else ""
+        lines.append(
+            f"{icon} {esc(i.project)}｜{esc(i.what)}｜"
+            f"逾期 {i.late_days} 个工作日{who}{ack}"
+        )
+    return "\n".join(lines)
+
+
+async def overdue_lines(
+    session: AsyncSession,
+    projects: Sequence[Project],
+    today: dt.date,
+    calendar: WorkCalendar,
+    settings: Settings,
+) -> list[OverdueLine]:
+    """The escalation engine's view (scheduler.overdue), already most severe first."""
+    items = await collect_overdue(
+        session, project_ids=[p.id for p in projects], today=today, calendar=calendar,
+        settings=settings,
+    )
+    return [
+        OverdueLine(i.level or level_for(i.days_late, settings.escalation), i.project_name,
+                    i.kind, i.what, i.since, i.days_late, i.responsible, i.acknowledged)
+        for i in items
+    ]
+
+
+async def overdue_for(
+    session: AsyncSession,
+    person: Person,
+    settings: Settings,
+    now: dt.datetime,
+    calendar: WorkCalendar,
+) -> str:
+    projects = await visible_projects(session, person, settings.org)
+    today = local_today(now, settings.schedule.tz)
+    return overdue_text(await overdue_lines(session, projects, today, calendar, settings))

@@ -1,0 +1,266 @@
+"""The catch-all reporting router (must be included last).
+
+Every text, photo caption or edited message from a bound person is stored raw first, then
+parsed and answered with a summary and 确认 / 修改 / 取消 buttons; the buttons are handled
+here too. Unbound users and commands fall through untouched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyParameters,
+    Update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Settings
+from bot.services import reporting as svc
+from bot.services.registry import ParserHolder
+from bot.services.render import render_summary
+from bot.text import TELEGRAM_LIMIT, split_message
+from handlers.callbacks import ChooseProject, ReportAction
+from scheduler.workdays import WorkCalendar
+from storage.models import Person, Report
+
+log = logging.getLogger(__name__)
+router = Router(name="reporting")
+
+EDITED_CONFIRMED = "ℹ️ 原报告已经确认过了，修改后的内容作为一条新报告，请重新确认。"
+CORRECTION_LATE = "ℹ️ 原报告已处理，这条内容作为新报告。"
+
+
+def _is_report(message: Message, person: Person | None) -> bool:
+    """A message from a bound person that is not a command."""
+    if person is None or message.from_user is None or message.from_user.is_bot:
+        return False
+    text = message.text if message.text is not None else (message.caption or "")
+    if message.text is None and message.caption is None and not message.photo:
+        return False
+    return not text.lstrip().startswith("/")
+
+
+async def send_reply(
+    bot: Bot, chat_id: int, reply: svc.Reply, *, reply_to: int | None = None
+) -> int | None:
+    """Send the reply split to Telegram's limit; buttons go on the last part."""
+    parts = split_message(reply.text)
+    last_id: int | None = None
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        sent = await bot.send_message(
+            chat_id, part,
+            reply_markup=reply.markup if last else None,
+            reply_parameters=(
+                ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
+                if reply_to and i == 0 else None
+            ),
+        )
+        last_id = sent.message_id
+    return last_id
+
+
+async def replace_summary(
+    bot: Bot, report: Report, text: str, short: str,
+    markup: InlineKeyboardMarkup | None = None,
+) -> int | None:
+    """Show `text` in place of the report's button message (buttons replaced by `markup`).
+
+    When `text` is too long for one message, the old message keeps its text, loses its
+    buttons, and `text` (or `short` when there are no buttons to carry) is sent anew.
+    Returns the id of the message now carrying the buttons (if any)."""
+    if report.reply_message_id is None:
+        return None
+    try:
+        if len(text) <= TELEGRAM_LIMIT:
+            await bot.edit_message_text(text=text, chat_id=report.chat_id,
+                                        message_id=report.reply_message_id, reply_markup=markup)
+            return report.reply_message_id
+        await bot.edit_message_reply_markup(chat_id=report.chat_id,
+                                            message_id=report.reply_message_id,
+                                            reply_markup=None)
+    except TelegramBadRequest as exc:  # deleted, or identical content
+        log.info("could not edit report %s message: %s", report.id, exc.message)
+    return await send_reply(bot, report.chat_id, svc.Reply(text if markup else short, markup))
+
+
+async def _handle(
+    message: Message,
+    *,
+    is_edit: bool,
+    bot: Bot,
+    session: AsyncSession,
+    settings: Settings,
+    now: dt.datetime,
+    parser: ParserHolder,
+    person: Person,
+    update: Update | None,
+) -> None:
+    text = message.text if message.text is not None else (message.caption or "")
+    photo = message.photo[-1].file_id if message.photo else None
+    sent_at = message.date
+    report = await svc.store_raw(
+        session, person=person, update_id=update.update_id if update else None,
+        chat_id=message.chat.id, message_id=message.message_id,
+        sender_telegram_id=message.from_user.id if message.from_user else None,
+        text=text, photo_file_id=photo, sent_at=sent_at, now=now, is_edit=is_edit,
+    )
+    if report is None:  # the same update again: it was answered the first time
+        return
+    note: str | None = None
+    old: Report | None = None
+    if is_edit:
+        old = await svc.latest_for_message(session, message.chat.id, message.message_id,
+                                           before_id=report.id)
+        if old is not None and old.state == "confirmed":
+            note = EDITED_CONFIRMED
+    else:
+        old = await svc.correction_target(session, person, message.chat.id)
+        if old is not None and old.state not in svc.OPEN_STATES:
+            note = CORRECTION_LATE
+    superseded = old is not None and await svc.supersede(session, old, report, person, now)
+    private = message.chat.type == "private"
+    reply = await svc.process(session, report, person, parser=parser, settings=settings,
+                              now=now, private=private, header_note=note)
+    if superseded and old is not None:
+        names = await svc.project_names(session, old)
+        old_text = render_summary(old.parse_result or {}, names,
+                                  header="♻️ 已被修改后的内容取代，请以新的回复为准。")
+        await replace_summary(bot, old, old_text, "♻️ 已被修改后的内容取代。")
+    if reply is None:
+        return
+    reply_id = await send_reply(bot, message.chat.id, reply,
+                                reply_to=None if private else message.message_id)
+    if reply_id is not None and reply.markup is not None:
+        await svc.set_reply_message(session, report, reply_id)
+
+
+@router.message(_is_report)
+async def on_message(
+    message: Message,
+    bot: Bot,
+    session: AsyncSession,
+    settings: Settings,
+    now: dt.datetime,
+    parser: ParserHolder,
+    person: Person,
+    event_update: Update | None = None,
+) -> None:
+    await _handle(message, is_edit=False, bot=bot, session=session, settings=settings, now=now,
+                  parser=parser, person=person, update=event_update)
+
+
+@router.edited_message(_is_report)
+async def on_edited(
+    message: Message,
+    bot: Bot,
+    session: AsyncSession,
+    settings: Settings,
+    now: dt.datetime,
+    parser: ParserHolder,
+    person: Person,
+    event_update: Update | None = None,
+) -> None:
+    await _handle(message, is_edit=True, bot=bot, session=session, settings=settings, now=now,
+                  parser=parser, person=person, update=event_update)
+
+
+# --- buttons ---------------------------------------------------------------------------------
+
+def _button_message(report: Report | None, query: CallbackQuery) -> None:
+    """A press can overtake the commit of the summary's message id: then the pressed
+    message (in the report's chat) is the one carrying the buttons."""
+    if (report is not None and report.reply_message_id is None and query.message is not None
+            and query.message.chat.id == report.chat_id):
+        report.reply_message_id = query.message.message_id
+
+@router.callback_query(ReportAction.filter())
+async def on_report_action(
+    query: CallbackQuery,
+    callback_data: ReportAction,
+    bot: Bot,
+    session: AsyncSession,
+    settings: Settings,
+    now: dt.datetime,
+    calendar: WorkCalendar,
+    person: Person | None,
+) -> None:
+    report = await svc.get_report(session, callback_data.report_id)
+    _button_message(report, query)
+    action = callback_data.action
+    if action not in ("confirm", "edit", "cancel"):
+        await query.answer("按钮已失效。", show_alert=True)
+        return
+    why = svc.refusal(report, person, svc.OPEN_STATES)
+    if why or report is None or person is None:
+        await query.answer(why or "按钮已失效。", show_alert=True)
+        return
+    if action == "confirm":
+        result = await svc.confirm(session, report, person, settings=settings,
+                                   calendar=calendar, now=now)
+        if isinstance(result, str):
+            await query.answer(result, show_alert=True)
+            return
+        await query.answer("已确认，已记入台账。")
+        short = "\n".join(["✅ <b>已确认</b>，已记入台账。", *result.applied.lines])
+        await replace_summary(bot, report, result.text, short)
+    elif action == "cancel":
+        why = await svc.cancel(session, report, person, now=now)
+        if why:
+            await query.answer(why, show_alert=True)
+            return
+        await query.answer("已取消。")
+        names = await svc.project_names(session, report)
+        text = render_summary(report.parse_result or {}, names,
+                              header="🚫 已取消，未记入台账（原消息已保存）。")
+        await replace_summary(bot, report, text, "🚫 已取消，未记入台账（原消息已保存）。")
+    else:
+        why = await svc.start_correction(session, report, person, now=now)
+        if why:
+            await query.answer(why, show_alert=True)
+            return
+        await query.answer("请发送修改后的内容。")
+        await bot.send_message(
+            report.chat_id,
+            "✏️ 请直接发送修改后的完整内容，我会重新识别并请您确认。",
+        )
+
+
+@router.callback_query(ChooseProject.filter())
+async def on_choose_project(
+    query: CallbackQuery,
+    callback_data: ChooseProject,
+    bot: Bot,
+    session: AsyncSession,
+    settings: Settings,
+    now: dt.datetime,
+    person: Person | None,
+) -> None:
+    report = await svc.get_report(session, callback_data.report_id)
+    _button_message(report, query)
+    why = svc.refusal(report, person, ("needs_project", "pending"))
+    if why or report is None or person is None:
+        await query.answer(why or "按钮已失效。", show_alert=True)
+        return
+    result = await svc.choose_project(session, report, person, callback_data.project_id,
+                                      settings=settings, now=now)
+    if isinstance(result, str):
+        await query.answer(result, show_alert=True)
+        return
+    await query.answer("已选择项目，请核对后确认。")
+    new_id = await replace_summary(bot, report, result.text, result.text, result.markup)
+    if new_id is not None and new_id != report.reply_message_id:
+        await svc.set_reply_message(session, report, new_id)
+
+
+@router.callback_query(F.data.startswith("rp:") | F.data.startswith("pj:"))
+async def on_malformed(query: CallbackQuery) -> None:
+    """Report buttons whose data does not parse: forged or from an old version."""
+    await query.answer("按钮已失效。", show_alert=True)

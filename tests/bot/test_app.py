@@ -1,0 +1,116 @@
+"""`gongjian run`'s serving loop against the fake Bot API: polling and webhook."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import ClientSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.app import run, serve
+from bot.config import Settings, load_settings
+from bot.fake_api import FakeTelegram
+from bot.telegram import make_bot
+from tests.seed import person_named, seed_sample_ledger
+
+TOKEN = "123456:APP-SECRET-TOKEN"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    fake = FakeTelegram()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _bind(session_factory: async_sessionmaker[AsyncSession], name: str, uid: int) -> None:
+    async with session_factory() as session:
+        await seed_sample_ledger(session)
+        person = await person_named(session, name)
+        person.telegram_user_id = person.telegram_chat_id = uid
+        await session.commit()
+
+
+async def test_polling_serves_and_registers_commands(
+    fake: FakeTelegram,
+    session_factory: async_sessionmaker[AsyncSession],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    await _bind(session_factory, "孙浩", 4242)
+    settings = load_settings(None, telegram={"token": TOKEN, "api_base_url": fake.base_url})
+    bot = make_bot(settings.telegram)
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        serve(settings, session_factory, bot, stop=stop, polling_timeout=1)
+    )
+    try:
+        fake.send_text(fake.user(4242, "孙"), "/status")
+        [reply] = await fake.wait_for_messages(4242, 1, timeout=10)
+        assert "三一产业基地" in reply["text"]
+        [call] = fake.calls_to("setMyCommands")
+        assert [c["command"] for c in call.params["commands"]] == [
+            "start", "help", "status", "overdue"]
+        assert fake.calls_to("deleteWebhook")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await bot.session.close()
+    assert TOKEN not in caplog.text and "APP-SECRET" not in caplog.text
+
+
+async def test_webhook_mode_checks_secret(
+    fake: FakeTelegram, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    await _bind(session_factory, "孔德明", 4343)
+    port = _free_port()
+    settings = load_settings(None, telegram={
+        "token": TOKEN, "api_base_url": fake.base_url, "mode": "webhook",
+        "webhook": {"public_url": "https://example.org/telegram", "listen_port": port,
+                    "path": "/telegram", "secret_token": "hook-secret"},
+    })
+    bot = make_bot(settings.telegram)
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings, session_factory, bot, stop=stop))
+    try:
+        [hook] = await fake.wait_for(lambda f: f.calls_to("setWebhook"), timeout=10)
+        assert hook.params["url"] == "https://example.org/telegram"
+        assert hook.params["secret_token"] == "hook-secret"
+        update = {"update_id": 1, "message": {
+            "message_id": 1, "date": 1683680400, "text": "/status",
+            "chat": {"id": 4343, "type": "private"},
+            "from": {"id": 4343, "is_bot": False, "first_name": "孔"},
+            "entities": [{"type": "bot_command", "offset": 0, "length": 7}],
+        }}
+        url = f"http://127.0.0.1:{port}/telegram"
+        async with ClientSession() as http:
+            async with http.post(url, json=update,
+                                 headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"}) as r:
+                assert r.status == 401
+            async with http.post(url, json=update,
+                                 headers={"X-Telegram-Bot-Api-Secret-Token": "hook-secret"}) as r:
+                assert r.status == 200
+        [reply] = await fake.wait_for_messages(4343, 1, timeout=10)
+        assert "钢铁城" in reply["text"]
+        assert fake.calls_to("setMyCommands")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await bot.session.close()
+
+
+async def test_run_without_token_refuses(capsys: pytest.CaptureFixture[str]) -> None:
+    assert await run(argparse.Namespace(), Settings()) == 2
+    assert "telegram.token" in capsys.readouterr().out

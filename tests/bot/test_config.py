@@ -1,0 +1,166 @@
+"""Configuration: defaults, the TOML file, environment overrides, one-line errors, the example."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from bot.cli import main
+from bot.config import ConfigError, Settings, load_settings
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "config.example.toml"
+SECRET = "123456:SECRET-token-value"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith("GONGJIAN_"):
+            monkeypatch.delenv(key)
+
+
+def _file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "c.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _error(path: Path) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    return str(info.value)
+
+
+def test_defaults() -> None:
+    s = load_settings()
+    assert s.database.url == "sqlite+aiosqlite:///gongjian.db"
+    assert s.telegram.token is None and s.telegram.mode == "polling"
+    assert s.schedule.timezone == "Asia/Shanghai" and str(s.schedule.tz) == "Asia/Shanghai"
+    assert s.schedule.digest_time == dt.time(8, 30) and s.schedule.report_weekday == 5
+    assert (s.escalation.yellow_days, s.escalation.orange_days, s.escalation.red_days) == (1, 8, 16)
+    assert s.org.administrators == [] and s.calendar.holidays == []
+
+
+def test_toml_file(tmp_path: Path) -> None:
+    path = _file(tmp_path, (
+        '[database]\nurl = "postgresql+asyncpg://db/gongjian"\n'
+        '[org]\ntop_leader = "杨国栋"\nadministrators = ["林晓"]\n'
+        '[schedule]\ntimezone = "Asia/Urumqi"\nreport_cycle = "monthly"\ndigest_time = 07:45:00\n'
+        '[calendar]\nholidays = [2031-01-01]\n'
+    ))
+    s = load_settings(path)
+    assert s.database.url == "postgresql+asyncpg://db/gongjian"
+    assert (s.org.top_leader, s.org.administrators) == ("杨国栋", ["林晓"])
+    assert s.schedule.timezone == "Asia/Urumqi" and s.schedule.report_cycle == "monthly"
+    assert s.schedule.digest_time == dt.time(7, 45)
+    assert s.calendar.holidays == [dt.date(2031, 1, 1)]
+    assert s.escalation == Settings().escalation
+
+
+def test_config_env_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GONGJIAN_CONFIG", str(_file(tmp_path, "[schedule]\nreport_weekday = 1\n")))
+    assert load_settings().schedule.report_weekday == 1
+
+
+def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _file(tmp_path, '[telegram]\ntoken = "from-file"\nmode = "webhook"\n'
+                           '[database]\nurl = "sqlite+aiosqlite:///file.db"\n')
+    monkeypatch.setenv("GONGJIAN_TELEGRAM__TOKEN", SECRET)
+    monkeypatch.setenv("GONGJIAN_DATABASE__URL", "sqlite+aiosqlite:///env.db")
+    s = load_settings(path)
+    assert s.telegram.token is not None and s.telegram.token.get_secret_value() == SECRET
+    assert s.telegram.mode == "webhook"  # the rest of the section still comes from the file
+    assert s.database.url == "sqlite+aiosqlite:///env.db"
+    assert SECRET not in repr(s) and SECRET not in str(s)
+    assert SECRET not in repr(s.telegram) and SECRET not in s.model_dump_json()
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ('[telegram]\ntokn = "x"\n', "配置错误 telegram.tokn: unknown key"),
+        ('[databse]\nurl = "x"\n', "配置错误 databse: unknown key"),
+        ('[schedule]\nreport_weekday = "friday"\n',
+         "配置错误 schedule.report_weekday: Input should be a valid integer, "
+         "unable to parse string as an integer"),
+        ("[escalation]\nyellow_days = 0\n",
+         "配置错误 escalation.yellow_days: Input should be greater than or equal to 1"),
+        ('[telegram.webhook]\nlisten_port = "abc"\n',
+         "配置错误 telegram.webhook.listen_port: Input should be a valid integer, "
+         "unable to parse string as an integer"),
+        ('[schedule]\ntimezone = "Mars/Olympus"\n',
+         "配置错误 schedule.timezone: Value error, unknown time zone 'Mars/Olympus'"),
+    ],
+)
+def test_errors_are_one_line_naming_the_key(tmp_path: Path, text: str, line: str) -> None:
+    token = f'[telegram]\ntoken = "{SECRET}"\n'
+    path = _file(tmp_path, text.replace("[telegram]\n", token) if "[telegram]\n" in text
+                 else token + text)
+    message = _error(path)
+    assert message == line
+    assert "\n" not in message and SECRET not in message
+
+
+def test_missing_and_broken_files(tmp_path: Path) -> None:
+    assert _error(tmp_path / "nope.toml") == f"配置错误: 找不到配置文件 {tmp_path / 'nope.toml'}"
+    broken = _file(tmp_path, f'[telegram]\ntoken = "{SECRET}\n')
+    message = _error(broken)
+    assert message.startswith(f"配置错误: {broken} 不是合法的 TOML")
+    assert "\n" not in message and SECRET not in message
+
+
+def test_wrong_token_type_does_not_echo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GONGJIAN_TELEGRAM__MODE", "carrier-pigeon")
+    monkeypatch.setenv("GONGJIAN_TELEGRAM__TOKEN", SECRET)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert str(info.value).startswith("配置错误 telegram.mode: Input should be 'polling' or")
+    assert SECRET not in str(info.value)
+
+
+def test_cli_prints_the_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _file(tmp_path, "[schedule]\nreport_cycle = 3\n")
+    assert main(["--config", str(path), "init"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("配置错误 schedule.report_cycle:") and err.count("\n") == 1
+
+
+def test_example_file_loads_to_the_defaults() -> None:
+    assert load_settings(EXAMPLE) == Settings()
+
+
+def _keys(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str]]:
+    """(section, key) of every setting."""
+    keys = []
+    for name, info in model.model_fields.items():
+        kind = info.annotation
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            keys += _keys(kind, f"{prefix}{name}.")
+        else:
+            keys.append((prefix.rstrip("."), name))
+    return keys
+
+
+def test_example_file_documents_every_setting() -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    sections = re.split(r"^\[([\w.]+)\]$", text, flags=re.M)
+    body = dict(zip(sections[1::2], sections[2::2], strict=True))
+    keys = _keys(Settings)
+    assert len(keys) > 30
+    setting = re.compile(r"^(# )?\w+ = ")
+    for section, key in keys:
+        assert section in body, section
+        lines = body[section].splitlines()
+        found = [i for i, line in enumerate(lines) if re.match(rf"^(# )?{key} = ", line)]
+        assert found, f"{section}.{key} is missing from config.example.toml"
+        i = found[0] - 1
+        while i >= 0 and setting.match(lines[i]):  # a group of settings under one comment
+            i -= 1
+        assert i >= 0 and lines[i].startswith("# "), f"{section}.{key} has no comment"
+    assert re.search(r"^# token = ", body["telegram"], re.M)  # commented out
