@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import collections
 import contextlib
-import importlib.util
 import logging
 import statistics
 import sys
@@ -87,8 +86,6 @@ class Tracker:
 
 async def main(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.WARNING)
-    if importlib.util.find_spec("nlp.parser") is None and not args.text:
-        print("注意：nlp/parser.py 尚不存在，报送无法解析，结果没有意义。")
     fake = FakeTelegram()
     base = await fake.start()
     tracker = Tracker()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
 import logging
 import signal
 from typing import Any, Protocol
@@ -41,16 +40,11 @@ async def startup(bot: Bot) -> None:
 
 def make_scheduler(
     settings: Settings, session_factory: async_sessionmaker[AsyncSession], bot: Bot
-) -> Service | None:
-    """scheduler.runner.SchedulerService, or None (with a warning) if it is not present."""
-    try:
-        module = importlib.import_module("scheduler.runner")
-    except ModuleNotFoundError as exc:
-        if exc.name != "scheduler.runner":
-            raise
-        log.warning("scheduler.runner 不存在：本次运行不含定时任务（预警、提醒、日报）")
-        return None
-    service: Service = module.SchedulerService(settings, session_factory, bot)
+) -> Service:
+    """The scheduled sweeps, digests and outbox delivery (scheduler.runner)."""
+    from scheduler.runner import SchedulerService  # APScheduler: imported only when running
+
+    service: Service = SchedulerService(settings, session_factory, bot)
     return service
 
 
@@ -131,8 +125,7 @@ async def serve(
     dp = build_dispatcher(settings, session_factory, **dispatcher_kwargs)
     await startup(bot)
     scheduler = make_scheduler(settings, session_factory, bot)
-    if scheduler is not None:
-        await scheduler.start()
+    await scheduler.start()
     try:
         if settings.telegram.mode == "webhook":
             await run_webhook(bot, dp, settings, stop)
@@ -140,8 +133,7 @@ async def serve(
             await run_polling(bot, dp, stop, polling_timeout,
                               polling_concurrency(settings.database.url))
     finally:
-        if scheduler is not None:
-            await scheduler.stop()
+        await scheduler.stop()
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -30,10 +30,9 @@ async def bot_username(settings: Settings) -> str | None:
 
 
 async def make_invite(
-    settings: Settings, name: str, now: dt.datetime | None = None
+    settings: Settings, name: str, now: dt.datetime
 ) -> tuple[str, dt.datetime] | None:
     """(token, expires_at) for the ledger person `name`, or None if there is no such person."""
-    now = now or dt.datetime.now(dt.UTC)
     engine = make_engine(settings.database.url)
     try:
         async with make_sessionmaker(engine)() as session:
@@ -49,7 +48,7 @@ async def make_invite(
 
 async def invite(args: argparse.Namespace, settings: Settings) -> int:
     name = args.name.strip()
-    made = await make_invite(settings, name)
+    made = await make_invite(settings, name, dt.datetime.now(dt.UTC))  # the CLI edge
     if made is None:
         print(f"错误：台账中没有名为“{name}”的人员，请核对姓名（须与台账一致）。",
               file=sys.stderr)

@@ -52,14 +52,7 @@ def build_dispatcher(
     dp.update.outer_middleware(DbSessionMiddleware(session_factory))
     dp.update.outer_middleware(PersonMiddleware())
     for name in ROUTER_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            log.debug("router module %s not present yet", name)
-            continue
-        router: Router = module.router
+        router: Router = importlib.import_module(name).router
         if router.parent_router is not None:
             # Module-level routers outlive a dispatcher (tests build one per test): detach
             # from the previous, stopped dispatcher before attaching to this one.

@@ -306,7 +306,7 @@ class FakeTelegram:
         chat_id = int(params["chat_id"])
         message: dict[str, Any] = {
             "message_id": self._next_message_id(chat_id),
-            "date": int(time.time()),
+            "date": int(self.clock()),
             "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group"},
             "from": BOT_USER,
         }
@@ -339,7 +339,7 @@ class FakeTelegram:
             message["reply_markup"] = params["reply_markup"]
         else:
             message.pop("reply_markup", None)
-        message["edit_date"] = int(time.time())
+        message["edit_date"] = int(self.clock())
         return message
 
 

@@ -13,8 +13,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import html
-import importlib
-import importlib.util
 import logging
 import re
 import sys
@@ -35,7 +33,10 @@ from bot.config import DatabaseSettings, Settings
 from bot.dispatcher import build_dispatcher, calendar_from
 from bot.fake_api import Call, FakeTelegram
 from bot.telegram import make_bot
+from scheduler.delivery import delivery_loop
 from storage.db import make_engine, make_sessionmaker
+from storage.ledger.importer import LedgerRejected, import_ledger
+from storage.ledger.reader import read_ledger
 from storage.models import Person
 from storage.schema import upgrade
 
@@ -64,24 +65,10 @@ def buttons_of(markup: Any) -> list[dict[str, Any]]:
 # --- loading the ledger ------------------------------------------------------------------------
 
 async def load_ledger(session: AsyncSession, path: Path) -> None:
-    """Through the real importer (storage.ledger); if it is absent, the test suite's plain
-    loader. A rejected file stops the sandbox with every problem listed."""
+    """Through the real importer; a rejected file stops the sandbox with every problem
+    listed."""
     try:
-        from storage.ledger.importer import LedgerRejected, import_ledger
-        from storage.ledger.reader import read_ledger
-    except ModuleNotFoundError as exc:
-        if not (exc.name or "").startswith("storage.ledger"):
-            raise
-        seed_file = REPO / "tests" / "seed.py"
-        spec = importlib.util.spec_from_file_location("_gongjian_seed", seed_file)
-        if spec is None or spec.loader is None:
-            raise SystemExit("沙盒需要 storage.ledger 导入模块或 tests/seed.py") from None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        await module.seed_sample_ledger(session, path)
-        return
-    try:
-        await import_ledger(session, read_ledger(path))
+        await import_ledger(session, read_ledger(path), now=dt.datetime.now(dt.UTC))
     except LedgerRejected as exc:
         problems = "\n".join(f"  {e}" for e in exc.errors)
         raise SystemExit(f"台账 {path} 有问题，沙盒未启动：\n{problems}") from None
@@ -334,17 +321,8 @@ def start_delivery(
     bot: Bot,
     stop: asyncio.Event,
 ) -> asyncio.Task[None] | None:
-    """Deliver outbox notices (e.g. a 交办件 to the service person) if delivery exists."""
-    try:
-        delivery = importlib.import_module("scheduler.delivery")
-    except ModuleNotFoundError as exc:
-        if exc.name != "scheduler.delivery":
-            raise
-        return None
-    loop_fn = getattr(delivery, "delivery_loop", None)
-    if loop_fn is None:
-        return None
-    return asyncio.create_task(loop_fn(
+    """Deliver outbox notices (e.g. a 交办件 to the service person) as they are queued."""
+    return asyncio.create_task(delivery_loop(
         session_factory, bot, settings, calendar_from(settings),
         clock=lambda: dt.datetime.now(dt.UTC), instance="sandbox", stop=stop,
         poll_seconds=0.3,

@@ -34,7 +34,9 @@ _DATE = re.compile(
     rf"|(?P<dayonly>(?<![\d.])(?P<dn>[1-3]?\d)(?:号|日)(?!元))"
     rf"|(?P<xun>上旬|中旬|下旬|月初|月中|月底|月末)"
     rf"|(?P<rel>大后天|今天|今日|当天|昨天|昨日|前天|明天|明日|后天)"
-    rf"|(?P<wk>本周|这周|下下周|下周|上上周|上周|周|星期|礼拜)(?P<wd>[一二三四五六日天末1-7])?"
+    # 下周三 / 下个星期三 / 下礼拜三 / 这星期五: a week word with an optional which-week prefix.
+    rf"|(?P<wk>(?P<wkp>本|这个?|下下个?|下个?|上上个?|上个?)?(?:周|星期|礼拜))"
+    rf"(?P<wd>[一二三四五六日天末1-7])?"
     rf"|(?P<q>(?:今年|明年)?(?:第?(?P<qn>[一二三四1-4])|(?P<qthis>本|这个|当))季度)"
     rf"|(?P<half>(?P<hy>今年|明年)?(?P<hh>上|下)半年)"
     rf"|(?P<ye>(?P<yey>今年|明年)?(?:年底|年末|年内|年前|底))"
@@ -114,10 +116,11 @@ def _resolve(m: re.Match[str], sent: dt.date) -> dt.date | None:
         return sent + dt.timedelta(days=_RELDAY[m["rel"]])
     if m["wk"]:
         monday = sent - dt.timedelta(days=sent.weekday())
-        weeks = {"下周": 1, "下下周": 2, "上周": -1, "上上周": -2}.get(m["wk"], 0)
+        prefix = (m["wkp"] or "").rstrip("个")
+        weeks = {"下": 1, "下下": 2, "上": -1, "上上": -2}.get(prefix, 0)
         wd = m["wd"]
         if wd is None:
-            if m["wk"] in ("周", "星期", "礼拜"):
+            if not prefix:  # a bare 周 / 星期 says no date
                 return None
             return monday + dt.timedelta(days=7 * weeks + 6)
         return monday + dt.timedelta(days=7 * weeks + _WEEKDAY[wd])

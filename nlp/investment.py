@@ -82,7 +82,10 @@ def _scope(window: str) -> str:
     return "unspecified"
 
 
-_PROGRESS_CONTEXT = re.compile(r"进度|完成总工程量|工程量完成|总工程量")
+# 整体完成了九成 / 主体已完成七成: a share of the whole work, said without the word 进度.
+_PROGRESS_CONTEXT = re.compile(
+    r"进度|完成总工程量|工程量完成|总工程量|(?:整体|总体|全部|主体|工程)(?:工程)?(?:已|已经)?完成了?"
+)
 _PROGRESS_NOT = re.compile(r"计划|力争|目标|预计|确保|争取|率|款")
 
 

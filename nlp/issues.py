@@ -15,6 +15,9 @@ from dataclasses import dataclass
 _NEGATED = re.compile(
     r"(?:暂无|暂时没有|目前没有|没有遇到|未遇到|没有|并无|无需|无|未发现|不存在)"
     r"[^，,。；;]{0,12}?(?:困难|问题|协调事项|需要协调|需协调|协调)"
+    # 国庆期间未停工, 一天也没停工: work went on, which is good news.
+    r"|(?:未|没有?|不|从未|一天也没有?)(?:停工|停过工|停产|停过)"
+    r"|影响不大|影响较小|没有?(?:什么)?影响|无影响|不影响|(?:未|没|不)受[^，,。；;]{0,6}影响"
 )
 _STRONG = re.compile(
     r"困难|问题|不足|难(?!度)|紧张|不一致|需求大|拖欠|供应不上|跟不上|缺少|缺乏|缺口|偏慢|较慢|慢"
@@ -68,10 +71,36 @@ def _category(clause: str, anchor: int) -> str | None:
     return best[1] if best else None
 
 
+def _neighbour(i: int, cats: Sequence[str | None]) -> str | None:
+    """Clause i's own category, else the nearest neighbour's within two clauses."""
+    for j in (i, i - 1, i + 1, i - 2, i + 2):
+        if 0 <= j < len(cats) and cats[j] is not None:
+            return cats[j]
+    return None
+
+
+def _same_sentence(text: str, clauses: Sequence[tuple[int, int]], i: int,
+                   cats: Sequence[str | None]) -> str | None:
+    """Clause i's category, else that of the clause before or after it when only a comma
+    separates them (施工许可证还没拿到，影响开工): never across a ；or a numbered item."""
+    if cats[i] is not None:
+        return cats[i]
+    for j in (i - 1, i + 1):
+        if 0 <= j < len(clauses):
+            lo, hi = sorted((j, i))
+            if not text[clauses[lo][1]:clauses[hi][0]].strip(" ，,"):
+                if cats[j] is not None:
+                    return cats[j]
+    return None
+
+
 def extract_issues(text: str, clauses: Sequence[tuple[int, int]],
                    blanked: str) -> list[IssueMention]:
     """Issues in text order. `blanked` is `text` with milestone words replaced by spaces."""
     kinds: list[tuple[str, str | None]] = []  # per clause: (problem|request|none, category)
+    # Categories read with the milestone words left in (施工许可证 → approval, 土地证 → land):
+    # the last resort for a problem whose own words name no category (…，影响开工).
+    raw_cats = [_category(text[cs:ce], ce - cs) for cs, ce in clauses]
     for cs, ce in clauses:
         clause = blanked[cs:ce]
         if _NEGATED.search(clause) or (_RESOLVED.search(clause) and not _STILL.search(clause)):
@@ -91,16 +120,13 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]],
         else:
             kinds.append(("none", cat))
     out: list[IssueMention] = []
-    n = len(clauses)
     for i, (kind, cat) in enumerate(kinds):
         if kind == "none":
             continue
         if cat is None:
             # Borrow the category of a neighbouring clause (遇到连续强降雨，施工停了一周).
-            for j in (i - 1, i + 1, i - 2, i + 2):
-                if 0 <= j < n and kinds[j][1] is not None:
-                    cat = kinds[j][1]
-                    break
+            cat = _neighbour(i, [c for _, c in kinds]) or _same_sentence(text, clauses, i,
+                                                                          raw_cats)
         cs, ce = clauses[i]
         if kind == "request" and out and i and out[-1].end == clauses[i - 1][1]:
             continue  # the request for help that follows the problem it is about

@@ -46,6 +46,8 @@ _DONE = re.compile(r"已经|已于|已|今天|昨天|前天|今日|昨日|刚刚
 _SUPERSEDED = re.compile(r"原定|原计划|原本|本应|本来")
 _CONNECTOR = re.compile(r"^[\s、和并及与同时后再]*$")
 # 推迟到4月初 after a 没有按计划完成摘牌: a new plan for the milestone just reported.
+# 影响开工, 耽误了投产: the milestone is what a problem holds up, not something reported.
+_HELD_UP = re.compile(r"(?:影响|耽误|耽搁|制约|阻碍|延误|拖累|拖慢|等待|等着)(?:到|了)?\s*$")
 _RESCHEDULE = re.compile(r"推迟[到至]|延期[到至]|延后[到至]|顺延[到至]|改[到至]|调整[到至为]")
 
 
@@ -118,6 +120,8 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
             left = spans[i - 1][1] if i else cs
             right = spans[i + 1][0] if i + 1 < len(spans) else ce
             prefix, suffix = text[left:ms], text[me:right]
+            if _HELD_UP.search(prefix):
+                continue
             pre_dates = within(left, ms)
             post_dates = within(me, right)
             status = _status(prefix)

@@ -184,9 +184,11 @@ class Parser:
                     g.update.progress_pct = float(p.value)
                     g.has_progress = True
         for iss in issues:
-            issue = Issue(iss.category, _without_name(work, iss.start, iss.end, mentions)
+            subject_start, subject_end = _subject(work, iss.start, iss.end, mentions)
+            text_start = subject_end if subject_end > iss.start else iss.start
+            issue = Issue(iss.category, _without_name(work, text_start, iss.end, mentions)
                           or iss.text)
-            for g in owner(iss.start):
+            for g in owner(subject_start):
                 g.update.issues.append(issue)
         for g in groups:
             g.update.events = list(g.events.values())
@@ -205,6 +207,23 @@ class Parser:
 def _says(update: Update) -> bool:
     return bool(update.events or update.investment or update.issues
                 or update.progress_pct is not None)
+
+
+def _subject(text: str, start: int, end: int,
+             mentions: Sequence[Mention]) -> tuple[int, int]:
+    """Where the names a clause opens with start and end: 铁东路和清水塘大桥两个项目资金…
+    is said of both, so the fact belongs to the owners of the last name in that run."""
+    pos, last_end = start, start
+    for m in mentions:
+        if m.start < last_end or m.start >= end:
+            continue
+        gap = text[last_end:m.start]
+        # Before the first name allow a stray character or two (a name matched partly: 铁|东路).
+        opening = last_end == start and len(gap.strip()) <= 2
+        if gap.strip() and not opening and not _COORDINATED.fullmatch(gap):
+            break
+        pos, last_end = m.start, m.end
+    return pos, last_end
 
 
 def _without_name(text: str, start: int, end: int, mentions: Sequence[Mention]) -> str:

@@ -243,23 +243,9 @@ def _norm(text: str) -> str:
 
 async def _parser_matches(
     session: AsyncSession, parser: ParserHolder, query: str
-) -> list[str] | None:
-    """Codes the parser's fuzzy project matcher finds, or None if it is unavailable."""
-    try:
-        found = (await parser.get(session)).find_projects(query)
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("nlp"):
-            return None
-        raise
-    codes: list[str] = []
-    for item in found or ():
-        code = item if isinstance(item, str) else getattr(item, "code", None)
-        if code is None and isinstance(item, tuple) and item:
-            first = item[0]
-            code = first if isinstance(first, str) else getattr(first, "code", None)
-        if code and code not in codes:
-            codes.append(code)
-    return codes
+) -> list[str]:
+    """Codes the parser's fuzzy project matcher finds, best first."""
+    return list(dict.fromkeys((await parser.get(session)).find_projects(query)))
 
 
 async def find_project(
@@ -283,7 +269,7 @@ async def find_project(
     ]
     if not matches:
         codes = await _parser_matches(session, parser, query)
-        matches = [by_code[c] for c in codes or () if c in by_code]
+        matches = [by_code[c] for c in codes if c in by_code]
         matches += [
             p for p in everything
             if p not in matches

@@ -246,7 +246,7 @@ async def import_ledger(
     session: AsyncSession,
     ledger: LedgerFile,
     *,
-    now: dt.datetime | None = None,
+    now: dt.datetime,
     dry_run: bool = False,
     today: dt.date | None = None,
 ) -> ImportPlan:
@@ -255,7 +255,6 @@ async def import_ledger(
     `today` (local date, default `now`'s date) decides the stage of new projects."""
     if ledger.errors:
         raise LedgerRejected(ledger.errors)
-    now = now or dt.datetime.now(dt.UTC)
     today = today or now.date()
     projects, people, departments = await _load(session)
     matched, errors = _match(ledger, projects)

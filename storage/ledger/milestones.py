@@ -150,14 +150,13 @@ async def import_milestones(
     session: AsyncSession,
     mfile: MilestoneFile,
     *,
-    now: dt.datetime | None = None,
+    now: dt.datetime,
     dry_run: bool = False,
 ) -> MilestonePlan:
     """Set Milestone.planned_date (and original_planned_date the first time) for each row, in
     `session` (not committed). Raises `LedgerRejected` writing nothing on any problem."""
     if mfile.errors:
         raise LedgerRejected(mfile.errors)
-    now = now or dt.datetime.now(dt.UTC)
     projects = list(await session.scalars(select(Project)))
     by_code = {p.code: p for p in projects}
     by_name: dict[str, list[Project]] = {}

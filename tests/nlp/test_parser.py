@@ -220,3 +220,52 @@ def test_partial_names_without_short_names() -> None:
     updates = parser.parse("三一产业基地和钢铁城本周均无新情况；数字健康产业园今天开工",
                            sender=None, sent=SENT).updates
     assert [u.project for u in updates] == ["A", "B", "C"]
+
+
+# -- facts said of several projects and progress without the word 进度 -----------------------
+def test_issue_of_coordinated_projects_belongs_to_each(parser: Parser) -> None:
+    updates = parse(parser, "雪峰岭学校和博迈医疗基地的用电报装迟迟批不下来")
+    assert [u["project"] for u in updates] == ["P032", "P025"]
+    assert [[i["category"] for i in u["issues"]] for u in updates] == [["utilities"]] * 2
+    assert updates[1]["issues"][0]["text"] == "用电报装迟迟批不下来"
+
+
+def test_issue_of_the_second_project_stays_with_it(parser: Parser) -> None:
+    updates = parse(parser, "雪峰岭学校已开工，博迈医疗基地征地还有两户没签")
+    assert [len(u["issues"]) for u in updates] == [0, 1]
+
+
+@pytest.mark.parametrize("text", ["雪峰岭学校春节期间未停工", "雪峰岭学校一天也没停工，主体已封顶"])
+def test_work_that_did_not_stop_is_no_issue(parser: Parser, text: str) -> None:
+    assert all(u["issues"] == [] for u in parse(parser, text))
+
+
+@pytest.mark.parametrize(("text", "pct"), [
+    ("雪峰岭学校整体完成了九成", 90),
+    ("雪峰岭学校工程总体完成65%", 65),
+    ("雪峰岭学校主体已完成七成", 70),
+])
+def test_share_of_the_whole_work_is_progress(parser: Parser, text: str, pct: float) -> None:
+    [update] = parse(parser, text)
+    assert update["progress_pct"] == pct
+
+
+def test_share_of_a_plan_is_not_progress(parser: Parser) -> None:
+    [update] = parse(parser, "雪峰岭学校年度计划完成了80%，今天封顶")
+    assert update["progress_pct"] is None
+
+
+def test_milestone_a_problem_holds_up_is_not_reported(parser: Parser) -> None:
+    [update] = parse(parser, "雪峰岭学校的施工许可证到现在还没拿到，影响开工，请住建局帮忙催一下")
+    assert [(e["milestone"], e["status"]) for e in update["events"]] == [("permit", "not_done")]
+    assert [i["category"] for i in update["issues"]] == ["approval"]
+
+
+def test_category_is_not_borrowed_across_list_items(parser: Parser) -> None:
+    updates = parse(parser, "1、雪峰岭学校：施工许可证已取得；2、博迈医疗基地：企业希望帮助对接下游客户")
+    assert [[i["category"] for i in u["issues"]] for u in updates] == [[], ["other"]]
+
+
+@pytest.mark.parametrize("text", ["雪峰岭学校今天开工，降雨影响不大", "雪峰岭学校主体封顶，未受天气影响"])
+def test_no_effect_is_no_issue(parser: Parser, text: str) -> None:
+    assert all(u["issues"] == [] for u in parse(parser, text))
