@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from aiogram.utils.token import TokenValidationError, validate_token
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -39,6 +40,17 @@ class TelegramSettings(_Section):
     api_base_url: str = "https://api.telegram.org"
     mode: Literal["polling", "webhook"] = "polling"
     webhook: WebhookSettings = WebhookSettings()
+
+    @field_validator("token")
+    @classmethod
+    def _token_shape(cls, token: SecretStr | None) -> SecretStr | None:
+        # Checked here so a malformed token stops start-up with one line, never echoed.
+        if token is not None:
+            try:
+                validate_token(token.get_secret_value())
+            except TokenValidationError:
+                raise ValueError("invalid format (expected 123456:ABC…)") from None
+        return token
 
 
 class OrgSettings(_Section):
@@ -139,6 +151,8 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
             data = tomllib.loads(file.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"配置错误: {file} 不是合法的 TOML: {exc}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"配置错误: {file} 不是 UTF-8 编码（请另存为 UTF-8）") from None
     for key, value in overrides.items():
         data.setdefault(key, {}).update(value)
     try:

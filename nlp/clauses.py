@@ -9,6 +9,9 @@ _SENTENCE = re.compile(r"[^。！？!?\n]*[。！？!?\n]?")
 _QUESTION = re.compile(r"请问|[？?]\s*$|吗\s*[。.]?\s*$|什么时候|怎么[填报办]|如何[填报办]")
 _NOTICE = re.compile(
     r"^\s*(?:【[^】]{0,20}】\s*)?(?:通知|请各|请大家|请于|各位[^，,。！!]{0,6}[好：:])"
+    # 麻烦今天报一下, 请尽快上报: the office asking for a report is not one
+    r"|(?:麻烦|请|抓紧|尽快|记得)[^。！？!?\n]{0,16}"
+    r"(?:报一下|报送|上报|报过来|报给我|发一下|发过来|填报|更新一下)"
 )
 # Clause boundaries: punctuation and line breaks; then list markers (1、 2. ①) at a clause's
 # start are skipped, and a space between Chinese characters (typed instead of a comma) splits.

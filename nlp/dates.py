@@ -31,6 +31,10 @@ _DATE = re.compile(
     rf"|(?P<yr>今年|明年|去年|20\d\d\s*年)?(?P<mon>本月|这个月|当月|下个?月|上个?月|{_N}月份?)"
     rf"(?:(?P<day>{_N})(?:日|号)|(?P<part>初|上旬|中旬|下旬|中|底|末))?"
     rf"|(?P<md>(?<![\d.])(?P<mm>1[0-2]|0?[1-9])/(?P<dd>[0-3]?\d)(?![\d/]))"
+    # 12.15前 / 于9.20开工: month.day only where a deadline or milestone word follows, so
+    # amounts (1.2亿, 12.5%) are never read as dates.
+    rf"|(?P<mdot>(?<![\d.])(?P<mm2>1[0-2]|0?[1-9])\.(?P<dd2>[0-3]?\d)"
+    rf"(?=\s*(?:日|号|前|之前|以前|左右|开工|动工|封顶|竣工|完工|投产|通车|验收|签约|摘牌)))"
     rf"|(?P<dayonly>(?<![\d.])(?P<dn>[1-3]?\d)(?:号|日)(?!元))"
     rf"|(?P<xun>上旬|中旬|下旬|月初|月中|月底|月末)"
     rf"|(?P<rel>大后天|今天|今日|当天|昨天|昨日|前天|明天|明日|后天)"
@@ -103,6 +107,8 @@ def _resolve(m: re.Match[str], sent: dt.date) -> dt.date | None:
         return _last_day(year, month)
     if m["md"]:
         return _safe(year, int(m["mm"]), int(m["dd"]))
+    if m["mdot"]:
+        return _safe(year, int(m["mm2"]), int(m["dd2"]))
     if m["dayonly"]:
         return _safe(year, sent.month, int(m["dn"]))
     if m["xun"]:

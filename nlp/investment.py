@@ -41,6 +41,7 @@ def extract_investment(text: str, clauses: Sequence[tuple[int, int]]) -> list[Am
     out: list[Amount] = []
     # 二季度计划完成4亿元，实际完成4.3亿元: the actual figure takes the plan's scope.
     plan_scope: str | None = None
+    done_before = False  # a completed figure earlier in this sentence (…，其中本月6000万元)
     for cs, ce in clauses:
         clause = text[cs:ce]
         left = 0
@@ -52,15 +53,17 @@ def extract_investment(text: str, clauses: Sequence[tuple[int, int]]) -> list[Am
                 continue  # 完成产值, 支付工程款: money, but not investment
             if "投资" not in window and "投资" not in text[:cs + span.start]:
                 continue  # 完成4.1亿元 counts only in a message about investment
-            if not _DONE.search(window) or _NOT_DONE.search(window):
+            part_of_done = done_before and "其中" in window
+            if (not _DONE.search(window) and not part_of_done) or _NOT_DONE.search(window):
                 plan_scope = scope if _PLAN.search(window) and scope != "unspecified" else None
                 continue
             if scope == "unspecified" and plan_scope is not None:
                 scope = plan_scope
             plan_scope = None
+            done_before = True
             out.append(Amount(cs + span.start, cs + span.end, scope, span.value))
         if ce < len(text) and text[ce] not in "，,":
-            plan_scope = None  # the pairing stays within one sentence
+            plan_scope, done_before = None, False  # the pairing stays within one sentence
     return out
 
 

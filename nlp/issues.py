@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 _NEGATED = re.compile(
-    r"(?:暂无|暂时没有|目前没有|没有遇到|未遇到|没有|并无|无需|无|未发现|不存在)"
+    r"(?:暂无|暂时没有|目前没有|没有遇到|未遇到|没有|没啥|没什么|并无|无需|无|未发现|不存在)"
     r"[^，,。；;]{0,12}?(?:困难|问题|协调事项|需要协调|需协调|协调)"
     # 国庆期间未停工, 一天也没停工: work went on, which is good news.
     r"|(?:未|没有?|不|从未|一天也没有?)(?:停工|停过工|停产|停过)"
@@ -94,9 +94,16 @@ def _same_sentence(text: str, clauses: Sequence[tuple[int, int]], i: int,
     return None
 
 
+# 存在问题：无。 / 困难及建议：暂无 — a report form's section saying there is nothing.
+_NONE_SECTION = re.compile(
+    r"(?:问题|困难|事项|建议)\s*[:：]\s*(?:无|暂无|没有|暂时没有|无需协调)(?=\s*[。.；;\n]|\s*$)"
+)
+
+
 def extract_issues(text: str, clauses: Sequence[tuple[int, int]],
                    blanked: str) -> list[IssueMention]:
     """Issues in text order. `blanked` is `text` with milestone words replaced by spaces."""
+    blanked = _NONE_SECTION.sub(lambda m: " " * len(m.group()), blanked)
     kinds: list[tuple[str, str | None]] = []  # per clause: (problem|request|none, category)
     # Categories read with the milestone words left in (施工许可证 → approval, 土地证 → land):
     # the last resort for a problem whose own words name no category (…，影响开工).

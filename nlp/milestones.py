@@ -48,6 +48,10 @@ _CONNECTOR = re.compile(r"^[\s、和并及与同时后再]*$")
 # 推迟到4月初 after a 没有按计划完成摘牌: a new plan for the milestone just reported.
 # 影响开工, 耽误了投产: the milestone is what a problem holds up, not something reported.
 _HELD_UP = re.compile(r"(?:影响|耽误|耽搁|制约|阻碍|延误|拖累|拖慢|等待|等着)(?:到|了)?\s*$")
+# 正在办理施工许可证，预计8月中旬取得: a plan for the permit (or land) just mentioned.
+_OBTAIN_PLAN = re.compile(
+    r"(?:计划|预计|力争|争取|将|有望|确保)[^，,。；;]{0,12}?(?:取得|拿到|办结|办完|办好|下证|领证)"
+)
 _RESCHEDULE = re.compile(r"推迟[到至]|延期[到至]|延后[到至]|顺延[到至]|改[到至]|调整[到至为]")
 
 
@@ -107,11 +111,15 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
     for cs, ce in clauses:
         spans = milestone_spans(text, cs, ce)
         if not spans:
-            resched = _RESCHEDULE.search(text, cs, ce)
-            if last is not None and resched:
-                when = within(resched.end(), ce)
+            # The new date follows 推迟到; with 预计…取得 it sits between the two words.
+            follow = _RESCHEDULE.search(text, cs, ce)
+            date_from = follow.end() if follow else cs
+            if follow is None and last is not None and last.milestone in ("permit", "land"):
+                follow = _OBTAIN_PLAN.search(text, cs, ce)
+            if last is not None and follow:
+                when = within(date_from, ce)
                 if when:
-                    last = EventMention(resched.start(), ce, last.milestone, "planned",
+                    last = EventMention(follow.start(), ce, last.milestone, "planned",
                                         when[0].date)
                     out.append(last)
             continue

@@ -129,7 +129,7 @@ async def collect_overdue(
         contacts.setdefault(r.project_id, []).append((r.person_id, r.name))
 
     projects = {p.id: p for p in (await session.execute(_scoped(
-        select(Project.id, Project.code, Project.name, Project.short_names),
+        select(Project.id, Project.code, Project.name, Project.short_names, Project.created_at),
         Project.id, project_ids,
     ))).all()}
     names = await _names(session, {a.acknowledged_by_id for a in alert_rows} - {None})
@@ -191,7 +191,7 @@ async def collect_overdue(
         assert end is not None and period.due is not None
         for project_id, people_ in contacts.items():
             p = projects.get(project_id)
-            if p is None:
+            if p is None or p.created_at > since:  # on file after the window opened: not owed
                 continue
             for person_id, name in people_:
                 if (person_id, project_id) in reported or (person_id, project_id) in by_reporter:

@@ -268,12 +268,13 @@ class _Sweep:
     async def _unreported(
         self, period: cycle.Period, *, with_open_alert: bool = False
     ) -> list[Any]:
-        """Contacts (person, project) with no report counting for `period`."""
+        """Contacts (person, project) with no report counting for `period`. A project put on
+        file after the period's window opened owes nothing for it."""
         since = cycle.window_start(period, self.settings.schedule, self.calendar)
         stmt = (
             select(ProjectRole.person_id, ProjectRole.project_id, Project.code)
             .join(Project, Project.id == ProjectRole.project_id)
-            .where(ProjectRole.role == Role.CONTACT,
+            .where(ProjectRole.role == Role.CONTACT, Project.created_at <= since,
                    ~exists(select(Report.id).where(
                        Report.sender_id == ProjectRole.person_id,
                        Report.project_id == ProjectRole.project_id,

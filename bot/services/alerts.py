@@ -104,6 +104,21 @@ async def _is_recipient(
     return person.id in book.recipients(fields, alert.level)
 
 
+async def close_alert(
+    session: AsyncSession, alert: Alert, *, reason: str, now: dt.datetime,
+    actor_id: int | None, detail: dict[str, object] | None = None,
+) -> None:
+    """Close an alert (闭环) and withdraw its notices not yet sent: a notice held for quiet
+    hours must not go out after the milestone was reported done."""
+    alert.state, alert.closed_at, alert.close_reason = "closed", now, reason
+    audit.record(session, at=now, action="alert.closed", entity="alert", entity_id=alert.id,
+                 actor_id=actor_id, detail={"reason": reason, **(detail or {})})
+    await session.execute(
+        update(Outbox).where(Outbox.alert_id == alert.id, Outbox.state.in_(("pending", "held")))
+        .values(state="superseded").execution_options(synchronize_session=False)
+    )
+
+
 # --- plan change 同意 / 驳回 ------------------------------------------------------------------
 
 async def decide_plan_change(
@@ -137,15 +152,8 @@ async def decide_plan_change(
             Alert.milestone_id == milestone.id, Alert.state.in_(OPEN_STATES)
         ))).all()
         for alert in alerts:
-            alert.state, alert.closed_at, alert.close_reason = "closed", now, "plan_changed"
-            audit.record(session, at=now, action="alert.closed", entity="alert",
-                         entity_id=alert.id, actor_id=person.id,
-                         detail={"reason": "plan_changed", "plan_change_id": change.id})
-            await session.execute(
-                update(Outbox).where(Outbox.alert_id == alert.id,
-                                     Outbox.state.in_(("pending", "held")))
-                .values(state="superseded").execution_options(synchronize_session=False)
-            )
+            await close_alert(session, alert, reason="plan_changed", now=now,
+                              actor_id=person.id, detail={"plan_change_id": change.id})
     project = await _project_name(session, milestone.project_id)
     text = messages.plan_change_decided_text(
         project, messages.milestone_name(milestone.code), change.new_date, approve, person.name
@@ -200,13 +208,7 @@ async def finish_resolution(
     for alert in (await session.scalars(select(Alert).where(
         Alert.issue_id == issue.id, Alert.state.in_(OPEN_STATES)
     ))).all():
-        alert.state, alert.closed_at, alert.close_reason = "closed", now, "issue_closed"
-        audit.record(session, at=now, action="alert.closed", entity="alert", entity_id=alert.id,
-                     actor_id=person.id, detail={"reason": "issue_closed"})
-        await session.execute(
-            update(Outbox).where(Outbox.alert_id == alert.id, Outbox.state.in_(("pending", "held")))
-            .values(state="superseded").execution_options(synchronize_session=False)
-        )
+        await close_alert(session, alert, reason="issue_closed", now=now, actor_id=person.id)
     project = await _project_name(session, issue.project_id)
     reporter = await session.get(Person, issue.raised_by_id) if issue.raised_by_id else None
     if reporter is not None and reporter.telegram_chat_id is not None and reporter.id != person.id:

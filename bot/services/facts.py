@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from bot.config import Settings
+from bot.services.alerts import close_alert
 from bot.services.render import (
     CATEGORY_NAMES,
     MILESTONE_NAMES,
@@ -27,8 +28,9 @@ from bot.services.render import (
     short_date,
 )
 from bot.text import esc
-from handlers.callbacks import IssueAction, PlanChangeAction
+from handlers.callbacks import IssueAction
 from scheduler.outbox import enqueue, notice_key
+from scheduler.sweep import queue_plan_change_requests
 from scheduler.workdays import WorkCalendar
 from storage.audit import record
 from storage.models import (
@@ -65,6 +67,7 @@ class Applied:
     plan_changes: list[PlanChange] = field(default_factory=list)
     issues: list[CoordinationIssue] = field(default_factory=list)
     closed_alerts: list[Alert] = field(default_factory=list)
+    plan_change_requested: bool = False  # an overdue milestone's new date awaits approval
 
 
 def local_date(moment: dt.datetime, settings: Settings) -> dt.date:
@@ -151,10 +154,8 @@ async def _apply_event(
                        "actual_date": milestone.actual_date.isoformat(),
                        "report_id": report.id})
         for alert in await open_milestone_alerts(session, milestone.id):
-            alert.state, alert.closed_at, alert.close_reason = "closed", now, "milestone_done"
-            record(session, at=now, action="alert.closed", entity="alert", entity_id=alert.id,
-                   actor_id=actor.id,
-                   detail={"reason": "milestone_done", "report_id": report.id})
+            await close_alert(session, alert, reason="milestone_done", now=now,
+                              actor_id=actor.id, detail={"report_id": report.id})
             out.closed_alerts.append(alert)
             out.lines.append(f"🔕 {esc(name)}逾期提醒已关闭")
         target = STAGE_AFTER.get(code)
@@ -203,7 +204,10 @@ async def _plan_change(
         milestone_id=milestone.id, report_id=report.id, old_date=old, new_date=new_date,
         requested_by_id=actor.id, created_at=now,
     )
-    overdue = await open_milestone_alerts(session, milestone.id)
+    # Overdue (an open alert, or past its date before the sweep noticed): the service person
+    # decides. A change before the date is the contact's to make.
+    overdue = bool(await open_milestone_alerts(session, milestone.id)) or (
+        old is not None and old < today)
     label = esc(plan_change_label(milestone.code, old, new_date))
     if overdue:
         change.state = "pending"
@@ -214,22 +218,7 @@ async def _plan_change(
                detail={"milestone_id": milestone.id, "old": _iso(old),
                        "new": new_date.isoformat(), "report_id": report.id})
         out.lines.append(f"🕒 {label}（节点已逾期，待服务责任人审核）")
-        service = await first_service_person(session, project)
-        if service is not None:
-            text = (
-                f"🕒 <b>计划调整申请</b>\n项目：{esc(project.name)}\n"
-                f"{label}\n申请人：{esc(actor.name)}\n该节点已逾期，请审核。"
-            )
-            await enqueue(
-                session,
-                key=notice_key(f"plan_change:{change.id}", "new", service.id, today.isoformat()),
-                kind="notice", text=text, person_id=service.id,
-                chat_id=service.telegram_chat_id, now=now,
-                reply_markup=_markup([[
-                    ("同意", PlanChangeAction(change_id=change.id, action="approve").pack()),
-                    ("不同意", PlanChangeAction(change_id=change.id, action="reject").pack()),
-                ]]),
-            )
+        out.plan_change_requested = True
     else:
         change.state, change.decided_at = "approved", now
         session.add(change)
@@ -357,4 +346,8 @@ async def apply_report(
             await _apply_issue(session, report=report, project=project, issue=issue,
                                today=today, actor=actor, settings=settings,
                                calendar=calendar, now=now, out=out)
+    if out.plan_change_requested:
+        # Ask now rather than at the next sweep; the sweep's key keeps it to one request.
+        await session.flush()
+        await queue_plan_change_requests(session, settings, now)
     return out

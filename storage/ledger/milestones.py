@@ -160,8 +160,9 @@ async def import_milestones(
     projects = list(await session.scalars(select(Project)))
     by_code = {p.code: p for p in projects}
     by_name: dict[str, list[Project]] = {}
-    for p in projects:
-        by_name.setdefault(match_key(p.name), []).append(p)
+    for p in projects:  # full name or any 简称, as offices write either
+        for name in {match_key(n) for n in (p.name, *(p.short_names or ()))}:
+            by_name.setdefault(name, []).append(p)
     errors = []
     resolved: list[tuple[MilestoneRow, Project]] = []
     for row in mfile.rows:
@@ -171,7 +172,12 @@ async def import_milestones(
             column = "项目名称"
         else:
             project, column = by_code.get(row.project), "项目编号"
-        if project is None:
+        if project is None and row.by_name and len(candidates) > 1:
+            codes = "、".join(p.code for p in candidates)
+            errors.append(LedgerError(
+                row.sheet, row.row, column,
+                f"项目名称 {row.project} 对应多个项目（{codes}），请填项目编号"))
+        elif project is None:
             errors.append(LedgerError(row.sheet, row.row, column, f"台账中没有项目 {row.project}"))
         else:
             resolved.append((row, project))

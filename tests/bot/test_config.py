@@ -164,3 +164,21 @@ def test_example_file_documents_every_setting() -> None:
             i -= 1
         assert i >= 0 and lines[i].startswith("# "), f"{section}.{key} has no comment"
     assert re.search(r"^# token = ", body["telegram"], re.M)  # commented out
+
+
+def test_file_not_in_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "gbk.toml"
+    path.write_bytes('[org]\ntop_leader = "杨国栋"\n'.encode("gbk"))
+    assert _error(path) == f"配置错误: {path} 不是 UTF-8 编码（请另存为 UTF-8）"
+
+
+@pytest.mark.parametrize("token", ["SECRET LEAK", "no-colon-secret", "12ab:SECRET"])
+def test_malformed_token_is_one_line_without_the_token(
+    monkeypatch: pytest.MonkeyPatch, token: str
+) -> None:
+    monkeypatch.setenv("GONGJIAN_TELEGRAM__TOKEN", token)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert str(info.value) == (
+        "配置错误 telegram.token: Value error, invalid format (expected 123456:ABC…)")
+    assert "SECRET" not in str(info.value) and "secret" not in str(info.value)

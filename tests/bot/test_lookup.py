@@ -174,11 +174,20 @@ async def test_overdue_order_and_working_days(harness: BotHarness) -> None:
     assert "竣工（计划2025" not in reply["text"]
 
 
-async def test_overdue_nothing(harness: BotHarness) -> None:
+async def test_overdue_lists_missing_reports(harness: BotHarness) -> None:
     harness.clock.now = dt.datetime(2023, 5, 4, 9, 0, tzinfo=dt.UTC)
+    user = await harness.bound_user("石磊")  # service person of P001 and P029
+    [reply] = await harness.say(user, "/overdue")
+    lines = reply["text"].splitlines()[1:]
+    assert len(lines) == 2 and all("进度未报送" in line for line in lines)
+    assert ["刘洋" in lines[0] or "刘洋" in lines[1], "程诚" in "".join(lines)] == [True, True]
+
+
+async def test_overdue_nothing(harness: BotHarness) -> None:
+    harness.clock.now = dt.datetime(2023, 1, 3, 9, 0, tzinfo=dt.UTC)  # no cycle due yet
     user = await harness.bound_user("石磊")
     [reply] = await harness.say(user, "/overdue")
-    assert "逾期" in reply["text"]
+    assert "没有逾期事项" in reply["text"]
 
 
 @pytest.mark.sqlite_only

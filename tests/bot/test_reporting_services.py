@@ -120,12 +120,12 @@ async def test_done_milestone_closes_alert_and_moves_stage(ledger: AsyncSession)
             "fact.progress", "fact.investment"} <= actions
 
 
-async def test_plan_change_pending_only_with_open_alert(ledger: AsyncSession) -> None:
+async def test_plan_change_pending_only_when_overdue(ledger: AsyncSession) -> None:
     session = ledger
     now = dt.datetime(2023, 7, 3, 10, tzinfo=CST)
     projects = {p.code: p for p in (await session.scalars(select(Project))).all()}
     m4 = Milestone(project_id=projects["P004"].id, code="completed",
-                   planned_date=dt.date(2023, 6, 30))
+                   planned_date=dt.date(2023, 7, 10))
     m7 = Milestone(project_id=projects["P007"].id, code="completed",
                    planned_date=dt.date(2023, 6, 30))
     session.add_all([m4, m7])
@@ -138,17 +138,45 @@ async def test_plan_change_pending_only_with_open_alert(ledger: AsyncSession) ->
                                      _update(project="P007", events=[planned])], now,
                            sender="林晓")
     person = await person_named(session, "林晓")
+    person.telegram_user_id = person.telegram_chat_id = 555  # the service person is bound
     applied = await apply_report(session, report, person, settings=SETTINGS,
                                  calendar=WorkCalendar(), now=now)
     await session.commit()
     changes = {c.milestone_id: c for c in (await session.scalars(select(PlanChange))).all()}
-    assert changes[m4.id].state == "approved" and changes[m4.id].old_date == dt.date(2023, 6, 30)
+    assert changes[m4.id].state == "approved" and changes[m4.id].old_date == dt.date(2023, 7, 10)
     assert m4.planned_date == dt.date(2023, 7, 31)
-    assert m4.original_planned_date == dt.date(2023, 6, 30)
+    assert m4.original_planned_date == dt.date(2023, 7, 10)
     assert changes[m7.id].state == "pending" and m7.planned_date == dt.date(2023, 6, 30)
-    assert any("推迟：竣工 06-30 → 07-31" in line for line in applied.lines)
+    assert any("推迟：竣工 07-10 → 07-31" in line for line in applied.lines)
     outbox = (await session.scalars(select(Outbox))).all()
-    assert [o.key.split("|")[0] for o in outbox] == [f"plan_change:{changes[m7.id].id}"]
+    assert [(o.key.split("|")[0], o.chat_id) for o in outbox] == [
+        (f"planchange:{changes[m7.id].id}", 555)]
+
+
+async def test_done_milestone_withdraws_unsent_alert_notices(ledger: AsyncSession) -> None:
+    """A yellow notice held overnight must not go out after the milestone is reported done."""
+    session = ledger
+    now = dt.datetime(2023, 7, 4, 7, tzinfo=CST)
+    project = await session.scalar(select(Project).where(Project.code == "P004"))
+    assert project is not None
+    m = Milestone(project_id=project.id, code="topped_out", planned_date=dt.date(2023, 6, 30))
+    session.add(m)
+    await session.flush()
+    alert = Alert(kind="milestone_overdue", subject=f"milestone:{m.id}", project_id=project.id,
+                  milestone_id=m.id, due_date=dt.date(2023, 6, 30), level="yellow")
+    session.add(alert)
+    await session.flush()
+    for key, state in (("held", "held"), ("pending", "pending"), ("sent", "sent")):
+        session.add(Outbox(key=key, kind="alert", text="逾期", alert_id=alert.id, state=state,
+                           attempts=0, next_attempt_at=now, created_at=now))
+    done = {"milestone": "topped_out", "status": "done", "date": "2023-07-03"}
+    report = await _report(session, [_update(events=[done])], now)
+    await apply_report(session, report, await person_named(session, "孙浩"), settings=SETTINGS,
+                       calendar=WorkCalendar(), now=now)
+    await session.commit()
+    states = {o.key: o.state for o in (await session.scalars(select(Outbox))).all()}
+    assert states == {"held": "superseded", "pending": "superseded", "sent": "sent"}
+    assert alert.state == "closed" and alert.close_reason == "milestone_done"
 
 
 async def test_issue_deadline_counts_working_days(ledger: AsyncSession) -> None:

@@ -262,10 +262,49 @@ def test_milestone_a_problem_holds_up_is_not_reported(parser: Parser) -> None:
 
 
 def test_category_is_not_borrowed_across_list_items(parser: Parser) -> None:
-    updates = parse(parser, "1、雪峰岭学校：施工许可证已取得；2、博迈医疗基地：企业希望帮助对接下游客户")
+    text = "1、雪峰岭学校：施工许可证已取得；2、博迈医疗基地：企业希望帮助对接下游客户"
+    updates = parse(parser, text)
     assert [[i["category"] for i in u["issues"]] for u in updates] == [[], ["other"]]
 
 
-@pytest.mark.parametrize("text", ["雪峰岭学校今天开工，降雨影响不大", "雪峰岭学校主体封顶，未受天气影响"])
+@pytest.mark.parametrize("text", ["雪峰岭学校今天开工，降雨影响不大",
+                                  "雪峰岭学校主体封顶，未受天气影响"])
 def test_no_effect_is_no_issue(parser: Parser, text: str) -> None:
     assert all(u["issues"] == [] for u in parse(parser, text))
+
+
+# -- report forms and follow-ups ----------------------------------------------------------------
+def test_request_to_report_records_nothing(parser: Parser) -> None:
+    assert parse(parser, "@孙浩 雪峰岭学校这个月的投资数据麻烦今天报一下") == []
+
+
+def test_form_section_saying_none_is_no_issue(parser: Parser) -> None:
+    text = ("雪峰岭学校周报\n本周工作：\n1. 主体封顶；\n下周计划：\n1. 力争月底竣工。\n"
+            "存在问题：无。")
+    [update] = parse(parser, text)
+    assert update["issues"] == []
+    assert [(e["milestone"], e["status"]) for e in update["events"]] == [
+        ("topped_out", "done"), ("completed", "planned")]
+
+
+def test_casual_no_problem_is_no_issue(parser: Parser) -> None:
+    [update] = parse(parser, "雪峰岭学校桩基施工中，没啥问题")
+    assert update["issues"] == []
+
+
+def test_expected_date_for_the_permit_being_applied_for(parser: Parser) -> None:
+    assert events(parser, "雪峰岭学校正在办理施工许可证，预计6月中旬取得") == [
+        ("permit", "not_done", None), ("permit", "planned", "2023-06-20")]
+
+
+def test_part_of_a_completed_figure(parser: Parser) -> None:
+    [update] = parse(parser, "雪峰岭学校本季度完成投资1.8亿元，其中本月6000万元")
+    assert update["investment"] == [{"scope": "quarter", "wan_yuan": 18000},
+                                    {"scope": "month", "wan_yuan": 6000}]
+
+
+def test_month_dot_day_before_a_deadline(parser: Parser) -> None:
+    [update] = parse(parser, "雪峰岭学校计划12.15前完成竣工验收，本月完成投资1.5亿元")
+    assert update["events"] == [{"milestone": "accepted", "status": "planned",
+                                 "date": "2023-12-15"}]
+    assert update["investment"] == [{"scope": "month", "wan_yuan": 15000}]

@@ -135,3 +135,14 @@ async def test_every_problem_and_nothing_written(session: AsyncSession, tmp_path
 )
 def test_node_words(word: str, code: str) -> None:
     assert parse_node(word) == code
+
+
+async def test_projects_by_short_name(session: AsyncSession, tmp_path: Path) -> None:
+    await load(session, FIXTURES / "ledger.csv")
+    path = _csv(tmp_path, "项目名称,节点,计划日期\n三一产业基地,主体封顶,2023-08-31\n"
+                          "三一集团产业基地,竣工,2025-12-31\n")
+    await _import(session, path)
+    assert await _milestones(session) == [
+        ("P004", "completed", dt.date(2025, 12, 31), dt.date(2025, 12, 31)),
+        ("P004", "topped_out", dt.date(2023, 8, 31), dt.date(2023, 8, 31)),
+    ]
