@@ -4,8 +4,9 @@ the real Bot client to the fake Telegram server while the real dispatcher answer
 
 Asserted recipient by recipient: first yellow, repeat, orange adds the district leader, red
 adds the top leader and the city leader, quiet-hour hold released at 08:00, nothing on
-holidays except red, acknowledgement, plan change approval closing an alert, a 交办件 closed
-with feedback.
+holidays except red, acknowledgement, a plan change reported in chat and approved closing an
+alert, a 交办件 closed with feedback, the milestone reported done in chat closing its alert,
+the due-day reminders of the one contact who never reports, and one digest per working day.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import chinese_calendar  # the official calendar itself: the oracle for working days
 from sqlalchemy import select
 
 from scheduler.delivery import Limits
@@ -89,6 +91,25 @@ class Walk:
                              project_id=project_id, text="本周进度正常",
                              sent_at=when.astimezone(dt.UTC), state="confirmed"))
             await s.commit()
+
+    def digests(self, name: str) -> list[tuple[dt.date, str]]:
+        """(tick date, text) of every daily digest sent to `name`."""
+        return [(when.date(), m["text"]) for when, sent in self.ticks for m in sent
+                if int(m["chat_id"]) == self.chat[name] and "每日简报" in m["text"]]
+
+    def reminders(self) -> list[tuple[dt.datetime, str]]:
+        """(tick, recipient) of every due-day reminder."""
+        names = {c: n for n, c in self.chat.items()}
+        return [(when, names[int(m["chat_id"])]) for when, sent in self.ticks for m in sent
+                if m["text"].startswith("📋") and "前报送" in m["text"]]
+
+    async def report(self, name: str, text: str, when: dt.datetime) -> str:
+        """`name` sends a report and presses 确认; returns the confirmation text."""
+        self.h.clock.now = when
+        await self.h.say(self.user(name), text)
+        summary = self.message(name, "我理解的内容")
+        confirm = next(d for d in buttons(summary) if d.endswith(":confirm"))
+        return await self.press(name, summary, confirm, when)
 
     def inbox(self, name: str, *markers: str) -> list[str]:
         """Texts the bot sent to `name` containing every marker (digests and reminders,
@@ -206,13 +227,15 @@ async def test_month_walk(harness: BotHarness) -> None:
     await w.until(2023, 9, 27, 8)
     assert len(w.inbox("刘洋", *M3, "黄色预警")) == 1
     assert len(w.inbox("石磊", *M3, "黄色预警")) == 1
+    await w.report("刘洋", "高速扩容土地摘牌推迟到10月31日",
+                   dt.datetime(2023, 9, 27, 9, tzinfo=CST))
     async with harness.session_factory() as s:
-        change = PlanChange(milestone_id=m3, old_date=D(2023, 9, 26), new_date=D(2023, 10, 31),
-                            requested_by_id=w.ids["刘洋"])
-        s.add(change)
-        await s.commit()
+        change = (await s.scalars(select(PlanChange))).one()
+        assert (change.milestone_id, change.state) == (m3, "pending")
+        assert (change.old_date, change.new_date) == (D(2023, 9, 26), D(2023, 10, 31))
         change_id = change.id
     await w.until(2023, 9, 27, 12)
+    assert len(w.inbox("石磊", "计划调整申请")) == 1  # asked once, not again by the sweep
     request = w.message("石磊", "计划调整申请")
     assert buttons(request) == [f"pc:{change_id}:approve", f"pc:{change_id}:reject"]
     answer = await w.press("石磊", request, f"pc:{change_id}:approve",
@@ -264,16 +287,43 @@ async def test_month_walk(harness: BotHarness) -> None:
     for name in ("孙浩", "林晓", "孔德明", "杨国栋", "秦海燕"):
         assert len(w.inbox(name, *M1, "红色预警")) == 1, name
 
-    # done: the alert closes and nothing more is sent about it
+    # reported done in chat: the alert closes and nothing more is sent about it
+    answer = await w.report("孙浩", "三一产业基地今天主体封顶",
+                            dt.datetime(2023, 10, 18, 9, tzinfo=CST))
+    assert "已确认" in answer
     async with harness.session_factory() as s:
         row = await s.get(Milestone, m1)
-        assert row is not None
-        row.state, row.actual_date = "done", D(2023, 10, 18)
-        await s.commit()
+        assert row is not None and (row.state, row.actual_date) == ("done", D(2023, 10, 18))
     count = len(w.inbox("孙浩", *M1))
     await w.until(2023, 10, 20, 12)
     assert len(w.inbox("孙浩", *M1)) == count
-    assert (await w.alert_of(milestone_id=m1)).close_reason == "done"
+    assert (await w.alert_of(milestone_id=m1)).close_reason == "milestone_done"
+
+    # --- reminders on each due day at 08:00, to whoever has not reported yet ----------------
+    # Everyone else reports on Thursdays at 10:00, so on Fridays only the silent contact is
+    # reminded. Friday 09-29 is a holiday: that week's report is due on Thursday 09-28, before
+    # the others have reported; the week of 10-02 has only its make-up Saturday to work.
+    async with harness.session_factory() as s:
+        contacts = set((await s.scalars(
+            select(Person.name).join(ProjectRole, ProjectRole.person_id == Person.id)
+            .where(ProjectRole.role == "contact"))).all())
+    reminded: dict[dt.datetime, list[str]] = {}
+    for when, name in w.reminders():
+        reminded.setdefault(when, []).append(name)
+    at8 = [dt.datetime(2023, m, d, 8, tzinfo=CST)
+           for m, d in ((9, 15), (9, 22), (9, 28), (10, 7), (10, 13), (10, 20))]
+    assert list(reminded) == at8
+    # once each, however many projects; 刘洋 reported (the plan change) the day before
+    assert sorted(reminded[at8[2]]) == sorted(contacts - {"刘洋"})
+    assert all(reminded[t] == [SILENT] for t in at8 if t != at8[2])
+
+    # --- digests: one per working day, none in the holiday week ------------------------------
+    days = [day for day, _ in w.digests("孔德明")]
+    assert days == sorted(set(days))  # never twice a day
+    assert days == [day for day in (D(2023, 9, 15) + dt.timedelta(n) for n in range(36))
+                    if chinese_calendar.is_workday(day)]
+    [(_, sep21)] = [(d, t) for d, t in w.digests("孔德明") if d == D(2023, 9, 21)]
+    assert "三一产业基地" in sep21 and "新增预警" in sep21
     assert (await w.alert_of(milestone_id=m4)).level == "red"
     assert (await w.alert_of(kind="missing_report", person_id=w.ids[SILENT])).level == "red"
     assert m5
