@@ -1,4 +1,4 @@
-"""End-to-end bot benchmark through the fake Bot API on SQLite.
+"""End-to-end bot benchmark through the fake Bot API, on SQLite (default) or PostgreSQL.
 
     .venv/bin/python bench/bot_bench.py [--contacts 20] [--reports 600] [--rate 50] [--seconds 10]
 
@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from sqlalchemy import event, select  # noqa: E402
+from throwaway import pg_database  # noqa: E402  (bench/throwaway.py)
 
 from bot.app import polling_concurrency  # noqa: E402
 from bot.config import load_settings  # noqa: E402
@@ -90,8 +91,12 @@ async def main(args: argparse.Namespace) -> None:
     base = await fake.start()
     tracker = Tracker()
     fake.on_call = tracker.on_call
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+    async with contextlib.AsyncExitStack() as stack:
+        if args.backend == "postgresql":
+            url = await stack.enter_async_context(pg_database())
+        else:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory())
+            url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         settings = load_settings(None, telegram={"token": "1:BENCH", "api_base_url": base},
                                  database={"url": url})
         engine = make_engine(url)
@@ -165,7 +170,7 @@ async def main(args: argparse.Namespace) -> None:
             elapsed = (tracker.last_reply or time.monotonic()) - start
             print(f"throughput: {tracker.replies} reports in {elapsed:.2f}s = "
                   f"{tracker.replies / elapsed:.0f} reports/s "
-                  f"({len(contacts)} contacts, SQLite, "
+                  f"({len(contacts)} contacts, {args.backend}, "
                   f"{statements[0] / max(tracker.replies, 1):.1f} SQL statements per report)"
                   "   target >= 300")
 
@@ -196,6 +201,8 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite",
+                    help="postgresql: a throwaway database on GONGJIAN_TEST_DATABASE_URL's server")
     ap.add_argument("--contacts", type=int, default=20)
     ap.add_argument("--reports", type=int, default=600)
     ap.add_argument("--rate", type=float, default=50)

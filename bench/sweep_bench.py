@@ -24,14 +24,13 @@ import random
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import insert, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from throwaway import pg_database  # bench/throwaway.py
 
 from bot.config import Settings, load_settings
 from scheduler.digest import queue_digests
@@ -194,22 +193,12 @@ async def run_backend(backend: str, sizes: list[int], profile: bool) -> dict[int
                 finally:
                     await engine.dispose()
             continue
-        base = os.environ.get("GONGJIAN_BENCH_DATABASE_URL") or os.environ.get(
-            "GONGJIAN_TEST_DATABASE_URL")
-        assert base
-        name = f"gj_bench_{uuid.uuid4().hex[:10]}"
-        admin = make_engine(base, isolation_level="AUTOCOMMIT")
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(base).set(database=name).render_as_string(hide_password=False)
-        engine = make_engine(url)
-        try:
-            results[n] = await bench_one(engine, n, settings, profile)
-        finally:
-            await engine.dispose()
-            async with admin.connect() as conn:
-                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            await admin.dispose()
+        async with pg_database() as url:
+            engine = make_engine(url)
+            try:
+                results[n] = await bench_one(engine, n, settings, profile)
+            finally:
+                await engine.dispose()
     return results
 
 

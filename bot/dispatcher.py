@@ -32,6 +32,9 @@ ROUTER_MODULES = (
 )
 
 
+PARSER_RECHECK_SECONDS = 5.0  # how soon a ledger import reaches the parser
+
+
 def calendar_from(settings: Settings) -> WorkCalendar:
     return WorkCalendar(settings.calendar.holidays, settings.calendar.workdays)
 
@@ -45,9 +48,9 @@ def build_dispatcher(
     parser: ParserHolder | None = None,
 ) -> Dispatcher:
     dp = Dispatcher()
+    parser = parser or ParserHolder(recheck_seconds=PARSER_RECHECK_SECONDS)
     dp.update.outer_middleware(
-        ContextMiddleware(settings, calendar or calendar_from(settings), parser or ParserHolder(),
-                          clock)
+        ContextMiddleware(settings, calendar or calendar_from(settings), parser, clock)
     )
     dp.update.outer_middleware(DbSessionMiddleware(session_factory))
     dp.update.outer_middleware(PersonMiddleware())

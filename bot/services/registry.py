@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
@@ -40,15 +42,22 @@ async def ledger_entries(session: AsyncSession) -> list[ProjectEntry]:
 class ParserHolder:
     """Caches one Parser per ledger: a cheap version check (project count, last update) on
     each message; when it moves, the entries are reloaded and the parser is rebuilt only if
-    names or contacts actually changed."""
+    names or contacts actually changed. With `recheck_seconds` the check runs at most that
+    often (a ledger import shows up within seconds, and busy hours skip a query per message)."""
 
-    def __init__(self) -> None:
+    def __init__(self, recheck_seconds: float = 0.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self._version: tuple[int, dt.datetime | None] | None = None
         self._entries: list[ProjectEntry] | None = None
         self._parser: Parser | None = None
         self._lock = asyncio.Lock()
+        self._recheck, self._monotonic = recheck_seconds, monotonic
+        self._checked_at = float("-inf")
 
     async def get(self, session: AsyncSession) -> Parser:
+        if self._parser is not None and self._monotonic() - self._checked_at < self._recheck:
+            return self._parser
+        self._checked_at = self._monotonic()
         row = (
             await session.execute(select(func.count(Project.id), func.max(Project.updated_at)))
         ).one()

@@ -53,12 +53,6 @@ class Outcome:
 
 # --- storing ---------------------------------------------------------------------------------
 
-async def report_for_update(session: AsyncSession, update_id: int | None) -> Report | None:
-    if update_id is None:
-        return None
-    return await session.scalar(select(Report).where(Report.telegram_update_id == update_id))
-
-
 async def store_raw(
     session: AsyncSession,
     *,
@@ -73,9 +67,8 @@ async def store_raw(
     now: dt.datetime,
     is_edit: bool = False,
 ) -> Report | None:
-    """Commit the message exactly as received. None when this update was stored before."""
-    if await report_for_update(session, update_id) is not None:
-        return None
+    """Commit the message exactly as received. None when this update was stored before
+    (the unique update id says so; no look-up first on the hot path)."""
     report = Report(
         telegram_update_id=update_id, chat_id=chat_id, message_id=message_id,
         sender_telegram_id=sender_telegram_id, sender_id=person.id, text=text,
