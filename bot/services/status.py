@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -23,6 +22,7 @@ from bot.text import esc
 from scheduler.overdue import collect_overdue
 from scheduler.policy import level_for
 from scheduler.workdays import WorkCalendar
+from storage.figures import fact_order, live_facts, year_investment
 from storage.models import (
     Alert,
     CoordinationIssue,
@@ -65,7 +65,6 @@ ALERT_KIND_NAMES = {
     "issue_overdue": "交办件逾期",
 }
 # Reports whose facts no longer count.
-DEAD_REPORT_STATES = ("cancelled", "superseded", "rejected")
 WAN_PER_YI = Decimal(10000)
 
 
@@ -111,51 +110,6 @@ class ProjectFigures:
     alerts: dict[str, int] = field(default_factory=dict)
 
 
-def year_investment(facts: Iterable[InvestmentFact], year: int) -> Decimal | None:
-    """This year's completed investment in 万元, from one project's investment facts.
-
-    Rule: a 'year' fact (本年/今年完成投资) already covers the whole year, so the latest one
-    dated this year wins. Without one, the year is the sum over this year's months of each
-    month's latest 'month' fact (a later report for the same month corrects the earlier one,
-    it does not add to it). Quarter, cumulative and unspecified figures are not counted.
-    None when nothing was reported this year.
-    """
-    latest_year: InvestmentFact | None = None
-    months: dict[int, InvestmentFact] = {}
-    for fact in facts:
-        if fact.as_of.year != year:
-            continue
-        if fact.scope == "year":
-            if latest_year is None or _fact_key(fact) > _fact_key(latest_year):
-                latest_year = fact
-        elif fact.scope == "month":
-            current = months.get(fact.as_of.month)
-            if current is None or _fact_key(fact) > _fact_key(current):
-                months[fact.as_of.month] = fact
-    if latest_year is not None:
-        return latest_year.wan_yuan
-    if months:
-        return sum((f.wan_yuan for f in months.values()), Decimal(0))
-    return None
-
-
-def _fact_key(fact: InvestmentFact | ProgressFact) -> tuple[dt.date, int]:
-    return fact.as_of, fact.id or 0
-
-
-async def _live_facts(
-    session: AsyncSession, model: type[Any], project_ids: Sequence[int]
-) -> list[Any]:
-    if not project_ids:
-        return []
-    stmt = (
-        select(model)
-        .join(Report, Report.id == model.report_id)
-        .where(model.project_id.in_(project_ids), Report.state.not_in(DEAD_REPORT_STATES))
-    )
-    return list((await session.scalars(stmt)).all())
-
-
 async def open_alerts(session: AsyncSession, project_ids: Sequence[int]) -> list[Alert]:
     if not project_ids:
         return []
@@ -169,14 +123,14 @@ async def figures(
 ) -> dict[int, ProjectFigures]:
     out = {pid: ProjectFigures() for pid in project_ids}
     latest_progress: dict[int, ProgressFact] = {}
-    for fact in await _live_facts(session, ProgressFact, project_ids):
+    for fact in await live_facts(session, ProgressFact, project_ids):
         current = latest_progress.get(fact.project_id)
-        if current is None or _fact_key(fact) > _fact_key(current):
+        if current is None or fact_order(fact) > fact_order(current):
             latest_progress[fact.project_id] = fact
     for pid, fact in latest_progress.items():
         out[pid].progress_pct = fact.pct
     by_project: dict[int, list[InvestmentFact]] = defaultdict(list)
-    for fact in await _live_facts(session, InvestmentFact, project_ids):
+    for fact in await live_facts(session, InvestmentFact, project_ids):
         by_project[fact.project_id].append(fact)
     for pid, facts in by_project.items():
         out[pid].year_investment_wan = year_investment(facts, year)
@@ -376,8 +330,8 @@ async def project_card(
         f"年度计划 {fmt_yi(project.annual_plan_investment)} 亿元"
     )
     lines.append(investment_text(project, figs.year_investment_wan))
-    facts = sorted(await _live_facts(session, InvestmentFact, [project.id]),
-                   key=_fact_key, reverse=True)
+    facts = sorted(await live_facts(session, InvestmentFact, [project.id]),
+                   key=fact_order, reverse=True)
     for fact in facts[:5]:
         scope = SCOPE_NAMES.get(fact.scope, fact.scope)
         lines.append(f"• {fact.as_of.isoformat()} 报送{scope}完成投资 {fmt_wan(fact.wan_yuan)}")

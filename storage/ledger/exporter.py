@@ -4,9 +4,11 @@ by `read_ledger`), plus computed columns.
 Computed columns (ignored when the file is imported again):
 - 项目阶段: the project's stage in Chinese.
 - 最新形象进度: the latest ProgressFact (by as_of, then id), e.g. "80%".
-- 本年完成投资(万元): the latest 'year' InvestmentFact dated this year; when there is none, the
-  latest 'cumulative' fact of this year minus the latest 'cumulative' fact of an earlier year
-  (when both exist); otherwise empty. Month and quarter figures are not added up.
+- 本年完成投资(亿元): this year's completed investment by `storage.figures.year_investment`,
+  the same rule /status uses; empty when nothing was reported this year.
+- 最新报送累计完成投资(亿元): the latest cumulative figure a contact reported (the ledger's own
+  累计完成投资 column is the office's figure and is left as imported).
+Facts of cancelled or superseded reports do not count.
 - 下一关键节点: the earliest not-done milestone with a planned date, e.g. "开工 2023-06-30".
 - 未办结交办件 / 未关闭预警: counts of open 交办件 and of alerts not closed.
 """
@@ -25,6 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from storage.figures import fact_order, latest_cumulative, live_facts, year_investment
 from storage.ledger.cells import generated_code, plain_decimal
 from storage.ledger.columns import EXPORT_HEADERS, MILESTONE_CODES, STAGES
 from storage.ledger.importer import project_departments
@@ -54,20 +57,6 @@ def people_cells(people: Sequence[Person]) -> tuple[str, str]:
     return "、".join(p.name for p in people), "、".join(phones)
 
 
-def year_investment(facts: Sequence[InvestmentFact], today: dt.date) -> Decimal | None:
-    """万元 completed this calendar year (rule in the module docstring)."""
-    ordered = sorted(facts, key=lambda f: (f.as_of, f.id or 0))
-    this_year = [f for f in ordered if f.as_of.year == today.year and f.as_of <= today]
-    year = [f for f in this_year if f.scope == "year"]
-    if year:
-        return year[-1].wan_yuan
-    cumulative = [f for f in this_year if f.scope == "cumulative"]
-    before = [f for f in ordered if f.scope == "cumulative" and f.as_of.year < today.year]
-    if cumulative and before:
-        return max(cumulative[-1].wan_yuan - before[-1].wan_yuan, Decimal(0))
-    return None
-
-
 def next_milestone(milestones: Sequence[Milestone]) -> str | None:
     pending = [m for m in milestones if m.state != "done" and m.planned_date is not None]
     if not pending:
@@ -79,6 +68,11 @@ def next_milestone(milestones: Sequence[Milestone]) -> str | None:
 
 def _number(value: Decimal | None) -> Decimal | None:
     return None if value is None else plain_decimal(value)
+
+
+def _yi(wan_yuan: Decimal | None) -> Decimal | None:
+    """万元 → 亿元, the unit of every money column in the ledger."""
+    return None if wan_yuan is None else plain_decimal(wan_yuan / 10000)
 
 
 async def _counts(session: AsyncSession, column: Any, *where: Any) -> dict[int, int]:
@@ -99,12 +93,10 @@ async def export_rows(session: AsyncSession, *, today: dt.date) -> list[list[Any
     projects.sort(key=lambda p: (1, "", p.id) if p.code == generated_code(p.name)
                   else (0, p.code, p.id))
     progress: dict[int, ProgressFact] = {}
-    for fact in await session.scalars(
-        select(ProgressFact).order_by(ProgressFact.as_of, ProgressFact.id)
-    ):
+    for fact in sorted(await live_facts(session, ProgressFact), key=fact_order):
         progress[fact.project_id] = fact
     investments: dict[int, list[InvestmentFact]] = {}
-    for inv in await session.scalars(select(InvestmentFact)):
+    for inv in await live_facts(session, InvestmentFact):
         investments.setdefault(inv.project_id, []).append(inv)
     issues = await _counts(session, CoordinationIssue.project_id,
                            CoordinationIssue.state == "open")
@@ -128,7 +120,8 @@ async def export_rows(session: AsyncSession, *, today: dt.date) -> list[list[Any
             contacts, contact_phones, service, service_phones, p.notes,
             STAGES.get(p.stage, p.stage),
             f"{plain_decimal(pct.pct)}%" if pct else None,
-            _number(year_investment(investments.get(p.id, []), today)),
+            _yi(year_investment(investments.get(p.id, []), today.year)),
+            _yi(getattr(latest_cumulative(investments.get(p.id, [])), "wan_yuan", None)),
             next_milestone(p.milestones),
             issues.get(p.id, 0), alerts.get(p.id, 0),
         ])
@@ -148,8 +141,8 @@ async def export_ledger(session: AsyncSession, path: str | Path, *, today: dt.da
     for cell in ws[1]:
         cell.font = Font(bold=True)
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
-    widths = {"B": 40, "F": 28, "G": 20, "M": 14, "N": 26, "P": 26, "U": 20}
-    for letter in "ABCDEFGHIJKLMNOPQRSTUVW":
+    widths = {"B": 40, "F": 28, "G": 20, "M": 14, "N": 26, "P": 26, "T": 14, "U": 16, "V": 20}
+    for letter in "ABCDEFGHIJKLMNOPQRSTUVWX":
         ws.column_dimensions[letter].width = widths.get(letter, 12)
     ws.freeze_panes = "C2"
     wb.save(path)

@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services.status import year_investment
 from bot.text import TELEGRAM_LIMIT
 from storage.models import (
     Alert,
@@ -120,22 +119,6 @@ async def test_status_unknown_and_ambiguous(harness: BotHarness) -> None:
     assert "多个项目" in reply["text"]
     assert {"P004", "P007", "P011"} <= _codes([reply])
 
-
-def test_year_investment_rule() -> None:
-    def fact(scope: str, wan: int, day: dt.date, id_: int) -> InvestmentFact:
-        return InvestmentFact(id=id_, scope=scope, wan_yuan=Decimal(wan), as_of=day)
-
-    months = [
-        fact("month", 100, dt.date(2023, 3, 10), 1),
-        fact("month", 150, dt.date(2023, 3, 31), 2),  # corrects March
-        fact("month", 200, dt.date(2023, 4, 30), 3),
-        fact("month", 999, dt.date(2022, 12, 31), 4),  # last year
-        fact("cumulative", 5000, dt.date(2023, 4, 30), 5),
-    ]
-    assert year_investment(months, 2023) == Decimal(350)
-    assert year_investment([*months, fact("year", 800, dt.date(2023, 4, 30), 6)],
-                           2023) == Decimal(800)
-    assert year_investment(months, 2021) is None
 
 
 async def test_overdue_order_and_working_days(harness: BotHarness) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.ledger.columns import EXPORT_HEADERS
-from storage.ledger.exporter import export_ledger, year_investment
+from storage.ledger.exporter import export_ledger
 from storage.ledger.reader import LedgerRow, read_ledger
 from storage.models import (
     Alert,
@@ -66,6 +66,8 @@ async def test_export_layout_and_computed_columns(session: AsyncSession, tmp_pat
                      as_of=dt.date(2023, 6, 1)),
         InvestmentFact(report_id=report.id, project_id=p2.id, scope="year",
                        wan_yuan=Decimal(30000), as_of=dt.date(2023, 5, 31)),
+        InvestmentFact(report_id=report.id, project_id=p2.id, scope="cumulative",
+                       wan_yuan=Decimal(205000), as_of=dt.date(2023, 5, 31)),
         Milestone(project_id=p2.id, code="topped_out", planned_date=dt.date(2023, 9, 30)),
         Milestone(project_id=p2.id, code="started", planned_date=dt.date(2023, 1, 1),
                   state="done"),
@@ -92,7 +94,8 @@ async def test_export_layout_and_computed_columns(session: AsyncSession, tmp_pat
         "总投资(亿元)": 100, "累计完成投资(亿元)": 17, "年度计划投资(亿元)": 15,
         "业主联系人": "陈晨、王磊", "业主联系电话": "13800000102", "服务责任人": "林晓",
         "服务责任人电话": "13800000902", "备注": None, "项目阶段": "在建",
-        "最新形象进度": "62.5%", "本年完成投资(万元)": 30000, "下一关键节点": "主体封顶 2023-09-30",
+        "最新形象进度": "62.5%", "本年完成投资(亿元)": 3, "最新报送累计完成投资(亿元)": 20.5,
+        "下一关键节点": "主体封顶 2023-09-30",
         "未办结交办件": 1, "未关闭预警": 1,
     }
     assert rows[1][9:12] == (184, 16.6, 18)
@@ -102,15 +105,3 @@ async def test_export_layout_and_computed_columns(session: AsyncSession, tmp_pat
     assert len(plan.unchanged) == 32 and not plan.changed
     assert await dump(session) == before
 
-
-def test_year_investment_rule() -> None:
-    def fact(scope: str, wan: int, day: dt.date, i: int) -> InvestmentFact:
-        return InvestmentFact(id=i, scope=scope, wan_yuan=Decimal(wan), as_of=day)
-
-    last_year = fact("cumulative", 50000, dt.date(2022, 12, 31), 1)
-    cumulative = fact("cumulative", 62000, dt.date(2023, 5, 31), 2)
-    assert year_investment([last_year, cumulative], TODAY) == Decimal(12000)
-    assert year_investment([cumulative], TODAY) is None
-    year = fact("year", 9000, dt.date(2023, 4, 30), 3)
-    assert year_investment([last_year, cumulative, year], TODAY) == Decimal(9000)
-    assert year_investment([fact("month", 800, dt.date(2023, 6, 1), 4)], TODAY) is None

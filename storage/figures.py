@@ -1,0 +1,80 @@
+"""Figures derived from confirmed facts, shared by /status and the Excel export so that both
+show the same number."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import InvestmentFact, ProgressFact, Report
+
+# Facts of these reports no longer count: withdrawn, replaced by an edit, or refused.
+DEAD_REPORT_STATES = ("cancelled", "superseded", "rejected")
+
+
+def fact_order(fact: InvestmentFact | ProgressFact) -> tuple[dt.date, int]:
+    """Later as_of wins; on the same day, the later fact."""
+    return fact.as_of, fact.id or 0
+
+
+def year_investment(facts: Iterable[InvestmentFact], year: int) -> Decimal | None:
+    """One project's completed investment in `year`, in 万元, or None when nothing says.
+
+    1. A 'year' figure (本年/今年完成投资) covers the whole year: the latest one wins.
+    2. Else the months: each month's latest 'month' figure (a later report for the same
+       month corrects the earlier one, it does not add to it), summed.
+    3. Else the growth of the cumulative figure (累计完成): the latest of `year` minus the
+       latest of an earlier year.
+    Quarter and unspecified figures are not counted: they overlap the others.
+    """
+    latest_year: InvestmentFact | None = None
+    months: dict[int, InvestmentFact] = {}
+    cumulative_now: InvestmentFact | None = None
+    cumulative_before: InvestmentFact | None = None
+    for fact in facts:
+        if fact.scope == "cumulative" and fact.as_of.year < year:
+            if cumulative_before is None or fact_order(fact) > fact_order(cumulative_before):
+                cumulative_before = fact
+        if fact.as_of.year != year:
+            continue
+        if fact.scope == "year":
+            if latest_year is None or fact_order(fact) > fact_order(latest_year):
+                latest_year = fact
+        elif fact.scope == "month":
+            current = months.get(fact.as_of.month)
+            if current is None or fact_order(fact) > fact_order(current):
+                months[fact.as_of.month] = fact
+        elif fact.scope == "cumulative":
+            if cumulative_now is None or fact_order(fact) > fact_order(cumulative_now):
+                cumulative_now = fact
+    if latest_year is not None:
+        return latest_year.wan_yuan
+    if months:
+        return sum((f.wan_yuan for f in months.values()), Decimal(0))
+    if cumulative_now is not None and cumulative_before is not None:
+        return max(cumulative_now.wan_yuan - cumulative_before.wan_yuan, Decimal(0))
+    return None
+
+
+def latest_cumulative(facts: Iterable[InvestmentFact]) -> InvestmentFact | None:
+    """The latest reported cumulative figure (累计完成投资), if any."""
+    found = [f for f in facts if f.scope == "cumulative"]
+    return max(found, key=fact_order) if found else None
+
+
+async def live_facts(
+    session: AsyncSession, model: type[Any], project_ids: Sequence[int] | None = None
+) -> list[Any]:
+    """Progress or investment facts of reports still standing (all projects when None)."""
+    stmt = (select(model).join(Report, Report.id == model.report_id)
+            .where(Report.state.not_in(DEAD_REPORT_STATES)))
+    if project_ids is not None:
+        if not project_ids:
+            return []
+        stmt = stmt.where(model.project_id.in_(project_ids))
+    return list((await session.scalars(stmt)).all())

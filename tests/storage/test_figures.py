@@ -1,0 +1,41 @@
+"""The investment figures /status, the digest and the export share (storage.figures)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from storage.figures import latest_cumulative, year_investment
+from storage.models import InvestmentFact
+
+
+def fact(scope: str, wan: int, day: dt.date, id_: int) -> InvestmentFact:
+    return InvestmentFact(id=id_, scope=scope, wan_yuan=Decimal(wan), as_of=day)
+
+
+def test_months_add_up_and_a_later_report_corrects_its_month() -> None:
+    months = [
+        fact("month", 100, dt.date(2023, 3, 10), 1),
+        fact("month", 150, dt.date(2023, 3, 31), 2),  # corrects March
+        fact("month", 200, dt.date(2023, 4, 30), 3),
+        fact("month", 999, dt.date(2022, 12, 31), 4),  # last year
+        fact("quarter", 7000, dt.date(2023, 3, 31), 5),  # overlaps the months: not added
+    ]
+    assert year_investment(months, 2023) == Decimal(350)
+    assert year_investment(months, 2021) is None
+
+
+def test_a_year_figure_covers_the_whole_year() -> None:
+    facts = [fact("month", 100, dt.date(2023, 3, 10), 1),
+             fact("year", 800, dt.date(2023, 4, 30), 2),
+             fact("year", 900, dt.date(2023, 5, 31), 3)]
+    assert year_investment(facts, 2023) == Decimal(900)
+
+
+def test_growth_of_the_cumulative_figure_when_nothing_else_says() -> None:
+    last_year = fact("cumulative", 50000, dt.date(2022, 12, 31), 1)
+    now = fact("cumulative", 62000, dt.date(2023, 5, 31), 2)
+    assert year_investment([last_year, now], 2023) == Decimal(12000)
+    assert year_investment([now], 2023) is None  # no starting point
+    assert latest_cumulative([last_year, now]) is now
+    assert latest_cumulative([fact("month", 1, dt.date(2023, 1, 1), 3)]) is None
