@@ -25,3 +25,16 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 
     async with engine.begin() as conn:
         await conn.run_sync(_run)
+
+
+async def is_current(engine: AsyncEngine) -> bool:
+    """True when the database is at the newest migration (read-only: creates nothing)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    def _check(conn: Connection) -> bool:
+        heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+        return set(MigrationContext.configure(conn).get_current_heads()) == heads
+
+    async with engine.connect() as conn:
+        return await conn.run_sync(_check)

@@ -6,8 +6,10 @@ import argparse
 import datetime as dt
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,7 +23,7 @@ from storage.ledger.milestones import MilestonePlan, read_milestones
 from storage.ledger.milestones import import_milestones as apply_milestones
 from storage.ledger.reader import read_ledger
 from storage.ledger.tables import LedgerError
-from storage.schema import upgrade
+from storage.schema import is_current, upgrade
 
 
 def print_errors(errors: Sequence[LedgerError], out: TextIO | None = None) -> None:
@@ -76,14 +78,29 @@ def describe_milestones(plan: MilestonePlan, *, dry_run: bool) -> list[str]:
     return lines
 
 
+def _missing_sqlite_file(url: str) -> str | None:
+    """The SQLite file `url` names when it does not exist (connecting would create it)."""
+    path = make_url(url).database if url.startswith("sqlite") else None
+    return path if path and path != ":memory:" and not Path(path).exists() else None
+
+
 async def _with_session(
-    settings: Settings, work: Callable[[AsyncSession], Awaitable[int]]
+    settings: Settings, work: Callable[[AsyncSession], Awaitable[int]], *, migrate: bool = True
 ) -> int:
     """Run `work` in one session on a migrated database; a database failure rolls back and
-    is reported in one line (exit 1)."""
+    is reported in one line (exit 1). Without `migrate` (dry runs, export) the database must
+    already be set up: nothing is created, so a mistyped URL is an error, not an empty file."""
+    missing = None if migrate else _missing_sqlite_file(settings.database.url)
+    if missing:
+        print(f"数据库不存在：{missing}（先运行 gongjian init 或导入台账）", file=sys.stderr)
+        return 1
     engine = make_engine(settings.database.url)
     try:
-        await upgrade(engine)
+        if migrate:
+            await upgrade(engine)
+        elif not await is_current(engine):
+            print("数据库尚未初始化或版本过旧：请先运行 gongjian init", file=sys.stderr)
+            return 1
         async with make_sessionmaker(engine)() as session:
             return await work(session)  # the session rolls back on the way out if it failed
     except SQLAlchemyError as exc:
@@ -123,7 +140,7 @@ async def import_ledger(args: argparse.Namespace, settings: Settings) -> int:
         print("\n".join(describe_plan(plan, dry_run=args.dry_run)))
         return 0
 
-    return await _with_session(settings, work)
+    return await _with_session(settings, work, migrate=not args.dry_run)
 
 
 async def import_milestones(args: argparse.Namespace, settings: Settings) -> int:
@@ -147,7 +164,7 @@ async def import_milestones(args: argparse.Namespace, settings: Settings) -> int
         print("\n".join(describe_milestones(plan, dry_run=args.dry_run)))
         return 0
 
-    return await _with_session(settings, work)
+    return await _with_session(settings, work, migrate=not args.dry_run)
 
 
 async def export_ledger(args: argparse.Namespace, settings: Settings) -> int:
@@ -158,7 +175,7 @@ async def export_ledger(args: argparse.Namespace, settings: Settings) -> int:
         print(f"已导出 {count} 个项目到 {args.out}")
         return 0
 
-    return await _with_session(settings, work)
+    return await _with_session(settings, work, migrate=False)
 
 
 __all__: list[Any] = ["export_ledger", "import_ledger", "import_milestones"]

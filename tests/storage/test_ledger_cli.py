@@ -28,6 +28,8 @@ def _count(path: Path, table: str) -> int:
 def test_import_export_round_trip(db_file: Path, tmp_path: Path,
                                   capsys: pytest.CaptureFixture[str]) -> None:
     annex = FIXTURES / "annex2-leaders.xlsx"
+    assert main(["init"]) == 0
+    capsys.readouterr()
     assert main(["import", str(annex), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "新增 6 个项目，更新 0，未变 0" in out and "（试运行，未写入）" in out
@@ -48,6 +50,21 @@ def test_import_export_round_trip(db_file: Path, tmp_path: Path,
     assert main(["import", str(out_file)]) == 0
     assert "未变 6" in capsys.readouterr().out
     assert _count(db_file, "audit_log") == audits
+
+
+@pytest.mark.parametrize("argv", [["import", "--dry-run", str(FIXTURES / "ledger.csv")],
+                                  ["export", "out.xlsx"]])
+def test_read_only_commands_create_no_database(
+    db_file: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A dry run or an export against a mistyped database path must not create one."""
+    assert main(argv) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"数据库不存在：{db_file}（先运行 gongjian init 或导入台账）")
+    assert not db_file.exists()
+    db_file.touch()  # an empty file is not a gongjian database either
+    assert main(argv) == 1
+    assert "请先运行 gongjian init" in capsys.readouterr().err
 
 
 def test_rejected_file(db_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -94,6 +111,8 @@ def test_import_milestones(db_file: Path, tmp_path: Path,
 
 def test_export_to_a_missing_folder(db_file: Path, tmp_path: Path,
                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["init"]) == 0
+    capsys.readouterr()
     assert main(["export", str(tmp_path / "no" / "out.xlsx")]) == 1
     assert capsys.readouterr().err.startswith("无法写入文件：")
     assert not (tmp_path / "no").exists()
