@@ -82,3 +82,19 @@ async def test_group_chatter_without_content_gets_no_reply(harness: BotHarness) 
     async with harness.session_factory() as session:
         report = (await session.scalars(select(Report))).one()
     assert report.text == "收到" and report.state == "nothing"
+
+
+@pytest.mark.sqlite_only
+async def test_unbound_member_in_a_group_is_ignored(harness: BotHarness) -> None:
+    """Someone the bot does not know posts in a project group: their chatter gets no reply
+    and is not a report; a command gets the polite how-to-get-access line, nothing more."""
+    admin = await harness.bound_user("林晓")
+    await harness.say(admin, "/link P011", GROUP)
+    stranger = harness.fake.user(777000111, "路人")
+    harness.fake.send_text(stranger, "三一硅能今天封顶了，本月完成投资1亿元", GROUP)
+    [reply] = await harness.say(stranger, "/status", GROUP)  # handled after the text
+    assert "还没有开通攻坚助手" in reply["text"] and "三一硅能" not in reply["text"]
+    assert len(harness.fake.sent_messages(GROUP["id"])) == 2  # the link, the refusal
+    assert harness.fake.sent_messages(777000111) == []
+    async with harness.session_factory() as session:
+        assert (await session.scalars(select(Report))).all() == []

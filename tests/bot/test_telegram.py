@@ -1,0 +1,62 @@
+"""The Bot client's retries (bot/telegram.py) against the fake Bot API over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest, TelegramServerError
+
+from bot.config import load_settings
+from bot.fake_api import FakeTelegram
+from bot.telegram import make_bot
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[tuple[FakeTelegram, Bot]]:
+    fake = FakeTelegram()
+    base = await fake.start()
+    bot = make_bot(load_settings(None, telegram={"token": "123456:RETRY",
+                                                 "api_base_url": base}).telegram)
+    yield fake, bot
+    await bot.session.close()
+    await fake.stop()
+
+
+async def test_429_waits_retry_after_then_sends_once(
+    client: tuple[FakeTelegram, Bot],
+) -> None:
+    fake, bot = client
+    fake.fail_next("sendMessage", status=429, retry_after=1)
+    message = await bot.send_message(42, "你好")
+    assert message.text == "你好"
+    [rejected] = fake.rejected
+    [sent] = fake.calls_to("sendMessage")
+    assert sent.at - rejected.at >= 1.0  # honoured retry_after
+
+
+async def test_server_errors_back_off_then_give_up(client: tuple[FakeTelegram, Bot]) -> None:
+    fake, bot = client
+    fake.fail_next("sendMessage", status=502, retry_after=None, description="Bad Gateway",
+                   times=2)
+    await bot.send_message(42, "第三次成功")
+    assert len(fake.rejected) == 2 and len(fake.calls_to("sendMessage")) == 1
+    gaps = [b.at - a.at for a, b in zip(fake.rejected, [*fake.rejected[1:],
+                                                         fake.calls_to("sendMessage")[0]],
+                                        strict=True)]
+    assert gaps[1] > gaps[0]  # exponential backoff
+    fake.fail_next("sendMessage", status=502, retry_after=None, description="Bad Gateway",
+                   times=4)
+    with pytest.raises(TelegramServerError):
+        await bot.send_message(42, "四次都失败")
+    assert len(fake.rejected) == 6
+
+
+async def test_bad_request_is_not_retried(client: tuple[FakeTelegram, Bot]) -> None:
+    fake, bot = client
+    fake.fail_next("sendMessage", status=400, retry_after=None,
+                   description="Bad Request: chat not found")
+    with pytest.raises(TelegramBadRequest):
+        await bot.send_message(42, "不重试")
+    assert len(fake.rejected) == 1 and fake.calls_to("sendMessage") == []
