@@ -10,9 +10,8 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-_DIGITS = {"零": 0, "〇": 0, "○": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
-           "六": 6, "七": 7, "八": 8, "九": 9}
-_SMALL = {"十": 10, "百": 100, "千": 1000}
+import cn2an
+
 CN_NUM = "零〇○一二两三四五六七八九十百千万亿"
 # Each numeral starts only where a run of digits starts (lookbehind): otherwise a long run
 # would be retried from every position inside it, which is quadratic.
@@ -21,42 +20,22 @@ _AR_NUMERAL = r"(?<![\d.])\d+(?:\.\d+)?"
 
 
 def cn_to_decimal(text: str) -> Decimal | None:
-    """A Chinese numeral (十六点六亿, 一亿两千万, 二〇二三) as a Decimal; None if malformed."""
+    """A Chinese numeral (十六点六亿, 一亿两千万, 二〇二三) as a Decimal; None if malformed.
+
+    cn2an reads the numeral; only a unit after a decimal (十六点六亿), which it rejects, is
+    split off here and applied."""
     if not text:
         return None
     scale = Decimal(1)
     if "点" in text:
-        left, _, right = text.partition("点")
-        while right and right[-1] in "万亿":
-            scale *= 10000 if right[-1] == "万" else 100000000
-            right = right[:-1]
-        if not right or any(ch not in _DIGITS for ch in right):
-            return None
-        whole = cn_to_decimal(left) if left else Decimal(0)
-        if whole is None:
-            return None
-        frac = Decimal("0." + "".join(str(_DIGITS[ch]) for ch in right))
-        return (whole + frac) * scale
-    if all(ch in _DIGITS for ch in text):
-        return Decimal("".join(str(_DIGITS[ch]) for ch in text))
-    total, section, number = 0, 0, 0
-    for ch in text:
-        if ch in _DIGITS:
-            number = _DIGITS[ch]
-        elif ch in _SMALL:
-            section += (number or 1) * _SMALL[ch]
-            number = 0
-        elif ch == "万":
-            section += number
-            total += (section or 1) * 10000
-            section = number = 0
-        elif ch == "亿":
-            section += number
-            total = (total + section or 1) * 100000000
-            section = number = 0
-        else:
-            return None
-    return Decimal(total + section + number)
+        while text and text[-1] in "万亿":
+            scale *= 10000 if text[-1] == "万" else 100000000
+            text = text[:-1]
+    try:
+        value = cn2an.cn2an(text.replace("○", "〇"), "normal")  # the circle typed for zero
+    except ValueError:
+        return None
+    return Decimal(str(value)) * scale
 
 
 def to_decimal(text: str) -> Decimal | None:

@@ -14,7 +14,7 @@ from nlp.numbers import cn_to_decimal, find_money, find_percents
 
 @pytest.mark.parametrize(("text", "value"), [
     ("三十", 30), ("二十五", 25), ("一百零五", 105), ("两千", 2000), ("十二万五千", 125000),
-    ("一亿两千万", 120000000), ("二〇二三", 2023), ("十六点六", Decimal("16.6")),
+    ("一亿两千万", 120000000), ("二〇二三", 2023), ("二○二三", 2023), ("十六点六", Decimal("16.6")),
     ("十六点六亿", Decimal("1660000000")),
 ])
 def test_chinese_numerals(text: str, value: int | Decimal) -> None:

@@ -7,7 +7,6 @@ import asyncio
 import datetime as dt
 import os
 from collections import Counter
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import func, select
@@ -26,16 +25,17 @@ from tests.conftest import PG_ENV
 from tests.scheduler.test_delivery import FAST, fake  # noqa: F401  (fixtures used by name)
 from tests.scheduler.test_digest import AT, seed_digest_world
 
-pytestmark = pytest.mark.skipif(not os.environ.get(PG_ENV), reason=f"needs {PG_ENV}")
+pytestmark = [
+    pytest.mark.skipif(not os.environ.get(PG_ENV), reason=f"needs {PG_ENV}"),
+    pytest.mark.parametrize("db_url", ["postgresql"], indirect=True),  # PostgreSQL only
+]
 NOTICES = 300
 CHATS = 60
 
 
 @pytest.fixture
-async def pg_url(db_url: str) -> AsyncIterator[str]:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("several instances need PostgreSQL")
-    yield db_url
+def pg_url(db_url: str) -> str:
+    return db_url
 
 
 @pytest.fixture
