@@ -28,12 +28,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Settings
 from bot.text import TELEGRAM_LIMIT, esc
 from scheduler import cycle
-from scheduler.messages import fmt_date, milestone_name
+from scheduler.messages import fmt_date
 from scheduler.outbox import notice_key
 from scheduler.overdue import short_name
 from scheduler.policy import LEVEL_ICONS, LEVELS, rank
 from scheduler.sweep import describe
 from scheduler.workdays import WorkCalendar
+from storage.labels import SCOPE_LABELS, milestone_label
 from storage.models import (
     Alert,
     CoordinationIssue,
@@ -55,7 +56,6 @@ HORIZON_WORKDAYS = 7
 MAX_LINES = 10  # per section; the rest is counted
 CHUNK = 2000
 WEEKDAYS = "一二三四五六日"
-SCOPE_NAMES = {"month": "本月", "quarter": "本季度", "year": "本年", "cumulative": "累计"}
 EVENT_STATUS = {"done": "已完成", "planned": "计划", "not_done": "未完成"}
 NOTHING = "今日无新情况"
 
@@ -197,7 +197,7 @@ def _sections(s: DigestSnapshot, max_lines: int) -> list[str]:
     if s.upcoming:
         out += ["", f"<b>近{HORIZON_WORKDAYS}个工作日到期节点</b>（{len(s.upcoming)}）"]
         out += _capped([
-            f"· {esc(m.project)}：{milestone_name(m.milestone)} {_day(m.planned)}"
+            f"· {esc(m.project)}：{milestone_label(m.milestone)} {_day(m.planned)}"
             for m in sorted(s.upcoming, key=lambda m: (m.planned, m.project))
         ], max_lines)
     if s.missing_reports:
@@ -212,7 +212,7 @@ def _amount(value: Decimal) -> str:
 
 
 def event_item(code: str, status: str, date: dt.date | None) -> str:
-    name = milestone_name(code)
+    name = milestone_label(code)
     if status == "planned":
         return f"{name} 计划{fmt_date(date)}完成" if date else f"{name} 计划推进"
     word = EVENT_STATUS.get(status, status)
@@ -224,7 +224,7 @@ def progress_item(pct: Decimal) -> str:
 
 
 def investment_item(scope: str, wan_yuan: Decimal) -> str:
-    return f"{SCOPE_NAMES.get(scope, '')}完成投资 {_amount(wan_yuan)}万元"
+    return f"{SCOPE_LABELS.get(scope, '')}完成投资 {_amount(wan_yuan)}万元"
 
 
 # --- who gets one, and the data ----------------------------------------------------------------

@@ -11,18 +11,6 @@ from bot.text import esc
 from handlers.callbacks import AlertAction, IssueAction, PlanChangeAction
 from scheduler.policy import LEVEL_ICONS, LEVEL_NAMES
 
-MILESTONE_NAMES = {
-    "signed": "签约", "land": "土地摘牌", "permit": "取得施工许可", "started": "开工",
-    "topped_out": "主体封顶", "completed": "竣工", "accepted": "竣工验收", "operating": "投产运营",
-}
-KIND_NAMES = {
-    "milestone_overdue": "节点逾期", "missing_report": "进度未报送", "issue_overdue": "交办件超期",
-}
-
-
-def milestone_name(code: str) -> str:
-    return MILESTONE_NAMES.get(code, code)
-
 
 def fmt_date(day: dt.date) -> str:
     return f"{day.year}年{day.month}月{day.day}日"

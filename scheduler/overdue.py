@@ -16,9 +16,10 @@ from sqlalchemy.sql import Select
 
 from bot.config import Settings
 from scheduler import cycle
-from scheduler.messages import fmt_date, milestone_name
+from scheduler.messages import fmt_date
 from scheduler.policy import level_for, rank
 from scheduler.workdays import WorkCalendar
+from storage.labels import milestone_label
 from storage.models import (
     Alert,
     CoordinationIssue,
@@ -152,7 +153,7 @@ async def collect_overdue(
         items.append(OverdueItem(
             kind=MILESTONE, subject=milestone_subject(m.id), project_id=p.id,
             project_code=p.code, project_name=short_name(p.name, p.short_names),
-            what=f"{milestone_name(m.code)}（计划{fmt_date(m.planned_date)}）",
+            what=f"{milestone_label(m.code)}（计划{fmt_date(m.planned_date)}）",
             since=m.planned_date, days_late=days(m.planned_date), responsible=who,
             milestone_id=m.id, **alert_fields(by_milestone.get(m.id)),  # type: ignore[arg-type]
         ))

@@ -36,6 +36,7 @@ from scheduler.overdue import (
     short_name,
 )
 from scheduler.workdays import WorkCalendar
+from storage.labels import milestone_label
 from storage.models import (
     Alert,
     AuditLog,
@@ -506,7 +507,7 @@ def describe(a: Any) -> str:
     """What an alert is about, in plain text."""
     if a.kind == MILESTONE:
         planned = messages.fmt_date(a.planned_date) if a.planned_date else "未定"
-        return f"{messages.milestone_name(a.milestone_code)}节点逾期（计划{planned}完成）"
+        return f"{milestone_label(a.milestone_code)}节点逾期（计划{planned}完成）"
     if a.kind == ISSUE:
         text = " ".join((a.issue_text or "").split())
         return f"交办件超期未办结：{text[:60]}"
@@ -631,7 +632,7 @@ async def queue_plan_change_requests(
     out: list[dict[str, Any]] = []
     for r in rows:
         text = messages.plan_change_request_text(
-            book.project_name(r.project_id), messages.milestone_name(r.code), r.old_date,
+            book.project_name(r.project_id), milestone_label(r.code), r.old_date,
             r.new_date, book.name(r.requested_by_id),
         )
         for pid in book.role(r.project_id, Role.SERVICE):

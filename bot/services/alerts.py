@@ -19,6 +19,7 @@ from scheduler.outbox import enqueue, notice_key
 from scheduler.sweep import Directory
 from scheduler.workdays import WorkCalendar
 from storage import audit
+from storage.labels import milestone_label
 from storage.models import (
     Alert,
     CoordinationIssue,
@@ -156,7 +157,7 @@ async def decide_plan_change(
                               actor_id=person.id, detail={"plan_change_id": change.id})
     project = await _project_name(session, milestone.project_id)
     text = messages.plan_change_decided_text(
-        project, messages.milestone_name(milestone.code), change.new_date, approve, person.name
+        project, milestone_label(milestone.code), change.new_date, approve, person.name
     )
     if change.requested_by_id and change.requested_by_id != person.id:
         requester = await session.get(Person, change.requested_by_id)

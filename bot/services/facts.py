@@ -21,8 +21,8 @@ from sqlalchemy.orm import selectinload
 from bot.config import Settings
 from bot.services.alerts import close_alert
 from bot.services.render import (
-    CATEGORY_NAMES,
-    MILESTONE_NAMES,
+    CATEGORY_LABELS,
+    MILESTONE_LABELS,
     clip,
     format_date,
     short_date,
@@ -143,7 +143,7 @@ async def _apply_event(
            actor_id=actor.id, detail={"report_id": report.id, "project": project.code,
                                       "milestone": code, "status": status,
                                       "date": day.isoformat() if day else None})
-    name = MILESTONE_NAMES.get(code, code)
+    name = MILESTONE_LABELS.get(code, code)
     if status == "done":
         milestone = await _milestone(session, project, code)
         milestone.actual_date = day or report_day
@@ -177,7 +177,7 @@ def _stage_index(stage: str) -> int:
 
 
 def plan_change_label(code: str, old: dt.date | None, new: dt.date) -> str:
-    name = MILESTONE_NAMES.get(code, code)
+    name = MILESTONE_LABELS.get(code, code)
     if old is None:
         verb = "计划"
     elif new > old:
@@ -268,7 +268,7 @@ async def _apply_issue(
            detail={"project": project.code, "category": category,
                    "deadline": deadline.isoformat(), "report_id": report.id,
                    "responsible_id": row.responsible_id})
-    cat = esc(CATEGORY_NAMES.get(category, "其他"))
+    cat = esc(CATEGORY_LABELS.get(category, "其他"))
     who = f"，责任人 {esc(service.name)}" if service else ""
     out.lines.append(f"📮 已生成交办件 #{row.id}【{cat}】{who}，办理时限 {format_date(deadline)}")
     out.issues.append(row)

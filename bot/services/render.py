@@ -11,33 +11,12 @@ from decimal import Decimal
 from typing import Any
 
 from bot.text import esc
-
-MILESTONE_NAMES: dict[str, str] = {
-    "signed": "签约",
-    "land": "摘牌拿地",
-    "permit": "施工许可",
-    "started": "开工",
-    "topped_out": "主体封顶",
-    "completed": "竣工",
-    "accepted": "竣工验收",
-    "operating": "投产运营",
-}
-STATUS_NAMES: dict[str, str] = {"done": "已完成", "planned": "计划", "not_done": "未完成"}
-SCOPE_NAMES: dict[str, str] = {
-    "month": "本月",
-    "quarter": "本季度",
-    "year": "本年",
-    "cumulative": "累计",
-    "unspecified": "未注明",
-}
-CATEGORY_NAMES: dict[str, str] = {
-    "land": "用地征拆",
-    "funding": "资金",
-    "approval": "审批手续",
-    "utilities": "水电路配套",
-    "construction": "施工",
-    "other": "其他",
-}
+from storage.labels import (
+    CATEGORY_LABELS,
+    EVENT_STATUS_LABELS,
+    MILESTONE_LABELS,
+    SCOPE_LABELS,
+)
 
 HELP_TEXT = (
     "没有识别到需要记录的进度。\n"
@@ -86,18 +65,18 @@ def update_lines(update: Mapping[str, Any], project_label: str) -> list[str]:
     """The lines describing one update; `project_label` is already escaped HTML."""
     lines = [f"📌 <b>{project_label}</b>"]
     for event in update.get("events") or []:
-        name = MILESTONE_NAMES.get(event.get("milestone"), str(event.get("milestone")))
-        status = STATUS_NAMES.get(event.get("status"), str(event.get("status")))
+        name = MILESTONE_LABELS.get(event.get("milestone"), str(event.get("milestone")))
+        status = EVENT_STATUS_LABELS.get(event.get("status"), str(event.get("status")))
         date = format_date(event.get("date"))
         lines.append(f"• {esc(name)}：{esc(status)}" + (f"（{esc(date)}）" if date else ""))
     pct = update.get("progress_pct")
     if pct is not None:
         lines.append(f"• 形象进度：{esc(format_pct(pct))}")
     for inv in update.get("investment") or []:
-        scope = SCOPE_NAMES.get(inv.get("scope"), "未注明")
+        scope = SCOPE_LABELS.get(inv.get("scope")) or "未注明"
         lines.append(f"• 完成投资（{esc(scope)}）：{esc(format_money(inv.get('wan_yuan', 0)))}")
     for issue in update.get("issues") or []:
-        category = CATEGORY_NAMES.get(issue.get("category"), "其他")
+        category = CATEGORY_LABELS.get(issue.get("category"), "其他")
         lines.append(f"• 问题【{esc(category)}】：{esc(clip(str(issue.get('text', ''))))}")
     if len(lines) == 1:
         lines.append("• 无新进展")

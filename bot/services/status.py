@@ -20,9 +20,16 @@ from bot.config import OrgSettings, Settings
 from bot.services.registry import ParserHolder
 from bot.text import esc
 from scheduler.overdue import collect_overdue
-from scheduler.policy import level_for
+from scheduler.policy import LEVEL_ICONS, LEVEL_RANK, level_for
 from scheduler.workdays import WorkCalendar
 from storage.figures import fact_order, live_facts, year_investment
+from storage.labels import (
+    ALERT_KIND_LABELS,
+    MILESTONE_LABELS,
+    MILESTONE_ORDER,
+    SCOPE_LABELS,
+    STAGE_LABELS,
+)
 from storage.models import (
     Alert,
     CoordinationIssue,
@@ -36,40 +43,11 @@ from storage.models import (
 )
 from storage.scope import sees_everything, visible_projects
 
-STAGE_NAMES = {
-    "preparing": "前期",
-    "under_construction": "在建",
-    "completed": "竣工",
-    "operating": "投产运营",
-}
-MILESTONE_NAMES = {
-    "signed": "签约",
-    "land": "摘牌拿地",
-    "permit": "施工许可",
-    "started": "开工",
-    "topped_out": "主体封顶",
-    "completed": "竣工",
-    "accepted": "竣工验收",
-    "operating": "投产运营",
-}
-MILESTONE_ORDER = {code: i for i, code in enumerate(MILESTONE_NAMES)}
-SCOPE_NAMES = {
-    "month": "本月", "quarter": "本季度", "year": "本年", "cumulative": "累计",
-    "unspecified": "",
-}
-LEVEL_ICONS = {"yellow": "🟡", "orange": "🟠", "red": "🔴"}
-LEVEL_RANK = {"red": 3, "orange": 2, "yellow": 1}
-ALERT_KIND_NAMES = {
-    "milestone_overdue": "节点逾期",
-    "missing_report": "未按时报送",
-    "issue_overdue": "交办件逾期",
-}
-# Reports whose facts no longer count.
 WAN_PER_YI = Decimal(10000)
 
 
 def stage_name(stage: str) -> str:
-    return STAGE_NAMES.get(stage, stage)
+    return STAGE_LABELS.get(stage, stage)
 
 
 def short_name(project: Project) -> str:
@@ -312,7 +290,7 @@ async def project_card(
     if not milestones:
         lines.append("暂无节点计划")
     for m in milestones:
-        name = esc(MILESTONE_NAMES.get(m.code, m.code))
+        name = esc(MILESTONE_LABELS.get(m.code, m.code))
         if m.state == "done":
             lines.append(f"✅ {name}：已完成 {_date(m.actual_date)}"
                          + (f"（计划 {_date(m.planned_date)}）" if m.planned_date else ""))
@@ -333,7 +311,7 @@ async def project_card(
     facts = sorted(await live_facts(session, InvestmentFact, [project.id]),
                    key=fact_order, reverse=True)
     for fact in facts[:5]:
-        scope = SCOPE_NAMES.get(fact.scope, fact.scope)
+        scope = SCOPE_LABELS.get(fact.scope, fact.scope)
         lines.append(f"• {fact.as_of.isoformat()} 报送{scope}完成投资 {fmt_wan(fact.wan_yuan)}")
 
     # Open 交办件.
@@ -360,7 +338,7 @@ async def project_card(
     lines.append(f"<b>预警</b>：{alert_counts_text(figs.alerts)}")
     for alert in alerts:
         icon = LEVEL_ICONS.get(alert.level, "")
-        kind = ALERT_KIND_NAMES.get(alert.kind, alert.kind)
+        kind = ALERT_KIND_LABELS.get(alert.kind, alert.kind)
         lines.append(f"{icon} {kind}（应于 {_date(alert.due_date)}）")
     return "\n".join(lines)
 

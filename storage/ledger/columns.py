@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from storage.labels import MILESTONE_LABELS
+
 # field -> header names as they are written (compared after `normalize_header`)
 ALIASES: dict[str, tuple[str, ...]] = {
     "code": ("项目编号", "编号", "项目代码"),
@@ -94,17 +96,9 @@ def milestone_field_of(header: str) -> str | None:
     return _MILESTONE_LOOKUP.get(normalize_header(header)[0])
 
 
-STAGES: dict[str, str] = {
-    "preparing": "前期", "under_construction": "在建", "completed": "竣工",
-    "operating": "投产运营",
-}
-
-MILESTONE_CODES: dict[str, str] = {
-    "signed": "签约", "land": "取得土地", "permit": "施工许可", "started": "开工",
-    "topped_out": "主体封顶", "completed": "竣工", "accepted": "竣工验收", "operating": "投产",
-}
-MILESTONE_WORDS: dict[str, str] = {
-    **{label: code for code, label in MILESTONE_CODES.items()},
+MILESTONE_WORDS: dict[str, str] = {  # what a milestone file may call each milestone
+    **{label: code for code, label in MILESTONE_LABELS.items()},
+    "取得土地": "land", "投产": "operating",
     "签订投资协议": "signed", "签约落地": "signed",
     "摘牌": "land", "拿地": "land", "土地摘牌": "land", "土地出让": "land", "供地": "land",
     "施工许可证": "permit", "取得施工许可": "permit", "取得施工许可证": "permit",

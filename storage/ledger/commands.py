@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from storage.db import make_engine, make_sessionmaker
-from storage.ledger.columns import STAGES
+from storage.labels import STAGE_LABELS
 from storage.ledger.exporter import export_ledger as write_export
 from storage.ledger.importer import ImportPlan, LedgerRejected, show
 from storage.ledger.importer import import_ledger as apply_ledger
@@ -37,13 +37,17 @@ def _outcome(*, dry_run: bool, applied: bool) -> str:
     return "（试运行，未写入）" if dry_run else "已写入数据库" if applied else "无需改动"
 
 
+def _shown(field: str, value: object) -> str:
+    return STAGE_LABELS.get(str(value), str(value)) if field == "stage" else show(value)
+
+
 def describe_plan(plan: ImportPlan, *, dry_run: bool) -> list[str]:
     lines = []
     if dry_run:
         for item in plan.created:
             lines.append(f"+ {item.code} {item.name}")
             lines += [
-                f"    {c.label}: {STAGES.get(c.new, c.new) if c.field == 'stage' else show(c.new)}"
+                f"    {c.label}: {_shown(c.field, c.new)}"
                 for c in item.changes if c.field not in ("name", "period_start", "period_end")
             ]
         for item in plan.updated:

@@ -28,8 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from storage.figures import fact_order, latest_cumulative, live_facts, year_investment
+from storage.labels import MILESTONE_LABELS, STAGE_LABELS
 from storage.ledger.cells import generated_code, plain_decimal
-from storage.ledger.columns import EXPORT_HEADERS, MILESTONE_CODES, STAGES
+from storage.ledger.columns import EXPORT_HEADERS
 from storage.ledger.importer import project_departments
 from storage.models import (
     Alert,
@@ -62,7 +63,7 @@ def next_milestone(milestones: Sequence[Milestone]) -> str | None:
     if not pending:
         return None
     first = min(pending, key=lambda m: (m.planned_date, m.id or 0))
-    label = MILESTONE_CODES.get(first.code, first.code)
+    label = MILESTONE_LABELS.get(first.code, first.code)
     return f"{label} {first.planned_date.isoformat()}"  # type: ignore[union-attr]
 
 
@@ -118,7 +119,7 @@ async def export_rows(session: AsyncSession, *, today: dt.date) -> list[list[Any
             _number(p.total_investment), _number(p.cumulative_investment),
             _number(p.annual_plan_investment),
             contacts, contact_phones, service, service_phones, p.notes,
-            STAGES.get(p.stage, p.stage),
+            STAGE_LABELS.get(p.stage, p.stage),
             f"{plain_decimal(pct.pct)}%" if pct else None,
             _yi(year_investment(investments.get(p.id, []), today.year)),
             _yi(getattr(latest_cumulative(investments.get(p.id, [])), "wan_yuan", None)),

@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from storage import audit
+from storage.labels import STAGE_LABELS
 from storage.ledger.cells import PersonRef, generated_code, match_key, plain_decimal
-from storage.ledger.columns import STAGES
 from storage.ledger.reader import LedgerFile, LedgerRow
 from storage.ledger.tables import LedgerError
 from storage.models import Department, Person, Project, ProjectDepartment, ProjectRole, Role
@@ -60,7 +60,7 @@ class FieldChange:
 
     def __str__(self) -> str:
         if self.field == "stage":
-            return f"{self.label}: {STAGES.get(self.new, self.new)}"
+            return f"{self.label}: {STAGE_LABELS.get(self.new, self.new)}"
         return f"{self.label}: {show(self.old)} → {show(self.new)}"
 
 

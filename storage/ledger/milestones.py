@@ -17,9 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import audit
+from storage.labels import MILESTONE_LABELS
 from storage.ledger.cells import CellError, is_empty, match_key, parse_date, squeeze, text_of
 from storage.ledger.columns import (
-    MILESTONE_CODES,
     MILESTONE_WORDS,
     milestone_field_of,
     normalize_header,
@@ -55,7 +55,7 @@ class MilestoneChange:
 
     def __str__(self) -> str:
         old = self.old.isoformat() if self.old else "（空）"
-        return f"{self.code} {MILESTONE_CODES[self.node]}: {old} → {self.new.isoformat()}"
+        return f"{self.code} {MILESTONE_LABELS[self.node]}: {old} → {self.new.isoformat()}"
 
 
 @dataclass
@@ -69,12 +69,12 @@ class MilestonePlan:
 def parse_node(value: Any) -> str:
     """A milestone code from '开工', '计划开工时间', '主体封顶' or a code such as 'started'."""
     text = squeeze(text_of(value))
-    if text.lower() in MILESTONE_CODES:
+    if text.lower() in MILESTONE_LABELS:
         return text.lower()
     word = re.sub(r"(时间|日期|节点)$", "", re.sub(r"^(计划|预计)", "", text))
     if word in MILESTONE_WORDS:
         return MILESTONE_WORDS[word]
-    raise CellError(f"未知的节点：{text}（可用：{'、'.join(MILESTONE_CODES.values())}）")
+    raise CellError(f"未知的节点：{text}（可用：{'、'.join(MILESTONE_LABELS.values())}）")
 
 
 def read_milestones(path: str | Path) -> MilestoneFile:
@@ -135,7 +135,7 @@ def read_milestones(path: str | Path) -> MilestoneFile:
                 continue
             key = (code or name, node)
             if key in seen:
-                fail("node", f"{MILESTONE_CODES[node]}重复（与第{seen[key]}行相同）")
+                fail("node", f"{MILESTONE_LABELS[node]}重复（与第{seen[key]}行相同）")
                 continue
             seen[key] = number
             result.rows.append(MilestoneRow(code or name, not code, node, planned,

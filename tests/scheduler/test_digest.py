@@ -91,7 +91,7 @@ def test_long_sections_are_capped_within_telegram_limit() -> None:
 
 def test_fact_items() -> None:
     assert event_item("started", "planned", dt.date(2023, 6, 30)) == "开工 计划2023年6月30日完成"
-    assert event_item("permit", "not_done", None) == "取得施工许可 未完成"
+    assert event_item("permit", "not_done", None) == "施工许可 未完成"
     assert progress_item(Decimal("80.000000")) == "形象进度 80%"
     assert investment_item("cumulative", Decimal("166000")) == "累计完成投资 166000万元"
 

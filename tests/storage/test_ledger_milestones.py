@@ -111,8 +111,8 @@ async def test_every_problem_and_nothing_written(session: AsyncSession, tmp_path
     assert [str(e) for e in mfile.errors] == [
         "m.csv 第1行 负责人: 未知的列",
         "m.csv 第2行 计划日期: 无法识别的日期：2023-13-01（应为 2023-06-30）",
-        "m.csv 第3行 节点: 未知的节点：封顶了（可用：签约、取得土地、施工许可、开工、"
-        "主体封顶、竣工、竣工验收、投产）",
+        "m.csv 第3行 节点: 未知的节点：封顶了（可用：签约、土地摘牌、施工许可、开工、"
+        "主体封顶、竣工、竣工验收、投产运营）",
         "m.csv 第4行 计划日期: 缺少计划日期",
         "m.csv 第6行 节点: 开工重复（与第5行相同）",
     ]

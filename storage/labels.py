@@ -1,0 +1,36 @@
+"""The Chinese words people see for the codes the database stores: one vocabulary for chat
+replies, alerts, digests and the Excel export, so a milestone is called the same everywhere."""
+
+from __future__ import annotations
+
+MILESTONE_LABELS: dict[str, str] = {  # in life-cycle order
+    "signed": "签约",
+    "land": "土地摘牌",
+    "permit": "施工许可",
+    "started": "开工",
+    "topped_out": "主体封顶",
+    "completed": "竣工",
+    "accepted": "竣工验收",
+    "operating": "投产运营",
+}
+MILESTONE_ORDER: dict[str, int] = {code: i for i, code in enumerate(MILESTONE_LABELS)}
+EVENT_STATUS_LABELS: dict[str, str] = {"done": "已完成", "planned": "计划", "not_done": "未完成"}
+STAGE_LABELS: dict[str, str] = {
+    "preparing": "前期", "under_construction": "在建", "completed": "竣工",
+    "operating": "投产运营",
+}
+SCOPE_LABELS: dict[str, str] = {  # of a completed-investment figure
+    "month": "本月", "quarter": "本季度", "year": "本年", "cumulative": "累计",
+    "unspecified": "",
+}
+CATEGORY_LABELS: dict[str, str] = {  # of a 交办件
+    "land": "用地征拆", "funding": "资金", "approval": "审批手续", "utilities": "水电路配套",
+    "construction": "施工", "other": "其他",
+}
+ALERT_KIND_LABELS: dict[str, str] = {
+    "milestone_overdue": "节点逾期", "missing_report": "进度未报送", "issue_overdue": "交办件超期",
+}
+
+
+def milestone_label(code: str) -> str:
+    return MILESTONE_LABELS.get(code, code)
