@@ -28,6 +28,7 @@ ROUTER_MODULES = (
     "handlers.lookup",
     "handlers.groups",
     "handlers.alerts",
+    "handlers.fallback",
     "handlers.reporting",
 )
 

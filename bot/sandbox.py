@@ -23,17 +23,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from aiogram import Bot
 from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import polling_concurrency, startup
 from bot.config import DatabaseSettings, Settings
-from bot.dispatcher import build_dispatcher, calendar_from
+from bot.dispatcher import build_dispatcher
 from bot.fake_api import Call, FakeTelegram
 from bot.telegram import make_bot
-from scheduler.delivery import delivery_loop
+from scheduler.runner import SchedulerService
 from storage.db import make_engine, make_sessionmaker
 from storage.ledger.importer import LedgerRejected, import_ledger
 from storage.ledger.reader import read_ledger
@@ -297,8 +296,11 @@ def sandbox_settings(settings: Settings, base_url: str, db_url: str, sample: boo
         "quiet_start": dt.time(0, 0), "quiet_end": dt.time(0, 0),
         "quiet_on_non_working_days": False,
     })
+    # Overdue checks every minute, so alerts follow what is reported within the session.
+    schedule = settings.schedule.model_copy(update={"sweep_interval_minutes": 1})
     update: dict[str, Any] = {
         "telegram": telegram, "database": DatabaseSettings(url=db_url), "escalation": escalation,
+        "schedule": schedule,
     }
     if sample and not settings.org.top_leader and not settings.org.administrators:
         update["org"] = settings.org.model_copy(update=SAMPLE_ORG)
@@ -315,23 +317,11 @@ async def bind_everyone(session_factory: async_sessionmaker[AsyncSession]) -> li
     return people
 
 
-def start_delivery(
-    settings: Settings,
-    session_factory: async_sessionmaker[AsyncSession],
-    bot: Bot,
-    stop: asyncio.Event,
-) -> asyncio.Task[None] | None:
-    """Deliver outbox notices (e.g. a 交办件 to the service person) as they are queued."""
-    return asyncio.create_task(delivery_loop(
-        session_factory, bot, settings, calendar_from(settings),
-        clock=lambda: dt.datetime.now(dt.UTC), instance="sandbox", stop=stop,
-        poll_seconds=0.3,
-    ))
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
     if not getattr(args, "verbose", False):
-        for name in ("aiogram", "aiohttp", "scheduler"):
+        for name in ("aiogram", "aiohttp", "scheduler", "apscheduler"):
             logging.getLogger(name).setLevel(logging.WARNING)
     ledger = Path(args.ledger) if getattr(args, "ledger", None) else SAMPLE_LEDGER
     if not ledger.is_file():
@@ -345,9 +335,10 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         engine = make_engine(db_url)
         session_factory = make_sessionmaker(engine)
         bot = make_bot(settings.telegram)
-        stop = asyncio.Event()
         polling: asyncio.Task[None] | None = None
-        delivery: asyncio.Task[None] | None = None
+        # The same scheduler as `gongjian run`: sweeps, digests and outbox delivery.
+        scheduler = SchedulerService(settings, session_factory, bot, instance="sandbox",
+                                     delivery_poll_seconds=0.3)
         try:
             await upgrade(engine)
             async with session_factory() as session:
@@ -362,7 +353,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                 bot, handle_signals=False, polling_timeout=1, close_bot_session=False,
                 tasks_concurrency_limit=polling_concurrency(db_url),
             ))
-            delivery = start_delivery(settings, session_factory, bot, stop)
+            await scheduler.start()
             terminal_write(f"攻坚助手沙盒：本地模拟 Telegram（{base_url}），"
                            f"台账 {ledger.name}，共 {len(people)} 人。")
             chat = TerminalChat(fake, people, stdin_line, terminal_write)
@@ -370,15 +361,12 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             await chat.loop(getattr(args, "as_person", None))
             terminal_write("再见！")
         finally:
-            stop.set()
             if polling is not None:
                 with contextlib.suppress(RuntimeError):
                     await dp.stop_polling()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(polling, 5)
-            if delivery is not None:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await asyncio.wait_for(delivery, 5)
+            await scheduler.stop()
             await bot.session.close()
             await engine.dispose()
             await fake.stop()

@@ -35,6 +35,7 @@ router = Router(name="reporting")
 
 EDITED_CONFIRMED = "ℹ️ 原报告已经确认过了，修改后的内容作为一条新报告，请重新确认。"
 CORRECTION_LATE = "ℹ️ 原报告已处理，这条内容作为新报告。"
+KEPT_DRAFT = "ℹ️ 原报告草稿保留未变，可在原消息上确认，或再次点击“修改”。"
 
 
 def _is_report(message: Message, person: Person | None) -> bool:
@@ -125,10 +126,17 @@ async def _handle(
         old = await svc.correction_target(session, person, message.chat.id)
         if old is not None and old.state not in svc.OPEN_STATES:
             note = CORRECTION_LATE
-    superseded = old is not None and await svc.supersede(session, old, report, person, now)
     private = message.chat.type == "private"
     reply = await svc.process(session, report, person, parser=parser, settings=settings,
                               now=now, private=private, header_note=note)
+    # A correction replaces the draft only when it was understood; otherwise the draft
+    # stays as it was and can be confirmed or corrected again.
+    superseded = (old is not None and report.state != "nothing"
+                  and await svc.supersede(session, old, report, person, now))
+    if superseded:
+        await session.commit()
+    if old is not None and not superseded and report.state == "nothing" and reply is not None:
+        reply = svc.Reply(reply.text + "\n\n" + KEPT_DRAFT, reply.markup)
     if superseded and old is not None:
         names = await svc.project_names(session, old)
         old_text = render_summary(old.parse_result or {}, names,

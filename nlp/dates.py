@@ -54,6 +54,15 @@ class DateSpan:
     start: int
     end: int
     date: dt.date
+    # A month, quarter or half named without a year (6月底, 3/15, 二季度) is also that date a
+    # year on: a plan made in December for "3月" means next March.
+    yearless: bool = False
+
+    def for_plan(self, sent: dt.date) -> dt.date:
+        """The date a commitment means: never in the past when the year was left out."""
+        if self.yearless and self.date < sent:
+            return _year_on(self.date)
+        return self.date
 
 
 def _last_day(year: int, month: int) -> dt.date:
@@ -150,6 +159,29 @@ def _resolve(m: re.Match[str], sent: dt.date) -> dt.date | None:
     return None
 
 
+def _year_on(day: dt.date) -> dt.date:
+    """The same date a year later; a month's last day stays its last day (02-28 → 02-29)."""
+    if day == _last_day(day.year, day.month):
+        return _last_day(day.year + 1, day.month)
+    return _safe(day.year + 1, day.month, day.day) or _last_day(day.year + 1, day.month)
+
+
+_RELATIVE_MONTH = ("本月", "这个月", "当月", "下月", "下个月", "上月", "上个月")
+
+
+def _yearless(m: re.Match[str]) -> bool:
+    """A fixed point of the calendar named without its year."""
+    if m["mon"]:
+        return not m["yr"] and m["mon"] not in _RELATIVE_MONTH
+    if m["md"] or m["mdot"] or m["hol"]:
+        return True
+    if m["q"]:
+        return not m["qthis"] and not m["q"].startswith(("今年", "明年"))
+    if m["half"]:
+        return not m["hy"]
+    return False
+
+
 def find_dates(text: str, sent: dt.date) -> list[DateSpan]:
     """Every date expression in `text` with the date it means (unresolvable ones dropped)."""
     out: list[DateSpan] = []
@@ -161,5 +193,5 @@ def find_dates(text: str, sent: dt.date) -> list[DateSpan]:
         except (ValueError, OverflowError, KeyError):
             date = None
         if date is not None:
-            out.append(DateSpan(m.start(), m.end(), date))
+            out.append(DateSpan(m.start(), m.end(), date, _yearless(m)))
     return out

@@ -90,6 +90,8 @@ _PROGRESS_CONTEXT = re.compile(
     r"进度|完成总工程量|工程量完成|总工程量|(?:整体|总体|全部|主体|工程)(?:工程)?(?:已|已经)?完成了?"
 )
 _PROGRESS_NOT = re.compile(r"计划|力争|目标|预计|确保|争取|率|款")
+# 目前完成85%: a share right after "done so far", with nothing else named as its whole.
+_DONE_SHARE = re.compile(r"(?:目前|现在|现已|已经|已|累计)完成了?(?:约|近|超过|达到)?\s*$")
 
 
 def extract_progress(text: str, clauses: Sequence[tuple[int, int]]) -> list[Span]:
@@ -102,6 +104,9 @@ def extract_progress(text: str, clauses: Sequence[tuple[int, int]]) -> list[Span
             window = clause[left:span.start]
             left = span.end
             ctx = _PROGRESS_CONTEXT.search(window)
+            if ctx is None and _DONE_SHARE.search(window) and not _PROGRESS_NOT.search(window):
+                out.append(Span(cs + span.start, cs + span.end, span.value))
+                continue
             if ctx is None or _PROGRESS_NOT.search(window[ctx.end():]):
                 continue
             if _PROGRESS_NOT.search(window[: ctx.start()]) and "形象" not in window:

@@ -133,23 +133,23 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
             pre_dates = within(left, ms)
             post_dates = within(me, right)
             status = _status(prefix)
-            date = pre_dates[-1].date if pre_dates else None
+            span = pre_dates[-1] if pre_dates else None
+            date = span.date if span else None
             if status is None and prev is not None and not pre_dates and _CONNECTOR.match(prefix):
                 status, date = prev.status, prev.date  # 竣工投产, 竣工、投产
+            if date is None and post_dates and status in (None, "planned"):
+                span = post_dates[0]
+                date = span.date
             if status is None:
                 status = _status(suffix)
-                if date is None and post_dates:
-                    date = post_dates[0].date
             if status is None:
-                if date is None and post_dates:
-                    date = post_dates[0].date
                 status = "planned" if date is not None and date > sent else "done"
-            if status == "planned" and date is None and post_dates:
-                date = post_dates[0].date
             if status == "not_done":
                 date = None
             elif status == "done" and date is not None and date > sent:
                 status = "planned"
+            elif status == "planned" and span is not None:
+                date = span.for_plan(sent)
             ev = EventMention(ms, me, kind, status, date)
             if not _SUPERSEDED.search(prefix):
                 out.append(ev)

@@ -32,7 +32,8 @@ from bot.config import Settings
 from scheduler.delivery import Limits, delivery_loop
 from scheduler.digest import queue_digests
 from scheduler.locks import engine_of, sweep_lock
-from scheduler.tick import LOCK_NAME, calendar_for, sweep_function
+from scheduler.sweep import run_sweep
+from scheduler.tick import LOCK_NAME, calendar_for
 from scheduler.workdays import WorkCalendar
 
 log = logging.getLogger(__name__)
@@ -78,9 +79,6 @@ class SchedulerService:
     # --- jobs (also called directly by tests) -------------------------------------------------
 
     async def sweep_job(self) -> None:
-        run_sweep = sweep_function()
-        if run_sweep is None:
-            return
         async with sweep_lock(engine_of(self.session_factory), LOCK_NAME) as acquired:
             if not acquired:
                 log.info("sweep skipped: another instance holds the lock")

@@ -15,7 +15,6 @@ import asyncio
 import datetime as dt
 import logging
 import sys
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,25 +25,16 @@ from bot.config import Settings
 from scheduler.delivery import DeliveryResult, Limits, Preview, deliver_due, preview_due
 from scheduler.digest import queue_digests
 from scheduler.locks import engine_of, sweep_lock
+from scheduler.sweep import run_sweep
 from scheduler.workdays import WorkCalendar
 
 log = logging.getLogger(__name__)
 LOCK_NAME = "scheduler"  # sweeps and digest queueing, one instance at a time
 
-SweepFn = Callable[[AsyncSession, Settings, WorkCalendar, dt.datetime], Awaitable[Any]]
 
 
 def calendar_for(settings: Settings) -> WorkCalendar:
     return WorkCalendar(settings.calendar.holidays, settings.calendar.workdays)
-
-
-def sweep_function() -> SweepFn | None:
-    """Escalation's run_sweep, when the escalation package provides it."""
-    try:
-        from scheduler.sweep import run_sweep
-    except ImportError:  # pragma: no cover - escalation not installed
-        return None
-    return run_sweep
 
 
 @dataclass
@@ -89,9 +79,7 @@ async def _plan(
     session: AsyncSession, settings: Settings, calendar: WorkCalendar, now: dt.datetime,
     report: TickReport,
 ) -> None:
-    run_sweep = sweep_function()
-    if run_sweep is not None:
-        report.sweep = await run_sweep(session, settings, calendar, now)
+    report.sweep = await run_sweep(session, settings, calendar, now)
     report.digests_queued = await queue_digests(session, settings, calendar, now)
 
 

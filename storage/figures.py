@@ -17,9 +17,10 @@ from storage.models import InvestmentFact, ProgressFact, Report
 DEAD_REPORT_STATES = ("cancelled", "superseded", "rejected")
 
 
-def fact_order(fact: InvestmentFact | ProgressFact) -> tuple[dt.date, int]:
-    """Later as_of wins; on the same day, the later fact."""
-    return fact.as_of, fact.id or 0
+def fact_order(fact: InvestmentFact | ProgressFact) -> tuple[dt.date, int, int]:
+    """Later as_of wins; on the same day the later report, whenever it was confirmed (an
+    older draft confirmed last must not overwrite a newer figure)."""
+    return fact.as_of, fact.report_id or 0, fact.id or 0
 
 
 def year_investment(facts: Iterable[InvestmentFact], year: int) -> Decimal | None:

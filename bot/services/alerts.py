@@ -212,6 +212,7 @@ async def finish_resolution(
         await close_alert(session, alert, reason="issue_closed", now=now, actor_id=person.id)
     project = await _project_name(session, issue.project_id)
     reporter = await session.get(Person, issue.raised_by_id) if issue.raised_by_id else None
+    done = f"✅ 交办件已办结（{esc(project)}）"
     if reporter is not None and reporter.telegram_chat_id is not None and reporter.id != person.id:
         await enqueue(
             session, key=notice_key(f"issue:{issue.id}", "resolved", reporter.id,
@@ -220,7 +221,8 @@ async def finish_resolution(
             text=messages.issue_resolved_text(project, issue.text, person.name, note),
             reply_markup=messages.issue_reopen_keyboard(issue.id),
         )
-    return Outcome(True, f"✅ 交办件已办结（{esc(project)}），已通知反馈人。")
+        return Outcome(True, f"{done}，已通知报告人{esc(reporter.name)}。")
+    return Outcome(True, f"{done}。")
 
 
 async def reopen(

@@ -184,7 +184,10 @@ def plan_change_label(code: str, old: dt.date | None, new: dt.date) -> str:
         verb = "推迟"
     else:
         verb = "提前"
-    return f"{verb}：{name} {short_date(old)} → {short_date(new)}"
+    # Month-day alone only between dates of one year: a year's delay must not read as no
+    # change, and a first date needs its year.
+    with_year = old is None or old.year != new.year
+    return f"{verb}：{name} {short_date(old, with_year)} → {short_date(new, with_year)}"
 
 
 async def _plan_change(

@@ -57,8 +57,10 @@ def format_date(value: str | dt.date | None) -> str:
     return f"{day.year}-{day.month:02d}-{day.day:02d}"
 
 
-def short_date(day: dt.date | None) -> str:
-    return "未定" if day is None else f"{day.month:02d}-{day.day:02d}"
+def short_date(day: dt.date | None, with_year: bool = False) -> str:
+    if day is None:
+        return "未定"
+    return day.isoformat() if with_year else f"{day.month:02d}-{day.day:02d}"
 
 
 def update_lines(update: Mapping[str, Any], project_label: str) -> list[str]:
@@ -79,7 +81,9 @@ def update_lines(update: Mapping[str, Any], project_label: str) -> list[str]:
         category = CATEGORY_LABELS.get(issue.get("category"), "其他")
         lines.append(f"• 问题【{esc(category)}】：{esc(clip(str(issue.get('text', ''))))}")
     if len(lines) == 1:
-        lines.append("• 无新进展")
+        # Nothing to record, but naming the project is still this period's report
+        # ("钢铁城无新进展"); say so rather than claim there is no progress.
+        lines.append("• 未识别到节点、进度、投资或问题；确认后记为本期已报送")
     return lines
 
 

@@ -205,3 +205,12 @@ async def test_long_status_split(harness: BotHarness) -> None:
     assert len(messages) >= 2
     assert all(len(m["text"]) <= TELEGRAM_LIMIT for m in messages)
     assert len(_codes(messages)) == 199
+
+
+@pytest.mark.sqlite_only
+async def test_unknown_command_points_to_help(harness: BotHarness) -> None:
+    user = await harness.bound_user("孙浩")
+    [reply] = await harness.say(user, "/foo 三一产业基地")
+    assert reply["text"].startswith("未知命令") and "/help" in reply["text"]
+    async with harness.session_factory() as session:
+        assert (await session.scalars(select(Report))).all() == []

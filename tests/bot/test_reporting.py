@@ -316,6 +316,24 @@ async def test_edit_button_then_corrected_text(harness: BotHarness) -> None:
 
 
 @pytest.mark.sqlite_only
+async def test_correction_not_understood_keeps_the_draft(harness: BotHarness) -> None:
+    user = await harness.bound_user("孙浩")
+    await send(harness, user, "三一产业基地本月完成投资7000万元")
+    first = button_message(harness, user["id"])
+    count = len(harness.fake.sent_messages(user["id"]))
+    await press(harness, user, first, data_for(first, "修改"))
+    await harness.fake.wait_for_messages(user["id"], count + 1)
+    _, [reply] = await send(harness, user, "收到")
+    assert "原报告草稿保留未变" in reply["text"]
+    old, new = await reports(harness)
+    assert (old.state, new.state, new.supersedes_id) == ("pending", "nothing", None)
+    await press(harness, user, first, data_for(first, "确认"))
+    async with harness.session_factory() as session:
+        inv = (await session.scalars(select(InvestmentFact))).one()
+    assert int(inv.wan_yuan) == 7000 and inv.report_id == old.id
+
+
+@pytest.mark.sqlite_only
 async def test_edited_message_reparses_and_after_confirm_is_new(harness: BotHarness) -> None:
     user = await harness.bound_user("孙浩")
     message, _ = await send(harness, user, "三一产业基地本月完成投资1亿元")

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import load_settings
-from bot.services.facts import apply_report
+from bot.services.facts import apply_report, plan_change_label
 from bot.services.groups import link_group
 from bot.services.render import format_money, render_summary
 from bot.services.reporting import store_raw
@@ -234,3 +234,12 @@ async def test_store_raw_ignores_a_redelivered_update(ledger: AsyncSession) -> N
     assert await store_raw(session, **kwargs) is None
     rows = (await session.scalars(select(Report))).all()
     assert [r.text for r in rows] == ["  原样 <保存>  "]
+
+
+def test_plan_change_label_shows_the_year_when_it_changes() -> None:
+    d = dt.date
+    assert plan_change_label("completed", d(2026, 6, 30), d(2026, 7, 31)) == (
+        "推迟：竣工 06-30 → 07-31")
+    assert plan_change_label("completed", d(2026, 6, 30), d(2027, 6, 30)) == (
+        "推迟：竣工 2026-06-30 → 2027-06-30")
+    assert plan_change_label("started", None, d(2027, 3, 31)) == "计划：开工 未定 → 2027-03-31"

@@ -244,14 +244,18 @@ def test_work_that_did_not_stop_is_no_issue(parser: Parser, text: str) -> None:
     ("雪峰岭学校整体完成了九成", 90),
     ("雪峰岭学校工程总体完成65%", 65),
     ("雪峰岭学校主体已完成七成", 70),
+    ("雪峰岭学校目前完成85%", 85),
+    ("雪峰岭学校现已完成约六成", 60),
 ])
 def test_share_of_the_whole_work_is_progress(parser: Parser, text: str, pct: float) -> None:
     [update] = parse(parser, text)
     assert update["progress_pct"] == pct
 
 
-def test_share_of_a_plan_is_not_progress(parser: Parser) -> None:
-    [update] = parse(parser, "雪峰岭学校年度计划完成了80%，今天封顶")
+@pytest.mark.parametrize("text", ["雪峰岭学校年度计划完成了80%，今天封顶",
+                                  "雪峰岭学校已完成投资的80%，今天封顶"])
+def test_share_of_a_plan_is_not_progress(parser: Parser, text: str) -> None:
+    [update] = parse(parser, text)
     assert update["progress_pct"] is None
 
 
@@ -308,3 +312,23 @@ def test_month_dot_day_before_a_deadline(parser: Parser) -> None:
     assert update["events"] == [{"milestone": "accepted", "status": "planned",
                                  "date": "2023-12-15"}]
     assert update["investment"] == [{"scope": "month", "wan_yuan": 15000}]
+
+
+@pytest.mark.parametrize(("text", "date"), [
+    ("雪峰岭学校计划6月底竣工", "2027-06-30"),      # June has passed: next June
+    ("雪峰岭学校力争二季度投产", "2027-06-30"),
+    ("雪峰岭学校预计3/15封顶", "2027-03-15"),
+    ("雪峰岭学校计划12月20日封顶", "2026-12-20"),   # still ahead this year
+    ("雪峰岭学校计划2026年6月底竣工", "2026-06-30"),  # the year said is the year meant
+    ("雪峰岭学校计划本月底封顶", "2026-11-30"),
+])
+def test_a_plan_without_a_year_is_never_in_the_past(parser: Parser, text: str,
+                                                    date: str) -> None:
+    [update] = parse(parser, text, sent=dt.date(2026, 11, 30))
+    assert [e["date"] for e in update["events"]] == [date]
+    assert [e["status"] for e in update["events"]] == ["planned"]
+
+
+def test_a_past_month_reported_done_stays_this_year(parser: Parser) -> None:
+    [update] = parse(parser, "雪峰岭学校6月已开工", sent=dt.date(2023, 7, 10))
+    assert update["events"] == [{"milestone": "started", "status": "done", "date": "2023-06-30"}]

@@ -200,7 +200,7 @@ async def test_month_walk(harness: BotHarness) -> None:
     await harness.fake.wait_for(lambda f: w.inbox("林晓", "请回复一条文字消息"))
     harness.clock.now = dt.datetime(2023, 9, 25, 9, 5, tzinfo=CST)
     [reply] = await harness.say(w.user("林晓"), "两户已签订补偿协议，本周完成搬迁")
-    assert "交办件已办结" in reply["text"]
+    assert "交办件已办结" in reply["text"] and "已通知报告人孙浩" in reply["text"]
 
     # 钢铁城 yellow (planned 09-22): 冯军 acknowledges
     assert len(w.inbox("冯军", *M2, "黄色预警")) == 1

@@ -39,3 +39,11 @@ def test_growth_of_the_cumulative_figure_when_nothing_else_says() -> None:
     assert year_investment([now], 2023) is None  # no starting point
     assert latest_cumulative([last_year, now]) is now
     assert latest_cumulative([fact("month", 1, dt.date(2023, 1, 1), 3)]) is None
+
+
+def test_the_later_report_wins_whatever_order_they_were_confirmed_in() -> None:
+    newer = InvestmentFact(id=1, report_id=9, scope="month", wan_yuan=Decimal(870),
+                           as_of=dt.date(2023, 5, 10))
+    older_confirmed_last = InvestmentFact(id=2, report_id=8, scope="month",
+                                          wan_yuan=Decimal(860), as_of=dt.date(2023, 5, 10))
+    assert year_investment([newer, older_confirmed_last], 2023) == Decimal(870)
