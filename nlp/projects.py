@@ -177,6 +177,7 @@ class ProjectMatcher:
                     if word in form:
                         self._by_generic.setdefault(word, []).append((form, code))
         self._choice_forms = list(self.forms)
+        self._generic_by_length = sorted(GENERIC_NAME_WORDS, key=len, reverse=True)
 
     def dictionary_words(self) -> Iterable[str]:
         """Words to add to the segmenter: every alias and every specific name word."""
@@ -371,8 +372,15 @@ class ProjectMatcher:
         mentions = [m for m in self.find(key, tokens) if m.codes]
         if len(mentions) == 1:
             return list(mentions[0].codes)
-        found = process.extract(key, self._choice_forms, scorer=fuzz.WRatio, limit=5,
-                                score_cutoff=60)
+        # A fuzzy guess must share a pair of characters outside the generic name words:
+        # 火星基地 shares only 基地 with 三一产业基地, which is no reason to offer it.
+        core = key
+        for word in self._generic_by_length:
+            core = core.replace(word, " ")
+        pairs = {core[i:i + 2] for i in range(len(core) - 1) if " " not in core[i:i + 2]}
+        found = [f for f in process.extract(key, self._choice_forms, scorer=fuzz.WRatio,
+                                            limit=5, score_cutoff=60)
+                 if any(pair in f[0] for pair in pairs)]
         ranked: list[str] = []
         scores: dict[str, float] = {}
         for choice, score, _idx in found:

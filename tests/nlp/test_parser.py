@@ -332,3 +332,12 @@ def test_a_plan_without_a_year_is_never_in_the_past(parser: Parser, text: str,
 def test_a_past_month_reported_done_stays_this_year(parser: Parser) -> None:
     [update] = parse(parser, "雪峰岭学校6月已开工", sent=dt.date(2023, 7, 10))
     assert update["events"] == [{"milestone": "started", "status": "done", "date": "2023-06-30"}]
+
+
+@pytest.mark.parametrize(("name", "codes"), [
+    ("三一产业机地", ["P004"]), ("华瑞精密", ["P014"]), ("齿轮箱", ["P023"]),
+    ("半导体", ["P019", "P021"]),
+    ("火星基地", []),  # shares only the generic 基地 with real projects
+])
+def test_find_projects_for_a_typed_name(parser: Parser, name: str, codes: list[str]) -> None:
+    assert parser.find_projects(name) == codes
