@@ -30,11 +30,10 @@ from bot.text import TELEGRAM_LIMIT, esc
 from scheduler import cycle
 from scheduler.messages import fmt_date
 from scheduler.outbox import notice_key
-from scheduler.overdue import short_name
 from scheduler.policy import LEVEL_ICONS, LEVELS, rank
 from scheduler.sweep import describe
 from scheduler.workdays import WorkCalendar
-from storage.labels import SCOPE_LABELS, milestone_label
+from storage.labels import SCOPE_LABELS, milestone_label, short_name
 from storage.models import (
     Alert,
     CoordinationIssue,

@@ -19,7 +19,7 @@ from scheduler import cycle
 from scheduler.messages import fmt_date
 from scheduler.policy import level_for, rank
 from scheduler.workdays import WorkCalendar
-from storage.labels import milestone_label
+from storage.labels import milestone_label, short_name
 from storage.models import (
     Alert,
     CoordinationIssue,
@@ -70,10 +70,6 @@ def issue_subject(issue_id: int) -> str:
 
 def report_subject(person_id: int, project_code: str, period_key: str) -> str:
     return f"report:{person_id}:{project_code}:{period_key}"
-
-
-def short_name(name: str, short_names: list[str] | None) -> str:
-    return short_names[0] if short_names else name
 
 
 def sort_items(items: Iterable[OverdueItem], settings: Settings) -> list[OverdueItem]:

@@ -33,10 +33,9 @@ from scheduler.overdue import (
     issue_subject,
     milestone_subject,
     report_subject,
-    short_name,
 )
 from scheduler.workdays import WorkCalendar
-from storage.labels import milestone_label
+from storage.labels import milestone_label, short_name
 from storage.models import (
     Alert,
     AuditLog,

@@ -34,3 +34,8 @@ ALERT_KIND_LABELS: dict[str, str] = {
 
 def milestone_label(code: str) -> str:
     return MILESTONE_LABELS.get(code, code)
+
+
+def short_name(name: str, short_names: list[str] | None) -> str:
+    """What people call a project: its first 简称, else its full name."""
+    return short_names[0] if short_names else name

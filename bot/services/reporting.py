@@ -20,12 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Settings
 from bot.services.facts import Applied, apply_report, local_date, plan_change_label
 from bot.services.registry import ParserHolder
-from bot.services.render import HELP_TEXT, render_summary
+from bot.services.render import HELP_TEXT, format_money, render_summary
 from bot.text import esc
 from handlers.callbacks import ChooseProject, ReportAction
 from scheduler.workdays import WorkCalendar
 from storage.audit import record
-from storage.models import Milestone, Person, Project, ProjectRole, Report
+from storage.figures import fact_order, live_facts
+from storage.labels import SCOPE_LABELS, short_name
+from storage.models import InvestmentFact, Milestone, Person, Project, ProjectRole, Report
 from storage.scope import visible_projects
 
 log = logging.getLogger(__name__)
@@ -200,6 +202,29 @@ async def _plan_notes(session: AsyncSession, parse: dict[str, Any],
     return notes
 
 
+async def _replaced_figures(session: AsyncSession, parse: dict[str, Any],
+                            projects: dict[str, Project], day: dt.date) -> list[str]:
+    """Preview lines for month and year figures that would replace one reported earlier in
+    the same period (the later report counts, it is not added)."""
+    wanted = [(projects[u["project"]], inv) for u in parse.get("updates") or []
+              if u.get("project") in projects
+              for inv in u.get("investment") or [] if inv.get("scope") in ("month", "year")]
+    if not wanted:
+        return []
+    earlier = await live_facts(session, InvestmentFact, list({p.id for p, _ in wanted}))
+    notes: list[str] = []
+    for project, inv in wanted:
+        same = [f for f in earlier if f.project_id == project.id and f.scope == inv["scope"]
+                and f.as_of.year == day.year
+                and (inv["scope"] == "year" or f.as_of.month == day.month)]
+        if same:
+            last = max(same, key=fact_order)
+            name = esc(short_name(project.name, project.short_names))
+            notes.append(f"ℹ️ {name}{SCOPE_LABELS[inv['scope']]}已报 "
+                         f"{format_money(last.wan_yuan)}（{last.as_of:%m-%d}），确认后以本条为准")
+    return notes
+
+
 async def process(
     session: AsyncSession,
     report: Report,
@@ -280,7 +305,8 @@ async def process(
             reply = Reply(summary, choose_markup(report.id, offered))
     if state == "pending":
         report.project_id = visible[updates[0]["project"]].id
-        extra = await _plan_notes(session, parse, visible)
+        extra = [*await _plan_notes(session, parse, visible),
+                 *await _replaced_figures(session, parse, visible, sent_day)]
         summary = render_summary(parse, {c: p.name for c, p in visible.items()},
                                  notes=[*notes, *extra, *([refusal] if refusal else [])])
         reply = Reply(summary, confirm_markup(report.id))

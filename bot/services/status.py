@@ -29,6 +29,7 @@ from storage.labels import (
     MILESTONE_ORDER,
     SCOPE_LABELS,
     STAGE_LABELS,
+    short_name,
 )
 from storage.models import (
     Alert,
@@ -48,10 +49,6 @@ WAN_PER_YI = Decimal(10000)
 
 def stage_name(stage: str) -> str:
     return STAGE_LABELS.get(stage, stage)
-
-
-def short_name(project: Project) -> str:
-    return (project.short_names or [project.name])[0]
 
 
 def fmt_yi(value: Decimal | None) -> str:
@@ -148,8 +145,9 @@ async def status_list(
     for p in projects:
         f = figs[p.id]
         progress = f"进度 {fmt_pct(f.progress_pct)}%" if f.progress_pct is not None else "进度 —"
+        name = esc(short_name(p.name, p.short_names))
         lines.append(
-            f"{esc(p.code)} {esc(short_name(p))}｜{stage_name(p.stage)}｜{progress}｜"
+            f"{esc(p.code)} {name}｜{stage_name(p.stage)}｜{progress}｜"
             f"{investment_text(p, f.year_investment_wan)}｜{alert_counts_text(f.alerts)}"
         )
     lines.append("")

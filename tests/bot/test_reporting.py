@@ -611,3 +611,15 @@ async def test_plan_change_after_the_date_needs_approval_before_any_alert(
         m = await session.get(Milestone, milestone_id)
     assert change.state == "pending"
     assert m is not None and m.planned_date == dt.date(2023, 6, 30)
+
+
+@pytest.mark.sqlite_only
+async def test_a_second_figure_for_the_month_says_it_replaces_the_first(
+    harness: BotHarness,
+) -> None:
+    user = await harness.bound_user("孙浩")
+    await send(harness, user, "三一产业基地本月完成投资1.2亿元")
+    first = button_message(harness, user["id"])
+    await press(harness, user, first, data_for(first, "确认"))
+    _, [reply] = await send(harness, user, "三一产业基地本月完成投资6000万元")
+    assert "三一产业基地本月已报 1.2亿元" in reply["text"] and "以本条为准" in reply["text"]
