@@ -79,10 +79,7 @@ async def store_raw(
     )
     session.add(report)
     try:
-        await session.flush()
-        record(session, at=now, action="report.received", entity="report", entity_id=report.id,
-               actor_id=person.id, detail={"chat_id": chat_id, "message_id": message_id,
-                                           "update_id": update_id, "edit": is_edit})
+        # No audit row: the report itself is the record of what arrived, from whom, when.
         await session.commit()
     except IntegrityError:
         await session.rollback()
@@ -310,9 +307,7 @@ async def process(
         summary = render_summary(parse, {c: p.name for c, p in visible.items()},
                                  notes=[*notes, *extra, *([refusal] if refusal else [])])
         reply = Reply(summary, confirm_markup(report.id))
-    report.state = state
-    record(session, at=now, action="report.parsed", entity="report", entity_id=report.id,
-           actor_id=person.id, detail={"state": state, "updates": len(updates)})
+    report.state = state  # machine work, kept on the report; the audit log is for decisions
     await session.commit()
     return reply
 

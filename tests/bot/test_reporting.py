@@ -195,8 +195,7 @@ async def test_walkthrough_confirm_records_facts_and_closes_alert(harness: BotHa
         inv = (await session.scalars(select(InvestmentFact))).one()
         assert (inv.scope, int(inv.wan_yuan)) == ("month", 12000)
         actions = set((await session.scalars(select(AuditLog.action))).all())
-    assert {"report.received", "report.parsed", "report.confirmed", "milestone.done",
-            "alert.closed"} <= actions
+    assert {"report.confirmed", "milestone.done", "alert.closed"} <= actions
 
     # Pressing again changes nothing and says so.
     again = await press(harness, user, summary, confirm)
