@@ -56,10 +56,8 @@ def build_dispatcher(
     dp.update.outer_middleware(DbSessionMiddleware(session_factory))
     dp.update.outer_middleware(PersonMiddleware())
     for name in ROUTER_MODULES:
-        router: Router = importlib.import_module(name).router
-        if router.parent_router is not None:
-            # Module-level routers outlive a dispatcher (tests build one per test): detach
-            # from the previous, stopped dispatcher before attaching to this one.
-            router._parent_router = None
+        # A new router per dispatcher: a router belongs to one parent, and tests and the
+        # sandbox build several dispatchers in one process.
+        router: Router = importlib.import_module(name).build_router()
         dp.include_router(router)
     return dp

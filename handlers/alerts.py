@@ -17,8 +17,6 @@ from handlers.callbacks import AlertAction, IssueAction, PlanChangeAction
 from scheduler.workdays import WorkCalendar
 from storage.models import Person
 
-router = Router(name="alerts")
-
 
 class AwaitingFeedback(Filter):
     async def __call__(self, event: TelegramObject, person: Person | None = None) -> bool:
@@ -43,7 +41,6 @@ def _plain(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
-@router.callback_query(AlertAction.filter(F.action == "ack"))
 async def ack(
     query: CallbackQuery, callback_data: AlertAction, session: AsyncSession,
     settings: Settings, now: dt.datetime, person: Person | None,
@@ -55,7 +52,6 @@ async def ack(
     await _answer(query, session, outcome, message=False)
 
 
-@router.callback_query(PlanChangeAction.filter())
 async def plan_change(
     query: CallbackQuery, callback_data: PlanChangeAction, session: AsyncSession,
     settings: Settings, now: dt.datetime, person: Person | None,
@@ -70,7 +66,6 @@ async def plan_change(
     await _answer(query, session, outcome, message=True)
 
 
-@router.callback_query(IssueAction.filter())
 async def issue(
     query: CallbackQuery, callback_data: IssueAction, session: AsyncSession,
     settings: Settings, calendar: WorkCalendar, now: dt.datetime, person: Person | None,
@@ -89,10 +84,20 @@ async def issue(
     await _answer(query, session, outcome, message=True)
 
 
-@router.message(F.chat.type == "private", F.text, ~F.text.startswith("/"), AwaitingFeedback())
 async def feedback(
     message: Message, session: AsyncSession, now: dt.datetime, person: Person
 ) -> None:
     outcome = await service.finish_resolution(session, person, message.text or "", now)
     await session.commit()
     await message.answer(outcome.text)
+
+
+def build_router() -> Router:
+    """A new router with this module's handlers, in order (one per dispatcher)."""
+    router = Router(name="alerts")
+    router.callback_query.register(ack, AlertAction.filter(F.action == "ack"))
+    router.callback_query.register(plan_change, PlanChangeAction.filter())
+    router.callback_query.register(issue, IssueAction.filter())
+    router.message.register(feedback, F.chat.type == "private", F.text,
+                            ~F.text.startswith("/"), AwaitingFeedback())
+    return router

@@ -9,12 +9,17 @@ from aiogram.types import Message
 
 from storage.models import Person
 
-router = Router(name="fallback")
-
 UNKNOWN_COMMAND = "未知命令。可用命令：/status、/overdue、/help；报送进度直接发文字即可。"
 
 
-@router.message(F.chat.type == ChatType.PRIVATE, F.text.startswith("/"))
 async def unknown_command(message: Message, person: Person | None) -> None:
     if person is not None:  # unbound users got the how-to-get-access reply already
         await message.answer(UNKNOWN_COMMAND)
+
+
+def build_router() -> Router:
+    """A new router with this module's handlers, in order (one per dispatcher)."""
+    router = Router(name="fallback")
+    router.message.register(unknown_command, F.chat.type == ChatType.PRIVATE,
+                            F.text.startswith("/"))
+    return router

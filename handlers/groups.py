@@ -14,10 +14,7 @@ from bot.config import Settings
 from bot.services.groups import link_group
 from storage.models import Person
 
-router = Router(name="groups")
 
-
-@router.message(Command("link"), F.chat.type.in_({"group", "supergroup"}))
 async def on_link(
     message: Message,
     command: CommandObject,
@@ -32,6 +29,13 @@ async def on_link(
     await message.reply(answer)
 
 
-@router.message(Command("link"))
 async def on_link_private(message: Message) -> None:
     await message.answer("请在项目工作群里发送 /link 项目编号（如 /link P004），把该群关联到项目。")
+
+
+def build_router() -> Router:
+    """A new router with this module's handlers, in order (one per dispatcher)."""
+    router = Router(name="groups")
+    router.message.register(on_link, Command("link"), F.chat.type.in_({"group", "supergroup"}))
+    router.message.register(on_link_private, Command("link"))
+    return router

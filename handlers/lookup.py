@@ -17,15 +17,12 @@ from bot.text import split_message
 from scheduler.workdays import WorkCalendar
 from storage.models import Person
 
-router = Router(name="lookup")
-
 
 async def _reply(message: Message, text: str) -> None:
     for part in split_message(text):
         await message.answer(part)
 
 
-@router.message(Command("status"))
 async def status_cmd(
     message: Message,
     command: CommandObject,
@@ -55,7 +52,6 @@ async def status_cmd(
     await _reply(message, text)
 
 
-@router.message(Command("overdue"))
 async def overdue_cmd(
     message: Message,
     session: AsyncSession,
@@ -69,3 +65,11 @@ async def overdue_cmd(
         return
     text = await status.overdue_for(session, person, settings, now, calendar)
     await _reply(message, text)
+
+
+def build_router() -> Router:
+    """A new router with this module's handlers, in order (one per dispatcher)."""
+    router = Router(name="lookup")
+    router.message.register(status_cmd, Command("status"))
+    router.message.register(overdue_cmd, Command("overdue"))
+    return router

@@ -18,8 +18,6 @@ from bot.config import Settings
 from bot.services import onboarding
 from storage.models import Person
 
-router = Router(name="onboarding")
-
 
 class Unbound(Filter):
     """True when the Telegram user is not bound to a ledger person."""
@@ -28,7 +26,6 @@ class Unbound(Filter):
         return person is None
 
 
-@router.message(CommandStart(), F.chat.type == ChatType.PRIVATE)
 async def start(
     message: Message,
     command: CommandObject,
@@ -55,22 +52,29 @@ async def start(
     await message.answer(await onboarding.greeting(session, bound, settings.org, first_time=True))
 
 
-@router.message(Command("help"), ~Unbound())
 async def help_(message: Message) -> None:
     await message.answer(onboarding.HELP_TEXT)
 
 
-@router.message(Unbound(), F.chat.type == ChatType.PRIVATE)
 async def unbound_message(message: Message) -> None:
     await message.answer(onboarding.UNBOUND_TEXT)
 
 
-@router.edited_message(Unbound(), F.chat.type == ChatType.PRIVATE)
 async def unbound_edit(message: Message) -> None:
     """An unbound user's edit changes nothing and needs no second refusal."""
 
 
-@router.callback_query(Unbound())
 async def unbound_button(callback: CallbackQuery) -> None:
     await callback.answer("您还没有开通攻坚助手，请联系区重点项目办索取邀请链接。",
                           show_alert=True)
+
+
+def build_router() -> Router:
+    """A new router with this module's handlers, in order (one per dispatcher)."""
+    router = Router(name="onboarding")
+    router.message.register(start, CommandStart(), F.chat.type == ChatType.PRIVATE)
+    router.message.register(help_, Command("help"), ~Unbound())
+    router.message.register(unbound_message, Unbound(), F.chat.type == ChatType.PRIVATE)
+    router.edited_message.register(unbound_edit, Unbound(), F.chat.type == ChatType.PRIVATE)
+    router.callback_query.register(unbound_button, Unbound())
+    return router

@@ -31,7 +31,6 @@ from scheduler.workdays import WorkCalendar
 from storage.models import Person, Report
 
 log = logging.getLogger(__name__)
-router = Router(name="reporting")
 
 EDITED_CONFIRMED = "ℹ️ 原报告已经确认过了，修改后的内容作为一条新报告，请重新确认。"
 CORRECTION_LATE = "ℹ️ 原报告已处理，这条内容作为新报告。"
@@ -150,7 +149,6 @@ async def _handle(
         await svc.set_reply_message(session, report, reply_id)
 
 
-@router.message(_is_report)
 async def on_message(
     message: Message,
     bot: Bot,
@@ -165,7 +163,6 @@ async def on_message(
                   parser=parser, person=person, update=event_update)
 
 
-@router.edited_message(_is_report)
 async def on_edited(
     message: Message,
     bot: Bot,
@@ -189,7 +186,6 @@ def _button_message(report: Report | None, query: CallbackQuery) -> None:
             and query.message.chat.id == report.chat_id):
         report.reply_message_id = query.message.message_id
 
-@router.callback_query(ReportAction.filter())
 async def on_report_action(
     query: CallbackQuery,
     callback_data: ReportAction,
@@ -241,7 +237,6 @@ async def on_report_action(
         )
 
 
-@router.callback_query(ChooseProject.filter())
 async def on_choose_project(
     query: CallbackQuery,
     callback_data: ChooseProject,
@@ -268,7 +263,18 @@ async def on_choose_project(
         await svc.set_reply_message(session, report, new_id)
 
 
-@router.callback_query(F.data.startswith("rp:") | F.data.startswith("pj:"))
 async def on_malformed(query: CallbackQuery) -> None:
     """Report buttons whose data does not parse: forged or from an old version."""
     await query.answer("按钮已失效。", show_alert=True)
+
+
+def build_router() -> Router:
+    """A new router with this module's handlers, in order (one per dispatcher)."""
+    router = Router(name="reporting")
+    router.message.register(on_message, _is_report)
+    router.edited_message.register(on_edited, _is_report)
+    router.callback_query.register(on_report_action, ReportAction.filter())
+    router.callback_query.register(on_choose_project, ChooseProject.filter())
+    router.callback_query.register(on_malformed,
+                                   F.data.startswith("rp:") | F.data.startswith("pj:"))
+    return router
