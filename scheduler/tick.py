@@ -59,6 +59,10 @@ class TickReport:
                 f"巡检：新增预警 {s.opened}，升级 {s.escalated}，重复提醒 {s.repeated}，"
                 f"解除 {s.closed}，排队通知 {s.queued}，报送提醒 {s.reminders}"
             )
+            if s.skipped_no_chat or s.skipped_unreachable:
+                # Ops must see who cannot be reached: an alert nobody receives is no alert.
+                lines.append(f"无法通知：{s.skipped_no_chat} 人次未绑定 Telegram"
+                             f"（gongjian invite 姓名），{s.skipped_unreachable} 人次已屏蔽机器人")
         lines.append(f"每日简报：排队 {self.digests_queued} 份")
         if self.delivery is not None:
             d = self.delivery

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import datetime as dt
 import threading
 from collections import Counter
@@ -162,5 +163,8 @@ def test_cli_tick_sends(db_url: str, monkeypatch, capsys) -> None:
         assert main(["tick", "--at", "2023-06-01T09:30"]) == 0
         sent = server.sent_messages()
     assert "每日简报：排队 1 份" in out and "发送：成功 1" in out and "失败 0" in out
+    # Every contact is late but none is bound: ops are told, not left guessing.
+    unreached = re.search(r"无法通知：(\d+) 人次未绑定 Telegram", out)
+    assert unreached is not None and int(unreached[1]) > 0
     assert [m["chat_id"] for m in sent if "每日简报" in m["text"]] == ["101"]
     assert max(Counter((m["chat_id"], m["text"]) for m in sent).values()) == 1
