@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import datetime as dt
+import re
 import threading
 from collections import Counter
 
