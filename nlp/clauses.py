@@ -15,7 +15,8 @@ _NOTICE = re.compile(
 )
 # Clause boundaries: punctuation and line breaks; then list markers (1、 2. ①) at a clause's
 # start are skipped, and a space between Chinese characters (typed instead of a comma) splits.
-_CLAUSE_SPLIT = re.compile(r"[，,；;。！!？?：:\n\r]+")
+# A comma inside a number (1,200万元) is a thousands separator, not a clause boundary.
+_CLAUSE_SPLIT = re.compile(r"(?:[，；;。！!？?：:\n\r]|(?<!\d),|,(?!\d{3}(?!\d)))+")
 _MARKER = re.compile(r"\s*(?:\d{1,2}[、.．)）](?!\d)|[①-⑳]|[(（]\d{1,2}[)）])?\s*")
 _SPACE_SPLIT = re.compile(r"(?<=[^\x00-\x7f])[ \t]+(?=[\u4e00-\u9fff])")
 _BLANK = re.compile(r"[^\n]")

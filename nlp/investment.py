@@ -49,11 +49,16 @@ def extract_investment(text: str, clauses: Sequence[tuple[int, int]]) -> list[Am
             window = clause[left:span.start]
             left = span.end
             scope = _scope(window)
+            if scope == "unspecified" and done_before and window.strip() in ("和", "及", "、", "与",
+                                                                              "以及"):
+                scope = out[-1].scope  # 本月分别完成A和B: B has A's scope
             if _OTHER_MONEY.search(window):
                 continue  # 完成产值, 支付工程款: money, but not investment
             if "投资" not in window and "投资" not in text[:cs + span.start]:
                 continue  # 完成4.1亿元 counts only in a message about investment
-            part_of_done = done_before and "其中" in window
+            # …，其中本月6000万元 / 分别完成1.5亿元和3000万元: said with the figure before.
+            part_of_done = done_before and ("其中" in window
+                                            or window.strip() in ("和", "及", "、", "与", "以及"))
             if (not _DONE.search(window) and not part_of_done) or _NOT_DONE.search(window):
                 plan_scope = scope if _PLAN.search(window) and scope != "unspecified" else None
                 continue

@@ -21,7 +21,8 @@ _NEGATED = re.compile(
 )
 _STRONG = re.compile(
     r"困难|问题|不足|难(?!度)|紧张|不一致|需求大|拖欠|供应不上|跟不上|缺少|缺乏|缺口|偏慢|较慢|慢"
-    r"|滞后|停工|停了|影响|迟迟|卡在|补办|着急|上涨|矛盾|纠纷|阻工|不到位|不方便|受阻|无法|不够"
+    r"|滞后|停工|停了|影响|迟迟|卡在|补办|着急|上涨|涨价|矛盾|纠纷|阻工|不到位|不方便|受阻|无法|不够"
+    r"|放缓|延缓|停滞|搁置|停止供货|断供|供货不及时"
     r"|不稳定?|不畅|不通|不及时|短缺|困扰|隐患|投诉|超期|延误|压力大|压力较大"
 )
 _REQUEST = re.compile(
@@ -38,7 +39,9 @@ _WEAK = re.compile(
 
 _CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("land", re.compile(r"征地|拆迁|征拆|用地|清表|征收|搬迁|拆除|土地|移民|红线|青苗|交地|供地")),
-    ("funding", re.compile(r"资金|缺口|贷款|续贷|融资|拨付|专项债|财政|放款|银行|金融|资金链")),
+    # 钢筋工缺口 is short of workers, not of money.
+    ("funding", re.compile(
+        r"资金|(?<![工人员力])缺口|贷款|续贷|融资|拨付|专项债|财政|放款|银行|金融|资金链")),
     ("approval", re.compile(
         r"审批|环评|手续|规划许可|报建|审查|批复|许可|核实|备案|图审|消防|批文")),
     ("utilities", re.compile(
@@ -46,6 +49,7 @@ _CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"|线路|通水|通电|通气|管道|专线|停电")),
     ("construction", re.compile(
         r"停工|天气|降雨|下雨|雨季|高温|暴雨|安全|劳务|材料|施工单位|工人|农民工|人员不足|钢材|价格"
+        r"|[工人员力]缺口|涨价|供货|供应商"
         r"|用工|招工|雨天|雨水|大雨|冰冻|寒潮|台风|大风"
         r"|施工人员|工期|塌方|事故|停了")),
 )
@@ -94,6 +98,8 @@ def _same_sentence(text: str, clauses: Sequence[tuple[int, int]], i: int,
     return None
 
 
+_CONSEQUENCE = re.compile(r"\s*(?:进而|从而|并|已)?(?:影响|导致|造成|致使|使得|制约)")
+
 # 存在问题：无。 / 困难及建议：暂无 — a report form's section saying there is nothing.
 _NONE_SECTION = re.compile(
     r"(?:问题|困难|事项|建议)\s*[:：]\s*(?:无|暂无|没有|暂时没有|无需协调)(?=\s*[。.；;\n]|\s*$)"
@@ -138,6 +144,12 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]],
         if kind == "request" and out and i and out[-1].end == clauses[i - 1][1]:
             continue  # the request for help that follows the problem it is about
         category = cat or "other"
+        adjacent = bool(out) and i > 0 and out[-1].end == clauses[i - 1][1]
+        if adjacent and _CONSEQUENCE.match(blanked, cs):
+            # …仍未签约，影响管网施工: what the problem causes is part of that problem.
+            prev = out[-1]
+            out[-1] = IssueMention(prev.start, ce, prev.category, text[prev.start:ce].strip())
+            continue
         if out and out[-1].category == category and i and out[-1].end == clauses[i - 1][1]:
             prev = out[-1]
             out[-1] = IssueMention(prev.start, ce, category, text[prev.start:ce].strip())

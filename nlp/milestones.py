@@ -28,7 +28,7 @@ _MILESTONE = re.compile(
 _SIGN_CONTEXT = re.compile(
     r"(?:投资|合作|项目|招商|框架|战略|入园|落户|进园|建设)[^，,。；;]{0,4}(?:协议|合同)|协议书"
 )
-_SIGN_NOT = re.compile(r"征收|补偿|拆迁|安置|租赁")
+_SIGN_NOT = re.compile(r"征收|补偿|拆迁|安置|租赁|征地|\d+户|[一二三四五六七八九十两几]+户")
 
 _ON_TIME = re.compile(r"按计划|按期|按时|如期|按节点")
 _NEG = re.compile(
@@ -82,11 +82,15 @@ def milestone_spans(text: str, start: int, end: int) -> list[tuple[int, int, str
     sign_ok: bool | None = None  # computed once per clause: long clauses stay linear
     for m in _MILESTONE.finditer(clause):
         kind = m.lastgroup or ""
-        if kind == "signed" and not m.group().startswith("签约"):
-            if sign_ok is None:
-                sign_ok = bool(_SIGN_CONTEXT.search(clause)) and not _SIGN_NOT.search(clause)
-            if not sign_ok:
+        if kind == "signed":
+            # 拆迁户还有12户未签约 is land acquisition, not the project's investment agreement.
+            if _SIGN_NOT.search(clause):
                 continue
+            if not m.group().startswith("签约"):
+                if sign_ok is None:
+                    sign_ok = bool(_SIGN_CONTEXT.search(clause))
+                if not sign_ok:
+                    continue
         out.append((start + m.start(), start + m.end(), kind))
     return out
 
@@ -151,7 +155,14 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
             elif status == "planned" and span is not None:
                 date = span.for_plan(sent)
             ev = EventMention(ms, me, kind, status, date)
-            if not _SUPERSEDED.search(prefix):
+            if _SUPERSEDED.search(prefix):
+                # 原定5月底竣工推迟到6月中旬: only the new plan is reported.
+                resched = _RESCHEDULE.search(suffix)
+                when = within(me + resched.end(), right) if resched else []
+                if when:
+                    ev = EventMention(ms, me, kind, "planned", when[0].for_plan(sent))
+                    out.append(ev)
+            else:
                 out.append(ev)
             prev = last = ev
     return out

@@ -16,7 +16,8 @@ CN_NUM = "零〇○一二两三四五六七八九十百千万亿"
 # Each numeral starts only where a run of digits starts (lookbehind): otherwise a long run
 # would be retried from every position inside it, which is quadratic.
 _CN_NUMERAL = f"(?<![{CN_NUM}])[{CN_NUM}]+(?:点[零〇○一二三四五六七八九]+[万亿]?)?"
-_AR_NUMERAL = r"(?<![\d.])\d+(?:\.\d+)?"
+# 1,200 (a thousands comma, as Excel writes) or 1200 or 1.2
+_AR_NUMERAL = r"(?<![\d.,])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 
 
 def cn_to_decimal(text: str) -> Decimal | None:
@@ -65,10 +66,32 @@ _MONEY = re.compile(
 )
 
 
+# Arabic digits with Chinese units inside: 3千万, 2千5百万, 1亿2千万, 2亿3000万, 4亿5千万.
+_MIXED_MONEY = re.compile(
+    rf"(?<![\d.,{CN_NUM}])\d+(?:\.\d+)?"
+    rf"(?:[千百十][\d{CN_NUM}]*万|亿[\d{CN_NUM}]*[\d千百十][\d{CN_NUM}]*万)"
+    rf"(?:元|{_NOT_MONEY})"
+)
+
+
+def _mixed_money(text: str) -> list[Span]:
+    out = []
+    for m in _MIXED_MONEY.finditer(text):
+        try:
+            yuan = cn2an.cn2an(m.group().removesuffix("元"), "smart")
+        except ValueError:
+            continue
+        out.append(Span(m.start(), m.end(), plain(Decimal(str(yuan)) / 10000)))
+    return out
+
+
 def find_money(text: str) -> list[Span]:
     """Amounts of money in 万元, with their spans."""
-    out: list[Span] = []
+    out: list[Span] = _mixed_money(text)
+    taken = [(s.start, s.end) for s in out]
     for m in _MONEY.finditer(text):
+        if any(s <= m.start() < e or s < m.end() <= e for s, e in taken):
+            continue
         value: Decimal | None
         if m["a"] is not None:
             value = to_decimal(m["a"])
@@ -81,11 +104,17 @@ def find_money(text: str) -> list[Span]:
             num, unit = (m["c"], m["cu"]) if m["c"] is not None else (m["d"], m["du"])
             if num in ("万", "亿") or num.startswith(("万", "亿")):
                 continue
-            value = cn_to_decimal(num)
-            if value is None:
-                continue
-            value *= {"亿": 100000000, "万": 10000, None: 1}[unit]
-            value /= 10000
+            # The unit may belong to the numeral (四亿五千|万 is 四亿五千万 yuan, not
+            # 四亿五千 × 万): read the whole first, split it off only when that fails.
+            whole = cn_to_decimal(num + (unit or "")) if unit else None
+            if whole is not None:
+                value = whole / 10000
+            else:
+                value = cn_to_decimal(num)
+                if value is None:
+                    continue
+                value *= {"亿": 100000000, "万": 10000, None: 1}[unit]
+                value /= 10000
         else:
             value = to_decimal(m["e"])
             if value is None:
@@ -94,7 +123,7 @@ def find_money(text: str) -> list[Span]:
         if value <= 0:
             continue
         out.append(Span(m.start(), m.end(), plain(value)))
-    return out
+    return sorted(out, key=lambda s: s.start)
 
 
 def plain(value: Decimal) -> Decimal:

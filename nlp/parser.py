@@ -8,8 +8,9 @@ import functools
 import logging
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import jieba
 
@@ -120,6 +121,8 @@ class Parser:
         if not work.strip():
             return ParseResult()
         mentions = [m for m in self._matcher.find(work, self._tokens(work)) if m.codes]
+        if not mentions:
+            mentions = self._matcher.one_off(work)
         own = self.sender_projects(sender)
         mentions = [self._tie_break(m, own) for m in mentions]
         clauses = clause_spans(work)
@@ -175,8 +178,8 @@ class Parser:
                 old = g.events.get(k)
                 if old is None or (old.date is None and ev.date is not None):
                     g.events[k] = Event(ev.milestone, ev.status, ev.date)
-        for a in amounts:
-            for g in owner(a.start):
+        for a, groups_of_a in _respectively(work, clauses, amounts, owner):
+            for g in groups_of_a:
                 g.update.investment.append(Investment(a.scope, a.wan_yuan))
         for p in progress:
             for g in owner(p.start):
@@ -202,6 +205,26 @@ class Parser:
             if len(mine) == 1:
                 return Mention(m.start, m.end, (mine[0],))
         return m
+
+
+def _respectively(
+    text: str, clauses: Sequence[tuple[int, int]], amounts: Sequence[Any],
+    owner: Callable[[int], list[_Group]],
+) -> list[tuple[Any, list[_Group]]]:
+    """Each amount with the projects it is said of. 高速扩容和清水塘大桥本月分别完成投资1.5亿元和
+    3000万元: with 分别 and as many amounts as projects, the i-th amount is the i-th's."""
+    out = [(a, owner(a.start)) for a in amounts]
+    starts = [c[0] for c in clauses]
+    by_clause: dict[int, list[int]] = {}
+    for i, a in enumerate(amounts):
+        by_clause.setdefault(bisect.bisect_right(starts, a.start) - 1, []).append(i)
+    for ci, idx in by_clause.items():
+        groups = out[idx[0]][1]
+        if (ci >= 0 and "分别" in text[clauses[ci][0]:clauses[ci][1]] and len(groups) > 1
+                and len(idx) == len(groups) and all(out[i][1] is groups for i in idx)):
+            for k, i in enumerate(idx):
+                out[i] = (amounts[i], [groups[k]])
+    return out
 
 
 def _says(update: Update) -> bool:

@@ -28,7 +28,11 @@ _STRIP = re.compile(r"[\s（）()【】\[\]《》\"'“”·]+")
 _SUFFIXES = ("建设项目", "项目", "工程")
 # Tokens that separate two names in a run (三一产业基地和钢铁城).
 _SEPARATORS = frozenset("和与及、跟同或,，;；:：。!！?？ \n\t")
+# Function words are never a mistyped character inside a name (三一的项目 is not a name).
+_NOT_TYPO = frozenset("的地得了在是已将把被对为从向到于也都还就")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
+_HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
+_TYPO_MIN, _TYPO_MAX = 5, 12  # shorter names are too easily a typo away from other words
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +182,40 @@ class ProjectMatcher:
                         self._by_generic.setdefault(word, []).append((form, code))
         self._choice_forms = list(self.forms)
         self._generic_by_length = sorted(GENERIC_NAME_WORDS, key=len, reverse=True)
+        # Names of 5 to 12 characters by their first and second half: a name written with
+        # one wrong character (雪锋岭学校) still has one half intact, even where the segmenter
+        # has broken it into single characters.
+        self._halves: dict[str, list[tuple[str, int]]] = {}
+        for form in self.forms:
+            if _TYPO_MIN <= len(form) <= _TYPO_MAX and form not in GENERIC_NAME_WORDS:
+                half = len(form) // 2
+                self._halves.setdefault(form[:half], []).append((form, 0))
+                self._halves.setdefault(form[half:], []).append((form, half))
+        self._half_lengths = sorted({len(k) for k in self._halves})
+
+    def one_off(self, text: str) -> list[Mention]:
+        """Names written with one wrong character, longest first, not overlapping; for a
+        message in which nothing else named a project."""
+        found: dict[tuple[int, int], set[str]] = {}
+        n = len(text)
+        for pos in range(n):
+            for size in self._half_lengths:
+                for form, offset in self._halves.get(text[pos:pos + size], ()):
+                    start = pos - offset
+                    end = start + len(form)
+                    if start < 0 or end > n:
+                        continue
+                    window = text[start:end]
+                    if sum(a != b for a, b in zip(window, form, strict=True)) <= 1 \
+                            and _HAN_RUN.fullmatch(window):
+                        found.setdefault((start, end), set()).update(self.forms[form])
+        out: list[Mention] = []
+        taken = [False] * n
+        for (start, end), codes in sorted(found.items(), key=lambda kv: kv[0][0] - kv[0][1]):
+            if len(codes) == 1 and not any(taken[start:end]):  # two projects: no guess
+                out.append(Mention(start, end, tuple(codes)))
+                taken[start:end] = [True] * (end - start)
+        return sorted(out, key=lambda m: m.start)
 
     def dictionary_words(self) -> Iterable[str]:
         """Words to add to the segmenter: every alias and every specific name word."""
@@ -205,7 +243,7 @@ class ProjectMatcher:
                 continue
             # One stray character inside a name is a likely typo (清水堂大桥).
             if (current and gap == 0 and len(word) == 1 and word not in _SEPARATORS
-                    and _HAN.match(word)):
+                    and word not in _NOT_TYPO and _HAN.match(word)):
                 gap = 1
                 current.append((word, tok[1], tok[2]))
                 continue
@@ -304,11 +342,16 @@ class ProjectMatcher:
         return any(len(f) >= 4 and LCSseq.similarity(ext, f) >= len(f) - 1 for f in forms)
 
     def _ext(self, text: str, start: int, end: int) -> str:
+        """The fragment with up to two characters either side that may belong to the name
+        (a function word ends it: 三一的项目 says nothing about which 三一 project)."""
+        def part_of_name(ch: str) -> bool:
+            return bool(_HAN.match(ch)) and ch not in _NOT_TYPO
+
         left = start
-        while left > 0 and start - left < 2 and _HAN.match(text[left - 1]):
+        while left > 0 and start - left < 2 and part_of_name(text[left - 1]):
             left -= 1
         right = end
-        while right < len(text) and right - end < 2 and _HAN.match(text[right]):
+        while right < len(text) and right - end < 2 and part_of_name(text[right]):
             right += 1
         return text[left:right]
 

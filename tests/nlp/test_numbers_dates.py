@@ -31,6 +31,10 @@ def test_chinese_numerals(text: str, value: int | Decimal) -> None:
     ("完成投资四点五亿元", Decimal("45000")),
     ("完成投资2亿3000万元", Decimal("23000")),
     ("支付50000元", Decimal("5")),
+    # Arabic digits with Chinese units, thousands commas, a unit that is part of the numeral
+    ("完成3千万", Decimal("3000")), ("完成2千5百万", Decimal("2500")),
+    ("完成投资1亿2千万", Decimal("12000")), ("完成1,200万元", Decimal("1200")),
+    ("完成投资四亿五千万", Decimal("45000")), ("完成12000万元", Decimal("12000")),
 ])
 def test_money_in_wan_yuan(text: str, wan: Decimal) -> None:
     [span] = find_money(text)

@@ -341,3 +341,46 @@ def test_a_past_month_reported_done_stays_this_year(parser: Parser) -> None:
 ])
 def test_find_projects_for_a_typed_name(parser: Parser, name: str, codes: list[str]) -> None:
     assert parser.find_projects(name) == codes
+
+
+# -- from the third and fourth holdout corpora ---------------------------------------------------
+def test_thousands_comma_does_not_split_the_clause(parser: Parser) -> None:
+    [update] = parse(parser, "雪峰岭学校本月完成投资1,200万元，累计完成投资1.35亿元")
+    assert update["investment"] == [{"scope": "month", "wan_yuan": 1200},
+                                    {"scope": "cumulative", "wan_yuan": 13500}]
+
+
+def test_respectively_gives_each_project_its_own_figure(parser: Parser) -> None:
+    updates = parse(parser, "雪峰岭学校和博迈医疗基地本月分别完成投资1.5亿元和3000万元")
+    assert [u["investment"] for u in updates] == [[{"scope": "month", "wan_yuan": 15000}],
+                                                  [{"scope": "month", "wan_yuan": 3000}]]
+
+
+def test_households_not_signed_is_land_not_the_investment_agreement(parser: Parser) -> None:
+    [update] = parse(parser, "雪峰岭学校还有两户拆迁户未签约，影响管网施工")
+    assert update["events"] == []
+    assert [i["category"] for i in update["issues"]] == ["land"]  # the effect is part of it
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("雪峰岭学校劳务人员不足，钢筋工缺口较大", "construction"),
+    ("雪峰岭学校因材料涨价，钢结构供应商停止供货，请协调", "construction"),
+    ("雪峰岭学校因股东变更，项目推进放缓", "other"),
+])
+def test_issue_categories_from_wording(parser: Parser, text: str, category: str) -> None:
+    [update] = parse(parser, text)
+    assert [i["category"] for i in update["issues"]] == [category]
+
+
+def test_old_plan_and_new_date_in_one_clause(parser: Parser) -> None:
+    assert events(parser, "雪峰岭学校原定5月底竣工推迟到6月中旬") == [
+        ("completed", "planned", "2023-06-20")]
+
+
+def test_name_with_one_wrong_character_the_segmenter_split(parser: Parser) -> None:
+    assert [u["project"] for u in parse(parser, "雪锋岭学校主体已封顶")] == ["P032"]
+
+
+def test_a_word_shared_by_three_projects_names_none(parser: Parser) -> None:
+    [update] = parse(parser, "三一的项目本月完成投资5000万元")
+    assert update["project"] is None
