@@ -54,8 +54,9 @@ def extract_investment(text: str, clauses: Sequence[tuple[int, int]]) -> list[Am
                 scope = out[-1].scope  # 本月分别完成A和B: B has A's scope
             if _OTHER_MONEY.search(window):
                 continue  # 完成产值, 支付工程款: money, but not investment
-            if "投资" not in window and "投资" not in text[:cs + span.start]:
-                continue  # 完成4.1亿元 counts only in a message about investment
+            if ("投资" not in window and "投资" not in text[:cs + span.start]
+                    and scope == "unspecified"):
+                continue  # a bare 完成4.1亿元 counts only in a message about investment
             # …，其中本月6000万元 / 分别完成1.5亿元和3000万元: said with the figure before.
             part_of_done = done_before and ("其中" in window
                                             or window.strip() in ("和", "及", "、", "与", "以及"))

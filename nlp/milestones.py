@@ -34,6 +34,7 @@ _ON_TIME = re.compile(r"按计划|按期|按时|如期|按节点")
 _NEG = re.compile(
     r"还没有?|还未|尚未|暂未|暂时没有|未能|没能|没有|仍未|迟迟未|迟迟没有?|未|没|无法"
     r"|正在办理|正在申请|正在报批|办理中|申请中|审批中|在办理|待定|未定"  # not yet
+    r"|还在走|正在走|走程序|走流程|程序中|流程中|还在办"
 )
 _PLAN = re.compile(
     r"计划|预计|力争|争取|将于|将|确保|拟|有望|准备|推迟|延期|延迟|延后|顺延|调整[到为至]|打算"
@@ -47,7 +48,8 @@ _SUPERSEDED = re.compile(r"原定|原计划|原本|本应|本来")
 _CONNECTOR = re.compile(r"^[\s、和并及与同时后再]*$")
 # 推迟到4月初 after a 没有按计划完成摘牌: a new plan for the milestone just reported.
 # 影响开工, 耽误了投产: the milestone is what a problem holds up, not something reported.
-_HELD_UP = re.compile(r"(?:影响|耽误|耽搁|制约|阻碍|延误|拖累|拖慢|等待|等着)(?:到|了)?\s*$")
+_HELD_UP = re.compile(
+    r"(?:影响|耽误|耽搁|制约|阻碍|延误|拖累|拖慢|等待|等着)(?:到|了)?[^，,。；;!！?？]{0,10}$")
 # 正在办理施工许可证，预计8月中旬取得: a plan for the permit (or land) just mentioned.
 _OBTAIN_PLAN = re.compile(
     r"(?:计划|预计|力争|争取|将|有望|确保)[^，,。；;]{0,12}?(?:取得|拿到|办结|办完|办好|下证|领证)"

@@ -384,3 +384,29 @@ def test_name_with_one_wrong_character_the_segmenter_split(parser: Parser) -> No
 def test_a_word_shared_by_three_projects_names_none(parser: Parser) -> None:
     [update] = parse(parser, "三一的项目本月完成投资5000万元")
     assert update["project"] is None
+
+
+# -- from the fifth holdout corpus ---------------------------------------------------------------
+@pytest.mark.parametrize("text", ["雪峰岭学校清表滞后，影响二期标准厂房开工",
+                                  "雪峰岭学校配套管网没有接通，影响后续竣工验收"])
+def test_a_milestone_a_problem_holds_up_a_few_words_later(parser: Parser, text: str) -> None:
+    [update] = parse(parser, text)
+    assert update["events"] == [] and len(update["issues"]) == 1
+
+
+def test_still_going_through_the_procedure_is_not_done(parser: Parser) -> None:
+    assert events(parser, "雪峰岭学校还在走土地出让程序，尚未摘牌，预计6月拿地") == [
+        ("land", "not_done", None), ("land", "planned", "2023-06-30")]
+
+
+def test_heat_stopping_work_is_a_construction_issue(parser: Parser) -> None:
+    [update] = parse(parser, "雪峰岭学校天气太热，工人中暑了两个，下午暂停露天作业")
+    assert [i["category"] for i in update["issues"]] == ["construction"]
+
+
+def test_completed_figures_with_a_scope_need_not_say_investment(parser: Parser) -> None:
+    text = "雪峰岭学校8月完成1.8亿元，1-8月累计完成12.4亿元，开工以来累计完成70.2亿元"
+    [update] = parse(parser, text)
+    assert update["investment"] == [{"scope": "month", "wan_yuan": 18000},
+                                    {"scope": "year", "wan_yuan": 124000},
+                                    {"scope": "cumulative", "wan_yuan": 702000}]
