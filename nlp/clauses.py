@@ -10,14 +10,23 @@ _QUESTION = re.compile(r"请问|[？?]\s*$|吗\s*[。.]?\s*$|什么时候|怎么
 _NOTICE = re.compile(
     r"^\s*(?:【[^】]{0,20}】\s*)?(?:通知|请各|请大家|请于|各位[^，,。！!]{0,6}[好：:])"
     # 麻烦今天报一下, 请尽快上报: the office asking for a report is not one
-    r"|(?:麻烦|请|抓紧|尽快|记得)[^。！？!?\n]{0,16}"
+    r"|(?:麻烦|请|抓紧|尽快|记得)[^。！？!?\n]{0,40}"
     r"(?:报一下|报送|上报|报过来|报给我|发一下|发过来|填报|更新一下)"
+    # 马上核实…后回复: a promise to report later, not a report
+    r"|(?:核实|了解|确认|问一下|落实)[^。！？!?\n]{0,20}(?:后|再)(?:回复|报送|反馈|上报)"
 )
 # Clause boundaries: punctuation and line breaks; then list markers (1、 2. ①) at a clause's
 # start are skipped, and a space between Chinese characters (typed instead of a comma) splits.
 # A comma inside a number (1,200万元) is a thousands separator, not a clause boundary.
 _CLAUSE_SPLIT = re.compile(r"(?:[，；;。！!？?：:\n\r]|(?<!\d),|,(?!\d{3}(?!\d)))+")
-_MARKER = re.compile(r"\s*(?:\d{1,2}[、.．)）](?!\d)|[①-⑳]|[(（]\d{1,2}[)）])?\s*")
+# A report form's label and its value are one clause (形象进度：80%, 开工时间：2023年4月10日,
+# 本月完成投资：3500万元); a project heading (钢铁城：…) stays apart from what follows it.
+_LABEL_END = re.compile(
+    r"(?:进度|时间|日期|竣工|开工|投产|验收|封顶|投资|建议|问题|困难|节点|情况|累计|进展|事项)\s*$")
+_MARKER = re.compile(
+    r"\s*(?:\d{1,2}[、.．)）](?!\d)|[①-⑳]|[(（](?:\d{1,2}|[一二三四五六七八九十]{1,3})[)）]"
+    r"|[一二三四五六七八九十]{1,3}、|[-•·●▪]\s*)?\s*"
+)
 _SPACE_SPLIT = re.compile(r"(?<=[^\x00-\x7f])[ \t]+(?=[\u4e00-\u9fff])")
 _BLANK = re.compile(r"[^\n]")
 
@@ -56,4 +65,12 @@ def clause_spans(text: str) -> list[tuple[int, int]]:
                     spans.append((start, end))
         if m is not None:
             pos = m.end()
-    return [(a, b) for a, b in spans if text[a:b].strip()]
+    spans = [(a, b) for a, b in spans if text[a:b].strip()]
+    merged: list[tuple[int, int]] = []
+    for a, b in spans:
+        if merged and text[merged[-1][1]:a].strip() in ("：", ":") \
+                and _LABEL_END.search(text, merged[-1][0], merged[-1][1]):
+            merged[-1] = (merged[-1][0], b)
+        else:
+            merged.append((a, b))
+    return merged

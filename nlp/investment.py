@@ -12,7 +12,9 @@ from decimal import Decimal
 
 from nlp.numbers import Span, find_money, find_percents
 
-_DONE = re.compile(r"完成|累计投资|已投资|已投入|累计投入|实际投资|完成额")
+# (年度累计2.4亿元 and 累计：16.9亿元 in a report form are completed figures too.)
+_DONE = re.compile(
+    r"完成|累计投资|已投资|已投入|累计投入|实际投资|完成额|年度累计|累计\s*[:：]?\s*$")
 _NOT_DONE = re.compile(
     r"总投资|计划|预计|力争|争取|目标|任务|需要|还需|缺口|缺少|拟|有望|确保|要求|下达|缺"
     r"|拨付|贷款|融资|债|资金(?!完成)|估算|概算|申请"
@@ -97,7 +99,8 @@ _PROGRESS_CONTEXT = re.compile(
 )
 _PROGRESS_NOT = re.compile(r"计划|力争|目标|预计|确保|争取|率|款")
 # 目前完成85%: a share right after "done so far", with nothing else named as its whole.
-_DONE_SHARE = re.compile(r"(?:目前|现在|现已|已经|已|累计)完成了?(?:约|近|超过|达到)?\s*$")
+_DONE_SHARE = re.compile(
+    r"(?:^\s*|目前|现在|现已|已经|已|累计)完成了?(?:约|近|超过|达到)?\s*$")
 
 
 def extract_progress(text: str, clauses: Sequence[tuple[int, int]]) -> list[Span]:

@@ -22,7 +22,7 @@ _NEGATED = re.compile(
 _STRONG = re.compile(
     r"困难|问题|不足|难(?!度)|紧张|不一致|需求大|拖欠|供应不上|跟不上|缺少|缺乏|缺口|偏慢|较慢|慢"
     r"|滞后|停工|停了|影响|迟迟|卡在|补办|着急|上涨|涨价|矛盾|纠纷|阻工|不到位|不方便|受阻|无法|不够"
-    r"|放缓|延缓|停滞|搁置|停止供货|断供|供货不及时|暂停|中暑|受伤"
+    r"|放缓|延缓|停滞|搁置|停止供货|断供|供货不及时|暂停|中暑|受伤|偏紧|紧缺|吃紧"
     r"|不稳定?|不畅|不通|不及时|短缺|困扰|隐患|投诉|超期|延误|压力大|压力较大"
 )
 _REQUEST = re.compile(
@@ -102,13 +102,16 @@ _CONSEQUENCE = re.compile(r"\s*(?:进而|从而|并|已)?(?:影响|导致|造成
 
 # 存在问题：无。 / 困难及建议：暂无 — a report form's section saying there is nothing.
 _NONE_SECTION = re.compile(
-    r"(?:问题|困难|事项|建议)\s*[:：]\s*(?:无|暂无|没有|暂时没有|无需协调)(?=\s*[。.；;\n]|\s*$)"
+    r"(?:存在的?|主要|遇到的?)?(?:问题|困难|事项)?(?:及|和|与)?(?:问题|困难|事项|建议)"
+    r"\s*[:：]\s*(?:无|暂无|没有|暂时没有|无需协调)(?=\s*[。.；;\n]|\s*$)"
 )
 
 
-def extract_issues(text: str, clauses: Sequence[tuple[int, int]],
-                   blanked: str) -> list[IssueMention]:
-    """Issues in text order. `blanked` is `text` with milestone words replaced by spaces."""
+def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
+                   event_starts: Sequence[int] = ()) -> list[IssueMention]:
+    """Issues in text order. `blanked` is `text` with milestone words replaced by spaces;
+    `event_starts` are where milestone words stand (土地尚未摘牌 is the event 摘牌 not done,
+    not a land problem, unless something is said to be wrong)."""
     blanked = _NONE_SECTION.sub(lambda m: " " * len(m.group()), blanked)
     kinds: list[tuple[str, str | None]] = []  # per clause: (problem|request|none, category)
     # Categories read with the milestone words left in (施工许可证 → approval, 土地证 → land):
@@ -126,7 +129,8 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]],
         # Without a problem word, the category word nearest the clause's end is the one a
         # following clause (…，进度偏慢) would be about.
         cat = _category(clause, anchor.start() if anchor else len(clause))
-        if strong or (weak and cat):
+        with_event = any(cs <= s < ce for s in event_starts)
+        if strong or (weak and cat and not with_event):
             kinds.append(("problem", cat))
         elif request:
             kinds.append(("request", cat))

@@ -15,7 +15,8 @@ from nlp.types import EventStatus
 
 # Longest words first inside each milestone; 竣工验收 is `accepted` only, never `completed`.
 _MILESTONE = re.compile(
-    r"(?P<accepted>竣工验收|通过验收|组织验收|验收)"
+    # (消防验收, 环保验收, 规划验收 … are special inspections, not the project's acceptance.)
+    r"(?P<accepted>竣工验收|通过验收|组织验收|(?<![防保划项能持测])验收)"
     r"|(?P<topped_out>主体封顶|封顶)"
     r"|(?P<completed>主体完工|竣工|完工|建成(?!区))"
     r"|(?P<started>破土动工|开工(?!以来|率|前|条件|手续)|动工|进场施工|开建)"
@@ -33,15 +34,21 @@ _SIGN_NOT = re.compile(r"征收|补偿|拆迁|安置|租赁|征地|\d+户|[一�
 _ON_TIME = re.compile(r"按计划|按期|按时|如期|按节点")
 _NEG = re.compile(
     r"还没有?|还未|尚未|暂未|暂时没有|未能|没能|没有|仍未|迟迟未|迟迟没有?|未|没|无法"
-    r"|正在办理|正在申请|正在报批|办理中|申请中|审批中|在办理|待定|未定"  # not yet
-    r"|还在走|正在走|走程序|走流程|程序中|流程中|还在办"
+    r"|待定|未定"
+)
+# Under way rather than not done: 正在办理施工许可证. Not done, unless the message gives the
+# milestone a planned date (预计5月初取得): then the plan is what is reported.
+_IN_PROGRESS = re.compile(
+    r"正在办理|正在申请|正在报批|办理中|申请中|审批中|在办理|还在走|正在走|走程序|走流程"
+    r"|程序中|流程中|还在办"
 )
 _PLAN = re.compile(
     r"计划|预计|力争|争取|将于|将|确保|拟|有望|准备|推迟|延期|延迟|延后|顺延|调整[到为至]|打算"
     r"|目标|要在|预定|可望|即将|下一步|近期"
 )
 # 暑假前完工: a deadline right before the milestone word.
-_BEFORE = re.compile(r"(?:之|以)?前\s*$")
+# (目前, 当前, 此前, 日前 and 提前 are not deadlines.)
+_BEFORE = re.compile(r"(?<![目当此日提])(?:之|以)?前\s*$")
 _DONE = re.compile(r"已经|已于|已|今天|昨天|前天|今日|昨日|刚刚|顺利|实现|了")
 # 原定5月开工: the old plan, superseded by what follows (推迟到7月); not reported itself.
 _SUPERSEDED = re.compile(r"原定|原计划|原本|本应|本来")
@@ -70,11 +77,21 @@ def _status(window: str) -> EventStatus | None:
     """Status words in a window of text; negation wins over commitment over accomplishment."""
     if _NEG.search(_ON_TIME.sub("", window)) and not re.search(r"没有?问题|未来", window):
         return "not_done"
+    if _IN_PROGRESS.search(window):
+        return "not_done"
     if _PLAN.search(window) or _BEFORE.search(window):
         return "planned"
     if _DONE.search(window):
         return "done"
     return None
+
+
+# 竣工资料, 开业筹备, 验收准备会, 投产时间: the milestone word names a document, a preparation
+# or a time, not an event (开工时间为5月20日, with its date, still is one).
+_AS_NOUN = re.compile(r"资料|材料|报告|备案|筹备|准备|方案")
+_AS_TIME = re.compile(r"时间|日期")
+_HAS_DIGIT_DATE = re.compile(
+    r"\d{1,2}\s*[月日号/.]|[一二三四五六七八九十]+月|月底|月初|中旬|年底|季度")
 
 
 def milestone_spans(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
@@ -84,6 +101,11 @@ def milestone_spans(text: str, start: int, end: int) -> list[tuple[int, int, str
     sign_ok: bool | None = None  # computed once per clause: long clauses stay linear
     for m in _MILESTONE.finditer(clause):
         kind = m.lastgroup or ""
+        after = clause[m.end():m.end() + 2]
+        if _AS_NOUN.match(after):
+            continue
+        if _AS_TIME.match(after) and not _HAS_DIGIT_DATE.search(clause, m.end()):
+            continue
         if kind == "signed":
             # 拆迁户还有12户未签约 is land acquisition, not the project's investment agreement.
             if _SIGN_NOT.search(clause):
@@ -114,6 +136,7 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
         return found
 
     last: EventMention | None = None
+    under_way: set[int] = set()  # not_done only because it is being applied for
     for cs, ce in clauses:
         spans = milestone_spans(text, cs, ce)
         if not spans:
@@ -166,5 +189,8 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                     out.append(ev)
             else:
                 out.append(ev)
+                if status == "not_done" and not _NEG.search(prefix + suffix):
+                    under_way.add(len(out) - 1)
             prev = last = ev
-    return out
+    planned = {e.milestone for e in out if e.status == "planned"}
+    return [e for i, e in enumerate(out) if i not in under_way or e.milestone not in planned]

@@ -19,7 +19,7 @@ from nlp.dates import find_dates
 from nlp.investment import extract_investment, extract_progress
 from nlp.issues import extract_issues
 from nlp.lexicon import DOMAIN_WORDS
-from nlp.milestones import extract_events
+from nlp.milestones import extract_events, milestone_spans
 from nlp.normalize import normalize
 from nlp.projects import Mention, ProjectMatcher
 from nlp.types import Event, Investment, Issue, ParseResult, ProjectEntry, Update
@@ -32,6 +32,7 @@ _WORD_FREQ = 200_000
 _MAX_CHARS = 50_000  # longer input is cut: a field report is never this long
 _base_lock = threading.Lock()
 _COORDINATED = re.compile(r"\s*(?:和|与|及|以及|跟|同|、)\s*")
+_CODE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{1,3}\d{2,6}(?![A-Za-z0-9])")
 
 
 @functools.cache
@@ -86,6 +87,7 @@ class Parser:
                 if name and entry.code not in contacts.setdefault(name, []):
                     contacts[name].append(entry.code)
         self._contacts = {k: tuple(v) for k, v in contacts.items()}
+        self._codes = frozenset(e.code for e in self.entries)
 
     # -- public API ------------------------------------------------------------------------
     def parse(self, text: str, *, sender: str | None, sent: dt.date) -> ParseResult:
@@ -123,6 +125,7 @@ class Parser:
         mentions = [m for m in self._matcher.find(work, self._tokens(work)) if m.codes]
         if not mentions:
             mentions = self._matcher.one_off(work)
+        mentions = self._with_codes(work, mentions)
         own = self.sender_projects(sender)
         mentions = [self._tie_break(m, own) for m in mentions]
         clauses = clause_spans(work)
@@ -130,7 +133,8 @@ class Parser:
         events = extract_events(work, clauses, dates, sent)
         blanked = _blank(work, [(e.start, e.end) for e in events]
                          + [(m.start, m.end) for m in mentions])
-        issues = extract_issues(work, clauses, blanked)
+        named = [s for cs, ce in clauses for s, _e, _k in milestone_spans(work, cs, ce)]
+        issues = extract_issues(work, clauses, blanked, named)
         amounts = extract_investment(work, clauses)
         progress = extract_progress(work, clauses)
         if not (events or issues or amounts or progress):
@@ -196,6 +200,20 @@ class Parser:
         for g in groups:
             g.update.events = list(g.events.values())
         return ParseResult(updates=[g.update for g in groups if not g.weak or _says(g.update)])
+
+    def _with_codes(self, text: str, mentions: list[Mention]) -> list[Mention]:
+        """Project codes written as names (【P012康宁物流中心】, P022：主体已封顶): a code
+        names its project, unless a name already covers that place."""
+        found = [Mention(m.start(), m.end(), (m.group(),)) for m in _CODE.finditer(text)
+                 if m.group() in self._codes]
+        if not found:
+            return mentions
+        merged = list(mentions)
+        for c in found:
+            near = [m for m in mentions if m.start <= c.end + 1 and c.start <= m.end + 1]
+            if not any(c.codes[0] in m.codes or len(m.codes) == 1 for m in near):
+                merged.append(c)
+        return sorted(merged, key=lambda m: m.start)
 
     @staticmethod
     def _tie_break(m: Mention, own: tuple[str, ...]) -> Mention:

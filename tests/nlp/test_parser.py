@@ -297,8 +297,9 @@ def test_casual_no_problem_is_no_issue(parser: Parser) -> None:
 
 
 def test_expected_date_for_the_permit_being_applied_for(parser: Parser) -> None:
+    # Under way with a plan: the plan is the report (two independent labellers agreed).
     assert events(parser, "雪峰岭学校正在办理施工许可证，预计6月中旬取得") == [
-        ("permit", "not_done", None), ("permit", "planned", "2023-06-20")]
+        ("permit", "planned", "2023-06-20")]
 
 
 def test_part_of_a_completed_figure(parser: Parser) -> None:
@@ -410,3 +411,56 @@ def test_completed_figures_with_a_scope_need_not_say_investment(parser: Parser) 
     assert update["investment"] == [{"scope": "month", "wan_yuan": 18000},
                                     {"scope": "year", "wan_yuan": 124000},
                                     {"scope": "cumulative", "wan_yuan": 702000}]
+
+
+# -- from the sixth and seventh holdout corpora (traps; report forms) ------------------------------
+@pytest.mark.parametrize("text", [
+    "请雪峰岭学校、博迈医疗基地、汉德车桥二期本周五前报送三季度投资完成情况。",
+    "收到，马上核实雪峰岭学校投产时间后回复。",
+])
+def test_requests_and_replies_record_nothing(parser: Parser, text: str) -> None:
+    assert parse(parser, text) == []
+
+
+@pytest.mark.parametrize("text", ["雪峰岭学校正在整理竣工资料，计划6月20日组织竣工验收",
+                                  "雪峰岭学校开业筹备工作正在进行，计划6月20日组织竣工验收",
+                                  "雪峰岭学校消防验收手续正在办理，计划6月20日组织竣工验收"])
+def test_documents_preparations_and_special_inspections_are_not_events(
+    parser: Parser, text: str,
+) -> None:
+    assert events(parser, text) == [("accepted", "planned", "2023-06-20")]
+
+
+def test_under_way_with_a_planned_date_reports_the_plan(parser: Parser) -> None:
+    assert events(parser, "雪峰岭学校施工许可证正在办理，预计6月初取得") == [
+        ("permit", "planned", "2023-06-10")]
+    assert events(parser, "雪峰岭学校施工许可证尚未取得，预计6月初取得") == [
+        ("permit", "not_done", None), ("permit", "planned", "2023-06-10")]
+
+
+def test_now_is_not_a_deadline(parser: Parser) -> None:
+    assert events(parser, "雪峰岭学校目前四证齐全") == [("permit", "done", None)]
+
+
+def test_report_form_labels_join_their_values(parser: Parser) -> None:
+    text = ("【P032雪峰岭学校】\n开工时间：2023年4月10日\n计划竣工：2024年10月\n"
+            "本月完成投资：3500万元\n年度累计：1.2亿元\n形象进度：场平施工，完成约10%\n"
+            "存在问题及建议：无")
+    [update] = parse(parser, text)
+    assert update["project"] == "P032"
+    assert update["events"] == [
+        {"milestone": "started", "status": "done", "date": "2023-04-10"},
+        {"milestone": "completed", "status": "planned", "date": "2024-10-31"}]
+    assert update["investment"] == [{"scope": "month", "wan_yuan": 3500},
+                                    {"scope": "year", "wan_yuan": 12000}]
+    assert update["progress_pct"] == 10 and update["issues"] == []
+
+
+def test_project_codes_name_projects(parser: Parser) -> None:
+    updates = parse(parser, "P022：主体已封顶。\nP025：无。")
+    assert [u["project"] for u in updates] == ["P022", "P025"]
+
+
+def test_a_milestone_not_yet_reached_is_no_issue_by_itself(parser: Parser) -> None:
+    [update] = parse(parser, "雪峰岭学校还没开工，土地尚未摘牌，主要是地块内还有管线未迁改")
+    assert [i["category"] for i in update["issues"]] == ["utilities"]
