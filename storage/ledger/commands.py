@@ -122,29 +122,41 @@ def _local_today(settings: Settings, now: dt.datetime) -> dt.date:
     return now.astimezone(settings.schedule.tz).date()
 
 
+async def _import(
+    settings: Settings, *, dry_run: bool,
+    apply: Callable[[AsyncSession], Awaitable[Any]], describe: Callable[[Any], list[str]],
+) -> int:
+    """Apply a parsed file in one transaction: rejected whole with every problem listed,
+    rolled back on a dry run, committed otherwise; then say what changed."""
+    async def work(session: AsyncSession) -> int:
+        try:
+            plan = await apply(session)
+        except LedgerRejected as exc:
+            await session.rollback()
+            print_errors(exc.errors)
+            return 1
+        if dry_run:
+            await session.rollback()
+        else:
+            await session.commit()
+        print("\n".join(describe(plan)))
+        return 0
+
+    return await _with_session(settings, work, migrate=not dry_run)
+
+
 async def import_ledger(args: argparse.Namespace, settings: Settings) -> int:
     ledger = read_ledger(args.file)
     if ledger.errors:
         print_errors(ledger.errors)
         return 1
     now = dt.datetime.now(dt.UTC)
-
-    async def work(session: AsyncSession) -> int:
-        try:
-            plan = await apply_ledger(session, ledger, now=now, dry_run=args.dry_run,
-                                      today=_local_today(settings, now))
-        except LedgerRejected as exc:
-            await session.rollback()
-            print_errors(exc.errors)
-            return 1
-        if args.dry_run:
-            await session.rollback()
-        else:
-            await session.commit()
-        print("\n".join(describe_plan(plan, dry_run=args.dry_run)))
-        return 0
-
-    return await _with_session(settings, work, migrate=not args.dry_run)
+    return await _import(
+        settings, dry_run=args.dry_run,
+        apply=lambda session: apply_ledger(session, ledger, now=now, dry_run=args.dry_run,
+                                           today=_local_today(settings, now)),
+        describe=lambda plan: describe_plan(plan, dry_run=args.dry_run),
+    )
 
 
 async def import_milestones(args: argparse.Namespace, settings: Settings) -> int:
@@ -153,22 +165,11 @@ async def import_milestones(args: argparse.Namespace, settings: Settings) -> int
         print_errors(mfile.errors)
         return 1
     now = dt.datetime.now(dt.UTC)
-
-    async def work(session: AsyncSession) -> int:
-        try:
-            plan = await apply_milestones(session, mfile, now=now, dry_run=args.dry_run)
-        except LedgerRejected as exc:
-            await session.rollback()
-            print_errors(exc.errors)
-            return 1
-        if args.dry_run:
-            await session.rollback()
-        else:
-            await session.commit()
-        print("\n".join(describe_milestones(plan, dry_run=args.dry_run)))
-        return 0
-
-    return await _with_session(settings, work, migrate=not args.dry_run)
+    return await _import(
+        settings, dry_run=args.dry_run,
+        apply=lambda session: apply_milestones(session, mfile, now=now, dry_run=args.dry_run),
+        describe=lambda plan: describe_milestones(plan, dry_run=args.dry_run),
+    )
 
 
 async def export_ledger(args: argparse.Namespace, settings: Settings) -> int:
