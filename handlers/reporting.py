@@ -159,22 +159,10 @@ async def on_message(
     person: Person,
     event_update: Update | None = None,
 ) -> None:
-    await _handle(message, is_edit=False, bot=bot, session=session, settings=settings, now=now,
-                  parser=parser, person=person, update=event_update)
-
-
-async def on_edited(
-    message: Message,
-    bot: Bot,
-    session: AsyncSession,
-    settings: Settings,
-    now: dt.datetime,
-    parser: ParserHolder,
-    person: Person,
-    event_update: Update | None = None,
-) -> None:
-    await _handle(message, is_edit=True, bot=bot, session=session, settings=settings, now=now,
-                  parser=parser, person=person, update=event_update)
+    """A new or an edited message (registered for both): an edit is re-parsed as a report."""
+    is_edit = event_update is not None and event_update.edited_message is not None
+    await _handle(message, is_edit=is_edit, bot=bot, session=session, settings=settings,
+                  now=now, parser=parser, person=person, update=event_update)
 
 
 # --- buttons ---------------------------------------------------------------------------------
@@ -272,7 +260,7 @@ def build_router() -> Router:
     """A new router with this module's handlers, in order (one per dispatcher)."""
     router = Router(name="reporting")
     router.message.register(on_message, _is_report)
-    router.edited_message.register(on_edited, _is_report)
+    router.edited_message.register(on_message, _is_report)
     router.callback_query.register(on_report_action, ReportAction.filter())
     router.callback_query.register(on_choose_project, ChooseProject.filter())
     router.callback_query.register(on_malformed,
