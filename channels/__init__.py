@@ -1,0 +1,7 @@
+"""Chat platforms, one module each, on top of the channel seam (scheduler.channel).
+
+Importing this package registers every channel; adding a platform is one module and one
+line below (docs/ARCHITECTURE.md, "Adding a channel").
+"""
+
+from channels import telegram  # noqa: F401

@@ -1,0 +1,225 @@
+"""Telegram: a Notice becomes HTML (every value escaped) with an inline keyboard, split at
+Telegram's 4,096 characters with the buttons on the last part; an attachment goes as a
+photo or document, captioned with the text when it fits.
+
+Limits are Telegram's broadcast limits (about 30 messages/s overall, one per second per
+chat, 20 a minute per group). Errors: 429 → RetryAfter(retry_after); 403, and 400s that
+say the chat is gone → Unreachable; other 400/404 → Failed; 5xx and network faults →
+RetryAfter(0) (transient: delivery backs off).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot
+from aiogram.enums import ParseMode
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+)
+from aiogram.types import (
+    BufferedInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    ReplyParameters,
+)
+from aiolimiter import AsyncLimiter
+
+from bot.config import Settings
+from bot.telegram import make_bot
+from bot.text import TELEGRAM_LIMIT, esc, split_message
+from handlers.callbacks import (
+    AlertAction,
+    ChooseProject,
+    IssueAction,
+    PlanChangeAction,
+    ReportAction,
+)
+from scheduler.channel import Failed, RetryAfter, SendResult, Sent, Unreachable, register
+from scheduler.notice import (
+    Action,
+    ActionKind,
+    Attachment,
+    AttachmentKind,
+    Em,
+    Line,
+    Notice,
+    Strong,
+)
+
+NAME = "telegram"
+CAPTION_LIMIT = 1024
+UNREACHABLE_MARKERS = ("chat not found", "user is deactivated", "bot was kicked",
+                       "bot was blocked", "have no rights to send")
+log = logging.getLogger(__name__)
+
+
+# --- rendering (pure) ------------------------------------------------------------------------
+
+def render_line(spans: Line) -> str:
+    out = []
+    for s in spans:
+        if isinstance(s, Strong):
+            out.append(f"<b>{esc(s.text)}</b>")
+        elif isinstance(s, Em):
+            out.append(f"<i>{esc(s.text)}</i>")
+        else:
+            out.append(esc(s))
+    return "".join(out)
+
+
+def render_text(notice: Notice) -> str:
+    """The notice as Telegram HTML."""
+    lines = [render_line(notice.title)] if notice.title else []
+    lines += [render_line(ln) for ln in notice.lines]
+    return "\n".join(lines)
+
+
+def callback_data(action: Action) -> str:
+    """The button's callback data (handlers/callbacks.py decodes it)."""
+    kind = action.kind
+    if kind is ActionKind.ACKNOWLEDGE:
+        return AlertAction(alert_id=action.target_id, action=kind.value).pack()
+    if kind in (ActionKind.RESOLVE, ActionKind.REOPEN):
+        return IssueAction(issue_id=action.target_id, action=kind.value).pack()
+    if kind in (ActionKind.APPROVE, ActionKind.REJECT):
+        return PlanChangeAction(change_id=action.target_id, action=kind.value).pack()
+    if kind is ActionKind.CHOOSE_PROJECT:
+        assert action.option_id is not None
+        return ChooseProject(report_id=action.target_id, project_id=action.option_id).pack()
+    return ReportAction(report_id=action.target_id, action=kind.value).pack()
+
+
+def render_keyboard(notice: Notice) -> InlineKeyboardMarkup | None:
+    if not notice.actions:
+        return None
+    return InlineKeyboardMarkup(inline_keyboard=[
+        [InlineKeyboardButton(text=a.label, callback_data=callback_data(a)) for a in row]
+        for row in notice.actions
+    ])
+
+
+# --- limits ----------------------------------------------------------------------------------
+
+class Limits:
+    """Telegram's broadcast limits as leaky buckets: ~30 messages/s overall, one per second
+    per chat, 20 per minute per group (negative chat ids)."""
+
+    def __init__(
+        self,
+        per_second: float = 30,
+        per_chat: tuple[float, float] = (1, 1.0),
+        per_group: tuple[float, float] = (20, 60.0),
+    ) -> None:
+        self._global = AsyncLimiter(per_second, 1.0)
+        self._per_chat, self._per_group = per_chat, per_group
+        self._chats: dict[int, list[AsyncLimiter]] = {}
+
+    def _for_chat(self, chat_id: int) -> list[AsyncLimiter]:
+        if chat_id not in self._chats:
+            limiters = [AsyncLimiter(*self._per_chat)]
+            if chat_id < 0:
+                limiters.append(AsyncLimiter(*self._per_group))
+            self._chats[chat_id] = limiters
+        return self._chats[chat_id]
+
+    async def acquire(self, chat_id: int) -> None:
+        for limiter in self._for_chat(chat_id):  # the chat's own first: no global token wasted
+            await limiter.acquire()
+        await self._global.acquire()
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+def classify(exc: Exception) -> SendResult:
+    """What a failed Bot API call means for delivery."""
+    reason = f"{type(exc).__name__}: {exc}"[:1000]
+    if isinstance(exc, TelegramRetryAfter):
+        return RetryAfter(float(exc.retry_after), reason)
+    if isinstance(exc, TelegramForbiddenError):
+        return Unreachable(reason)
+    if isinstance(exc, TelegramBadRequest | TelegramNotFound):
+        if any(m in str(exc).lower() for m in UNREACHABLE_MARKERS):
+            return Unreachable(reason)
+        return Failed(reason)
+    # 5xx, network faults, anything unknown: transient until proven otherwise
+    return RetryAfter(0.0, reason)
+
+
+# --- the channel -----------------------------------------------------------------------------
+
+class TelegramChannel:
+    name = NAME
+
+    def __init__(self, bot: Bot, *, limits: Limits | None = None, owns_bot: bool = False):
+        self.bot, self.limits, self._owns_bot = bot, limits or Limits(), owns_bot
+
+    async def send(self, address: str, notice: Notice, *, reply_to: int | None = None
+                   ) -> SendResult:
+        chat_id = int(address)
+        try:
+            await self.limits.acquire(chat_id)
+            return Sent(str(await self.deliver(chat_id, notice, reply_to=reply_to)))
+        except Exception as exc:  # the platform's answer, classified; bugs are logged too
+            result = classify(exc)
+            log.info("telegram send to %s: %s", chat_id, result)
+            return result
+
+    async def deliver(self, chat_id: int, notice: Notice, *, reply_to: int | None = None
+                      ) -> int:
+        """Send now (no limiter, errors raised): the id of the message carrying the buttons
+        (else the last one)."""
+        text = render_text(notice)
+        markup = render_keyboard(notice)
+        att = notice.attachment
+        if att is not None and len(text) <= CAPTION_LIMIT:
+            return await self._attachment(chat_id, att, text or None, markup, reply_to)
+        parts = split_message(text, TELEGRAM_LIMIT)
+        last_id = 0
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            sent = await self.bot.send_message(
+                chat_id, part, parse_mode=ParseMode.HTML,
+                reply_markup=markup if last and att is None else None,
+                reply_parameters=(
+                    ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
+                    if reply_to and i == 0 else None
+                ),
+            )
+            last_id = sent.message_id
+        if att is not None:
+            last_id = await self._attachment(chat_id, att, None, markup, None)
+        return last_id
+
+    async def _attachment(
+        self, chat_id: int, att: Attachment, caption: str | None,
+        markup: InlineKeyboardMarkup | None, reply_to: int | None,
+    ) -> int:
+        file = BufferedInputFile(att.data, filename=att.filename)
+        params = dict(
+            caption=caption, parse_mode=ParseMode.HTML, reply_markup=markup,
+            reply_parameters=(ReplyParameters(message_id=reply_to,
+                                              allow_sending_without_reply=True)
+                              if reply_to else None),
+        )
+        if att.kind is AttachmentKind.IMAGE:
+            message = await self.bot.send_photo(chat_id, file, **params)  # type: ignore[arg-type]
+        else:
+            message = await self.bot.send_document(chat_id, file, **params)  # type: ignore[arg-type]
+        return message.message_id
+
+    async def close(self) -> None:
+        if self._owns_bot:
+            await self.bot.session.close()
+
+
+def from_settings(settings: Settings) -> TelegramChannel | None:
+    if settings.telegram.token is None:
+        return None
+    return TelegramChannel(make_bot(settings.telegram), owns_bot=True)
+
+
+register(NAME, from_settings)
