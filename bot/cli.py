@@ -4,15 +4,13 @@ the package that owns it and is imported only when that subcommand runs."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
-import inspect
-import logging
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.config import ConfigError, Settings, load_settings
+if TYPE_CHECKING:  # configuration (pydantic) is imported only once a command runs
+    from bot.config import Settings
 
 # subcommand -> "module:function"; the function takes (args, settings) and may be async.
 COMMANDS: dict[str, str] = {
@@ -29,47 +27,93 @@ COMMANDS: dict[str, str] = {
 }
 
 
+# argparse's own words (usage, headings, errors), in Chinese. argparse looks each one up
+# through its module-level gettext alias `_`; no zh_CN catalogue ships with Python.
+ARGPARSE_ZH = {
+    "usage: ": "用法：",
+    "positional arguments": "位置参数",
+    "options": "选项",
+    "show this help message and exit": "显示本帮助并退出",
+    "the following arguments are required: %s": "缺少必需的参数：%s",
+    "unrecognized arguments: %s": "无法识别的参数：%s",
+    "invalid choice: %(value)r (choose from %(choices)s)":
+        "无效的选择：%(value)r（可选：%(choices)s）",
+    "%(prog)s: error: %(message)s\n": "%(prog)s：错误：%(message)s\n",
+    "argument %(argument_name)s: %(message)s": "参数 %(argument_name)s：%(message)s",
+    "expected one argument": "需要一个值",
+    "expected at most one argument": "最多一个值",
+    "expected at least one argument": "至少一个值",
+    "ambiguous option: %(option)s could match %(matches)s":
+        "选项不明确：%(option)s 可能是 %(matches)s",
+    "invalid %(type)s value: %(value)r": "无效的 %(type)s 值：%(value)r",
+    "not allowed with argument %s": "不能与参数 %s 同时使用",
+    "one of the arguments %s is required": "参数 %s 必须给出其一",
+}
+
+
+def _zh(message: str) -> str:
+    return ARGPARSE_ZH.get(message, message)
+
+
+class ChineseFormatter(argparse.RawDescriptionHelpFormatter):
+    def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: str | None = None) -> None:
+        super().add_usage(usage, actions, groups, prefix if prefix is not None else _zh("usage: "))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="gongjian", description="重点项目攻坚助手")
-    ap.add_argument("--config", help="TOML configuration file (default: $GONGJIAN_CONFIG)")
-    ap.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    argparse._ = _zh  # type: ignore[attr-defined]
+    kw: dict[str, Any] = {"formatter_class": ChineseFormatter}
+    ap = argparse.ArgumentParser(
+        prog="gongjian", description="重点项目攻坚助手：台账、进度报送、逾期预警与简报。",
+        epilog="每个命令的说明：gongjian 命令 --help（例：gongjian import --help）", **kw)
+    ap.add_argument("--config", metavar="文件",
+                    help="TOML 配置文件（默认取环境变量 GONGJIAN_CONFIG）")
+    ap.add_argument("-v", "--verbose", action="store_true", help="输出调试日志")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="命令", title="命令")
 
-    sub.add_parser("init", help="create or upgrade the database schema")
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text, **kw)
 
-    p = sub.add_parser("import", help="import a project ledger (CSV or XLSX)")
-    p.add_argument("file")
-    p.add_argument("--dry-run", action="store_true", help="show what would change, write nothing")
+    command("init", "创建或升级数据库结构")
 
-    p = sub.add_parser("import-milestones", help="import planned milestones (CSV or XLSX)")
-    p.add_argument("file")
-    p.add_argument("--dry-run", action="store_true")
+    p = command("import", "导入项目台账（CSV 或 XLSX）")
+    p.add_argument("file", metavar="文件", help="台账文件")
+    p.add_argument("--dry-run", action="store_true", help="只显示将要改动的内容，不写入")
 
-    p = sub.add_parser("export", help="export the current ledger to Excel")
-    p.add_argument("out", help="output .xlsx path")
+    p = command("import-milestones", "导入计划节点（倒排工期，CSV 或 XLSX）")
+    p.add_argument("file", metavar="文件", help="节点文件：项目编号、节点、计划日期")
+    p.add_argument("--dry-run", action="store_true", help="只显示将要改动的内容，不写入")
 
-    p = sub.add_parser("parse", help="parse field reports (no database needed)")
-    p.add_argument("--ledger", required=True, help="ledger CSV/XLSX giving the projects")
-    p.add_argument("--input", help="corpus JSONL (id, text, sent, sender)")
-    p.add_argument("--output", help="where to write predictions JSONL")
-    p.add_argument("--sent", help="sending date for a single message (YYYY-MM-DD)")
-    p.add_argument("--sender", help="sender name for a single message")
-    p.add_argument("text", nargs="?", help="a single message to parse")
+    p = command("export", "导出当前台账（.xlsx 或 .csv）")
+    p.add_argument("out", metavar="输出文件", help="输出路径，扩展名 .xlsx 或 .csv")
 
-    p = sub.add_parser("invite", help="make a one-time /start link for a person in the ledger")
-    p.add_argument("name")
+    p = command("parse", "识别进度报送文字（不需要数据库）")
+    p.add_argument("--ledger", required=True, metavar="台账", help="提供项目名单的台账 CSV/XLSX")
+    p.add_argument("--input", metavar="文件", help="语料 JSONL（id、text、sent、sender）")
+    p.add_argument("--output", metavar="文件", help="识别结果写入的 JSONL")
+    p.add_argument("--sent", metavar="日期", help="单条消息的发送日期（YYYY-MM-DD）")
+    p.add_argument("--sender", metavar="姓名", help="单条消息的发送人")
+    p.add_argument("text", nargs="?", metavar="消息", help="要识别的单条消息")
 
-    sub.add_parser("run", help="run the bot (polling or webhook) with the scheduler")
+    p = command("invite", "为台账中的人员生成一次性 /start 邀请链接")
+    p.add_argument("name", nargs="?", metavar="姓名", help="台账中的姓名")
+    p.add_argument("--all", action="store_true", help="为台账中所有人员生成邀请")
+    p.add_argument("--role", metavar="角色",
+                   help="只为某一角色生成：业主联系人、服务责任人、区领导、市领导")
+    p.add_argument("--out", metavar="文件",
+                   help="邀请表写入的 .xlsx 或 .csv（--all / --role 时必填）")
 
-    p = sub.add_parser("sandbox", help="try the bot in the terminal against a local fake Telegram")
-    p.add_argument("--ledger", help="ledger to load (default: examples/ledger.csv)")
-    p.add_argument("--as", dest="as_person", help="start chatting as this person")
+    command("run", "运行机器人（轮询或 webhook）及定时任务")
 
-    sub.add_parser("run-or-sandbox", help="`run` when a token is configured, else `sandbox`")
+    p = command("sandbox", "在终端里试用机器人（本地模拟 Telegram）")
+    p.add_argument("--ledger", metavar="台账", help="载入的台账（默认 examples/ledger.csv）")
+    p.add_argument("--as", dest="as_person", metavar="姓名", help="以此人身份开始对话")
 
-    p = sub.add_parser("tick", help="run the scheduled work once, as of an instant")
-    p.add_argument("--at", help="ISO instant, e.g. 2023-06-01T08:30 (default: now)")
-    p.add_argument("--dry-run", action="store_true", help="print what would be sent")
+    command("run-or-sandbox", "已配置 token 时运行机器人，否则启动沙盒")
+
+    p = command("tick", "按某一时刻执行一次定时任务")
+    p.add_argument("--at", metavar="时刻", help="ISO 时刻，例：2023-06-01T08:30（默认现在）")
+    p.add_argument("--dry-run", action="store_true", help="只显示将发送的消息，不发送、不写入")
     return ap
 
 
@@ -80,6 +124,12 @@ def resolve(command: str) -> Callable[..., Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import asyncio
+    import inspect
+    import logging
+
+    from bot.config import ConfigError, load_settings
+
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -6,13 +6,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from aiogram.utils.token import TokenValidationError, validate_token
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -35,22 +35,38 @@ class WebhookSettings(_Section):
     secret_token: SecretStr | None = None
 
 
+def token_is_well_formed(token: str) -> bool:
+    """Bot API token shape (digits, colon, secret), as aiogram checks it; checked here so
+    configuration needs no aiogram import."""
+    if any(c.isspace() for c in token):
+        return False
+    left, sep, right = token.partition(":")
+    return bool(sep) and left.isdigit() and bool(right)
+
+
 class TelegramSettings(_Section):
     token: SecretStr | None = None
     api_base_url: str = "https://api.telegram.org"
     mode: Literal["polling", "webhook"] = "polling"
+    # http://host:port or socks5://user:pass@host:port, for offices that reach Telegram only so.
+    proxy: str | None = None
     webhook: WebhookSettings = WebhookSettings()
 
     @field_validator("token")
     @classmethod
     def _token_shape(cls, token: SecretStr | None) -> SecretStr | None:
-        # Checked here so a malformed token stops start-up with one line, never echoed.
-        if token is not None:
-            try:
-                validate_token(token.get_secret_value())
-            except TokenValidationError:
-                raise ValueError("invalid format (expected 123456:ABC…)") from None
+        # Checked here so a malformed token stops start-up, never echoed.
+        if token is not None and not token_is_well_formed(token.get_secret_value()):
+            raise ValueError("格式不对（应为 123456:ABC… 的形式）")
         return token
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy_shape(cls, proxy: str | None) -> str | None:
+        schemes = ("http://", "https://", "socks4://", "socks5://")
+        if proxy is not None and not proxy.startswith(schemes):
+            raise ValueError("应以 http://、https://、socks4:// 或 socks5:// 开头")
+        return proxy
 
 
 class OrgSettings(_Section):
@@ -76,7 +92,7 @@ class ScheduleSettings(_Section):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
+            raise ValueError(f"未知时区 {value!r}（例：Asia/Shanghai）") from exc
         return value
 
     @property
@@ -127,16 +143,70 @@ class Settings(BaseSettings):
 
 
 class ConfigError(Exception):
-    """A configuration problem, worded as one line naming the key."""
+    """Configuration problems, one line each naming the key, all of them at once."""
 
 
-def _describe(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    key = ".".join(str(p) for p in err["loc"]) or "(root)"
-    msg = err["msg"]
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key"
+# pydantic error type -> Chinese wording ({ctx} fields filled in from the error's context)
+_MESSAGES = {
+    "int_parsing": "应为整数",
+    "int_type": "应为整数",
+    "int_from_float": "应为整数",
+    "bool_parsing": "应为 true 或 false",
+    "bool_type": "应为 true 或 false",
+    "string_type": "应为文字（用引号括起）",
+    "list_type": "应为列表，例如 [\"张三\", \"李四\"]",
+    "time_parsing": "应为时间，例如 08:30:00",
+    "time_type": "应为时间，例如 08:30:00",
+    "date_parsing": "应为日期，例如 2027-01-01",
+    "date_from_datetime_parsing": "应为日期，例如 2027-01-01",
+    "date_type": "应为日期，例如 2027-01-01",
+    "greater_than_equal": "不能小于 {ge}",
+    "less_than_equal": "不能大于 {le}",
+    "greater_than": "应大于 {gt}",
+    "less_than": "应小于 {lt}",
+    "literal_error": "应为 {expected} 之一",
+    "model_type": "应为一节（[节名] 下的键值）",
+    "dict_type": "应为一节（[节名] 下的键值）",
+    "missing": "缺少必填项",
+}
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys allowed beside the unknown one at `loc`."""
+    model: Any = Settings
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part)) if hasattr(model, "model_fields") else None
+        model = field.annotation if field is not None else None
+    return list(getattr(model, "model_fields", {}))
+
+
+def _describe_one(err: Any) -> str:
+    loc = tuple(err["loc"])
+    names = [str(p) for p in loc if not isinstance(p, int)]
+    items = "".join(f" 第 {p + 1} 项" for p in loc if isinstance(p, int))
+    key = (".".join(names) or "(根)") + items
+    kind = err["type"]
+    ctx = {k: str(v).replace(" or ", "、") for k, v in (err.get("ctx") or {}).items()}
+    if kind == "extra_forbidden":
+        msg = "未知配置项"
+        close = difflib.get_close_matches(str(loc[-1]), _known_keys(loc), n=1, cutoff=0.6)
+        if close:
+            msg += f"，您是不是想写 {close[0]}？"
+    elif kind == "value_error":
+        msg = str(ctx.get("error") or err["msg"]).removeprefix("Value error, ")
+    elif kind in _MESSAGES:
+        try:
+            msg = _MESSAGES[kind].format_map(ctx)
+        except KeyError:  # a context field the wording expects is absent
+            msg = err["msg"]
+    else:
+        msg = err["msg"]
     return f"配置错误 {key}: {msg}"
+
+
+def describe(exc: ValidationError) -> str:
+    """Every problem, one line each (pydantic reports them all in one pass)."""
+    return "\n".join(_describe_one(err) for err in exc.errors())
 
 
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
@@ -158,4 +228,4 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     try:
         return Settings(**data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc)) from None
+        raise ConfigError(describe(exc)) from None

@@ -63,6 +63,8 @@ def make_bot(telegram: TelegramSettings, **session_kwargs: Any) -> Bot:
     base = telegram.api_base_url.rstrip("/")
     if base != PUBLIC_API:
         session_kwargs["api"] = TelegramAPIServer.from_base(base)
+    if telegram.proxy:
+        session_kwargs.setdefault("proxy", telegram.proxy)  # through aiohttp-socks
     session = AiohttpSession(**session_kwargs)
     session.middleware(RetryMiddleware())
     return Bot(

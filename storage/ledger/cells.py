@@ -14,8 +14,6 @@ import unicodedata
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
-from openpyxl.utils.datetime import from_excel
-
 
 class CellError(ValueError):
     """A cell that cannot be understood; the message is shown to the user as is."""
@@ -126,6 +124,8 @@ def parse_date(value: Any) -> dt.date | None:
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
         if 20000 < value < 80000:  # an Excel serial number the cell format did not mark
+            from openpyxl.utils.datetime import from_excel  # only for XLSX cells
+
             result = from_excel(value)
             if isinstance(result, dt.datetime):
                 return result.date()

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Settings
 from storage.db import make_engine, make_sessionmaker
 from storage.labels import STAGE_LABELS
+from storage.ledger.exporter import ExportFormatError, export_format
 from storage.ledger.exporter import export_ledger as write_export
 from storage.ledger.importer import ImportPlan, LedgerRejected, show
 from storage.ledger.importer import import_ledger as apply_ledger
@@ -161,7 +162,7 @@ async def import_ledger(args: argparse.Namespace, settings: Settings) -> int:
 
 async def import_milestones(args: argparse.Namespace, settings: Settings) -> int:
     mfile = read_milestones(args.file)
-    if mfile.errors:
+    if mfile.errors and not mfile.refs:  # no project to check against the ledger
         print_errors(mfile.errors)
         return 1
     now = dt.datetime.now(dt.UTC)
@@ -174,6 +175,11 @@ async def import_milestones(args: argparse.Namespace, settings: Settings) -> int
 
 async def export_ledger(args: argparse.Namespace, settings: Settings) -> int:
     today = _local_today(settings, dt.datetime.now(dt.UTC))
+    try:
+        export_format(args.out)
+    except ExportFormatError as exc:
+        print(f"未导出：{exc}", file=sys.stderr)
+        return 2
 
     async def work(session: AsyncSession) -> int:
         count = await write_export(session, args.out, today=today)

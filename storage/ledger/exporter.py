@@ -1,5 +1,6 @@
-"""`export_ledger`: the current ledger as an .xlsx in the project's own layout (readable again
-by `read_ledger`), plus computed columns.
+"""`export_ledger`: the current ledger as .xlsx or .csv (UTF-8 with BOM, which Excel opens
+as Chinese) in the project's own layout (readable again by `read_ledger`), plus computed
+columns.
 
 Computed columns (ignored when the file is imported again):
 - 项目阶段: the project's stage in Chinese.
@@ -15,14 +16,13 @@ Facts of cancelled or superseded reports do not count.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -129,9 +129,35 @@ async def export_rows(session: AsyncSession, *, today: dt.date) -> list[list[Any
     return rows
 
 
-async def export_ledger(session: AsyncSession, path: str | Path, *, today: dt.date) -> int:
-    """Write the ledger to `path` (.xlsx); returns the number of projects written."""
-    rows = await export_rows(session, today=today)
+FORMATS = (".xlsx", ".csv")
+
+
+class ExportFormatError(ValueError):
+    """The output name asks for a format the exporter does not write."""
+
+
+def export_format(path: str | Path) -> str:
+    """The format `path` names (.xlsx or .csv), or ExportFormatError saying why not."""
+    suffix = Path(path).suffix.lower()
+    if suffix in FORMATS:
+        return suffix
+    if suffix == ".xls":
+        raise ExportFormatError("不支持旧的 .xls 格式，请用 .xlsx 或 .csv")
+    raise ExportFormatError(f"不支持的导出格式“{suffix or '无扩展名'}”，请用 .xlsx 或 .csv")
+
+
+def write_csv(path: str | Path, rows: Sequence[Sequence[Any]]) -> None:
+    # utf-8-sig: Excel opens a BOM-marked file as UTF-8; without it Chinese is garbled.
+    with open(path, "w", encoding="utf-8-sig", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(EXPORT_HEADERS)
+        writer.writerows([["" if v is None else v for v in row] for row in rows])
+
+
+def write_xlsx(path: str | Path, rows: Sequence[Sequence[Any]]) -> None:
+    from openpyxl import Workbook  # only when writing Excel
+    from openpyxl.styles import Alignment, Font
+
     wb = Workbook()
     ws = wb.active
     assert ws is not None
@@ -147,4 +173,12 @@ async def export_ledger(session: AsyncSession, path: str | Path, *, today: dt.da
         ws.column_dimensions[letter].width = widths.get(letter, 12)
     ws.freeze_panes = "C2"
     wb.save(path)
+
+
+async def export_ledger(session: AsyncSession, path: str | Path, *, today: dt.date) -> int:
+    """Write the ledger to `path` in the format its extension names (ExportFormatError
+    otherwise, before anything is read or written); returns the number of projects."""
+    suffix = export_format(path)
+    rows = await export_rows(session, today=today)
+    (write_csv if suffix == ".csv" else write_xlsx)(path, rows)
     return len(rows)

@@ -39,11 +39,23 @@ class MilestoneRow:
     row: int
 
 
+@dataclass(frozen=True)
+class ProjectRef:
+    """A project a row names, kept even when the row's other cells are wrong, so that an
+    unknown project is reported together with every other problem."""
+
+    project: str
+    by_name: bool
+    sheet: str
+    row: int
+
+
 @dataclass
 class MilestoneFile:
     path: Path
     rows: list[MilestoneRow] = field(default_factory=list)
     errors: list[LedgerError] = field(default_factory=list)
+    refs: list[ProjectRef] = field(default_factory=list)
 
 
 @dataclass
@@ -120,6 +132,7 @@ def read_milestones(path: str | Path) -> MilestoneFile:
             if not code and not name:
                 fail("code" if "code" in cells else "name", "缺少项目编号")
                 continue
+            result.refs.append(ProjectRef(code or name, not code, sheet.name, number))
             node = planned = None
             try:
                 node = parse_node(cells.get("node", (None,))[0])
@@ -154,18 +167,18 @@ async def import_milestones(
     dry_run: bool = False,
 ) -> MilestonePlan:
     """Set Milestone.planned_date (and original_planned_date the first time) for each row, in
-    `session` (not committed). Raises `LedgerRejected` writing nothing on any problem."""
-    if mfile.errors:
-        raise LedgerRejected(mfile.errors)
+    `session` (not committed). Raises `LedgerRejected` writing nothing on any problem: the
+    file's own and every project the ledger lacks, all at once."""
     projects = list(await session.scalars(select(Project)))
     by_code = {p.code: p for p in projects}
     by_name: dict[str, list[Project]] = {}
     for p in projects:  # full name or any 简称, as offices write either
         for name in {match_key(n) for n in (p.name, *(p.short_names or ()))}:
             by_name.setdefault(name, []).append(p)
-    errors = []
+    errors = list(mfile.errors)
     resolved: list[tuple[MilestoneRow, Project]] = []
-    for row in mfile.rows:
+    valid = {(r.sheet, r.row): r for r in mfile.rows}
+    for row in mfile.refs:
         if row.by_name:
             candidates = by_name.get(match_key(row.project), [])
             project = candidates[0] if len(candidates) == 1 else None
@@ -179,9 +192,10 @@ async def import_milestones(
                 f"项目名称 {row.project} 对应多个项目（{codes}），请填项目编号"))
         elif project is None:
             errors.append(LedgerError(row.sheet, row.row, column, f"台账中没有项目 {row.project}"))
-        else:
-            resolved.append((row, project))
+        elif (row.sheet, row.row) in valid:
+            resolved.append((valid[row.sheet, row.row], project))
     if errors:
+        errors.sort(key=lambda e: (e.sheet, e.row))
         raise LedgerRejected(errors)
     existing = {
         (m.project_id, m.code): m for m in await session.scalars(select(Milestone))

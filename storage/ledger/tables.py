@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import openpyxl
-
 from storage.ledger.cells import text_of
 
 
@@ -81,6 +79,8 @@ def _read_csv(path: Path) -> Sheet:
 def _read_xlsx(path: Path) -> list[Sheet]:
     # Not read_only: merged cells (a leader merged down several projects) are only exposed in
     # normal mode, and ledgers are a few hundred rows at most.
+    import openpyxl  # only for XLSX files
+
     wb = openpyxl.load_workbook(path, data_only=True)
     try:
         sheets = []

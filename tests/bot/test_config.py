@@ -84,27 +84,42 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
 @pytest.mark.parametrize(
     ("text", "line"),
     [
-        ('[telegram]\ntokn = "x"\n', "配置错误 telegram.tokn: unknown key"),
-        ('[databse]\nurl = "x"\n', "配置错误 databse: unknown key"),
-        ('[schedule]\nreport_weekday = "friday"\n',
-         "配置错误 schedule.report_weekday: Input should be a valid integer, "
-         "unable to parse string as an integer"),
-        ("[escalation]\nyellow_days = 0\n",
-         "配置错误 escalation.yellow_days: Input should be greater than or equal to 1"),
+        ('[telegram]\ntokn = "x"\n', "配置错误 telegram.tokn: 未知配置项，您是不是想写 token？"),
+        ('[databse]\nurl = "x"\n', "配置错误 databse: 未知配置项，您是不是想写 database？"),
+        ('[org]\nzzz = 1\n', "配置错误 org.zzz: 未知配置项"),
+        ('[schedule]\nreport_weekday = "friday"\n', "配置错误 schedule.report_weekday: 应为整数"),
+        ("[escalation]\nyellow_days = 0\n", "配置错误 escalation.yellow_days: 不能小于 1"),
         ('[telegram.webhook]\nlisten_port = "abc"\n',
-         "配置错误 telegram.webhook.listen_port: Input should be a valid integer, "
-         "unable to parse string as an integer"),
+         "配置错误 telegram.webhook.listen_port: 应为整数"),
         ('[schedule]\ntimezone = "Mars/Olympus"\n',
-         "配置错误 schedule.timezone: Value error, unknown time zone 'Mars/Olympus'"),
+         "配置错误 schedule.timezone: 未知时区 'Mars/Olympus'（例：Asia/Shanghai）"),
+        ('[calendar]\nholidays = ["abc"]\n',
+         "配置错误 calendar.holidays 第 1 项: 应为日期，例如 2027-01-01"),
+        ('[telegram]\nproxy = "10.0.0.1:3128"\n',
+         "配置错误 telegram.proxy: 应以 http://、https://、socks4:// 或 socks5:// 开头"),
     ],
 )
-def test_errors_are_one_line_naming_the_key(tmp_path: Path, text: str, line: str) -> None:
+def test_errors_are_chinese_naming_the_key(tmp_path: Path, text: str, line: str) -> None:
     token = f'[telegram]\ntoken = "{SECRET}"\n'
     path = _file(tmp_path, text.replace("[telegram]\n", token) if "[telegram]\n" in text
                  else token + text)
     message = _error(path)
     assert message == line
     assert "\n" not in message and SECRET not in message
+
+
+def test_every_error_at_once(tmp_path: Path) -> None:
+    path = _file(tmp_path, (
+        f'[telegram]\ntoken = "{SECRET}"\nmode = "pigeon"\nprox = "http://p:1"\n'
+        '[schedule]\ndigest_time = "8点"\n[escalation]\nquiet_startt = 08:00:00\n'
+    ))
+    lines = _error(path).splitlines()
+    assert sorted(lines) == sorted([
+        "配置错误 telegram.mode: 应为 'polling'、'webhook' 之一",
+        "配置错误 telegram.prox: 未知配置项，您是不是想写 proxy？",
+        "配置错误 schedule.digest_time: 应为时间，例如 08:30:00",
+        "配置错误 escalation.quiet_startt: 未知配置项，您是不是想写 quiet_start？",
+    ])
 
 
 def test_missing_and_broken_files(tmp_path: Path) -> None:
@@ -120,7 +135,7 @@ def test_wrong_token_type_does_not_echo(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("GONGJIAN_TELEGRAM__TOKEN", SECRET)
     with pytest.raises(ConfigError) as info:
         load_settings()
-    assert str(info.value).startswith("配置错误 telegram.mode: Input should be 'polling' or")
+    assert str(info.value).startswith("配置错误 telegram.mode: 应为 'polling'、'webhook' 之一")
     assert SECRET not in str(info.value)
 
 
@@ -180,5 +195,5 @@ def test_malformed_token_is_one_line_without_the_token(
     with pytest.raises(ConfigError) as info:
         load_settings()
     assert str(info.value) == (
-        "配置错误 telegram.token: Value error, invalid format (expected 123456:ABC…)")
+        "配置错误 telegram.token: 格式不对（应为 123456:ABC… 的形式）")
     assert "SECRET" not in str(info.value) and "secret" not in str(info.value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -60,3 +62,58 @@ async def test_bad_request_is_not_retried(client: tuple[FakeTelegram, Bot]) -> N
     with pytest.raises(TelegramBadRequest):
         await bot.send_message(42, "不重试")
     assert len(fake.rejected) == 1 and fake.calls_to("sendMessage") == []
+
+
+class ConnectProxy:
+    """A minimal HTTP CONNECT proxy on 127.0.0.1 that counts the tunnels it opens."""
+
+    def __init__(self) -> None:
+        self.tunnels: list[str] = []
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        method, target, _ = head.split("\r\n", 1)[0].split(" ", 2)
+        if method != "CONNECT":
+            writer.write(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
+            writer.close()
+            return
+        host, port = target.rsplit(":", 1)
+        self.tunnels.append(target)
+        up_reader, up_writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await writer.drain()
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+async def test_proxy_carries_every_call() -> None:
+    fake, proxy = FakeTelegram(), ConnectProxy()
+    base, proxy_url = await fake.start(), await proxy.start()
+    bot = make_bot(load_settings(None, telegram={
+        "token": "123456:PROXY", "api_base_url": base, "proxy": proxy_url}).telegram)
+    try:
+        message = await bot.send_message(42, "经代理发送")
+    finally:
+        await bot.session.close()
+        await proxy.stop()
+        await fake.stop()
+    assert message.text == "经代理发送"
+    assert proxy.tunnels and all(t == base.split("//", 1)[1] for t in proxy.tunnels)

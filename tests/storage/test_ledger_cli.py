@@ -116,3 +116,49 @@ def test_export_to_a_missing_folder(db_file: Path, tmp_path: Path,
     assert main(["export", str(tmp_path / "no" / "out.xlsx")]) == 1
     assert capsys.readouterr().err.startswith("无法写入文件：")
     assert not (tmp_path / "no").exists()
+
+
+def test_export_csv_is_csv(db_file: Path, tmp_path: Path,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["import", str(FIXTURES / "ledger.csv")]) == 0
+    out_file = tmp_path / "台账.csv"
+    assert main(["export", str(out_file)]) == 0
+    assert f"已导出 32 个项目到 {out_file}" in capsys.readouterr().out
+    data = out_file.read_bytes()
+    assert not data.startswith(b"PK")  # not a zip (XLSX) under a .csv name
+    assert data.startswith("\ufeff项目编号,项目名称".encode())  # BOM: Excel reads it as UTF-8
+    exported = read_ledger(out_file)
+    assert exported.errors == [] and len(exported.rows) == 32
+    assert main(["import", str(out_file)]) == 0
+    assert "未变 32" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["out.xls", "out.txt", "out"])
+def test_export_refuses_other_formats(db_file: Path, tmp_path: Path, name: str,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["import", str(FIXTURES / "ledger.csv")]) == 0
+    capsys.readouterr()
+    assert main(["export", str(tmp_path / name)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("未导出：") and "请用 .xlsx 或 .csv" in err
+    assert not (tmp_path / name).exists()
+
+
+def test_import_milestones_lists_every_problem_at_once(
+    db_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["import", str(FIXTURES / "ledger.csv")]) == 0
+    path = tmp_path / "m.csv"
+    path.write_text("项目编号,节点,计划日期\nP001,开工,2023-13-01\nP404,开工,2023-06-30\n"
+                    "P405,封顶了,2023-06-30\nP002,开工,2023-06-30\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["import-milestones", str(path)]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "m.csv 第2行 计划日期: 无法识别的日期：2023-13-01（应为 2023-06-30）",
+        "m.csv 第3行 项目编号: 台账中没有项目 P404",
+        "m.csv 第4行 节点: 未知的节点：封顶了（可用：签约、土地摘牌、施工许可、开工、"
+        "主体封顶、竣工、竣工验收、投产运营）",
+        "m.csv 第4行 项目编号: 台账中没有项目 P405",
+        "文件有 4 个问题，未导入任何内容。",
+    ]
+    assert _count(db_file, "milestones") == 0
