@@ -17,6 +17,7 @@ from bot.middlewares import (
     system_clock,
 )
 from bot.services.registry import ParserHolder
+from handlers.errors import on_error
 from scheduler.workdays import WorkCalendar
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ def build_dispatcher(
     )
     dp.update.outer_middleware(DbSessionMiddleware(session_factory))
     dp.update.outer_middleware(PersonMiddleware())
+    dp.errors.register(on_error)
     for name in ROUTER_MODULES:
         # A new router per dispatcher: a router belongs to one parent, and tests and the
         # sandbox build several dispatchers in one process.

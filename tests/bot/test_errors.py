@@ -1,0 +1,56 @@
+"""Never silence: an exception while handling an update gives the person an apology with a
+reference number, the error is logged under that number, and the stored report stays."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+
+from bot.services import reporting
+from storage.models import Report
+from tests.bot.conftest import BotHarness
+from tests.bot.test_reporting import button_message, data_for, press, reports
+
+REFERENCE = re.compile(r"编号 (\d{4}-\d{4}-[0-9A-F]{4})")
+
+
+@pytest.mark.sqlite_only
+async def test_failure_after_storing_apologises_and_keeps_the_report(
+    harness: BotHarness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("parser exploded")
+
+    monkeypatch.setattr(reporting, "process", broken)
+    user = await harness.bound_user("孙浩")
+    with caplog.at_level(logging.ERROR, logger="gongjian.failures"):
+        [reply] = await harness.say(user, "三一产业基地今天主体封顶")
+    match = REFERENCE.search(reply["text"])
+    assert match and reply["text"].startswith("抱歉")
+    assert "parser exploded" not in reply["text"] and "Traceback" not in reply["text"]
+    [record] = [r for r in caplog.records if match.group(1) in r.getMessage()]
+    assert record.exc_info and "parser exploded" in str(record.exc_info[1])
+    [report] = await reports(harness)
+    assert isinstance(report, Report) and report.text == "三一产业基地今天主体封顶"
+
+
+@pytest.mark.sqlite_only
+async def test_failing_button_answers_with_the_reference(
+    harness: BotHarness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    user = await harness.bound_user("孙浩")
+    await harness.say(user, "三一产业基地今天主体封顶")
+    summary = button_message(harness, user["id"])
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise ValueError("ledger locked")
+
+    monkeypatch.setattr(reporting, "confirm", broken)
+    with caplog.at_level(logging.ERROR, logger="gongjian.failures"):
+        answer = await press(harness, user, summary, data_for(summary, "确认"))
+    match = REFERENCE.search(answer)
+    assert match and any(match.group(1) in r.getMessage() for r in caplog.records)
+    [report] = await reports(harness)
+    assert report.state == "pending"  # nothing half-applied: the draft is still there
