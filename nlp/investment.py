@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from nlp.numbers import Span, find_money, find_percents
+from nlp.numbers import find_money, find_percents
 
 # (年度累计2.4亿元 and 累计：16.9亿元 in a report form are completed figures too.)
 _DONE = re.compile(
@@ -93,32 +93,64 @@ def _scope(window: str) -> str:
     return "unspecified"
 
 
-# 整体完成了九成 / 主体已完成七成: a share of the whole work, said without the word 进度.
-_PROGRESS_CONTEXT = re.compile(
-    r"进度|完成总工程量|工程量完成|总工程量|(?:整体|总体|全部|主体|工程)(?:工程)?(?:已|已经)?完成了?"
+@dataclass(frozen=True, slots=True)
+class Share:
+    """A share of the work reported done; `part` names the part of the work (主体结构, 外墙施工)
+    or is None when the share is for the whole project."""
+
+    start: int
+    end: int
+    value: Decimal
+    part: str | None
+
+
+# The words right before a share that say it is the work done: "X完成N%", "X进度达到N%",
+# "X完成了工程量的N%". X, the words before them, names the part (or the whole).
+_SHARE_HEAD = re.compile(
+    r"(?:(?:形象|工程|施工|整体|总体|建设)?进度|完成(?:了|总)?(?:总?工程量|工作量)?|工程量)"
+    r"(?:已经?|已|目前|基本|累计|达到?|为|是|在|约|大约|接近|近|超过|突破|了|的|只有|仅有?|才|有|[:：]|\s)*$"
 )
-_PROGRESS_NOT = re.compile(r"计划|力争|目标|预计|确保|争取|率|款")
-# 目前完成85%: a share right after "done so far", with nothing else named as its whole.
-_DONE_SHARE = re.compile(
-    r"(?:^\s*|目前|现在|现已|已经|已|累计)完成了?(?:约|近|超过|达到)?\s*$")
+# Whole-project words: 形象进度, 整体完成, 项目总体完成, 工程量.
+_WHOLE = re.compile(r"^(?:形象|整体|总体|全部|全面|项目|工程|总工程量|工程量|建设|全线|项目整体|"
+                    r"工程整体|项目总体|工程总体|总|整个项目|项目形象|工程形象|全部工程)?$")
+# Not a share of work: plans, money, rates (返岗率, 签约率, 出勤率, 年度计划完成率).
+_SHARE_NOT = re.compile(
+    r"计划|力争|目标|预计|确保|争取|要求|任务|投资|产值|资金|款|率|营收|税|招商|销售|人员|工人")
+# Time and manner words that may stand between the project name and the part of the work.
+_FILLER = re.compile(
+    r"截[至止]?(?:目前|现在|本周|今天|[^，,。；;\s]{0,6}?(?:月底|月末|日|号))"
+    r"|(?:形象|整体|总体|工程|施工|项目)*进度[:：]?"
+    r"|目前|现在|当前|现已|本周|本月|今天|其中|已经|已|基本上?|累计|总共|共|均|也|都|的|约|全面"
+)
 
 
-def extract_progress(text: str, clauses: Sequence[tuple[int, int]]) -> list[Span]:
-    """Overall / visual progress stated as a share of the work (形象进度80%, 进度达到八成)."""
-    out: list[Span] = []
+def extract_progress(text: str, clauses: Sequence[tuple[int, int]]) -> list[Share]:
+    """Visual progress (形象进度) stated as a share of the work, for the whole project or for a
+    named part of it, in text order. `text` should have project names blanked (spaces) so
+    that what stands before 完成 is the part of the work, not the project."""
+    out: list[Share] = []
     for cs, ce in clauses:
         clause = text[cs:ce]
         left = 0
         for span in find_percents(clause):
             window = clause[left:span.start]
             left = span.end
-            ctx = _PROGRESS_CONTEXT.search(window)
-            if ctx is None and _DONE_SHARE.search(window) and not _PROGRESS_NOT.search(window):
-                out.append(Span(cs + span.start, cs + span.end, span.value))
+            head = _SHARE_HEAD.search(window)
+            if head is None:
                 continue
-            if ctx is None or _PROGRESS_NOT.search(window[ctx.end():]):
+            before = window[: head.start()]
+            said = window[head.start():]
+            if _SHARE_NOT.search(said):
                 continue
-            if _PROGRESS_NOT.search(window[: ctx.start()]) and "形象" not in window:
+            # The part is what stands between the last break (a space left by a blanked
+            # project name, a connective) and the head word.
+            part = re.split(r"\s+|和|及|与|、", before.strip())[-1] if before.strip() else ""
+            if _SHARE_NOT.search(before[-12:]) and not said.startswith("形象"):
                 continue
-            out.append(Span(cs + span.start, cs + span.end, span.value))
+            part = _FILLER.sub("", part).strip(" ：:，,")
+            whole = bool(_WHOLE.match(part)) or said.startswith(("形象", "整体", "总体"))
+            if not whole and (len(part) > 10 or not re.search(r"[\u4e00-\u9fff]", part)):
+                continue
+            out.append(Share(cs + span.start, cs + span.end, span.value,
+                             None if whole else part))
     return out

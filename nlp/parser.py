@@ -136,7 +136,7 @@ class Parser:
         named = [s for cs, ce in clauses for s, _e, _k in milestone_spans(work, cs, ce)]
         issues = extract_issues(work, clauses, blanked, named)
         amounts = extract_investment(work, clauses)
-        progress = extract_progress(work, clauses)
+        progress = extract_progress(_blank(work, [(m.start, m.end) for m in mentions]), clauses)
         if not (events or issues or amounts or progress):
             mentions = [m for m in mentions if not m.weak]
             if not mentions:
@@ -187,8 +187,10 @@ class Parser:
                 g.update.investment.append(Investment(a.scope, a.wan_yuan))
         for p in progress:
             for g in owner(p.start):
-                if not g.has_progress:
+                # The whole project's share wins over parts; of several parts, the first.
+                if not g.has_progress or (g.update.progress_part is not None and p.part is None):
                     g.update.progress_pct = float(p.value)
+                    g.update.progress_part = p.part
                     g.has_progress = True
         for iss in issues:
             subject_start, subject_end = _subject(work, iss.start, iss.end, mentions)

@@ -49,6 +49,7 @@ class Update:
     project: str | None
     events: list[Event] = field(default_factory=list)
     progress_pct: float | None = None
+    progress_part: str | None = None  # the part of the work the share is for; None: the whole
     investment: list[Investment] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
     # When project is None: codes that might be meant, best first (for the bot's buttons).
@@ -64,6 +65,7 @@ class Update:
                 for e in self.events
             ],
             "progress_pct": (int(pct) if pct is not None and float(pct).is_integer() else pct),
+            "progress_part": self.progress_part,
             "investment": [
                 {"scope": i.scope, "wan_yuan": _number(i.wan_yuan)} for i in self.investment
             ],

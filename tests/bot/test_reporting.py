@@ -167,7 +167,8 @@ async def test_walkthrough_confirm_records_facts_and_closes_alert(harness: BotHa
     assert report.parse_result == {"updates": [{
         "project": "P004",
         "events": [{"milestone": "topped_out", "status": "done", "date": "2023-05-10"}],
-        "progress_pct": None, "investment": [{"scope": "month", "wan_yuan": 12000}],
+        "progress_pct": None, "progress_part": None,
+        "investment": [{"scope": "month", "wan_yuan": 12000}],
         "issues": [],
     }]}
 

@@ -110,7 +110,9 @@ def test_nothing_to_record(parser: Parser, text: str) -> None:
 
 def test_naming_a_project_is_an_update(parser: Parser) -> None:
     assert parse(parser, "雪峰岭学校本周无新进展") == [{
-        "project": "P032", "events": [], "progress_pct": None, "investment": [], "issues": []}]
+        "project": "P032", "events": [], "progress_pct": None, "progress_part": None,
+        "investment": [],
+        "issues": []}]
 
 
 # -- milestones ----------------------------------------------------------------------------
@@ -464,3 +466,29 @@ def test_project_codes_name_projects(parser: Parser) -> None:
 def test_a_milestone_not_yet_reached_is_no_issue_by_itself(parser: Parser) -> None:
     [update] = parse(parser, "雪峰岭学校还没开工，土地尚未摘牌，主要是地块内还有管线未迁改")
     assert [i["category"] for i in update["issues"]] == ["utilities"]
+
+
+# -- progress of a part of the work (spec: Progress) ----------------------------------------
+@pytest.mark.parametrize(("text", "pct", "part"), [
+    ("雪峰岭学校外墙施工完成六成", 60, "外墙施工"),
+    ("雪峰岭学校设备调试完成三分之一", 33.33, "设备调试"),
+    ("雪峰岭学校主体结构完成95%，装修完成40%", 95, "主体结构"),       # first part
+    ("雪峰岭学校主体结构完成95%，形象进度85%", 85, None),             # the whole wins
+    ("雪峰岭学校形象进度85%，其中主体结构完成95%", 85, None),
+    ("雪峰岭学校形象进度：总体完成约85%", 85, None),
+    ("雪峰岭学校形象进度只有30%", 30, None),
+])
+def test_share_of_a_part_of_the_work(parser: Parser, text: str, pct: float,
+                                     part: str | None) -> None:
+    [update] = parse(parser, text)
+    assert (update["progress_pct"], update["progress_part"]) == (pct, part)
+
+
+@pytest.mark.parametrize("text", [
+    "雪峰岭学校工人返岗率90%", "雪峰岭学校拆迁签约率85%", "雪峰岭学校出勤率95%",
+    "雪峰岭学校年度投资计划完成60%", "雪峰岭学校本月完成投资300万元，完成年度计划的30%",
+    "雪峰岭学校投资完成率85%",
+])
+def test_shares_of_anything_but_work_are_not_progress(parser: Parser, text: str) -> None:
+    [update] = parse(parser, text)
+    assert update["progress_pct"] is None

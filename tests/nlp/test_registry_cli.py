@@ -40,7 +40,7 @@ def test_cli_single_message(capsys: pytest.CaptureFixture[str]) -> None:
     assert json.loads(capsys.readouterr().out) == {"updates": [{
         "project": "P004",
         "events": [{"milestone": "topped_out", "status": "done", "date": "2023-05-10"}],
-        "progress_pct": None, "investment": [], "issues": []}]}
+        "progress_pct": None, "progress_part": None, "investment": [], "issues": []}]}
 
 
 def test_cli_corpus(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -27,7 +27,8 @@ _TEXT = st.one_of(
 def _check(result_json: dict) -> None:
     json.dumps(result_json, ensure_ascii=False)
     for u in result_json["updates"]:
-        assert set(u) == {"project", "events", "progress_pct", "investment", "issues"}
+        assert set(u) == {"project", "events", "progress_pct", "progress_part", "investment",
+                          "issues"}
         for e in u["events"]:
             assert e["milestone"] in MILESTONES
             assert e["status"] in ("done", "planned", "not_done")
