@@ -11,9 +11,18 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 CONFIG_ENV = "GONGJIAN_CONFIG"
@@ -117,6 +126,59 @@ class CalendarSettings(_Section):
     workdays: list[dt.date] = []  # extra make-up working days (调休)
 
 
+RobotKind = Literal["dingtalk", "wecom", "feishu"]
+# What a group robot is sent: alerts by level, the due-day reminders, the daily digest, the
+# monthly report.
+RobotNotice = Literal["yellow", "orange", "red", "reminder", "digest", "report"]
+ROBOT_KIND_LABELS = {"dingtalk": "钉钉", "wecom": "企业微信", "feishu": "飞书"}
+
+
+def _webhook_problem(kind: str, url: str) -> str | None:
+    """Why `url` is not a `kind` robot's webhook address (None: it looks like one)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return "应为机器人的完整 webhook 地址（以 https:// 开头）"
+    query = parse_qs(parts.query)
+    if kind == "dingtalk" and not query.get("access_token"):
+        return "钉钉机器人地址应含 access_token=…（群设置 → 智能群助手 → 机器人 → 复制 Webhook）"
+    if kind == "wecom" and not query.get("key"):
+        return "企业微信群机器人地址应含 key=…（群机器人 → 复制 Webhook 地址）"
+    if kind == "feishu" and "/hook/" not in parts.path:
+        return "飞书机器人地址应形如 …/open-apis/bot/v2/hook/…（自定义机器人 → 复制 webhook 地址）"
+    return None
+
+
+class RobotSettings(_Section):
+    """An office group's robot (群机器人): outbound only, one webhook per group."""
+
+    name: str = Field(min_length=1, max_length=64)  # shown in logs and check-robots
+    kind: RobotKind
+    webhook: SecretStr  # the full address; it holds the robot's token, so never echoed
+    secret: SecretStr | None = None  # 加签 / 签名校验 secret (DingTalk SEC…, Feishu)
+    notices: list[RobotNotice] = ["orange", "red", "digest"]
+    departments: list[str] = []  # only projects these service departments serve; empty: all
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RobotSettings:
+        problems = []
+        problem = _webhook_problem(self.kind, self.webhook.get_secret_value().strip())
+        if problem:
+            problems.append(f"webhook {problem}")
+        secret = self.secret.get_secret_value().strip() if self.secret else None
+        if self.kind == "wecom" and secret:
+            problems.append(
+                "secret 企业微信群机器人没有签名密钥（凭据是 webhook 里的 key），请删去")
+        if self.kind == "dingtalk" and secret is not None and not secret.startswith("SEC"):
+            problems.append("secret 钉钉加签密钥以 SEC 开头（安全设置 → 加签）")
+        if self.kind in ("dingtalk", "feishu") and secret == "":
+            problems.append("secret 不能为空字符串（不用签名就删去这一行）")
+        if not self.notices:
+            problems.append("notices 至少选一项：yellow、orange、red、reminder、digest、report")
+        if problems:
+            raise ValueError(f"机器人「{self.name}」：" + "；".join(problems))
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GONGJIAN_", env_nested_delimiter="__", extra="forbid"
@@ -128,6 +190,20 @@ class Settings(BaseSettings):
     schedule: ScheduleSettings = ScheduleSettings()
     escalation: EscalationSettings = EscalationSettings()
     calendar: CalendarSettings = CalendarSettings()
+    robots: list[RobotSettings] = []
+
+    @field_validator("robots")
+    @classmethod
+    def _unique_robot_names(cls, robots: list[RobotSettings]) -> list[RobotSettings]:
+        seen: set[str] = set()
+        for r in robots:
+            if r.name in seen:
+                raise ValueError(f"机器人名称「{r.name}」重复（每个 [[robots]] 的 name 须不同）")
+            seen.add(r.name)
+        return robots
+
+    def robots_of(self, kind: str) -> list[RobotSettings]:
+        return [r for r in self.robots if r.kind == kind]
 
     @classmethod
     def settings_customise_sources(
@@ -182,11 +258,13 @@ def _known_keys(loc: tuple[Any, ...]) -> list[str]:
 
 def _describe_one(err: Any) -> str:
     loc = tuple(err["loc"])
-    names = [str(p) for p in loc if not isinstance(p, int)]
-    items = "".join(f" 第 {p + 1} 项" for p in loc if isinstance(p, int))
-    key = (".".join(names) or "(根)") + items
+    key = ""
+    for p in loc:  # robots 第 2 项.notices 第 1 项
+        key += f" 第 {p + 1} 项" if isinstance(p, int) else (f".{p}" if key else str(p))
+    key = key or "(根)"
     kind = err["type"]
-    ctx = {k: str(v).replace(" or ", "、") for k, v in (err.get("ctx") or {}).items()}
+    ctx = {k: str(v).replace(" or ", "、").replace("', '", "'、'")
+           for k, v in (err.get("ctx") or {}).items()}
     if kind == "extra_forbidden":
         msg = "未知配置项"
         close = difflib.get_close_matches(str(loc[-1]), _known_keys(loc), n=1, cutoff=0.6)

@@ -144,6 +144,9 @@ class Notice:
     level: Level = Level.INFO
     actions: tuple[tuple[Action, ...], ...] = ()
     attachment: Attachment | None = None
+    # Mobile numbers (from the ledger) of people to @ where the platform can: group robots
+    # on DingTalk (at.atMobiles) and WeCom (mentioned_mobile_list). Others ignore them.
+    mentions: tuple[str, ...] = ()
 
     @classmethod
     def of(
@@ -154,6 +157,7 @@ class Notice:
         level: Level = Level.INFO,
         actions: Sequence[Sequence[Action]] = (),
         attachment: Attachment | None = None,
+        mentions: Sequence[str] = (),
     ) -> Notice:
         """A notice from lines given as spans or plain strings."""
         return cls(
@@ -162,6 +166,7 @@ class Notice:
             level=level,
             actions=tuple(tuple(row) for row in actions if row),
             attachment=attachment,
+            mentions=tuple(dict.fromkeys(mentions)),
         )
 
     @property
@@ -176,4 +181,4 @@ class Notice:
 
     def with_actions(self, actions: Sequence[Sequence[Action]]) -> Notice:
         return Notice(self.lines, self.title, self.level,
-                      tuple(tuple(r) for r in actions if r), self.attachment)
+                      tuple(tuple(r) for r in actions if r), self.attachment, self.mentions)

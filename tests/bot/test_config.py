@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
 
 from bot.cli import main
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, RobotSettings, Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "config.example.toml"
@@ -155,6 +156,8 @@ def _keys(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str]]:
     keys = []
     for name, info in model.model_fields.items():
         kind = info.annotation
+        if name == "robots":  # [[robots]] tables: test_example_file_documents_robot_tables
+            continue
         if isinstance(kind, type) and issubclass(kind, BaseModel):
             keys += _keys(kind, f"{prefix}{name}.")
         else:
@@ -181,6 +184,19 @@ def test_example_file_documents_every_setting() -> None:
     assert re.search(r"^# token = ", body["telegram"], re.M)  # commented out
 
 
+def test_example_file_documents_robot_tables() -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    block = text.split("# [[robots]]\n", 1)[1].splitlines()
+    for key in RobotSettings.model_fields:
+        found = [i for i, line in enumerate(block) if line.startswith(f"# {key} = ")]
+        assert found, f"robots.{key} is missing from config.example.toml"
+        assert block[found[0] - 1].startswith("# ") and " = " not in block[found[0] - 1]
+    # the commented example, uncommented, is a valid robot
+    example = "\n".join(line.removeprefix("# ") for line in block if " = " in line)
+    data = tomllib.loads(example.replace("…", "x"))
+    assert RobotSettings(**data).kind == "dingtalk"
+
+
 def test_file_not_in_utf8(tmp_path: Path) -> None:
     path = tmp_path / "gbk.toml"
     path.write_bytes('[org]\ntop_leader = "杨国栋"\n'.encode("gbk"))
@@ -197,3 +213,54 @@ def test_malformed_token_is_one_line_without_the_token(
     assert str(info.value) == (
         "配置错误 telegram.token: 格式不对（应为 123456:ABC… 的形式）")
     assert "SECRET" not in str(info.value) and "secret" not in str(info.value)
+
+
+def test_robot_tables_errors_one_line_each_in_chinese(tmp_path: Path) -> None:
+    path = tmp_path / "robots.toml"
+    path.write_text("""
+[[robots]]
+name = "调度群"
+kind = "dingtalk"
+webhook = "https://oapi.dingtalk.com/robot/send?token=abc"
+secret = "abc"
+[[robots]]
+name = "企微群"
+kind = "wecom"
+webhook = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k1"
+secret = "x"
+notices = ["red", "blue"]
+[[robots]]
+name = "飞书群"
+kind = "lark"
+webhook = "https://open.feishu.cn/open-apis/bot/v2/hook/abc"
+""", encoding="utf-8")
+    lines = _error(path).splitlines()
+    assert lines == [
+        "配置错误 robots 第 1 项: 机器人「调度群」：webhook 钉钉机器人地址应含 access_token=…"
+        "（群设置 → 智能群助手 → 机器人 → 复制 Webhook）；secret 钉钉加签密钥以 SEC 开头"
+        "（安全设置 → 加签）",
+        "配置错误 robots 第 2 项.notices 第 2 项: "
+        "应为 'yellow'、'orange'、'red'、'reminder'、'digest'、'report' 之一",
+        "配置错误 robots 第 3 项.kind: 应为 'dingtalk'、'wecom'、'feishu' 之一",
+    ]
+    assert "abc" not in "".join(lines[1:])  # the webhook token is never echoed
+
+
+def test_robot_names_unique_and_webhook_secret(tmp_path: Path) -> None:
+    path = tmp_path / "robots.toml"
+    table = """
+[[robots]]
+name = "调度群"
+kind = "feishu"
+webhook = "https://open.feishu.cn/open-apis/bot/v2/hook/abc"
+secret = "s3cr3t"
+departments = ["区发改局"]
+"""
+    path.write_text(table, encoding="utf-8")
+    robot = load_settings(path).robots[0]
+    assert (robot.kind, robot.notices, robot.departments) == (
+        "feishu", ["orange", "red", "digest"], ["区发改局"])
+    assert "s3cr3t" not in repr(robot) and "abc" not in repr(robot)
+    path.write_text(table * 2, encoding="utf-8")
+    assert _error(path) == ("配置错误 robots: 机器人名称「调度群」重复"
+                            "（每个 [[robots]] 的 name 须不同）")
