@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "sandbox": "bot.sandbox:run",
     "run-or-sandbox": "bot.cli:cmd_run_or_sandbox",
     "tick": "scheduler.tick:run",
+    "check-robots": "channels.check:run",
 }
 
 
@@ -114,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("tick", "按某一时刻执行一次定时任务")
     p.add_argument("--at", metavar="时刻", help="ISO 时刻，例：2023-06-01T08:30（默认现在）")
     p.add_argument("--dry-run", action="store_true", help="只显示将发送的消息，不发送、不写入")
+
+    command("check-robots", "向每个已配置的群机器人发一条测试消息，逐个报告是否成功")
     return ap
 
 
