@@ -15,15 +15,27 @@ from nlp.types import EventStatus
 
 # Longest words first inside each milestone; 竣工验收 is `accepted` only, never `completed`.
 _MILESTONE = re.compile(
-    # (消防验收, 环保验收, 规划验收 … are special inspections, not the project's acceptance.)
-    r"(?P<accepted>竣工验收|通过验收|组织验收|(?<![防保划项能持测])验收)"
-    r"|(?P<topped_out>主体封顶|封顶)"
+    # (消防验收, 环保验收, 规划验收 … are special inspections, not the project's acceptance:
+    # see _OTHER_INSPECTION.)
+    r"(?P<accepted>竣工验收|通过验收|组织验收|验收)"
+    r"|(?P<topped_out>主体封顶|封顶|封[的了过]顶)"
     r"|(?P<completed>主体完工|竣工|完工|建成(?!区))"
-    r"|(?P<started>破土动工|开工(?!以来|率|前|条件|手续)|动工|进场施工|开建)"
+    # Split verb forms of speech: 开的工, 开了工, 开不了工 (negated: see _SPLIT_NEG).
+    r"|(?P<started>破土动工|开工(?!以来|率|前|条件|手续)|动工|进场施工|开建"
+    r"|[开动](?:的|了|过|不了|不成)工)"
     r"|(?P<permit>施工许可证?|四证齐全|施工证)"
     r"|(?P<land>摘牌|拿地|取得土地|土地出让|供地|土地证)"
-    r"|(?P<signed>签约|签[订署](?:了)?(?:投资|合作|项目)?(?:协议|合同)?)"
-    r"|(?P<operating>试生产|投产|投入使用|试运营|投运|运营|开业|通车)"
+    r"|(?P<signed>签约|签[订署](?:了)?(?:投资|合作|项目)?(?:协议|合同)?|签[的了过]约)"
+    r"|(?P<operating>试生产|投产|投入使用|试运营|投运|运营|开业|通车|投[的了过]产"
+    r"|通[的了过]车|投不了产|通不了车)"
+)
+_SPLIT_NEG = re.compile(r"不了|不成")
+# An inspection of one aspect (消防验收, 环保验收, 验收资料 is caught by _AS_NOUN), not the
+# project's completion acceptance (竣工验收).
+_OTHER_INSPECTION = re.compile(
+    r"(?:消防|环保|规划|人防|节能|水保|档案|质量|专项|分部|分项|单体|主体|基础|防雷|电梯|安全|设备"
+    r"|桩基|隐蔽|初步|中间|地基|钢结构|幕墙|管网|绿化|室外|职业卫生|卫生|环评|安评|能评|水土保持"
+    r"|特种设备|交通|工程质量|竣工前|预)(?:工程|专项|系统)?(?:的)?$"
 )
 # 未签征收协议 is land acquisition, not the project's investment agreement.
 _SIGN_CONTEXT = re.compile(
@@ -34,21 +46,28 @@ _SIGN_NOT = re.compile(r"征收|补偿|拆迁|安置|租赁|征地|\d+户|[一�
 _ON_TIME = re.compile(r"按计划|按期|按时|如期|按节点")
 _NEG = re.compile(
     r"还没有?|还未|尚未|暂未|暂时没有|未能|没能|没有|仍未|迟迟未|迟迟没有?|未|没|无法"
-    r"|待定|未定"
+    r"|待定|未定|不能|不会|不了|难以|来不及|无望|不具备|不可能|达不到|赶不上|做不到"
 )
 # Under way rather than not done: 正在办理施工许可证. Not done, unless the message gives the
 # milestone a planned date (预计5月初取得): then the plan is what is reported.
 _IN_PROGRESS = re.compile(
     r"正在办理|正在申请|正在报批|办理中|申请中|审批中|在办理|还在走|正在走|走程序|走流程"
-    r"|程序中|流程中|还在办"
+    r"|程序中|流程中|还在办|正在|在等|还在等|筹备|还差|离"
 )
 _PLAN = re.compile(
     r"计划|预计|力争|争取|将于|将|确保|拟|有望|准备|推迟|延期|延迟|延后|顺延|调整[到为至]|打算"
-    r"|目标|要在|预定|可望|即将|下一步|近期"
+    r"|目标|要在|预定|可望|即将|下一步|近期|快要|快(?![速递捷线乐])|马上|就要|还要|还需要?|还得|才能|才可以|早日"
+    r"|尽快|抓紧|加快"
 )
 # 暑假前完工: a deadline right before the milestone word.
 # (目前, 当前, 此前, 日前 and 提前 are not deadlines.)
-_BEFORE = re.compile(r"(?<![目当此日提])(?:之|以)?前\s*$")
+# 6月底前完成竣工验收: the deadline may stand a verb away from the milestone word; 两个月前
+# and 三天前 are ago, not deadlines; 5月前已竣工 is done (已 is not in the tail).
+_BEFORE_TAIL = (r"\s*(?:要|必须|务必|确保|能|可|将|完成|实现|全面|基本|全部|正式|达到|具备"
+                r"|通过|取得|拿到|办理|办结|办好|举行|组织|进行|开展|启动)*\s*$")
+_BEFORE = re.compile(r"(?<![目当此日提])(?:之|以)?前" + _BEFORE_TAIL)
+_AGO = re.compile(
+    r"(?:\d+|[一二两三四五六七八九十几半]+)\s*(?:个月|天|周|个星期|年)(?:之|以)?前" + _BEFORE_TAIL)
 _DONE = re.compile(r"已经|已于|已|今天|昨天|前天|今日|昨日|刚刚|顺利|实现|了")
 # 原定5月开工: the old plan, superseded by what follows (推迟到7月); not reported itself.
 _SUPERSEDED = re.compile(r"原定|原计划|原本|本应|本来")
@@ -79,7 +98,7 @@ def _status(window: str) -> EventStatus | None:
         return "not_done"
     if _IN_PROGRESS.search(window):
         return "not_done"
-    if _PLAN.search(window) or _BEFORE.search(window):
+    if _PLAN.search(window) or (_BEFORE.search(window) and not _AGO.search(window)):
         return "planned"
     if _DONE.search(window):
         return "done"
@@ -105,6 +124,9 @@ def milestone_spans(text: str, start: int, end: int) -> list[tuple[int, int, str
         if _AS_NOUN.match(after):
             continue
         if _AS_TIME.match(after) and not _HAS_DIGIT_DATE.search(clause, m.end()):
+            continue
+        if kind == "accepted" and m.group() != "竣工验收" \
+                and _OTHER_INSPECTION.search(clause, max(0, m.start() - 8), m.start()):
             continue
         if kind == "signed":
             # 拆迁户还有12户未签约 is land acquisition, not the project's investment agreement.
@@ -135,6 +157,7 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
             i += 1
         return found
 
+    plan_sections = _plan_sections(text)
     last: EventMention | None = None
     under_way: set[int] = set()  # not_done only because it is being applied for
     for cs, ce in clauses:
@@ -161,7 +184,7 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                 continue
             pre_dates = within(left, ms)
             post_dates = within(me, right)
-            status = _status(prefix)
+            status = "not_done" if _SPLIT_NEG.search(text, ms, me) else _status(prefix)
             span = pre_dates[-1] if pre_dates else None
             date = span.date if span else None
             if status is None and prev is not None and not pre_dates and _CONNECTOR.match(prefix):
@@ -173,6 +196,8 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                 status = _status(suffix)
             if status is None:
                 status = "planned" if date is not None and date > sent else "done"
+            if status == "done" and any(a <= ms < b for a, b in plan_sections):
+                status = "planned"  # under a 下步计划 heading
             if status == "not_done":
                 date = None
             elif status == "done" and date is not None and date > sent:
@@ -194,3 +219,34 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
             prev = last = ev
     planned = {e.milestone for e in out if e.status == "planned"}
     return [e for i, e in enumerate(out) if i not in under_way or e.milestone not in planned]
+
+
+# A report form's section of plans (二、下月计划 / 下步工作打算：): what it lists is planned.
+_PLAN_HEADING = re.compile(
+    r"^[ \t]*(?:[一二三四五六七八九十]{1,3}[、.．]|\d{1,2}[、.．]"
+    r"|[(（][一二三四五六七八九十\d]{1,3}[)）])?"
+    r"[ \t]*(?:下[一]?(?:步|周|月|阶段|季度|年度?)|明年|今后|近期|\d{4}年|后续)?"
+    r"(?:工作)?(?:计划|打算|安排|目标|重点)(?:安排)?[ \t]*[:：]?",
+    re.M,
+)
+# Any other heading ends the section: 三、存在问题, 【P008…】, 四、下步…
+_HEADING = re.compile(
+    r"^[ \t]*(?:[一二三四五六七八九十]{1,3}[、.．]|【|[(（][一二三四五六七八九十]{1,3}[)）]"
+    r"|(?:存在|主要)?(?:问题|困难)|[A-Za-z]{1,3}\d{2,6}[ \t]*[:：])", re.M)
+
+
+def _plan_sections(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each section of a message headed as plans."""
+    if "计划" not in text and "打算" not in text and "安排" not in text:
+        return []
+    out = []
+    for m in _PLAN_HEADING.finditer(text):
+        line_end = text.find("\n", m.end())
+        if line_end < 0:
+            line_end = len(text)
+        if text[m.end():line_end].strip() and not text[m.start():m.end()].rstrip().endswith(
+                ("：", ":")):
+            continue  # 计划下周开工 is a sentence, not a heading
+        nxt = _HEADING.search(text, line_end + 1) if line_end < len(text) else None
+        out.append((m.start(), nxt.start() if nxt else len(text)))
+    return out

@@ -492,3 +492,31 @@ def test_share_of_a_part_of_the_work(parser: Parser, text: str, pct: float,
 def test_shares_of_anything_but_work_are_not_progress(parser: Parser, text: str) -> None:
     [update] = parse(parser, text)
     assert update["progress_pct"] is None
+
+
+# -- negation, plans and words that name another thing ---------------------------------------
+@pytest.mark.parametrize(("text", "expected"), [
+    ("雪峰岭学校不能按期竣工", [("completed", "not_done", None)]),
+    ("雪峰岭学校6月底前完成竣工验收", [("accepted", "planned", "2023-06-30")]),
+    ("雪峰岭学校三天前开工", [("started", "done", None)]),
+    ("雪峰岭学校快封顶了", [("topped_out", "planned", None)]),
+    ("雪峰岭学校离封顶还有两层", [("topped_out", "not_done", None)]),
+    ("雪峰岭学校昨天开的工", [("started", "done", "2023-05-09")]),
+    ("雪峰岭学校开不了工", [("started", "not_done", None)]),
+    ("雪峰岭学校消防验收已通过", []),
+    ("雪峰岭学校环保验收已完成", []),
+    ("雪峰岭学校验收资料已准备好", []),
+    ("雪峰岭学校拆迁户已签约85户", []),
+    ("雪峰岭学校已通过竣工验收", [("accepted", "done", None)]),
+])
+def test_status_words(parser: Parser, text: str, expected: list[tuple[Any, ...]]) -> None:
+    assert events(parser, text) == expected
+
+
+def test_a_plans_section_of_a_form_is_planned(parser: Parser) -> None:
+    text = ("雪峰岭学校月报\n一、本月完成\n1.主体封顶\n二、下月计划\n1.竣工验收\n2.投入使用\n"
+            "三、存在问题\n无")
+    [update] = parse(parser, text)
+    assert [(e["milestone"], e["status"]) for e in update["events"]] == [
+        ("topped_out", "done"), ("accepted", "planned"), ("operating", "planned")]
+    assert update["issues"] == []

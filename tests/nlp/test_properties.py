@@ -1,0 +1,79 @@
+"""Safety properties: a milestone said not to have happened, or only planned, is never `done`;
+a statement that there is no problem is never an issue. Hypothesis builds the sentences from
+parts (projects, milestone phrases, frames, dates, fillers), so no one list of phrases is
+what passes."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nlp.parser import Parser
+
+SENT = dt.date(2023, 5, 10)
+_PROJECTS = st.sampled_from(["雪峰岭学校", "钢铁城", "三一产业基地", "清水塘大桥", "永磁动力项目",
+                             ""])
+# Milestone phrases as a done report would say them (each alone parses as done).
+_MILESTONES = st.sampled_from([
+    "开工", "动工", "破土动工", "进场施工", "主体封顶", "封顶", "竣工", "完工", "竣工验收",
+    "通过竣工验收", "投产", "试生产", "投入使用", "开业", "通车", "签约", "签订投资协议", "摘牌",
+    "取得施工许可证", "拿地", "四证齐全",
+])
+_DATES = st.sampled_from(["", "6月底", "月底", "下周三", "年底", "二季度", "6月15日", "国庆",
+                          "下个月", "明年3月", "7.15"])
+_FILLERS = st.sampled_from(["", "嗯，", "那个", "就是", "然后", "目前", "现在"])
+_NEGATIONS = st.sampled_from([
+    "还没{m}", "还没有{m}", "尚未{m}", "暂未{m}", "未能按期{m}", "没能按时{m}", "不能按期{m}",
+    "无法如期{m}", "仍未{m}", "迟迟没有{m}", "一直没{m}", "还没能{m}", "至今未{m}",
+    "{d}没有按计划{m}", "原定{d}{m}，但没能{m}", "暂时还不能{m}", "{d}不能{m}",
+])
+_PLANS = st.sampled_from([
+    "计划{d}{m}", "预计{d}{m}", "争取{d}完成{m}", "力争{d}{m}", "{d}前完成{m}", "确保{d}前{m}",
+    "预计{d}完成{m}", "计划于{d}{m}", "准备{d}{m}", "打算{d}{m}", "将于{d}{m}", "拟{d}{m}",
+    "有望{d}{m}", "目标是{d}{m}", "{d}之前要{m}", "推迟到{d}{m}", "下一步{m}",
+])
+_NO_PROBLEM = st.sampled_from([
+    "没问题", "没有问题", "一切顺利", "一切正常", "进展顺利", "暂无困难", "无需协调事项",
+    "没有需要协调的事项", "目前没有遇到困难", "施工正常", "没什么困难", "各项工作正常推进",
+    "不存在问题", "暂时没有需要解决的问题", "没啥问题", "无困难", "目前无问题", "推进顺利",
+])
+_SUBJECTS = st.sampled_from(["", "征地", "资金", "审批", "供电", "施工", "用地", "手续", "各方面"])
+
+
+def _statuses(parser: Parser, text: str) -> list[str]:
+    return [e.status for u in parser.parse(text, sender="邱实", sent=SENT).updates
+            for e in u.events]
+
+
+@settings(max_examples=300, deadline=None)
+@given(p=_PROJECTS, f=_FILLERS, frame=_NEGATIONS, m=_MILESTONES, d=_DATES)
+def test_a_negated_milestone_is_never_done(parser: Parser, p: str, f: str, frame: str, m: str,
+                                           d: str) -> None:
+    text = f + p + frame.format(m=m, d=d)
+    assert "done" not in _statuses(parser, text), text
+
+
+@settings(max_examples=300, deadline=None)
+@given(p=_PROJECTS, f=_FILLERS, frame=_PLANS, m=_MILESTONES, d=_DATES)
+def test_a_planned_milestone_is_never_done(parser: Parser, p: str, f: str, frame: str, m: str,
+                                           d: str) -> None:
+    text = f + p + frame.format(m=m, d=d or ("月底" if "{d}前" in frame else ""))
+    assert "done" not in _statuses(parser, text), text
+
+
+@settings(max_examples=300, deadline=None)
+@given(p=_PROJECTS, f=_FILLERS, subject=_SUBJECTS, ok=_NO_PROBLEM,
+       tail=st.sampled_from(["", "。", "，谢谢", "！"]))
+def test_a_no_problem_statement_is_never_an_issue(parser: Parser, p: str, f: str, subject: str,
+                                                  ok: str, tail: str) -> None:
+    text = f + p + subject + ok + tail
+    assert all(not u.issues for u in parser.parse(text, sender="邱实", sent=SENT).updates), text
+
+
+@settings(max_examples=100, deadline=None)
+@given(p=_PROJECTS, m=_MILESTONES)
+def test_the_done_clauses_used_above_are_done(parser: Parser, p: str, m: str) -> None:
+    """The frames matter, not the milestone phrases: each phrase alone is reported as done."""
+    assert _statuses(parser, f"{p}今天已{m}") == ["done"] or m in ("四证齐全",)
