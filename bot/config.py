@@ -179,6 +179,21 @@ class RobotSettings(_Section):
         return self
 
 
+class RankingSettings(_Section):
+    """Weights of the four parts of a ranking score (龙虎榜); only their ratios matter."""
+
+    investment: int = Field(40, ge=0)  # investment completion against 序时进度
+    milestones: int = Field(30, ge=0)  # milestones met on time
+    reports: int = Field(15, ge=0)  # progress reports on time
+    issues: int = Field(15, ge=0)  # 交办件 closed by their deadline
+
+
+class MonthlyReportSettings(_Section):
+    day_of_month: int = Field(2, ge=1, le=28)  # the 月报 for last month goes out on this day
+    time: dt.time = dt.time(9, 0)  # local time on that day
+    group_by: Literal["department", "stage"] = "department"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GONGJIAN_", env_nested_delimiter="__", extra="forbid"
@@ -190,6 +205,8 @@ class Settings(BaseSettings):
     schedule: ScheduleSettings = ScheduleSettings()
     escalation: EscalationSettings = EscalationSettings()
     calendar: CalendarSettings = CalendarSettings()
+    ranking: RankingSettings = RankingSettings()
+    monthly_report: MonthlyReportSettings = MonthlyReportSettings()
     robots: list[RobotSettings] = []
 
     @field_validator("robots")
@@ -307,3 +324,9 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         return Settings(**data)
     except ValidationError as exc:
         raise ConfigError(describe(exc)) from None
+
+
+def dashboard_url(settings: Settings) -> str | None:
+    """The dashboard's public address (`[web] public_url`), or None when not configured."""
+    # getattr: the [web] section arrives with the dashboard (issue 11 §1).
+    return getattr(getattr(settings, "web", None), "public_url", None)

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 ROUTER_MODULES = (
     "handlers.onboarding",
     "handlers.lookup",
+    "handlers.ranking",
     "handlers.groups",
     "handlers.alerts",
     "handlers.fallback",

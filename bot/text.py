@@ -36,3 +36,10 @@ def split_message(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
     if current or not parts:
         parts.append(current)
     return parts
+
+
+def see_all(dashboard_url: str | None) -> str:
+    """The last line of a list too long for chat: where to see all of it."""
+    if dashboard_url:
+        return f'全部内容请在一屏统览查看：<a href="{esc(dashboard_url)}">{esc(dashboard_url)}</a>'
+    return "请在一屏统览查看全部"

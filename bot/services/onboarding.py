@@ -35,6 +35,7 @@ BOT_COMMANDS = (
     BotCommand(command="help", description="使用说明与报送示例"),
     BotCommand(command="status", description="项目状态：/status 或 /status 项目名称"),
     BotCommand(command="overdue", description="逾期节点、未报送和逾期交办件"),
+    BotCommand(command="rank", description="龙虎榜：/rank 月 或 /rank 季"),
 )
 
 UNBOUND_TEXT = (
@@ -56,6 +57,7 @@ HELP_TEXT = (
     "/status — 我的项目一览（阶段、进度、今年投资、预警）\n"
     "/status 项目名称 — 单个项目详情，如 /status 三一产业基地\n"
     "/overdue — 逾期节点、未按时报送和逾期交办件\n"
+    "/rank 月 或 /rank 季 — 上月或上季度龙虎榜（按部门、所在地、项目）\n"
     "/help — 本说明"
 )
 
