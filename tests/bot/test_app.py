@@ -62,7 +62,7 @@ async def test_polling_serves_and_registers_commands(
         assert "三一产业基地" in reply["text"]
         [call] = fake.calls_to("setMyCommands")
         assert [c["command"] for c in call.params["commands"]] == [
-            "start", "help", "status", "overdue"]
+            "start", "help", "status", "overdue", "rank"]
         assert fake.calls_to("deleteWebhook")
     finally:
         stop.set()
