@@ -78,6 +78,30 @@ class TelegramSettings(_Section):
         return proxy
 
 
+class DingTalkSettings(_Section):
+    """An enterprise internal app's robot in Stream mode (a long connection out, no public
+    address). Configured when client_id and client_secret are set."""
+
+    client_id: str | None = None  # AppKey / Client ID
+    client_secret: SecretStr | None = None  # AppSecret / Client Secret
+    robot_code: str | None = None  # 机器人 RobotCode; defaults to client_id (the usual case)
+    # Bind a user whose mobile matches the ledger's when the app may read mobiles
+    # (通讯录 成员信息读权限 + 手机号码信息).
+    bind_by_mobile: bool = False
+    api_base_url: str = "https://api.dingtalk.com"
+    oapi_base_url: str = "https://oapi.dingtalk.com"
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> DingTalkSettings:
+        if bool(self.client_id) != bool(self.client_secret):
+            raise ValueError("client_id（AppKey）与 client_secret（AppSecret）须同时填写")
+        return self
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.client_id and self.client_secret)
+
+
 class OrgSettings(_Section):
     top_leader: str | None = None  # 一把手, by ledger name
     administrators: list[str] = []  # by ledger name
@@ -201,6 +225,7 @@ class Settings(BaseSettings):
 
     database: DatabaseSettings = DatabaseSettings()
     telegram: TelegramSettings = TelegramSettings()
+    dingtalk: DingTalkSettings = DingTalkSettings()
     org: OrgSettings = OrgSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     escalation: EscalationSettings = EscalationSettings()

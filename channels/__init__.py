@@ -4,4 +4,4 @@ Importing this package registers every channel; adding a platform is one module 
 line below (docs/ARCHITECTURE.md, "Adding a channel").
 """
 
-from channels import dingtalk, feishu, telegram, wecom  # noqa: F401
+from channels import dingtalk, dingtalk_app, feishu, telegram, wecom  # noqa: F401
