@@ -1,9 +1,15 @@
 """`gongjian sandbox`: the real bot against a local fake Telegram, chatted with in the terminal.
 
-A fresh SQLite database in a temporary directory holds the sample ledger; every person in it
-is already bound to a fake Telegram account. Pick who you are, type messages, see the
-bot's replies as plain text; inline buttons are numbered, typing the number presses one.
-`/as NAME` switches person, `/quit` (or end of input) exits.
+A fresh SQLite database in a temporary directory holds the sample ledger (and its planned
+milestones); every person in it is already bound to a fake Telegram account. Pick who you
+are, type messages, see the bot's replies as plain text; inline buttons are numbered, typing
+the number presses one. `/as NAME` switches person, `/quit` (or end of input) exits.
+
+Time: the sandbox has its own clock (on the sample ledger it starts on 2023-05-10 09:00, the
+ledger's time). `/time 2023-06-01 08:30` or `/time +3d` moves it and runs the scheduler at
+once, so reminders, escalating alerts and the digest appear; notices reach the screen while
+you are at the prompt. In a terminal, input is read by prompt_toolkit: a multi-line paste
+arrives as one message, and a long one arrives whole (no 4 KB line limit of the terminal).
 """
 
 from __future__ import annotations
@@ -28,13 +34,19 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import polling_concurrency, startup
+from bot.clock import SandboxClock, TimeCommandError, describe_instant, parse_time_command
 from bot.config import DatabaseSettings, Settings
 from bot.dispatcher import build_dispatcher
 from bot.fake_api import Call, FakeTelegram
 from bot.telegram import make_bot
+from scheduler.delivery import Limits
+from scheduler.policy import in_quiet_hours, window_opens
 from scheduler.runner import SchedulerService
+from scheduler.tick import TickReport, tick_once
+from scheduler.workdays import WorkCalendar
 from storage.db import make_engine, make_sessionmaker
 from storage.ledger.importer import LedgerRejected, import_ledger
+from storage.ledger.milestones import import_milestones, read_milestones
 from storage.ledger.reader import read_ledger
 from storage.models import Person
 from storage.schema import upgrade
@@ -42,6 +54,8 @@ from storage.schema import upgrade
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_LEDGER = REPO / "examples" / "ledger.csv"
+SAMPLE_MILESTONES = REPO / "examples" / "milestones.csv"
+SAMPLE_START = dt.datetime(2023, 5, 10, 9, 0)  # local time: the sample ledger's "today"
 SAMPLE_ORG = {"top_leader": "杨国栋", "administrators": ["林晓"]}  # of the sample ledger
 USER_ID_BASE = 900_000_000
 FIRST_REPLY_TIMEOUT = 30.0  # the first report loads the parser's dictionary
@@ -63,11 +77,15 @@ def buttons_of(markup: Any) -> list[dict[str, Any]]:
 
 # --- loading the ledger ------------------------------------------------------------------------
 
-async def load_ledger(session: AsyncSession, path: Path) -> None:
-    """Through the real importer; a rejected file stops the sandbox with every problem
+async def load_ledger(
+    session: AsyncSession, path: Path, now: dt.datetime, milestones: Path | None = None
+) -> None:
+    """Through the real importers; a rejected file stops the sandbox with every problem
     listed."""
     try:
-        await import_ledger(session, read_ledger(path), now=dt.datetime.now(dt.UTC))
+        await import_ledger(session, read_ledger(path), now=now)
+        if milestones is not None:
+            await import_milestones(session, read_milestones(milestones), now=now)
     except LedgerRejected as exc:
         problems = "\n".join(f"  {e}" for e in exc.errors)
         raise SystemExit(f"台账 {path} 有问题，沙盒未启动：\n{problems}") from None
@@ -76,18 +94,26 @@ async def load_ledger(session: AsyncSession, path: Path) -> None:
 
 # --- the terminal chat -------------------------------------------------------------------------
 
+ReadLine = Callable[[str], Awaitable[str | None]]  # prompt -> one message, None at the end
+TimeTravel = Callable[[str], Awaitable[list[str]]]  # /time argument -> lines to show
+
+
 class TerminalChat:
     def __init__(
         self,
         fake: FakeTelegram,
         people: list[Person],
-        read_line: Callable[[], Awaitable[str | None]],
+        read_line: ReadLine,
         write: Callable[..., None],
+        time_travel: TimeTravel | None = None,
     ) -> None:
         self.fake, self.people, self.read_line, self.write = fake, people, read_line, write
+        self.time_travel = time_travel
         self.by_name = {p.name: p for p in people}
+        self.by_chat = {p.telegram_chat_id: p for p in people}
         self.current: Person | None = None
         self.cursor = 0  # index into fake.calls already shown or filed
+        self.shown = 0  # visible calls shown so far (by drain, whoever called it)
         self.unseen: dict[int, list[Call]] = {}
 
     # who is typing
@@ -150,23 +176,48 @@ class TerminalChat:
                 shown += 1
             elif chat is not None:
                 self.unseen.setdefault(int(chat), []).append(call)
+        self.shown += shown
         return shown
+
+    def waiting_for_others(self) -> str | None:
+        """Who has notices not yet seen, e.g. "潘婷 2 条、马骏 1 条"."""
+        counts = [(self.by_chat[c].name, len(calls)) for c, calls in self.unseen.items()
+                  if calls and c in self.by_chat]
+        return "、".join(f"{name} {n} 条" for name, n in counts) or None
+
+    async def pump(self, interval: float = 0.2) -> None:
+        """Show notices for the current person as they arrive, without waiting for input."""
+        while True:
+            await asyncio.sleep(interval)
+            if self.current is not None:
+                self.drain()
+
+    async def settle_quietly(self, timeout: float = 15.0) -> None:
+        """Wait until deliveries stop arriving (none at all is fine)."""
+        deadline = time.monotonic() + timeout
+        count = len(self.fake.calls)
+        quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < QUIET_AFTER * 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            if len(self.fake.calls) != count:
+                count, quiet_since = len(self.fake.calls), time.monotonic()
 
     async def settle(self, first_timeout: float = FIRST_REPLY_TIMEOUT) -> None:
         """Wait for the bot's answer: its first visible call, then until it goes quiet."""
         deadline = time.monotonic() + first_timeout
-        shown = 0
-        while not shown and time.monotonic() < deadline:
+        start = self.shown  # the pump may show the answer before this loop does
+        while self.shown == start and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-            shown += self.drain()
-        if not shown:
+            self.drain()
+        if self.shown == start:
             self.write("（机器人没有回复）")
             return
-        quiet_since = time.monotonic()
+        quiet_since, seen = time.monotonic(), self.shown
         while time.monotonic() - quiet_since < QUIET_AFTER:
             await asyncio.sleep(0.05)
-            if self.drain():
-                quiet_since = time.monotonic()
+            self.drain()
+            if self.shown != seen:
+                quiet_since, seen = time.monotonic(), self.shown
 
     # pressing a button
 
@@ -185,12 +236,21 @@ class TerminalChat:
         return latest, buttons_of(latest["reply_markup"])
 
     async def handle(self, line: str) -> bool:
-        """One line of input; False to stop."""
+        """One message of input (may span lines); False to stop."""
         line = line.strip()
         if not line:
             return True
         if line in ("/quit", "/exit"):
             return False
+        if self.time_travel is not None and (line == "/time" or line.startswith("/time ")):
+            self.drain()
+            for text in await self.time_travel(line[5:].strip()):
+                self.write(text)
+            self.drain()
+            others = self.waiting_for_others()
+            if others:
+                self.write(f"（其他人有新消息：{others}。/as 姓名 切换查看）")
+            return True
         if line == "/as" or line.startswith("/as "):
             person = self.pick(line[3:])
             if person is None:
@@ -216,6 +276,8 @@ class TerminalChat:
         else:
             self.fake.send_text(user, line)
         await self.settle()
+        if line == "/help" and self.time_travel is not None:
+            self.write(SANDBOX_HELP)
         return True
 
     async def choose_first(self, as_person: str | None) -> bool:
@@ -228,7 +290,7 @@ class TerminalChat:
         self.write("请选择您的身份（输入序号或姓名）：")
         self.list_people()
         while True:
-            line = await self.read_line()
+            line = await self.read_line("> ")
             if line is None or line.strip() in ("/quit", "/exit"):
                 return False
             person = self.pick(line)
@@ -240,11 +302,10 @@ class TerminalChat:
     async def loop(self, as_person: str | None) -> None:
         if not await self.choose_first(as_person):
             return
-        self.write("输入消息与机器人对话；数字按下按钮；/as 姓名 切换身份；/quit 退出。")
+        self.write(HOW_TO)
         while True:
             assert self.current is not None
-            self.write(f"{self.current.name}> ", end="")
-            line = await self.read_line()
+            line = await self.read_line(f"{self.current.name}> ")
             if line is None:
                 self.write("")
                 return
@@ -252,9 +313,25 @@ class TerminalChat:
                 return
 
 
-async def stdin_line() -> str | None:
-    """One line from stdin without blocking the event loop; None at end of input.
-    Piped input is echoed so a transcript reads like the terminal session."""
+HOW_TO = ("输入消息与机器人对话；数字按下按钮；/as 姓名 切换身份；"
+          "/time 2023-06-01 08:30 或 /time +3d 让时间前进（随即运行定时任务：提醒、预警升级、"
+          "每日简报）；/quit 退出。")
+
+
+SANDBOX_HELP = ("（沙盒）/time 2023-06-01 08:30 把时间拨到某一时刻，/time +3d 前进 3 天"
+                "（也可 +2h、+1w）：定时任务随即运行，提醒、预警升级和每日简报直接出现；"
+                "/as 姓名 切换身份查看别人收到的消息；/quit 退出。")
+
+
+def clean_text(text: str) -> str:
+    """Input as valid Unicode: a line a terminal cut inside a character (or bytes in another
+    encoding) leaves lone surrogates that would fail to encode later; they become U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+async def stdin_line(prompt: str) -> str | None:
+    """One line from piped stdin without blocking the event loop; None at end of input.
+    The prompt and the line are echoed so a transcript reads like the terminal session."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[str] = loop.create_future()
 
@@ -270,15 +347,35 @@ async def stdin_line() -> str | None:
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (Ctrl-C)
             loop.call_soon_threadsafe(deliver, text)
 
+    terminal_write(prompt, end="")
     # A daemon thread, not the default executor: Ctrl-C must not wait for a pending read.
     threading.Thread(target=read, name="sandbox-stdin", daemon=True).start()
     line = await future
     if not line:
         return None
-    line = line.rstrip("\n")
-    if not sys.stdin.isatty():
-        print(line, flush=True)
+    line = clean_text(line.rstrip("\n"))
+    print(line, flush=True)
     return line
+
+
+def terminal_reader(session: Any = None) -> ReadLine:
+    """prompt_toolkit in a terminal: bracketed paste keeps a multi-line paste in one message,
+    raw mode has no line-length limit, and output printed while the prompt waits (notices)
+    appears above it. `session` is a PromptSession (tests pass one on a pipe input)."""
+    from prompt_toolkit import PromptSession
+
+    prompt_session = session or PromptSession()
+
+    async def read(prompt: str) -> str | None:
+        try:
+            text = await prompt_session.prompt_async(prompt)
+        except EOFError:
+            return None
+        except KeyboardInterrupt:
+            return "/quit"
+        return clean_text(text)
+
+    return read
 
 
 def terminal_write(text: str, end: str = "\n") -> None:
@@ -290,17 +387,13 @@ def terminal_write(text: str, end: str = "\n") -> None:
 def sandbox_settings(settings: Settings, base_url: str, db_url: str, sample: bool) -> Settings:
     telegram = settings.telegram.model_copy(update={
         "token": SecretStr("1000000001:SANDBOX"), "api_base_url": base_url, "mode": "polling",
-    })
-    # Notices show at once in the sandbox, whatever the hour.
-    escalation = settings.escalation.model_copy(update={
-        "quiet_start": dt.time(0, 0), "quiet_end": dt.time(0, 0),
-        "quiet_on_non_working_days": False,
+        "proxy": None,
     })
     # Overdue checks every minute, so alerts follow what is reported within the session.
+    # Quiet hours stay as configured: /time shows them at work.
     schedule = settings.schedule.model_copy(update={"sweep_interval_minutes": 1})
     update: dict[str, Any] = {
-        "telegram": telegram, "database": DatabaseSettings(url=db_url), "escalation": escalation,
-        "schedule": schedule,
+        "telegram": telegram, "database": DatabaseSettings(url=db_url), "schedule": schedule,
     }
     if sample and not settings.org.top_leader and not settings.org.administrators:
         update["org"] = settings.org.model_copy(update=SAMPLE_ORG)
@@ -319,35 +412,90 @@ async def bind_everyone(session_factory: async_sessionmaker[AsyncSession]) -> li
 
 
 
+def time_report_lines(report: TickReport, settings: Settings, calendar: WorkCalendar) -> list[str]:
+    """What a /time jump did, in a few lines."""
+    tz = settings.schedule.tz
+    lines = []
+    s = report.sweep
+    if s is not None:
+        lines.append(f"定时任务已运行：新增预警 {s.opened}，升级 {s.escalated}，"
+                     f"重复提醒 {s.repeated}，解除 {s.closed}，报送提醒 {s.reminders}，"
+                     f"每日简报 {report.digests_queued} 份")
+    local = report.at.astimezone(tz)
+    if in_quiet_hours(local, settings.escalation, calendar):
+        opens = window_opens(local, settings.escalation, calendar)
+        lines.append(f"现在是静默时段（夜间或休息日）：非紧急通知暂缓，"
+                     f"{describe_instant(opens, tz)} 起送达（红色预警照常发送）。")
+    return lines
+
+
+class SandboxLimits(Limits):
+    """No per-chat pacing in the sandbox: a local fake, and a person reading a terminal."""
+
+    def __init__(self) -> None:
+        super().__init__(per_second=1000, per_chat=(1000, 1.0), per_group=(1000, 1.0))
+
+
 async def run(args: argparse.Namespace, settings: Settings) -> int:
     if not getattr(args, "verbose", False):
         for name in ("aiogram", "aiohttp", "scheduler", "apscheduler"):
             logging.getLogger(name).setLevel(logging.WARNING)
+    for stream in (sys.stdout, sys.stderr):  # never a UnicodeEncodeError on a narrow console
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="replace")  # type: ignore[union-attr]
     ledger = Path(args.ledger) if getattr(args, "ledger", None) else SAMPLE_LEDGER
     if not ledger.is_file():
         print(f"找不到台账文件 {ledger}", file=sys.stderr)
         return 1
+    sample = ledger == SAMPLE_LEDGER
+    tz = settings.schedule.tz
+    clock = SandboxClock(SAMPLE_START.replace(tzinfo=tz) if sample
+                         else dt.datetime.now(dt.UTC))
     fake = FakeTelegram()
+    fake.clock = lambda: clock().timestamp()  # people's messages are dated by the sandbox
     base_url = await fake.start()
     with tempfile.TemporaryDirectory(prefix="gongjian-sandbox-") as tmp:
         db_url = f"sqlite+aiosqlite:///{Path(tmp) / 'sandbox.db'}"
-        settings = sandbox_settings(settings, base_url, db_url, ledger == SAMPLE_LEDGER)
+        settings = sandbox_settings(settings, base_url, db_url, sample)
         engine = make_engine(db_url)
         session_factory = make_sessionmaker(engine)
         bot = make_bot(settings.telegram)
         polling: asyncio.Task[None] | None = None
         # The same scheduler as `gongjian run`: sweeps, digests and outbox delivery.
         scheduler = SchedulerService(settings, session_factory, bot, instance="sandbox",
-                                     delivery_poll_seconds=0.3)
+                                     delivery_poll_seconds=0.3, clock=clock,
+                                     limiter=SandboxLimits())
+        pump: asyncio.Task[None] | None = None
+
+        async def time_travel(arg: str) -> list[str]:
+            if not arg:
+                return [f"⏰ 沙盒时间：{describe_instant(clock(), tz)}",
+                        "用法：/time 2023-06-01 08:30（到某一时刻）或 /time +3d"
+                        "（前进 3 天；也可 +2h、+30m、+1w）"]
+            try:
+                at = parse_time_command(arg, clock(), tz)
+            except TimeCommandError as exc:
+                return [f"⏰ {exc}"]
+            clock.set(at)
+            chat.write(f"⏰ 沙盒时间：{describe_instant(at, tz)}")
+            # Sweep and digests at the new instant; the running delivery loop sends.
+            report = await tick_once(settings, session_factory, None, clock(),
+                                     instance="sandbox-time", calendar=scheduler.calendar)
+            scheduler.wake()
+            await chat.settle_quietly()
+            return time_report_lines(report, settings, scheduler.calendar)
+
         try:
             await upgrade(engine)
             async with session_factory() as session:
-                await load_ledger(session, ledger)
+                await load_ledger(session, ledger, clock(),
+                                  SAMPLE_MILESTONES if sample else None)
             people = await bind_everyone(session_factory)
             if not people:
                 print("台账中没有人员", file=sys.stderr)
                 return 1
-            dp = build_dispatcher(settings, session_factory)
+            dp = build_dispatcher(settings, session_factory, clock=clock,
+                                  calendar=scheduler.calendar)
             await startup(bot)
             polling = asyncio.create_task(dp.start_polling(
                 bot, handle_signals=False, polling_timeout=1, close_bot_session=False,
@@ -356,11 +504,25 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             await scheduler.start()
             terminal_write(f"攻坚助手沙盒：本地模拟 Telegram（{base_url}），"
                            f"台账 {ledger.name}，共 {len(people)} 人。")
-            chat = TerminalChat(fake, people, stdin_line, terminal_write)
+            terminal_write(f"沙盒时间：{describe_instant(clock(), tz)}。"
+                           "/time 2023-06-01 08:30 或 /time +3d 让时间前进，"
+                           "提醒、预警升级和每日简报随即出现。")
+            interactive = sys.stdin.isatty() and sys.stdout.isatty()
+            chat = TerminalChat(fake, people, terminal_reader() if interactive else stdin_line,
+                                terminal_write, time_travel)
             chat.cursor = len(fake.calls)
-            await chat.loop(getattr(args, "as_person", None))
+            pump = asyncio.create_task(chat.pump())
+            if interactive:
+                from prompt_toolkit.patch_stdout import patch_stdout
+
+                with patch_stdout():
+                    await chat.loop(getattr(args, "as_person", None))
+            else:
+                await chat.loop(getattr(args, "as_person", None))
             terminal_write("再见！")
         finally:
+            if pump is not None:
+                pump.cancel()
             if polling is not None:
                 with contextlib.suppress(RuntimeError):
                     await dp.stop_polling()

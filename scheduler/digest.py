@@ -409,10 +409,13 @@ async def _load(
                        Report.project_id.is_not(None), Report.sender_id.is_not(None))
             )
         }
+        # As the sweep counts it: a project put on file after the window opened owes
+        # nothing for that period (the first digest after an import lists no one).
         for r in await session.execute(
             select(ProjectRole.project_id, ProjectRole.person_id, Person.name)
             .join(Person, Person.id == ProjectRole.person_id)
-            .where(ProjectRole.role == Role.CONTACT)
+            .join(Project, Project.id == ProjectRole.project_id)
+            .where(ProjectRole.role == Role.CONTACT, Project.created_at <= start)
             .order_by(ProjectRole.project_id, ProjectRole.position)
         ):
             if (r.person_id, r.project_id) not in reported:

@@ -623,3 +623,27 @@ async def test_a_second_figure_for_the_month_says_it_replaces_the_first(
     await press(harness, user, first, data_for(first, "确认"))
     _, [reply] = await send(harness, user, "三一产业基地本月完成投资6000万元")
     assert "三一产业基地本月已报 1.2亿元" in reply["text"] and "以本条为准" in reply["text"]
+
+
+@pytest.mark.sqlite_only
+async def test_sandbox_chat_sends_a_ten_thousand_character_paste_whole(
+    harness: BotHarness,
+) -> None:
+    from bot.sandbox import TerminalChat
+
+    user = await harness.bound_user("孙浩")
+    async with harness.session_factory() as session:
+        person = await person_named(session, "孙浩")
+    shown: list[str] = []
+
+    async def no_input(prompt: str) -> str | None:
+        return None
+
+    chat = TerminalChat(harness.fake, [person], no_input, lambda t, end="\n": shown.append(t))
+    chat.switch(person)
+    text = ("三一产业基地本周完成桩基施工，\n供电线路迁改需要协调；" * 500)[:10_000]
+    assert await chat.handle(text)
+    [report] = await reports(harness)
+    assert report.text == text.strip() and len(report.text) >= 9_999
+    assert report.chat_id == user["id"]
+    assert any(line.startswith("【攻坚助手】") for line in shown)

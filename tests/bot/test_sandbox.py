@@ -48,3 +48,62 @@ def test_sandbox_pick_by_number_and_eof() -> None:
     assert "没有这个人" in done.stdout
     assert "现在您是 孙浩" in done.stdout
     assert "三一产业基地今天主体封顶" in done.stdout  # /help's example
+
+
+def test_sandbox_time_shows_escalation_without_typing() -> None:
+    """/time moves the clock and runs the scheduler: the late 道岔二期 start (examples/
+    milestones.csv, planned 2023-05-31) reaches its contact 潘婷 yellow, then orange."""
+    script = ("/help\n/time\n/time 2023-06-01 08:30\n/as 潘婷\n/time 2023-06-12 09:00\n"
+              "/time 后天\n/quit\n")
+    done = sandbox(script, "--as", "孙浩")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    banner = out.split("—— 现在您是", 1)[0]
+    assert "沙盒时间：2023年5月10日（星期三）09:00" in banner and "/time" in banner
+    assert "（沙盒）/time 2023-06-01 08:30" in out  # after /help
+    assert "用法：/time" in out
+    _, _, later = out.partition("⏰ 沙盒时间：2023年6月1日（星期四）08:30")
+    assert later, out
+    first, _, second = later.partition("⏰ 沙盒时间：2023年6月12日（星期一）09:00")
+    assert "定时任务已运行：新增预警" in first
+    pan = first.split("现在您是 潘婷", 1)[1]  # filed while 孙浩 was on screen, shown on /as
+    assert "🟡 黄色预警" in pan and "道岔二期（P020）" in pan and "开工节点逾期" in pan
+    assert "🟠 橙色预警（由黄色预警升级）" in second
+    assert "看不懂“后天”" in second
+    assert out.rstrip().endswith("再见！")
+
+
+def test_terminal_reader_keeps_a_pasted_block_whole() -> None:
+    """In a terminal, a bracketed paste of several lines (and 10,000 characters) is one
+    message; Enter sends it."""
+    import asyncio
+
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from bot.sandbox import terminal_reader
+
+    long = ("三一产业基地本周完成桩基施工，" * 700)[:10_000]
+    pasted = "三一产业基地今天主体封顶\n本月完成投资1.2亿元\n道岔二期还有2户没搬迁"
+
+    async def read_two() -> list[str | None]:
+        with create_pipe_input() as pipe:
+            read = terminal_reader(PromptSession(input=pipe, output=DummyOutput()))
+            pipe.send_text(f"\x1b[200~{pasted}\x1b[201~\r")
+            first = await read("孙浩> ")
+            pipe.send_text(f"\x1b[200~{long}\x1b[201~\r")
+            second = await read("孙浩> ")
+            return [first, second]
+
+    first, second = asyncio.run(read_two())
+    assert first == pasted
+    assert second == long and len(second) == 10_000
+
+
+def test_cut_input_never_fails_to_encode() -> None:
+    from bot.sandbox import clean_text
+
+    cut = "主体封顶".encode()[:-1].decode("utf-8", "surrogateescape")  # a terminal cut
+    cleaned = clean_text(cut)
+    assert cleaned.startswith("主体") and cleaned.encode("utf-8")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 
 from bot.config import Settings, load_settings
 from scheduler.digest import (
@@ -180,3 +180,29 @@ async def test_queue_digests_scope_and_once(session, session_factory) -> None:
     assert kong2 is not None
     assert "主体封顶" not in kong2.text  # reported before yesterday's digest
     assert "<b>交办件</b>：未办结 1 件" in kong2.text
+
+
+async def test_first_digest_after_an_import_lists_no_one_as_missing(session) -> None:
+    """A ledger imported on Wednesday 2023-05-31: the latest late period (2023年第21周,
+    window opened on the 19th) was not owed by projects not yet on file."""
+    from storage.ledger.importer import import_ledger
+    from storage.ledger.reader import read_ledger
+    from tests.seed import SAMPLE_LEDGER
+
+    settings = load_settings(org={"top_leader": "杨国栋"})
+    imported = dt.datetime(2023, 5, 31, 10, 0, tzinfo=CST).astimezone(dt.UTC)
+    await import_ledger(session, read_ledger(SAMPLE_LEDGER), now=imported)
+    top = await person_named(session, "杨国栋")
+    top.telegram_chat_id = 700
+    await session.commit()
+    assert await queue_digests(session, settings, CAL, AT.astimezone(dt.UTC)) == 1
+    text = await session.scalar(select(Outbox.text))
+    assert text is not None and "未报送" not in text
+    # The same ledger on file since the 10th owed 第21周: then everyone is listed.
+    await session.execute(update(Project).values(created_at=imported - dt.timedelta(days=21)))
+    await session.execute(delete(Outbox))
+    await session.execute(delete(JobRun))
+    await session.commit()
+    assert await queue_digests(session, settings, CAL, AT.astimezone(dt.UTC)) == 1
+    text = await session.scalar(select(Outbox.text))
+    assert text is not None and "<b>未报送进度</b>（34）" in text
