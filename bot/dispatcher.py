@@ -18,6 +18,7 @@ from bot.middlewares import (
 )
 from bot.services.registry import ParserHolder
 from handlers.errors import on_error
+from bot.services.reply_ids import ReplyIds
 from scheduler.workdays import WorkCalendar
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,11 @@ def build_dispatcher(
     dp.update.outer_middleware(DbSessionMiddleware(session_factory))
     dp.update.outer_middleware(PersonMiddleware())
     dp.errors.register(on_error)
+    reply_ids = ReplyIds(session_factory)
+    dp["reply_ids"] = reply_ids
+    dp.shutdown.register(reply_ids.close)
+    # Most updates are plain reports: they skip the other routers' filters.
+    dp.include_router(importlib.import_module("handlers.reporting").build_fast_router())
     for name in ROUTER_MODULES:
         # A new router per dispatcher: a router belongs to one parent, and tests and the
         # sandbox build several dispatchers in one process.

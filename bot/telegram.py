@@ -6,7 +6,7 @@ import asyncio
 import logging
 from typing import Any
 
-from aiogram import Bot
+from aiogram import Bot, methods
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
@@ -20,6 +20,15 @@ from bot.config import TelegramSettings
 
 PUBLIC_API = "https://api.telegram.org"
 log = logging.getLogger(__name__)
+
+# aiogram builds Response[T] per call and pydantic caches generic models only weakly: held
+# here, the models of the calls on the hot path are built once, not again after a collection.
+_RESPONSE_MODELS = tuple(
+    Response[m.__returning__]  # type: ignore[name-defined]
+    for m in (methods.SendMessage, methods.EditMessageText, methods.EditMessageReplyMarkup,
+              methods.AnswerCallbackQuery, methods.GetUpdates, methods.SendDocument,
+              methods.DeleteWebhook, methods.SetMyCommands, methods.GetMe)
+)
 
 
 class RetryMiddleware(BaseRequestMiddleware):

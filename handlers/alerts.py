@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Settings
 from bot.services import alerts as service
 from handlers.callbacks import AlertAction, IssueAction, PlanChangeAction
+from handlers.filters import plain_text, private_chat
 from scheduler.workdays import WorkCalendar
 from storage.models import Person
 
@@ -98,6 +99,5 @@ def build_router() -> Router:
     router.callback_query.register(ack, AlertAction.filter(F.action == "ack"))
     router.callback_query.register(plan_change, PlanChangeAction.filter())
     router.callback_query.register(issue, IssueAction.filter())
-    router.message.register(feedback, F.chat.type == "private", F.text,
-                            ~F.text.startswith("/"), AwaitingFeedback())
+    router.message.register(feedback, private_chat, plain_text, AwaitingFeedback())
     return router

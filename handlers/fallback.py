@@ -3,10 +3,10 @@ to /help instead of staying silent (or treating "/foo" as a progress report)."""
 
 from __future__ import annotations
 
-from aiogram import F, Router
-from aiogram.enums import ChatType
+from aiogram import Router
 from aiogram.types import Message
 
+from handlers.filters import command_text, private_chat
 from storage.models import Person
 
 UNKNOWN_COMMAND = "未知命令。可用命令：/status、/overdue、/rank、/help；报送进度直接发文字即可。"
@@ -20,6 +20,5 @@ async def unknown_command(message: Message, person: Person | None) -> None:
 def build_router() -> Router:
     """A new router with this module's handlers, in order (one per dispatcher)."""
     router = Router(name="fallback")
-    router.message.register(unknown_command, F.chat.type == ChatType.PRIVATE,
-                            F.text.startswith("/"))
+    router.message.register(unknown_command, private_chat, command_text)
     return router

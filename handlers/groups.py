@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.services.groups import link_group
+from handlers.filters import group_chat
 from storage.models import Person
 
 
@@ -36,6 +37,6 @@ async def on_link_private(message: Message) -> None:
 def build_router() -> Router:
     """A new router with this module's handlers, in order (one per dispatcher)."""
     router = Router(name="groups")
-    router.message.register(on_link, Command("link"), F.chat.type.in_({"group", "supergroup"}))
+    router.message.register(on_link, Command("link"), group_chat)
     router.message.register(on_link_private, Command("link"))
     return router

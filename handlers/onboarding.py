@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from aiogram import F, Router
-from aiogram.enums import ChatType
+from aiogram import Router
 from aiogram.filters import Command, CommandObject, CommandStart, Filter
 from aiogram.types import CallbackQuery, Message, TelegramObject
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.services import onboarding
+from handlers.filters import private_chat
 from storage.models import Person
 
 
@@ -72,9 +72,9 @@ async def unbound_button(callback: CallbackQuery) -> None:
 def build_router() -> Router:
     """A new router with this module's handlers, in order (one per dispatcher)."""
     router = Router(name="onboarding")
-    router.message.register(start, CommandStart(), F.chat.type == ChatType.PRIVATE)
+    router.message.register(start, CommandStart(), private_chat)
     router.message.register(help_, Command("help"), ~Unbound())
-    router.message.register(unbound_message, Unbound(), F.chat.type == ChatType.PRIVATE)
-    router.edited_message.register(unbound_edit, Unbound(), F.chat.type == ChatType.PRIVATE)
+    router.message.register(unbound_message, Unbound(), private_chat)
+    router.edited_message.register(unbound_edit, Unbound(), private_chat)
     router.callback_query.register(unbound_button, Unbound())
     return router

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import (
     CallbackQuery,
@@ -25,8 +25,10 @@ from bot.config import Settings
 from bot.services import reporting as svc
 from bot.services.registry import ParserHolder
 from bot.services.render import render_summary
+from bot.services.reply_ids import ReplyIds
 from bot.text import TELEGRAM_LIMIT, split_message
 from handlers.callbacks import ChooseProject, ReportAction
+from handlers.filters import data_prefix
 from scheduler.workdays import WorkCalendar
 from storage.models import Person, Report
 
@@ -37,7 +39,7 @@ CORRECTION_LATE = "ℹ️ 原报告已处理，这条内容作为新报告。"
 KEPT_DRAFT = "ℹ️ 原报告草稿保留未变，可在原消息上确认，或再次点击“修改”。"
 
 
-def _is_report(message: Message, person: Person | None) -> bool:
+async def _is_report(message: Message, person: Person | None = None) -> bool:
     """A message from a bound person that is not a command."""
     if person is None or message.from_user is None or message.from_user.is_bot:
         return False
@@ -45,6 +47,12 @@ def _is_report(message: Message, person: Person | None) -> bool:
     if message.text is None and message.caption is None and not message.photo:
         return False
     return not text.lstrip().startswith("/")
+
+
+async def _is_plain_report(message: Message, person: Person | None = None) -> bool:
+    """A report no other router wants: nothing pending (a correction or a 办结反馈) for the
+    sender. Checked first, so the common case skips every other router's filters."""
+    return person is not None and not person.pending_input and await _is_report(message, person)
 
 
 async def send_reply(
@@ -91,52 +99,48 @@ async def replace_summary(
     return await send_reply(bot, report.chat_id, svc.Reply(text if markup else short, markup))
 
 
-async def _handle(
+async def on_message(
     message: Message,
-    *,
-    is_edit: bool,
     bot: Bot,
     session: AsyncSession,
     settings: Settings,
     now: dt.datetime,
     parser: ParserHolder,
     person: Person,
-    update: Update | None,
+    reply_ids: ReplyIds,
+    event_update: Update | None = None,
 ) -> None:
-    text = message.text if message.text is not None else (message.caption or "")
-    photo = message.photo[-1].file_id if message.photo else None
-    sent_at = message.date
-    report = await svc.store_raw(
-        session, person=person, update_id=update.update_id if update else None,
+    """A new or an edited message (registered for both): an edit is re-parsed as a report."""
+    is_edit = event_update is not None and event_update.edited_message is not None
+    msg = svc.Inbound(
+        update_id=event_update.update_id if event_update else None,
         chat_id=message.chat.id, message_id=message.message_id,
         sender_telegram_id=message.from_user.id if message.from_user else None,
-        text=text, photo_file_id=photo, sent_at=sent_at, now=now, is_edit=is_edit,
+        text=message.text if message.text is not None else (message.caption or ""),
+        photo_file_id=message.photo[-1].file_id if message.photo else None,
+        sent_at=message.date, is_edit=is_edit,
     )
-    if report is None:  # the same update again: it was answered the first time
-        return
     note: str | None = None
     old: Report | None = None
     if is_edit:
-        old = await svc.latest_for_message(session, message.chat.id, message.message_id,
-                                           before_id=report.id)
+        old = await svc.latest_for_message(session, message.chat.id, message.message_id)
         if old is not None and old.state == "confirmed":
             note = EDITED_CONFIRMED
-    else:
+    elif person.pending_input:
         old = await svc.correction_target(session, person, message.chat.id)
         if old is not None and old.state not in svc.OPEN_STATES:
             note = CORRECTION_LATE
     private = message.chat.type == "private"
-    reply = await svc.process(session, report, person, parser=parser, settings=settings,
-                              now=now, private=private, header_note=note)
-    # A correction replaces the draft only when it was understood; otherwise the draft
-    # stays as it was and can be confirmed or corrected again.
-    superseded = (old is not None and report.state != "nothing"
-                  and await svc.supersede(session, old, report, person, now))
-    if superseded:
-        await session.commit()
-    if old is not None and not superseded and report.state == "nothing" and reply is not None:
+    got = await svc.receive(session, msg, person, parser=parser, settings=settings, now=now,
+                            private=private, old=old, header_note=note)
+    if got is None:  # the same update again: it was answered the first time
+        return
+    reply = got.reply
+    if old is not None and not got.superseded and got.state == "nothing" and reply is not None:
         reply = svc.Reply(reply.text + "\n\n" + KEPT_DRAFT, reply.markup)
-    if superseded and old is not None:
+    if got.superseded and old is not None:
+        if old.reply_message_id is None:
+            old.reply_message_id = reply_ids.get(old.id)
         names = await svc.project_names(session, old)
         old_text = render_summary(old.parse_result or {}, names,
                                   header="♻️ 已被修改后的内容取代，请以新的回复为准。")
@@ -146,23 +150,7 @@ async def _handle(
     reply_id = await send_reply(bot, message.chat.id, reply,
                                 reply_to=None if private else message.message_id)
     if reply_id is not None and reply.markup is not None:
-        await svc.set_reply_message(session, report, reply_id)
-
-
-async def on_message(
-    message: Message,
-    bot: Bot,
-    session: AsyncSession,
-    settings: Settings,
-    now: dt.datetime,
-    parser: ParserHolder,
-    person: Person,
-    event_update: Update | None = None,
-) -> None:
-    """A new or an edited message (registered for both): an edit is re-parsed as a report."""
-    is_edit = event_update is not None and event_update.edited_message is not None
-    await _handle(message, is_edit=is_edit, bot=bot, session=session, settings=settings,
-                  now=now, parser=parser, person=person, update=event_update)
+        reply_ids.note(got.report_id, reply_id)
 
 
 # --- buttons ---------------------------------------------------------------------------------
@@ -263,6 +251,13 @@ def build_router() -> Router:
     router.edited_message.register(on_message, _is_report)
     router.callback_query.register(on_report_action, ReportAction.filter())
     router.callback_query.register(on_choose_project, ChooseProject.filter())
-    router.callback_query.register(on_malformed,
-                                   F.data.startswith("rp:") | F.data.startswith("pj:"))
+    router.callback_query.register(on_malformed, data_prefix("rp:", "pj:"))
+    return router
+
+
+def build_fast_router() -> Router:
+    """Plain reports straight to the reporting handler, included before every other router."""
+    router = Router(name="reporting-fast")
+    router.message.register(on_message, _is_plain_report)
+    router.edited_message.register(on_message, _is_plain_report)
     return router

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.services.facts import Applied, apply_report, local_date, plan_change_label
-from bot.services.registry import ParserHolder
+from bot.services.registry import LedgerSnapshot, ParserHolder, ProjectInfo
 from bot.services.render import HELP_TEXT, format_money, render_summary
 from bot.text import esc
 from handlers.callbacks import ChooseProject, ReportAction
@@ -27,7 +27,10 @@ from scheduler.workdays import WorkCalendar
 from storage.audit import record
 from storage.figures import fact_order, live_facts
 from storage.labels import SCOPE_LABELS, short_name
-from storage.models import InvestmentFact, Milestone, Person, Project, ProjectRole, Report
+from storage.models import InvestmentFact, Milestone, Person, Project, Report
+
+if TYPE_CHECKING:
+    from nlp.parser import Parser
 from storage.scope import visible_projects
 
 log = logging.getLogger(__name__)
@@ -55,66 +58,76 @@ class Outcome:
 
 # --- storing ---------------------------------------------------------------------------------
 
-async def store_raw(
-    session: AsyncSession,
-    *,
-    person: Person,
-    update_id: int | None,
-    chat_id: int,
-    message_id: int | None,
-    sender_telegram_id: int | None,
-    text: str,
-    photo_file_id: str | None,
-    sent_at: dt.datetime,
-    now: dt.datetime,
-    is_edit: bool = False,
-) -> Report | None:
-    """Commit the message exactly as received. None when this update was stored before
-    (the unique update id says so; no look-up first on the hot path)."""
-    report = Report(
-        telegram_update_id=update_id, chat_id=chat_id, message_id=message_id,
-        sender_telegram_id=sender_telegram_id, sender_id=person.id, text=text,
-        photo_file_id=photo_file_id, sent_at=sent_at, received_at=now, is_edit=is_edit,
-        state="received",
-    )
-    session.add(report)
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """A message as it arrived: stored verbatim whatever happens next."""
+
+    update_id: int | None
+    chat_id: int
+    message_id: int | None
+    sender_telegram_id: int | None
+    text: str
+    photo_file_id: str | None
+    sent_at: dt.datetime
+    is_edit: bool = False
+
+
+@dataclass
+class Received:
+    """A stored report and what to answer. `old` is the report it corrects or edits (if
+    any); `superseded` says whether it replaced that one."""
+
+    report_id: int
+    state: str
+    parse_result: dict[str, Any] | None
+    reply: Reply | None
+    old: Report | None = None
+    superseded: bool = False
+
+
+async def _insert_report(
+    session: AsyncSession, msg: Inbound, person: Person, *, now: dt.datetime, state: str,
+    parse_result: dict[str, Any] | None, project_id: int | None, supersedes_id: int | None,
+) -> int | None:
+    """One INSERT … RETURNING (no unit of work on the hot path). None when this update was
+    stored before (the unique update id says so; no look-up first)."""
     try:
-        # No audit row: the report itself is the record of what arrived, from whom, when.
-        await session.commit()
+        return await session.scalar(insert(Report).values(
+            telegram_update_id=msg.update_id, chat_id=msg.chat_id, message_id=msg.message_id,
+            sender_telegram_id=msg.sender_telegram_id, sender_id=person.id, text=msg.text,
+            photo_file_id=msg.photo_file_id, sent_at=msg.sent_at, received_at=now,
+            is_edit=msg.is_edit, state=state, parse_result=parse_result,
+            project_id=project_id, supersedes_id=supersedes_id,
+        ).returning(Report.id))
     except IntegrityError:
         await session.rollback()
         return None
-    return report
 
 
 async def latest_for_message(
-    session: AsyncSession, chat_id: int, message_id: int, *, before_id: int
+    session: AsyncSession, chat_id: int, message_id: int
 ) -> Report | None:
-    """The newest earlier report made from Telegram message (chat, message)."""
+    """The newest report made from Telegram message (chat, message)."""
     return await session.scalar(
         select(Report)
-        .where(Report.chat_id == chat_id, Report.message_id == message_id, Report.id < before_id)
+        .where(Report.chat_id == chat_id, Report.message_id == message_id)
         .order_by(Report.id.desc())
         .limit(1)
     )
 
 
-async def supersede(
-    session: AsyncSession, old: Report, new: Report, person: Person, now: dt.datetime
-) -> bool:
-    """Mark `old` superseded by `new` if it is still open (atomic). True when it was."""
+async def supersede(session: AsyncSession, old: Report) -> bool:
+    """Mark `old` superseded if it is still open (atomic). True when it was; the caller
+    records who replaced it once the new report has its id."""
     result = await session.execute(
         update(Report)
         .where(Report.id == old.id, Report.state.in_(OPEN_STATES))
         .values(state="superseded")
         .execution_options(synchronize_session=False)
     )
-    if not result.rowcount:
+    if not result.rowcount:  # type: ignore[attr-defined]
         return False
     old.state = "superseded"
-    new.supersedes_id = old.id
-    record(session, at=now, action="report.superseded", entity="report", entity_id=old.id,
-           actor_id=person.id, detail={"by": new.id})
     return True
 
 
@@ -134,7 +147,9 @@ def confirm_markup(report_id: int) -> InlineKeyboardMarkup:
     ]])
 
 
-def choose_markup(report_id: int, projects: Sequence[Project]) -> InlineKeyboardMarkup:
+def choose_markup(
+    report_id: int, projects: Sequence[Project | ProjectInfo]
+) -> InlineKeyboardMarkup:
     rows = [
         [InlineKeyboardButton(
             text=label_of(p)[:60],
@@ -148,59 +163,53 @@ def choose_markup(report_id: int, projects: Sequence[Project]) -> InlineKeyboard
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def label_of(project: Project) -> str:
+def label_of(project: Project | ProjectInfo) -> str:
     short = (project.short_names or [None])[0]
     return f"{project.code} {short or project.name}"
 
 
 # --- parsing and project resolution ---------------------------------------------------------
 
-async def _own_projects(session: AsyncSession, person: Person) -> list[Project]:
-    stmt = (
-        select(Project)
-        .where(Project.id.in_(select(ProjectRole.project_id)
-                              .where(ProjectRole.person_id == person.id)))
-        .order_by(Project.code)
-    )
-    return list((await session.scalars(stmt)).all())
-
-
-async def _choices(
-    session: AsyncSession, person: Person, visible: dict[str, Project], candidates: list[str]
-) -> list[Project]:
+def _choices(
+    snapshot: LedgerSnapshot, person: Person, visible: dict[str, ProjectInfo],
+    candidates: list[str],
+) -> list[ProjectInfo]:
     """Which projects to offer when the message names none."""
     offered = [visible[c] for c in dict.fromkeys(candidates) if c in visible]
     if not offered:
-        offered = [p for p in await _own_projects(session, person) if p.code in visible]
+        offered = [p for p in snapshot.own(person) if p.code in visible]
     if not offered:
         offered = list(visible.values())
     return offered[:MAX_PROJECT_BUTTONS]
 
 
 async def _plan_notes(session: AsyncSession, parse: dict[str, Any],
-                      projects: dict[str, Project]) -> list[str]:
+                      projects: Mapping[str, ProjectInfo | Project]) -> list[str]:
     """Preview lines for planned dates that differ from the milestone plan on file."""
+    planned = [(projects[upd["project"]].id, event)
+               for upd in parse.get("updates") or [] if upd.get("project") in projects
+               for event in upd.get("events") or []
+               if event.get("status") == "planned" and event.get("date")]
+    if not planned:
+        return []
+    rows = (await session.execute(
+        select(Milestone.project_id, Milestone.code, Milestone.planned_date)
+        .where(Milestone.project_id.in_({pid for pid, _ in planned}),
+               Milestone.state != "done")
+    )).all()
+    on_file = {(pid, code): day for pid, code, day in rows}
     notes: list[str] = []
-    for upd in parse.get("updates") or []:
-        project = projects.get(upd.get("project") or "")
-        if project is None:
-            continue
-        for event in upd.get("events") or []:
-            if event.get("status") != "planned" or not event.get("date"):
-                continue
-            milestone = await session.scalar(select(Milestone).where(
-                Milestone.project_id == project.id, Milestone.code == event.get("milestone")))
-            if milestone is None or milestone.state == "done":
-                continue
-            new = dt.date.fromisoformat(event["date"])
-            if milestone.planned_date is not None and milestone.planned_date != new:
-                label = plan_change_label(milestone.code, milestone.planned_date, new)
-                notes.append(f"🗓 {esc(label)}")
+    for pid, event in planned:
+        old = on_file.get((pid, event.get("milestone")))
+        new = dt.date.fromisoformat(event["date"])
+        if old is not None and old != new:
+            label = plan_change_label(event["milestone"], old, new)
+            notes.append(f"🗓 {esc(label)}")
     return notes
 
 
 async def _replaced_figures(session: AsyncSession, parse: dict[str, Any],
-                            projects: dict[str, Project], day: dt.date) -> list[str]:
+                            projects: Mapping[str, ProjectInfo], day: dt.date) -> list[str]:
     """Preview lines for month and year figures that would replace one reported earlier in
     the same period (the later report counts, it is not added)."""
     wanted = [(projects[u["project"]], inv) for u in parse.get("updates") or []
@@ -216,100 +225,123 @@ async def _replaced_figures(session: AsyncSession, parse: dict[str, Any],
                 and (inv["scope"] == "year" or f.as_of.month == day.month)]
         if same:
             last = max(same, key=fact_order)
-            name = esc(short_name(project.name, project.short_names))
+            name = esc(short_name(project.name, list(project.short_names)))
             notes.append(f"ℹ️ {name}{SCOPE_LABELS[inv['scope']]}已报 "
                          f"{format_money(last.wan_yuan)}（{last.as_of:%m-%d}），确认后以本条为准")
     return notes
 
 
-async def process(
-    session: AsyncSession,
-    report: Report,
-    person: Person,
-    *,
-    parser: ParserHolder,
-    settings: Settings,
-    now: dt.datetime,
-    private: bool = True,
-    header_note: str | None = None,
-) -> Reply | None:
-    """Parse a stored report, resolve its projects, store the result and commit."""
-    engine = await parser.get(session)
-    sent_day = local_date(report.sent_at, settings)
+@dataclass
+class _Draft:
+    """What a parse comes to before it is stored: the report's state and the answer
+    (buttons are made once the report has its id)."""
+
+    state: str
+    parse: dict[str, Any] | None
+    project_id: int | None = None
+    text: str | None = None
+    offered: list[ProjectInfo] | None = None  # choose-a-project buttons
+    confirm: bool = False  # 确认 / 修改 / 取消 buttons
+
+
+async def _draft(
+    session: AsyncSession, engine: Parser, snapshot: LedgerSnapshot, msg: Inbound,
+    person: Person, *, settings: Settings, private: bool, header_note: str | None,
+) -> _Draft:
+    """Parse and resolve projects; reads only (the report is not stored yet)."""
+    sent_day = local_date(msg.sent_at, settings)
     try:
-        result = engine.parse(report.text, sender=person.name, sent=sent_day)
-    except Exception:  # a parser bug must not lose the report: it is stored already
-        log.exception("parsing report %s failed", report.id)
-        report.state = "nothing"
-        record(session, at=now, action="report.parse_failed", entity="report",
-               entity_id=report.id, actor_id=person.id)
-        await session.commit()
-        return Reply(UNPARSABLE) if private else None
-    visible = {p.code: p for p in await visible_projects(session, person, settings.org)}
-    group_project = None
-    if report.chat_id < 0:
-        group_project = await session.scalar(
-            select(Project).where(Project.group_chat_id == report.chat_id)
-        )
-    notes: list[str] = []
-    if header_note:
-        notes.append(header_note)
+        result = engine.parse(msg.text, sender=person.name, sent=sent_day)
+    except Exception:  # a parser bug must not lose the report: it is stored all the same
+        log.exception("parsing message %s/%s failed", msg.chat_id, msg.message_id)
+        return _Draft("nothing", None, text=UNPARSABLE if private else None)
+    visible = snapshot.visible(person, settings.org)
+    group_project = snapshot.by_group.get(msg.chat_id) if msg.chat_id < 0 else None
+    notes: list[str] = [header_note] if header_note else []
     updates: list[dict[str, Any]] = []
     candidates: list[str] = []
-    refused: list[str] = []
+    refused = False
     for upd in result.updates:
         data = upd.to_json()
         code = data.get("project")
         if code is not None and code not in visible:
-            refused.append(code)
+            refused = True
             continue
         if code is None and group_project is not None and group_project.code in visible:
             data["project"] = group_project.code
         if data["project"] is None:
             candidates.extend(upd.candidates)
         updates.append(data)
-    refusal = ""
-    if refused:
-        names = await _names(session, refused)
-        refusal = "⚠️ 以下项目不在您的报告范围内，未记录：" + "、".join(
-            esc(names.get(c, c)) for c in dict.fromkeys(refused)
-        )
+    # Names are not echoed: a refusal must not tell which projects exist.
+    refusal = "⚠️ 消息中有项目不在您的报告范围内，相关内容未记录。" if refused else ""
     parse = {"updates": updates}
-    report.parse_result = parse
-    state, reply = "pending", None
+    names = {c: p.name for c, p in visible.items()}
     if not updates:
-        state = "nothing"
+        text = None
         if refusal:
-            reply = Reply(refusal)
+            text = refusal
         elif private:
-            reply = Reply(HELP_TEXT if report.text.strip() else
-                          "📷 已收到，请附上文字说明（项目、进度、投资或问题）。")
-    elif any(u["project"] is None for u in updates):
-        offered = await _choices(session, person, visible, candidates)
-        if len(offered) == 1:
-            for u in updates:
-                if u["project"] is None:
-                    u["project"] = offered[0].code
-        elif not offered:
-            state = "nothing"
-            reply = Reply("没有找到您可以报告的项目，请联系管理员。")
-        else:
-            state = "needs_project"
-            summary = render_summary(parse, {c: p.name for c, p in visible.items()},
-                                     header="❓ 请问这条进度属于哪个项目？",
+            text = (HELP_TEXT if msg.text.strip() else
+                    "📷 已收到，请附上文字说明（项目、进度、投资或问题）。")
+        return _Draft("nothing", parse, text=text)
+    if any(u["project"] is None for u in updates):
+        offered = _choices(snapshot, person, visible, candidates)
+        if not offered:
+            return _Draft("nothing", parse, text="没有找到您可以报告的项目，请联系管理员。")
+        if len(offered) > 1:
+            summary = render_summary(parse, names, header="❓ 请问这条进度属于哪个项目？",
                                      notes=[*notes, *([refusal] if refusal else []),
                                             "请点击下方按钮选择项目，选好后再确认。"])
-            reply = Reply(summary, choose_markup(report.id, offered))
-    if state == "pending":
-        report.project_id = visible[updates[0]["project"]].id
-        extra = [*await _plan_notes(session, parse, visible),
-                 *await _replaced_figures(session, parse, visible, sent_day)]
-        summary = render_summary(parse, {c: p.name for c, p in visible.items()},
-                                 notes=[*notes, *extra, *([refusal] if refusal else [])])
-        reply = Reply(summary, confirm_markup(report.id))
-    report.state = state  # machine work, kept on the report; the audit log is for decisions
+            return _Draft("needs_project", parse, text=summary, offered=offered)
+        for u in updates:
+            if u["project"] is None:
+                u["project"] = offered[0].code
+    extra = [*await _plan_notes(session, parse, visible),
+             *await _replaced_figures(session, parse, visible, sent_day)]
+    summary = render_summary(parse, names, notes=[*notes, *extra, *([refusal] if refusal else [])])
+    return _Draft("pending", parse, project_id=visible[updates[0]["project"]].id,
+                  text=summary, confirm=True)
+
+
+async def receive(
+    session: AsyncSession,
+    msg: Inbound,
+    person: Person,
+    *,
+    parser: ParserHolder,
+    settings: Settings,
+    now: dt.datetime,
+    private: bool = True,
+    old: Report | None = None,
+    header_note: str | None = None,
+) -> Received | None:
+    """Parse a message and store it — raw text, parse result and state — in one transaction
+    (a parser failure still stores the raw text). `old` is the report this one corrects: it
+    is superseded in the same transaction when the new one was understood. None when this
+    update was stored before (it was answered the first time)."""
+    engine, snapshot = await parser.snapshot(session)
+    draft = await _draft(session, engine, snapshot, msg, person, settings=settings,
+                         private=private, header_note=header_note)
+    # A correction replaces the draft only when it was understood; otherwise the draft
+    # stays as it was and can be confirmed or corrected again.
+    superseded = old is not None and draft.state != "nothing" and await supersede(session, old)
+    report_id = await _insert_report(
+        session, msg, person, now=now, state=draft.state, parse_result=draft.parse,
+        project_id=draft.project_id, supersedes_id=old.id if superseded and old else None,
+    )
+    if report_id is None:  # rolled back, the supersession with it
+        return None
+    if draft.parse is None:
+        record(session, at=now, action="report.parse_failed", entity="report",
+               entity_id=report_id, actor_id=person.id)
+    if superseded and old is not None:
+        record(session, at=now, action="report.superseded", entity="report", entity_id=old.id,
+               actor_id=person.id, detail={"by": report_id})
     await session.commit()
-    return reply
+    markup = (confirm_markup(report_id) if draft.confirm
+              else choose_markup(report_id, draft.offered) if draft.offered else None)
+    reply = Reply(draft.text, markup) if draft.text is not None else None
+    return Received(report_id, draft.state, draft.parse, reply, old, superseded)
 
 
 async def _names(session: AsyncSession, codes: Sequence[str]) -> dict[str, str]:

@@ -4,6 +4,7 @@ on a real database holding the sample ledger."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import itertools
 from collections.abc import AsyncIterator
@@ -73,10 +74,14 @@ class BotHarness:
         return sent[before:]
 
 
-@pytest.fixture
-async def harness(
+@contextlib.asynccontextmanager
+async def running_harness(
     session_factory: async_sessionmaker[AsyncSession],
+    *,
+    parser: ParserHolder = _PARSER,
+    concurrency: int | None = None,
 ) -> AsyncIterator[BotHarness]:
+    """The sample ledger, the fake Bot API and the real dispatcher polling it."""
     fake = FakeTelegram()
     base = await fake.start()
     settings = load_settings(
@@ -89,9 +94,10 @@ async def harness(
     clock = MutableClock()
     fake.clock = lambda: clock().timestamp()  # user messages are dated by the test clock
     bot = make_bot(settings.telegram)
-    dp = build_dispatcher(settings, session_factory, clock=clock, parser=_PARSER)
+    dp = build_dispatcher(settings, session_factory, clock=clock, parser=parser)
     task = asyncio.create_task(
-        dp.start_polling(bot, handle_signals=False, polling_timeout=1, close_bot_session=True)
+        dp.start_polling(bot, handle_signals=False, polling_timeout=1, close_bot_session=True,
+                         tasks_concurrency_limit=concurrency)
     )
     try:
         yield BotHarness(fake, bot, dp, settings, session_factory, clock)
@@ -99,6 +105,14 @@ async def harness(
         await dp.stop_polling()
         await asyncio.wait_for(task, 10)
         await fake.stop()
+
+
+@pytest.fixture
+async def harness(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[BotHarness]:
+    async with running_harness(session_factory) as h:
+        yield h
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -265,7 +265,9 @@ async def test_several_projects_confirmed_together(harness: BotHarness) -> None:
 async def test_project_outside_scope_not_recorded(harness: BotHarness) -> None:
     user = await harness.bound_user("孙浩")
     _, [reply] = await send(harness, user, "钢铁城本月完成投资5000万元")
-    assert "不在您的报告范围" in reply["text"] and "三一智慧钢铁城" in reply["text"]
+    # Refused, and the ledger's full name is not echoed: a refusal tells nothing of
+    # which projects exist.
+    assert "不在您的报告范围" in reply["text"] and "三一智慧钢铁城" not in reply["text"]
     [report] = await reports(harness)
     assert report.state == "nothing"
 

@@ -14,7 +14,6 @@ from bot.config import load_settings
 from bot.services.facts import apply_report, plan_change_label
 from bot.services.groups import link_group
 from bot.services.render import format_money, render_summary
-from bot.services.reporting import store_raw
 from scheduler.workdays import WorkCalendar
 from storage.models import (
     Alert,
@@ -219,21 +218,6 @@ async def test_link_group_service(ledger: AsyncSession) -> None:
     linked = {p.code: p.group_chat_id for p in (await session.scalars(select(Project))).all()
               if p.group_chat_id}
     assert linked == {"P007": -100}
-
-
-async def test_store_raw_ignores_a_redelivered_update(ledger: AsyncSession) -> None:
-    session = ledger
-    now = dt.datetime(2023, 5, 10, 10, tzinfo=CST)
-    person = await person_named(session, "孙浩")
-    kwargs: dict[str, Any] = dict(
-        person=person, update_id=42, chat_id=5, message_id=3, sender_telegram_id=5,
-        text="  原样 <保存>  ", photo_file_id=None, sent_at=now, now=now,
-    )
-    first = await store_raw(session, **kwargs)
-    assert first is not None and first.state == "received"
-    assert await store_raw(session, **kwargs) is None
-    rows = (await session.scalars(select(Report))).all()
-    assert [r.text for r in rows] == ["  原样 <保存>  "]
 
 
 def test_plan_change_label_shows_the_year_when_it_changes() -> None:

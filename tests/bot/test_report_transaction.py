@@ -1,0 +1,156 @@
+"""The report hot path: one transaction per report, counted with SQLAlchemy's events; the
+raw text stored whatever the parser does; no reply lost under concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.config import load_settings
+from bot.services.registry import LedgerSnapshot, ParserHolder
+from bot.services.reporting import Inbound, receive
+from storage.models import AuditLog, Person, Report
+from tests.bot.conftest import running_harness
+from tests.seed import person_named, seed_sample_ledger
+
+CST = dt.timezone(dt.timedelta(hours=8))
+SETTINGS = load_settings(None, org={"top_leader": "杨国栋", "administrators": ["林晓"]})
+REPORT = "三一产业基地本周形象进度45%，本月完成投资300万元"
+
+
+class Counter:
+    """Statements and commits on an engine, from SQLAlchemy's own events."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine, self.statements, self.commits = engine.sync_engine, 0, 0
+        self.sql: list[str] = []
+
+    def _stmt(self, _conn: Any, _cur: Any, statement: str, *_: Any) -> None:
+        self.statements += 1
+        self.sql.append(statement.split("\n")[0][:80])
+
+    def _commit(self, _conn: Any) -> None:
+        self.commits += 1
+
+    def __enter__(self) -> Counter:
+        event.listen(self.engine, "before_cursor_execute", self._stmt)
+        event.listen(self.engine, "commit", self._commit)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._stmt)
+        event.remove(self.engine, "commit", self._commit)
+
+
+@pytest.fixture
+def counted(engine: AsyncEngine) -> Iterator[Counter]:
+    with Counter(engine) as counter:
+        yield counter
+
+
+async def test_a_report_is_one_transaction_of_at_most_three_statements(
+    session_factory: async_sessionmaker[AsyncSession], engine: AsyncEngine, counted: Counter,
+) -> None:
+    # The ledger version is checked at most once a minute here, as in production (5 s).
+    async with running_harness(session_factory,
+                               parser=ParserHolder(recheck_seconds=60)) as harness:
+        user = await harness.bound_user("孙浩")
+        await harness.say(user, REPORT)  # warm: parser built, connections open
+        await harness.say(user, REPORT)
+        await asyncio.sleep(1.5)  # the batched reply ids of the warm-up are written
+        counted.statements = counted.commits = 0
+        counted.sql.clear()
+        [reply] = await harness.say(user, REPORT)
+        assert "确认" in str(reply.get("reply_markup"))
+        assert counted.commits == 1, counted.sql
+        assert counted.statements <= 3, counted.sql
+        # The summary's message id follows in a batch of its own, not a commit per report.
+        async with session_factory() as session:
+            rows = (await session.scalars(select(Report).order_by(Report.id))).all()
+        assert [r.state for r in rows] == ["pending"] * 3
+        await harness.fake.wait_for(lambda f: True)
+    async with session_factory() as session:
+        ids = (await session.scalars(select(Report.reply_message_id).order_by(Report.id))).all()
+    assert all(ids), ids  # written at the latest when the dispatcher shut down
+
+
+class BrokenParser:
+    def parse(self, *_: Any, **__: Any) -> Any:
+        raise KeyError("一个读不懂的数")
+
+
+class BrokenHolder(ParserHolder):
+    async def snapshot(self, session: AsyncSession) -> tuple[Any, LedgerSnapshot]:
+        _, snapshot = await super().snapshot(session)
+        return BrokenParser(), snapshot
+
+
+def inbound(update_id: int, text: str) -> Inbound:
+    now = dt.datetime(2023, 5, 10, 10, tzinfo=CST)
+    return Inbound(update_id=update_id, chat_id=5, message_id=update_id, sender_telegram_id=5,
+                   text=text, photo_file_id=None, sent_at=now)
+
+
+async def test_a_parser_failure_still_stores_the_raw_text(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    now = dt.datetime(2023, 5, 10, 10, tzinfo=CST)
+    async with session_factory() as session:
+        await seed_sample_ledger(session)
+        person = await person_named(session, "孙浩")
+        got = await receive(session, inbound(1, "  原样 <保存>  "), person,
+                            parser=BrokenHolder(), settings=SETTINGS, now=now)
+        assert got is not None and got.state == "nothing"
+        assert got.reply is not None and "原文已保存" in got.reply.text
+    async with session_factory() as session:
+        [report] = (await session.scalars(select(Report))).all()
+        assert (report.text, report.state, report.parse_result) == ("  原样 <保存>  ", "nothing",
+                                                                    None)
+        actions = (await session.scalars(select(AuditLog.action))).all()
+        assert "report.parse_failed" in actions
+
+
+async def test_the_same_update_twice_is_stored_once(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    now = dt.datetime(2023, 5, 10, 10, tzinfo=CST)
+    holder = ParserHolder()
+    async with session_factory() as session:
+        await seed_sample_ledger(session)
+        person = await person_named(session, "孙浩")
+        first = await receive(session, inbound(42, REPORT), person, parser=holder,
+                              settings=SETTINGS, now=now)
+        assert first is not None and first.state == "pending"
+        person = await person_named(session, "孙浩")
+        assert await receive(session, inbound(42, REPORT), person, parser=holder,
+                             settings=SETTINGS, now=now) is None
+    async with session_factory() as session:
+        rows = (await session.scalars(select(Report))).all()
+        assert [(r.text, r.state) for r in rows] == [(REPORT, "pending")]
+        assert rows[0].parse_result and rows[0].parse_result["updates"][0]["project"]
+
+
+@pytest.mark.sqlite_only
+async def test_no_reply_lost_with_sixteen_updates_at_once_on_sqlite(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    async with running_harness(session_factory, concurrency=16) as harness:
+        names = ["孙浩", "林晓", "杨国栋"]
+        users = [await harness.bound_user(n) for n in names]
+        async with session_factory() as session:
+            people = (await session.scalars(select(Person).where(Person.name.in_(names)))).all()
+            assert len(people) == 3
+        total = 120
+        for i in range(total):
+            harness.fake.send_text(users[i % 3], f"三一产业基地本周形象进度{i % 90}%")
+        await harness.fake.wait_for(lambda f: len(f.sent_messages()) >= total, timeout=60)
+        async with session_factory() as session:
+            stored = await session.scalar(select(func.count(Report.id)))
+        assert stored == total
+        assert len(harness.fake.sent_messages()) == total
