@@ -17,8 +17,8 @@ from bot.middlewares import (
     system_clock,
 )
 from bot.services.registry import ParserHolder
-from handlers.errors import on_error
 from bot.services.reply_ids import ReplyIds
+from handlers.errors import on_error
 from scheduler.workdays import WorkCalendar
 
 log = logging.getLogger(__name__)
