@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
@@ -320,8 +320,18 @@ async def receive(
     is superseded in the same transaction when the new one was understood. None when this
     update was stored before (it was answered the first time)."""
     engine, snapshot = await parser.snapshot(session)
-    draft = await _draft(session, engine, snapshot, msg, person, settings=settings,
-                         private=private, header_note=header_note)
+    try:
+        draft = await _draft(session, engine, snapshot, msg, person, settings=settings,
+                             private=private, header_note=header_note)
+    except (DBAPIError, OSError):  # storage is away: the update is not acknowledged
+        raise
+    except Exception:
+        # A bug after parsing: the raw text is stored as `received` (the recovery worker
+        # tries again) before the error is reported.
+        await _insert_report(session, msg, person, now=now, state="received",
+                             parse_result=None, project_id=None, supersedes_id=None)
+        await session.commit()
+        raise
     # A correction replaces the draft only when it was understood; otherwise the draft
     # stays as it was and can be confirmed or corrected again.
     superseded = old is not None and draft.state != "nothing" and await supersede(session, old)

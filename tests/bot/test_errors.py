@@ -23,7 +23,7 @@ async def test_failure_after_storing_apologises_and_keeps_the_report(
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("parser exploded")
 
-    monkeypatch.setattr(reporting, "process", broken)
+    monkeypatch.setattr(reporting, "_draft", broken)
     user = await harness.bound_user("孙浩")
     with caplog.at_level(logging.ERROR, logger="gongjian.failures"):
         [reply] = await harness.say(user, "三一产业基地今天主体封顶")
@@ -34,6 +34,7 @@ async def test_failure_after_storing_apologises_and_keeps_the_report(
     assert record.exc_info and "parser exploded" in str(record.exc_info[1])
     [report] = await reports(harness)
     assert isinstance(report, Report) and report.text == "三一产业基地今天主体封顶"
+    assert report.state == "received"  # the recovery worker parses it again
 
 
 @pytest.mark.sqlite_only
