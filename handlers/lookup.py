@@ -1,19 +1,24 @@
-"""/status (list or one project's card) and /overdue, within the caller's scope."""
+"""/status (list or one project's card) and /overdue, within the caller's scope; and the same
+answers to plain questions in a private chat ("道岔二期怎么样了？", "查询三一产业基地", "帮助"),
+which would otherwise be taken for an empty progress report."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from aiogram import Router
-from aiogram.filters import Command, CommandObject
+from aiogram import F, Router
+from aiogram.enums import ChatType
+from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.services import status
-from bot.services.onboarding import UNBOUND_TEXT
+from bot.services.onboarding import HELP_TEXT, UNBOUND_TEXT
 from bot.services.registry import ParserHolder
 from bot.text import split_message
+from nlp.questions import Question, QuestionKind, classify
 from scheduler.workdays import WorkCalendar
 from storage.models import Person
 
@@ -35,8 +40,15 @@ async def status_cmd(
     if person is None:
         await message.answer(UNBOUND_TEXT)
         return
+    await answer_status(message, (command.args or "").strip(), session, settings, parser, now,
+                        person)
+
+
+async def answer_status(
+    message: Message, query: str, session: AsyncSession, settings: Settings,
+    parser: ParserHolder, now: dt.datetime, person: Person,
+) -> None:
     tz = settings.schedule.tz
-    query = (command.args or "").strip()
     if not query:
         await _reply(message, await status.status_list(session, person, settings.org, now, tz))
         return
@@ -67,9 +79,35 @@ async def overdue_cmd(
     await _reply(message, text)
 
 
+class PlainQuestion(Filter):
+    """A bound person's plain-text question; injects `question`."""
+
+    async def __call__(self, message: Message, person: Person | None = None) -> Any:
+        if person is None or message.text is None or message.text.startswith("/"):
+            return False
+        question = classify(message.text)
+        return {"question": question} if question is not None else False
+
+
+async def plain_question(
+    message: Message,
+    question: Question,
+    session: AsyncSession,
+    settings: Settings,
+    parser: ParserHolder,
+    now: dt.datetime,
+    person: Person,
+) -> None:
+    if question.kind is QuestionKind.HELP:
+        await message.answer(HELP_TEXT)
+        return
+    await answer_status(message, question.subject, session, settings, parser, now, person)
+
+
 def build_router() -> Router:
     """A new router with this module's handlers, in order (one per dispatcher)."""
     router = Router(name="lookup")
     router.message.register(status_cmd, Command("status"))
     router.message.register(overdue_cmd, Command("overdue"))
+    router.message.register(plain_question, F.chat.type == ChatType.PRIVATE, PlainQuestion())
     return router

@@ -214,3 +214,37 @@ async def test_unknown_command_points_to_help(harness: BotHarness) -> None:
     assert reply["text"].startswith("未知命令") and "/help" in reply["text"]
     async with harness.session_factory() as session:
         assert (await session.scalars(select(Report))).all() == []
+
+
+@pytest.mark.sqlite_only
+async def test_leaders_plain_questions_are_answered_not_recorded(harness: BotHarness) -> None:
+    han = await harness.bound_user("韩立新")  # district leader of 道岔二期 (P020)
+    [card] = await harness.say(han, "道岔二期怎么样了？")
+    assert "（P020）\n阶段：" in card["text"]
+    assert "请核对" not in card["text"] and not card.get("reply_markup")
+    kong = await harness.bound_user("孔德明")
+    [card] = await harness.say(kong, "查询三一产业基地")
+    assert "<b>三一集团产业基地</b>（P004）\n阶段：" in card["text"]
+    [help_] = await harness.say(kong, "帮助")
+    assert "攻坚助手使用说明" in help_["text"]
+    async with harness.session_factory() as session:
+        assert (await session.scalars(select(Report))).all() == []  # nothing taken as a report
+    # A report is still a report.
+    sun = await harness.bound_user("孙浩")
+    [draft] = await harness.say(sun, "三一产业基地今天主体封顶")
+    assert "请核对" in draft["text"]
+
+
+def test_question_classifier() -> None:
+    from nlp.questions import QuestionKind, classify
+
+    assert classify("道岔二期怎么样了？") == classify("道岔二期进展如何")
+    status = classify("三一产业基地的进度怎么样")
+    assert status is not None and status.kind is QuestionKind.STATUS
+    assert status.subject == "三一产业基地"
+    help_ = classify("帮助")
+    assert help_ is not None and help_.kind is QuestionKind.HELP
+    for report in ("三一产业基地今天主体封顶，本月完成投资1.2亿元",
+                   "道岔二期用地红线内还有2户没有搬迁", "查看了现场，钢铁城桩基完成80%",
+                   "怎么样了", "第一行\n第二行怎么样了"):
+        assert classify(report) is None, report
