@@ -18,7 +18,13 @@ _NOTICE = re.compile(
 # Clause boundaries: punctuation and line breaks; then list markers (1、 2. ①) at a clause's
 # start are skipped, and a space between Chinese characters (typed instead of a comma) splits.
 # A comma inside a number (1,200万元) is a thousands separator, not a clause boundary.
-_CLAUSE_SPLIT = re.compile(r"(?:[，；;。！!？?：:\n\r]|(?<!\d),|,(?!\d{3}(?!\d)))+")
+# A transcript without punctuation: 了 followed by a new time, scope or plan word starts a new
+# clause (今天主体封顶了本月完成投资…).
+_CLAUSE_SPLIT = re.compile(
+    r"(?:[，；;。！!？?：:\n\r]|(?<!\d),|,(?!\d{3}(?!\d)))+"
+    r"|(?<=了)(?=本月|这个月|上个月|今天|昨天|目前|现在|累计|今年|预计|计划|下周|下个?月|但是?|不过"
+    r"|同时|主要|就是|还有)"
+)
 # A report form's label and its value are one clause (形象进度：80%, 开工时间：2023年4月10日,
 # 本月完成投资：3500万元); a project heading (钢铁城：…) stays apart from what follows it.
 _LABEL_END = re.compile(
@@ -29,6 +35,31 @@ _MARKER = re.compile(
 )
 _SPACE_SPLIT = re.compile(r"(?<=[^\x00-\x7f])[ \t]+(?=[\u4e00-\u9fff])")
 _BLANK = re.compile(r"[^\n]")
+
+
+# Voice input's fillers: interjections anywhere; 那个, 就是, 然后 … where a clause starts (or
+# before a pause); they carry nothing and would otherwise stand between words that belong
+# together. 这个月 and 那个项目 are not fillers.
+_FILLER = re.compile(
+    r"[嗯呃唔]+|(?<![\u4e00-\u9fff])[额哦啊](?![\u4e00-\u9fff])"
+    r"|(?<=[\u4e00-\u9fff])[啊呀哈吧](?=[，,。.！!？?\s]|$)"
+    r"|(?:^|(?<=[，,。.！!？?;；\s]))"
+    r"(?:[ \t]*(?:那个|这个|就是说|就是|然后呢|然后|那么|反正|哎|唉))+"
+    r"(?![月季星礼周项工])"
+    r"|(?:那个|这个)(?=[，,、\s])",
+    re.M,
+)
+
+
+# Spoken "next point" words: a clause break where a transcript has no punctuation.
+_NEXT_POINT = re.compile(r"还有就是|再就是|另外|此外|再一个|还有一个")
+
+
+def blank_fillers(text: str) -> str:
+    """Voice-input fillers replaced by spaces and spoken next-point words by a comma;
+    offsets are unchanged."""
+    text = _FILLER.sub(lambda m: " " * len(m.group()), text)
+    return _NEXT_POINT.sub(lambda m: "，" + " " * (len(m.group()) - 1), text)
 
 
 def drop_non_reports(text: str) -> str:

@@ -32,3 +32,20 @@ PLACE_PREFIXES: tuple[str, ...] = ("湖南省", "湖南", "株洲市", "株洲",
 
 # A fragment directly followed by one of these is a place (荷塘区), not a project.
 PLACE_SUFFIXES = "区县市镇乡村街"
+
+# Words matched by sound (voice input writes 主体风顶 for 主体封顶): milestones, problems, scopes
+# and the words that frame figures. Longer forms first matter little: the matcher prefers the
+# longest at each place.
+SOUND_WORDS: tuple[str, ...] = (
+    # milestones
+    "签约", "投资协议", "摘牌", "拿地", "土地出让", "施工许可证", "施工许可", "四证齐全", "开工",
+    "动工", "破土动工", "进场施工", "主体封顶", "封顶", "竣工", "完工", "主体完工", "竣工验收",
+    "通过验收", "验收", "投产", "试生产", "投入使用", "开业", "运营", "试运营", "通车",
+    # problems and their categories
+    "征地", "拆迁", "征拆", "清表", "用地", "资金", "资金缺口", "缺口", "贷款", "融资", "拨付",
+    "专项债", "审批", "环评", "环评批复", "手续", "规划许可", "报建", "供电", "用电", "电力迁改",
+    "管网", "停工", "劳务", "施工单位", "协调", "滞后", "困难",
+    # figures and their scopes
+    "完成投资", "累计完成", "形象进度", "进度", "本月", "当月", "本季度", "季度", "年度", "累计",
+    "开工以来",
+)

@@ -71,7 +71,8 @@ _AGO = re.compile(
 _DONE = re.compile(r"已经|已于|已|今天|昨天|前天|今日|昨日|刚刚|顺利|实现|了")
 # 原定5月开工: the old plan, superseded by what follows (推迟到7月); not reported itself.
 _SUPERSEDED = re.compile(r"原定|原计划|原本|本应|本来")
-_CONNECTOR = re.compile(r"^[\s、和并及与同时后再]*$")
+_THEN = re.compile(r"然后|随后|之后|接着|后|再")
+_CONNECTOR = re.compile(r"^(?:[\s、和并及与同时后再]|然后|随后|之后|接着|紧接着)*$")
 # 推迟到4月初 after a 没有按计划完成摘牌: a new plan for the milestone just reported.
 # 影响开工, 耽误了投产: the milestone is what a problem holds up, not something reported.
 _HELD_UP = re.compile(
@@ -188,7 +189,9 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
             span = pre_dates[-1] if pre_dates else None
             date = span.date if span else None
             if status is None and prev is not None and not pre_dates and _CONNECTOR.match(prefix):
-                status, date = prev.status, prev.date  # 竣工投产, 竣工、投产
+                # 竣工投产, 竣工、投产: one date; 封顶然后竣工: a later step, date unknown.
+                status = prev.status
+                date = prev.date if not _THEN.search(prefix) else None
             if date is None and post_dates and status in (None, "planned"):
                 span = post_dates[0]
                 date = span.date

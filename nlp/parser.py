@@ -14,14 +14,15 @@ from typing import Any
 
 import jieba
 
-from nlp.clauses import clause_spans, drop_non_reports
+from nlp.clauses import blank_fillers, clause_spans, drop_non_reports
 from nlp.dates import find_dates
 from nlp.investment import extract_investment, extract_progress
 from nlp.issues import extract_issues
-from nlp.lexicon import DOMAIN_WORDS
+from nlp.lexicon import DOMAIN_WORDS, SOUND_WORDS
 from nlp.milestones import extract_events, milestone_spans
 from nlp.normalize import normalize
 from nlp.projects import Mention, ProjectMatcher
+from nlp.sound import SoundMatcher, apply
 from nlp.types import Event, Investment, Issue, ParseResult, ProjectEntry, Update
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,8 @@ class Parser:
                     contacts[name].append(entry.code)
         self._contacts = {k: tuple(v) for k, v in contacts.items()}
         self._codes = frozenset(e.code for e in self.entries)
+        self._sound = SoundMatcher(SOUND_WORDS, [f for f in self._matcher.forms if len(f) >= 3],
+                                   base.FREQ)
 
     # -- public API ------------------------------------------------------------------------
     def parse(self, text: str, *, sender: str | None, sent: dt.date) -> ParseResult:
@@ -119,7 +122,9 @@ class Parser:
 
     def _parse(self, text: str, sender: str | None, sent: dt.date) -> ParseResult:
         text = normalize(text[:_MAX_CHARS])
-        work = drop_non_reports(text)
+        slips = self._sound.slips(text, self._tokens)
+        text = apply(text, slips)
+        work = drop_non_reports(blank_fillers(text))
         if not work.strip():
             return ParseResult()
         mentions = [m for m in self._matcher.find(work, self._tokens(work)) if m.codes]

@@ -1,0 +1,157 @@
+"""Homophone slips of voice input (主体风顶, 俊工验收, 钢贴城): the sound is right, the
+characters wrong. Domain words and project names are matched by their toneless pinyin
+(pypinyin's character readings) and the slip is rewritten to the word it sounds like, keeping
+the text's length so that offsets stay valid. Each rewrite is reported so that what it
+produced can be marked for the contact to check.
+
+How it stays fast: every Chinese character is translated (str.translate, in C) to one
+private-use character standing for its syllable; the words' syllable strings form one regex
+built as a trie, searched over the translated text. Only a hit whose characters differ from
+the word costs anything more.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+_HAN = re.compile(r"^[\u4e00-\u9fff]+$")
+_PUA = 0xE000  # private-use characters stand for syllables
+
+
+@functools.cache
+def _syllables() -> tuple[dict[int, int], dict[str, str]]:
+    """(translation table Han character → syllable character, syllable → syllable character).
+    A character with several readings stands for its first (most common) one."""
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    ids: dict[str, str] = {}
+    table: dict[int, int] = {}
+    for cp, readings in pinyin_dict.items():
+        if not 0x4E00 <= cp <= 0x9FFF:
+            continue
+        syl = _toneless(readings.split(",")[0])
+        table[cp] = ord(ids.setdefault(syl, chr(_PUA + len(ids))))
+    return table, ids
+
+
+def _toneless(syllable: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFD", syllable)
+                   if not unicodedata.combining(c))
+
+
+def _key(word: str, contextual: bool) -> str | None:
+    """The syllable string of a word: in its contextual reading (重庆 → chong qing, slower),
+    or each character's first reading (fast, for thousands of project names)."""
+    from pypinyin import Style, lazy_pinyin
+
+    table, ids = _syllables()
+    if not contextual:
+        key = word.translate(table)
+        return key if all(_PUA <= ord(c) < _PUA + 0x1000 for c in key) else None
+    out = []
+    for syl in lazy_pinyin(word, style=Style.NORMAL, errors="ignore"):
+        code = ids.get(syl)
+        if code is None:
+            return None
+        out.append(code)
+    return "".join(out) if len(out) == len(word) else None
+
+
+def _trie_pattern(keys: Iterable[str]) -> str:
+    """One regex for many literal strings, as a trie (no backtracking over alternatives)."""
+    trie: dict[str, dict] = {}
+    for key in keys:
+        node = trie
+        for ch in key:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict[str, dict]) -> str:
+        end = "" in node
+        branches = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if end:
+            return "(?:" + body + ")?"
+        return body
+
+    return build(trie)
+
+
+@dataclass(frozen=True, slots=True)
+class Slip:
+    """A homophone rewritten: text[start:end] was `heard`, now reads `word`."""
+
+    start: int
+    end: int
+    heard: str
+    word: str
+
+
+class SoundMatcher:
+    """Rewrites homophone slips of `words` (domain words and project names)."""
+
+    def __init__(self, words: Iterable[str], names: Iterable[str], common: Mapping[str, int],
+                 common_freq: int = 50) -> None:
+        """`words`: domain words (read in context); `names`: project names (many)."""
+        self._by_key: dict[str, list[str]] = {}
+        for word, contextual in [*((w, True) for w in words), *((n, False) for n in names)]:
+            if len(word) < 2 or not _HAN.match(word):
+                continue
+            key = _key(word, contextual)
+            if key is not None and word not in self._by_key.setdefault(key, []):
+                self._by_key[key].append(word)
+        self._table = _syllables()[0]
+        # Longest first at each position: a trie regex tries longer continuations first.
+        self._pattern = re.compile(_trie_pattern(self._by_key)) if self._by_key else None
+        self._common = common
+        self._common_freq = common_freq
+        self._words = frozenset(w for ws in self._by_key.values() for w in ws)
+
+    def slips(self, text: str,
+              tokens: Callable[[str], Sequence[tuple[str, int, int]]]) -> list[Slip]:
+        """Slips in `text`; `tokens` segments text (only called when a candidate is found)."""
+        if self._pattern is None:
+            return []
+        sounds = text.translate(self._table)
+        found: list[Slip] = []
+        for m in self._pattern.finditer(sounds):
+            start, end = m.span()
+            if end - start < 2:
+                continue
+            heard = text[start:end]
+            words = self._by_key[m.group()]
+            if heard in words:
+                continue
+            word = max(words, key=lambda w: sum(a == b for a, b in zip(w, heard, strict=True)))
+            wrong = sum(a != b for a, b in zip(word, heard, strict=True))
+            if wrong > max(1, len(word) // 3) or wrong == len(word):
+                continue
+            if heard in self._words:
+                continue  # another word of ours (开工 / 开公 is not, 竣工 / 军工 is real)
+            if len(heard) <= 3 and self._common.get(heard, 0) >= self._common_freq:
+                continue  # a real word of its own (军工, 峰顶)
+            found.append(Slip(start, end, heard, word))
+        if not found:
+            return []
+        # A slip must not cut a word of the sentence in two (提前约定 is not 签约定).
+        inner: set[int] = set()
+        for word, s, e in tokens(text):
+            if len(word) > 1:
+                inner.update(range(s + 1, e))
+        return [f for f in found if f.start not in inner and f.end not in inner]
+
+
+def apply(text: str, slips: Sequence[Slip]) -> str:
+    """The text with every slip rewritten (same length)."""
+    if not slips:
+        return text
+    chars = list(text)
+    for s in slips:
+        chars[s.start:s.end] = s.word
+    return "".join(chars)

@@ -1,0 +1,67 @@
+"""Voice input: fillers, run-on sentences, homophone slips matched by pinyin."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from nlp.parser import Parser
+from nlp.sound import SoundMatcher
+
+SENT = dt.date(2023, 5, 10)
+
+
+def one(parser: Parser, text: str) -> dict:
+    [update] = parser.parse(text, sender=None, sent=SENT).to_json()["updates"]
+    return update
+
+
+@pytest.mark.parametrize(("text", "milestone"), [
+    ("钢铁城今天主体风顶了", "topped_out"),      # 封顶
+    ("钢铁城已经俊工了", "completed"),           # 竣工
+    ("钢铁城昨天通过了竣工验受", "accepted"),     # 验收
+    ("钢铁城今天正式头产", "operating"),         # 投产
+    ("钢贴城今天开工", "started"),               # the project name by sound
+])
+def test_homophone_slips_on_domain_words_and_names(parser: Parser, text: str,
+                                                    milestone: str) -> None:
+    update = one(parser, text)
+    assert update["project"] == "P007"
+    assert [e["milestone"] for e in update["events"]] == [milestone]
+
+
+@pytest.mark.parametrize("text", ["钢铁城的军工项目今天通过评审", "钢铁城提前约定了时间",
+                                  "钢铁城登上峰顶团建"])
+def test_real_words_that_sound_alike_are_left_alone(parser: Parser, text: str) -> None:
+    assert one(parser, text)["events"] == []
+
+
+def test_slip_must_not_cut_a_word() -> None:
+    matcher = SoundMatcher(["签约"], [], {})
+    text = "提前约定"
+    assert matcher.slips(text, lambda t: [("提前", 0, 2), ("约定", 2, 4)]) == []
+    assert [s.word for s in matcher.slips("已千约", lambda t: [("已", 0, 1), ("千", 1, 2),
+                                                              ("约", 2, 3)])] == ["签约"]
+
+
+def test_fillers_and_run_on_speech(parser: Parser) -> None:
+    update = one(parser, "嗯那个钢铁城就是然后今天主体封顶了本月完成投资一点二亿元"
+                         "还有就是征地问题需要协调一下")
+    assert [(e["milestone"], e["status"]) for e in update["events"]] == [("topped_out", "done")]
+    assert update["investment"] == [{"scope": "month", "wan_yuan": 12000}]
+    assert [(i["category"], i["text"]) for i in update["issues"]] == [
+        ("land", "征地问题需要协调一下")]
+
+
+def test_split_verb_and_filler_part(parser: Parser) -> None:
+    update = one(parser, "就是说钢铁城那个主体结构完成了百分之六十吧")
+    assert (update["progress_pct"], update["progress_part"]) == (60, "主体结构")
+    assert one(parser, "钢铁城上周一开的工")["events"] == [
+        {"milestone": "started", "status": "done", "date": "2023-05-01"}]
+
+
+def test_a_later_step_does_not_take_the_first_steps_date(parser: Parser) -> None:
+    update = one(parser, "钢铁城计划下月封顶然后竣工")
+    assert [(e["milestone"], e["date"]) for e in update["events"]] == [
+        ("topped_out", "2023-06-30"), ("completed", None)]
