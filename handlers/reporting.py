@@ -29,6 +29,7 @@ from bot.services.reply_ids import ReplyIds
 from bot.text import TELEGRAM_LIMIT, split_message
 from handlers.callbacks import ChooseProject, ReportAction
 from handlers.filters import data_prefix
+from nlp.questions import classify
 from scheduler.workdays import WorkCalendar
 from storage.models import Person, Report
 
@@ -51,8 +52,12 @@ async def _is_report(message: Message, person: Person | None = None) -> bool:
 
 async def _is_plain_report(message: Message, person: Person | None = None) -> bool:
     """A report no other router wants: nothing pending (a correction or a 办结反馈) for the
-    sender. Checked first, so the common case skips every other router's filters."""
-    return person is not None and not person.pending_input and await _is_report(message, person)
+    sender, and no plain question (道岔二期怎么样了？, answered by handlers.lookup). Checked
+    first, so the common case skips every other router's filters."""
+    if person is None or person.pending_input or not await _is_report(message, person):
+        return False
+    return not (message.chat.type == "private" and message.text is not None
+                and classify(message.text) is not None)
 
 
 async def send_reply(
