@@ -13,7 +13,7 @@ from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import Settings
+from bot.config import Settings, dashboard_url
 from bot.services import status
 from bot.services.onboarding import HELP_TEXT, UNBOUND_TEXT
 from bot.services.registry import ParserHolder
@@ -50,7 +50,8 @@ async def answer_status(
 ) -> None:
     tz = settings.schedule.tz
     if not query:
-        await _reply(message, await status.status_list(session, person, settings.org, now, tz))
+        await _reply(message, await status.status_list(
+            session, person, settings.org, now, tz, dashboard_url(settings)))
         return
     found = await status.find_project(session, parser, person, settings.org, query)
     if found.project is not None:

@@ -25,8 +25,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import Settings
-from bot.text import TELEGRAM_LIMIT, esc
+from bot.config import Settings, dashboard_url
+from bot.text import TELEGRAM_LIMIT, esc, see_all
 from scheduler import cycle
 from scheduler.messages import fmt_date
 from scheduler.outbox import notice_key
@@ -125,10 +125,13 @@ def _clip(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+CUT = "……"  # a section cut short; the digest then ends with where to see all
+
+
 def _capped(lines: Sequence[str], max_lines: int) -> list[str]:
     out = list(lines[:max_lines])
     if len(lines) > max_lines:
-        out.append(f"……另有 {len(lines) - max_lines} 项")
+        out.append(CUT)
     return out
 
 
@@ -161,15 +164,19 @@ def _alert_section(
     return ["", head, *_capped(lines, max_lines)]
 
 
-def render_digest(s: DigestSnapshot) -> str:
+def render_digest(s: DigestSnapshot, dashboard_url: str | None = None) -> str:
     """The digest text (HTML, within Telegram's 4,096 characters). Empty sections are left
-    out; a day with nothing at all gives one line."""
+    out; a day with nothing at all gives one line. Sections too long for chat are cut and
+    the digest ends with the dashboard's address."""
     title = f"📋 <b>每日简报</b> {_day(s.day)}（周{WEEKDAYS[s.day.weekday()]}）"
     if s.empty:
         return f"{title}：{NOTHING}"
     max_lines = MAX_LINES
     while True:
-        text = "\n".join([title, *_sections(s, max_lines)])
+        body = _sections(s, max_lines)
+        if CUT in body:
+            body += ["", see_all(dashboard_url)]
+        text = "\n".join([title, *body])
         if len(text) <= TELEGRAM_LIMIT or max_lines <= 1:
             return text
         max_lines //= 2
@@ -513,9 +520,10 @@ async def queue_digests(
         return 0
     if await session.scalar(select(JobRun.id).where(JobRun.key == job_key(day))):
         return 0
+    link = dashboard_url(settings)
     rows = [
         dict(key=digest_key(who.person_id, day), kind="digest", person_id=who.person_id,
-             chat_id=who.chat_id, text=render_digest(snap), reply_markup=None,
+             chat_id=who.chat_id, text=render_digest(snap, link), reply_markup=None,
              alert_id=None, urgent=False, state="pending", attempts=0, next_attempt_at=now,
              created_at=now)
         for who, snap in await collect_snapshots(session, settings, calendar, now)

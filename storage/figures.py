@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -66,6 +67,22 @@ def latest_cumulative(facts: Iterable[InvestmentFact]) -> InvestmentFact | None:
     """The latest reported cumulative figure (累计完成投资), if any."""
     found = [f for f in facts if f.scope == "cumulative"]
     return max(found, key=fact_order) if found else None
+
+
+@dataclass(frozen=True, slots=True)
+class Cumulative:
+    """累计完成投资 in 亿元: the latest reported figure (`as_of` its date), else the ledger's
+    (as_of None); yi None when neither says."""
+
+    yi: Decimal | None
+    as_of: dt.date | None
+
+
+def cumulative_investment(ledger_yi: Decimal | None, facts: Iterable[InvestmentFact]) -> Cumulative:
+    latest = latest_cumulative(facts)
+    if latest is not None:
+        return Cumulative(latest.wan_yuan / 10000, latest.as_of)
+    return Cumulative(ledger_yi, None)
 
 
 async def live_facts(

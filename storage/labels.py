@@ -3,6 +3,8 @@ replies, alerts, digests and the Excel export, so a milestone is called the same
 
 from __future__ import annotations
 
+import datetime as dt
+
 MILESTONE_LABELS: dict[str, str] = {  # in life-cycle order
     "signed": "签约",
     "land": "土地摘牌",
@@ -19,6 +21,19 @@ STAGE_LABELS: dict[str, str] = {
     "preparing": "前期", "under_construction": "在建", "completed": "竣工",
     "operating": "投产运营",
 }
+PAST_PERIOD = "已超建设期"
+UNFINISHED_STAGES = ("preparing", "under_construction")
+
+
+def stage_label(stage: str, period_end: dt.date | None, today: dt.date) -> str:
+    """The stage people see: a project not completed after its construction period (建设期)
+    ended says so instead of 在建."""
+    label = STAGE_LABELS.get(stage, stage)
+    if stage in UNFINISHED_STAGES and period_end is not None and period_end < today:
+        return PAST_PERIOD if stage == "under_construction" else f"{label}（{PAST_PERIOD}）"
+    return label
+
+
 SCOPE_LABELS: dict[str, str] = {  # of a completed-investment figure
     "month": "本月", "quarter": "本季度", "year": "本年", "cumulative": "累计",
     "unspecified": "",

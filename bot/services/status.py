@@ -18,18 +18,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import OrgSettings, Settings
 from bot.services.registry import ParserHolder
-from bot.text import esc
+from bot.text import esc, see_all
 from scheduler.overdue import collect_overdue
 from scheduler.policy import LEVEL_ICONS, LEVEL_RANK, level_for
 from scheduler.workdays import WorkCalendar
-from storage.figures import fact_order, live_facts, year_investment
+from storage.figures import (
+    Cumulative,
+    cumulative_investment,
+    fact_order,
+    live_facts,
+    year_investment,
+)
 from storage.labels import (
     ALERT_KIND_LABELS,
     MILESTONE_LABELS,
     MILESTONE_ORDER,
     SCOPE_LABELS,
-    STAGE_LABELS,
     short_name,
+    stage_label,
 )
 from storage.models import (
     Alert,
@@ -45,10 +51,11 @@ from storage.models import (
 from storage.scope import sees_everything, visible_projects
 
 WAN_PER_YI = Decimal(10000)
+LIST_SHOWN = 40  # projects in a /status list before the rest is left to the dashboard
 
 
-def stage_name(stage: str) -> str:
-    return STAGE_LABELS.get(stage, stage)
+def stage_name(project: Project, today: dt.date) -> str:
+    return stage_label(project.stage, project.period_end, today)
 
 
 def fmt_yi(value: Decimal | None) -> str:
@@ -81,7 +88,8 @@ def local_today(now: dt.datetime, tz: ZoneInfo) -> dt.date:
 @dataclass
 class ProjectFigures:
     progress_pct: Decimal | None = None
-    year_investment_wan: Decimal | None = None
+    year_investment_wan: Decimal | None = None  # None: nothing reported this year
+    cumulative: Cumulative = field(default_factory=lambda: Cumulative(None, None))
     alerts: dict[str, int] = field(default_factory=dict)
 
 
@@ -94,9 +102,11 @@ async def open_alerts(session: AsyncSession, project_ids: Sequence[int]) -> list
 
 
 async def figures(
-    session: AsyncSession, project_ids: Sequence[int], year: int
+    session: AsyncSession, projects: Sequence[Project], year: int
 ) -> dict[int, ProjectFigures]:
-    out = {pid: ProjectFigures() for pid in project_ids}
+    project_ids = [p.id for p in projects]
+    out = {p.id: ProjectFigures(cumulative=Cumulative(p.cumulative_investment, None))
+           for p in projects}
     latest_progress: dict[int, ProgressFact] = {}
     for fact in await live_facts(session, ProgressFact, project_ids):
         current = latest_progress.get(fact.project_id)
@@ -107,8 +117,10 @@ async def figures(
     by_project: dict[int, list[InvestmentFact]] = defaultdict(list)
     for fact in await live_facts(session, InvestmentFact, project_ids):
         by_project[fact.project_id].append(fact)
-    for pid, facts in by_project.items():
-        out[pid].year_investment_wan = year_investment(facts, year)
+    for p in projects:
+        facts = by_project.get(p.id, [])
+        out[p.id].year_investment_wan = year_investment(facts, year)
+        out[p.id].cumulative = cumulative_investment(p.cumulative_investment, facts)
     for alert in await open_alerts(session, project_ids):
         if alert.project_id is not None:
             counts = out[alert.project_id].alerts
@@ -122,34 +134,50 @@ def alert_counts_text(counts: dict[str, int]) -> str:
 
 
 def investment_text(project: Project, year_wan: Decimal | None) -> str:
+    """This year's investment against the plan; nothing reported is not 0 %."""
     plan = project.annual_plan_investment
-    done = (year_wan or Decimal(0)) / WAN_PER_YI
+    if year_wan is None:
+        return f"今年投资未报送（计划 {fmt_yi(plan)} 亿元）"
+    done = year_wan / WAN_PER_YI
     text = f"今年 {fmt_yi(done)}/{fmt_yi(plan)} 亿元"
     if plan:
         text += f"（{fmt_pct(done / plan * 100)}%）"
     return text
 
 
+def cumulative_text(project: Project, cumulative: Cumulative) -> str:
+    if cumulative.as_of is None:
+        return f"累计完成 {fmt_yi(cumulative.yi)} 亿元（台账）"
+    ledger = (f"，台账 {fmt_yi(project.cumulative_investment)} 亿元"
+              if project.cumulative_investment is not None else "")
+    return (f"累计完成 {fmt_yi(cumulative.yi)} 亿元"
+            f"（{cumulative.as_of.isoformat()} 报送{ledger}）")
+
+
 # --- /status list -----------------------------------------------------------------------------
 
 async def status_list(
-    session: AsyncSession, person: Person, org: OrgSettings, now: dt.datetime, tz: ZoneInfo
+    session: AsyncSession, person: Person, org: OrgSettings, now: dt.datetime, tz: ZoneInfo,
+    dashboard_url: str | None = None,
 ) -> str:
     projects = await visible_projects(session, person, org)
     if not projects:
         return "您名下暂无项目。如有疑问，请联系项目办。"
-    year = local_today(now, tz).year
-    figs = await figures(session, [p.id for p in projects], year)
+    today = local_today(now, tz)
+    shown = projects[:LIST_SHOWN]
+    figs = await figures(session, shown, today.year)
     scope = "全部项目" if sees_everything(person, org) else "您的项目"
     lines = [f"<b>{scope}（{len(projects)} 个）</b>"]
-    for p in projects:
+    for p in shown:
         f = figs[p.id]
         progress = f"进度 {fmt_pct(f.progress_pct)}%" if f.progress_pct is not None else "进度 —"
         name = esc(short_name(p.name, p.short_names))
         lines.append(
-            f"{esc(p.code)} {name}｜{stage_name(p.stage)}｜{progress}｜"
+            f"{esc(p.code)} {name}｜{stage_name(p, today)}｜{progress}｜"
             f"{investment_text(p, f.year_investment_wan)}｜{alert_counts_text(f.alerts)}"
         )
+    if len(projects) > len(shown):
+        lines += ["……", see_all(dashboard_url)]
     lines.append("")
     lines.append("查看单个项目：/status 项目名称")
     return "\n".join(lines)
@@ -248,10 +276,10 @@ async def project_card(
     tz: ZoneInfo,
 ) -> str:
     today = local_today(now, tz)
-    figs = (await figures(session, [project.id], today.year))[project.id]
+    figs = (await figures(session, [project], today.year))[project.id]
     lines = [
         f"<b>{esc(project.name)}</b>（{esc(project.code)}）",
-        f"阶段：{stage_name(project.stage)}"
+        f"阶段：{stage_name(project, today)}"
         + (f"｜形象进度 {fmt_pct(figs.progress_pct)}%" if figs.progress_pct is not None else ""),
     ]
     if project.owner_org:
@@ -302,7 +330,7 @@ async def project_card(
     lines.append("<b>投资</b>")
     lines.append(
         f"总投资 {fmt_yi(project.total_investment)} 亿元｜"
-        f"累计完成 {fmt_yi(project.cumulative_investment)} 亿元（台账）｜"
+        f"{cumulative_text(project, figs.cumulative)}｜"
         f"年度计划 {fmt_yi(project.annual_plan_investment)} 亿元"
     )
     lines.append(investment_text(project, figs.year_investment_wan))

@@ -3,7 +3,7 @@ as Chinese) in the project's own layout (readable again by `read_ledger`), plus 
 columns.
 
 Computed columns (ignored when the file is imported again):
-- 项目阶段: the project's stage in Chinese.
+- 项目阶段: the project's stage in Chinese; 已超建设期 when not completed after its 建设期.
 - 最新形象进度: the latest ProgressFact (by as_of, then id), e.g. "80%".
 - 本年完成投资(亿元): this year's completed investment by `storage.figures.year_investment`,
   the same rule /status uses; empty when nothing was reported this year.
@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from storage.figures import fact_order, latest_cumulative, live_facts, year_investment
-from storage.labels import MILESTONE_LABELS, STAGE_LABELS
+from storage.labels import MILESTONE_LABELS, stage_label
 from storage.ledger.cells import generated_code, plain_decimal
 from storage.ledger.columns import EXPORT_HEADERS
 from storage.ledger.importer import project_departments
@@ -119,7 +119,7 @@ async def export_rows(session: AsyncSession, *, today: dt.date) -> list[list[Any
             _number(p.total_investment), _number(p.cumulative_investment),
             _number(p.annual_plan_investment),
             contacts, contact_phones, service, service_phones, p.notes,
-            STAGE_LABELS.get(p.stage, p.stage),
+            stage_label(p.stage, p.period_end, today),
             f"{plain_decimal(pct.pct)}%" if pct else None,
             _yi(year_investment(investments.get(p.id, []), today.year)),
             _yi(getattr(latest_cumulative(investments.get(p.id, [])), "wan_yuan", None)),

@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.text import TELEGRAM_LIMIT
 from storage.models import (
     Alert,
     CoordinationIssue,
@@ -45,7 +44,9 @@ async def test_status_scope_district_leader(harness: BotHarness) -> None:
     codes = _codes([reply])
     assert codes == KONG
     assert "三一产业基地" in reply["text"] and "在建" in reply["text"]
-    assert "今年 0/15 亿元" in reply["text"]
+    # nothing reported this year is not 0 %
+    assert "今年投资未报送（计划 15 亿元）" in reply["text"]
+    assert "0/15" not in reply["text"] and "（0%）" not in reply["text"]
     [reply] = await harness.say(user, "/status 高速扩容")
     assert "无权查看" in reply["text"]
     assert "京港澳" not in reply["text"] and "184" not in reply["text"]
@@ -97,7 +98,7 @@ async def test_status_card_after_facts(harness: BotHarness) -> None:
     assert "✅ 主体封顶：已完成 2023-05-09" in text
     assert "竣工：计划 2025-12-01" in text
     assert "今年 1.5/15 亿元（10%）" in text
-    assert "总投资 170 亿元" in text
+    assert "总投资 170 亿元｜累计完成 65 亿元（台账）" in text
     assert "施工用电增容未批复" in text
     assert "🟡1" in text
     # Any project name the matcher knows works, as does the code.
@@ -189,25 +190,6 @@ async def test_ledger_names_escaped(harness: BotHarness) -> None:
 
 
 @pytest.mark.sqlite_only
-async def test_long_status_split(harness: BotHarness) -> None:
-    async with harness.session_factory() as session:
-        for i in range(33, 200):
-            session.add(Project(code=f"P{i:03d}", name=f"扩展测试项目{i}号产业园区建设工程",
-                                short_names=[f"扩展测试项目{i}号产业园"],
-                                annual_plan_investment=Decimal(3)))
-        await session.commit()
-    user = await harness.bound_user("杨国栋")
-    harness.fake.send_text(user, "/status")
-    messages = await harness.fake.wait_for(
-        lambda f: (m := f.sent_messages(user["id"])) and "P199" in m[-1]["text"] and m,
-        timeout=10,
-    )
-    assert len(messages) >= 2
-    assert all(len(m["text"]) <= TELEGRAM_LIMIT for m in messages)
-    assert len(_codes(messages)) == 199
-
-
-@pytest.mark.sqlite_only
 async def test_unknown_command_points_to_help(harness: BotHarness) -> None:
     user = await harness.bound_user("孙浩")
     [reply] = await harness.say(user, "/foo 三一产业基地")
@@ -248,3 +230,36 @@ def test_question_classifier() -> None:
                    "道岔二期用地红线内还有2户没有搬迁", "查看了现场，钢铁城桩基完成80%",
                    "怎么样了", "第一行\n第二行怎么样了"):
         assert classify(report) is None, report
+
+
+async def test_status_is_truthful_about_period_and_cumulative(harness: BotHarness) -> None:
+    async with harness.session_factory() as session:
+        sun = await person_named(session, "孙浩")
+        p4 = await _project(session, "P004")
+        p4.period_end = dt.date(2023, 4, 30)  # construction period over, not completed
+        report = Report(chat_id=1, sender_id=sun.id, project_id=p4.id, state="confirmed",
+                        sent_at=dt.datetime(2023, 5, 9, 2, tzinfo=dt.UTC), text="累计完成66.2亿元")
+        session.add(report)
+        await session.flush()
+        session.add(InvestmentFact(report_id=report.id, project_id=p4.id, scope="cumulative",
+                                   wan_yuan=Decimal(662000), as_of=dt.date(2023, 5, 9)))
+        await session.commit()
+    user = await harness.bound_user("孔德明")
+    [reply] = await harness.say(user, "/status")
+    assert "P004 三一产业基地｜已超建设期｜" in reply["text"]
+    assert "P007" in reply["text"] and "｜在建｜" in reply["text"]  # the others are in time
+    [reply] = await harness.say(user, "/status P004")
+    assert "阶段：已超建设期" in reply["text"] and "在建" not in reply["text"]
+    assert "累计完成 66.2 亿元（2023-05-09 报送，台账 65 亿元）" in reply["text"]
+
+
+async def test_a_long_status_list_ends_with_the_dashboard(harness: BotHarness) -> None:
+    async with harness.session_factory() as session:
+        session.add_all([Project(code=f"X{i:03d}", name=f"新增项目{i}") for i in range(12)])
+        await session.commit()
+    user = await harness.bound_user("杨国栋")
+    replies = await harness.say(user, "/status")
+    text = "\n".join(r["text"] for r in replies)
+    assert "全部项目（44 个）" in text and "另有" not in text
+    assert len(_codes(replies)) == 40 - 8  # 32 P-codes shown, 8 of the X ones
+    assert "……\n请在一屏统览查看全部" in text

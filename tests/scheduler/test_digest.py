@@ -86,7 +86,14 @@ def test_long_sections_are_capped_within_telegram_limit() -> None:
                                         new_alerts=many, escalated_alerts=many,
                                         closed_alerts=many))
     assert len(text) <= 4096
-    assert "……另有" in text
+    assert "另有" not in text and text.endswith("请在一屏统览查看全部")
+    linked = render_digest(DigestSnapshot(name="一把手", day=DAY, project_count=300,
+                                          new_alerts=many), "https://gj.example.org/")
+    assert linked.endswith('一屏统览查看：<a href="https://gj.example.org/">'
+                           'https://gj.example.org/</a>')
+    short = render_digest(DigestSnapshot(name="一把手", day=DAY, project_count=3,
+                                         new_alerts=many[:2]), "https://gj.example.org/")
+    assert "一屏统览" not in short
 
 
 def test_fact_items() -> None:

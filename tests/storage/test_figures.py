@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from storage.figures import latest_cumulative, year_investment
+from storage.figures import Cumulative, cumulative_investment, latest_cumulative, year_investment
+from storage.labels import stage_label
 from storage.models import InvestmentFact
 
 
@@ -47,3 +48,22 @@ def test_the_later_report_wins_whatever_order_they_were_confirmed_in() -> None:
     older_confirmed_last = InvestmentFact(id=2, report_id=8, scope="month",
                                           wan_yuan=Decimal(860), as_of=dt.date(2023, 5, 10))
     assert year_investment([newer, older_confirmed_last], 2023) == Decimal(870)
+
+
+def test_cumulative_is_the_latest_reported_else_the_ledger() -> None:
+    reported = [fact("cumulative", 662000, dt.date(2023, 5, 9), 1),
+                fact("cumulative", 650000, dt.date(2023, 4, 9), 2),
+                fact("month", 12000, dt.date(2023, 5, 9), 3)]
+    assert cumulative_investment(Decimal(65), reported) == Cumulative(
+        Decimal("66.2"), dt.date(2023, 5, 9))
+    assert cumulative_investment(Decimal(65), reported[2:]) == Cumulative(Decimal(65), None)
+    assert cumulative_investment(None, []) == Cumulative(None, None)
+
+
+def test_stage_label_past_the_construction_period() -> None:
+    day = dt.date(2023, 6, 1)
+    assert stage_label("under_construction", dt.date(2023, 5, 31), day) == "已超建设期"
+    assert stage_label("under_construction", dt.date(2023, 6, 1), day) == "在建"
+    assert stage_label("preparing", dt.date(2023, 1, 31), day) == "前期（已超建设期）"
+    assert stage_label("completed", dt.date(2020, 1, 31), day) == "竣工"
+    assert stage_label("under_construction", None, day) == "在建"

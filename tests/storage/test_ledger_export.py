@@ -105,3 +105,21 @@ async def test_export_layout_and_computed_columns(session: AsyncSession, tmp_pat
     assert len(plan.unchanged) == 32 and not plan.changed
     assert await dump(session) == before
 
+
+
+async def test_export_says_a_project_is_past_its_construction_period(
+    session: AsyncSession, tmp_path: Path
+) -> None:
+    await load(session, FIXTURES / "ledger.csv")
+    p1 = await session.scalar(select(Project).where(Project.code == "P001"))
+    assert p1 is not None and p1.stage == "under_construction"
+    p1.period_end = dt.date(2023, 5, 31)
+    await session.commit()
+    out = tmp_path / "out.xlsx"
+    await export_ledger(session, out, today=TODAY)
+    ws = openpyxl.load_workbook(out).active
+    assert ws is not None
+    rows = list(ws.iter_rows(values_only=True))
+    stage = EXPORT_HEADERS.index("项目阶段")
+    assert rows[1][0] == "P001" and rows[1][stage] == "已超建设期"
+    assert rows[2][stage] == "在建"
