@@ -5,19 +5,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import signal
+import sys
 from typing import Any, Protocol
 
 from aiogram import Bot, Dispatcher
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from bot.dispatcher import build_dispatcher
+from bot.dispatcher import build_dispatcher, calendar_from
 from bot.services.onboarding import register_commands
 from bot.telegram import make_bot
+from scheduler.workdays import coverage_warning
 from storage.db import make_engine, make_sessionmaker
 from storage.schema import upgrade
+from storage.scope import org_problems
 
 log = logging.getLogger(__name__)
 
@@ -141,9 +145,19 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         print("配置错误 telegram.token: 未配置（可用 GONGJIAN_TELEGRAM__TOKEN 设置，"
               "或运行 gongjian sandbox 试用）")
         return 2
+    warning = coverage_warning(calendar_from(settings).years_ahead(
+        dt.datetime.now(settings.schedule.tz).date()))
+    if warning:
+        print(warning, file=sys.stderr)
+        log.warning(warning)
     engine = make_engine(settings.database.url)
     try:
         await upgrade(engine)
+        async with make_sessionmaker(engine)() as session:
+            problems = await org_problems(session, settings.org)
+        if problems:
+            print("\n".join(problems), file=sys.stderr)
+            return 2
         bot = make_bot(settings.telegram)
         try:
             me = await bot.get_me()

@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -43,6 +44,13 @@ class WebhookSettings(_Section):
     path: str = "/telegram"
     secret_token: SecretStr | None = None
 
+    @field_validator("public_url")
+    @classmethod
+    def _https(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith("https://"):
+            raise ValueError("须以 https:// 开头（Telegram 只调用 HTTPS 地址）")
+        return url
+
 
 def token_is_well_formed(token: str) -> bool:
     """Bot API token shape (digits, colon, secret), as aiogram checks it; checked here so
@@ -59,7 +67,7 @@ class TelegramSettings(_Section):
     mode: Literal["polling", "webhook"] = "polling"
     # http://host:port or socks5://user:pass@host:port, for offices that reach Telegram only so.
     proxy: str | None = None
-    webhook: WebhookSettings = WebhookSettings()
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings, validate_default=True)
 
     @field_validator("token")
     @classmethod
@@ -68,6 +76,14 @@ class TelegramSettings(_Section):
         if token is not None and not token_is_well_formed(token.get_secret_value()):
             raise ValueError("格式不对（应为 123456:ABC… 的形式）")
         return token
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook_needs_address(cls, hook: WebhookSettings, info: ValidationInfo) -> WebhookSettings:
+        # Checked with the rest of the configuration, before any call to Telegram.
+        if info.data.get("mode") == "webhook" and not hook.public_url:
+            raise ValueError("webhook 模式须填写 public_url（Telegram 调用的公网 HTTPS 地址）")
+        return hook
 
     @field_validator("proxy")
     @classmethod

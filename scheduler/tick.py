@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiogram import Bot
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
@@ -159,7 +160,24 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         print("未配置 Telegram token（telegram.token 或 GONGJIAN_TELEGRAM__TOKEN）；"
               "只想查看将发送的内容请加 --dry-run", file=sys.stderr)
         return 2
+    from scheduler.workdays import coverage_warning
+    from storage.scope import org_problems
+
+    # Loud, first: deadlines counted without the year's holidays are wrong.
+    warning = coverage_warning(calendar_for(settings).years_ahead(
+        now.astimezone(settings.schedule.tz).date()))
+    if warning:
+        print(warning)
     engine = make_engine(settings.database.url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            problems = await org_problems(session, settings.org)
+    except SQLAlchemyError:  # no ledger yet: the tick itself says what is wrong
+        problems = []
+    if problems:
+        await engine.dispose()
+        print("\n".join(problems), file=sys.stderr)
+        return 2
     bot = None if dry_run else make_bot(settings.telegram)
     try:
         report = await tick_once(settings, make_sessionmaker(engine), bot, now,

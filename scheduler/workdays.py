@@ -1,7 +1,8 @@
 """Working days by China's official calendar (holidays and 调休 make-up days).
 
 chinesecalendar covers years up to its last release; for later years the `[calendar]`
-overrides from config apply on top of plain weekdays, and a warning is logged once.
+overrides from config (holidays, workdays) apply on top of plain weekdays. `coverage_warning`
+is what start-up and `gongjian tick` print for a year neither covers.
 """
 
 from __future__ import annotations
@@ -14,6 +15,22 @@ from functools import lru_cache
 import chinese_calendar
 
 log = logging.getLogger(__name__)
+# Deadlines run a few weeks ahead: a year starting within this many days must be covered.
+LOOKAHEAD_DAYS = 45
+
+
+def coverage_warning(years: list[int]) -> str | None:
+    """The loud start-up warning for years without holiday data (None when all covered)."""
+    if not years:
+        return None
+    named = "、".join(f"{y} 年" for y in years)
+    example = years[0]
+    return (
+        f"⚠️ 警告：节假日日历（chinesecalendar）没有 {named}的数据，元旦、春节等法定假日将被当作"
+        f"工作日，截止日期和逾期天数都会算错。请在配置文件 [calendar] 中填写：holidays（放假日期，"
+        f"如 [{example}-01-01, {example}-02-06]）和 workdays（调休上班日，如 [{example}-02-14]），"
+        f"以国务院办公厅公布的安排为准；或升级 chinesecalendar。"
+    )
 
 
 class WorkCalendar:
@@ -40,6 +57,21 @@ class WorkCalendar:
                     day.year,
                 )
             return day.weekday() < 5
+
+    def covers(self, year: int) -> bool:
+        """True when chinesecalendar knows `year`, or [calendar] holidays list a day in it."""
+        if any(day.year == year for day in self._holidays):
+            return True
+        try:
+            chinese_calendar.is_workday(dt.date(year, 1, 1))
+        except NotImplementedError:
+            return False
+        return True
+
+    def years_ahead(self, today: dt.date, days: int = LOOKAHEAD_DAYS) -> list[int]:
+        """The years between `today` and `days` later that the calendar does not cover."""
+        years = range(today.year, (today + dt.timedelta(days=days)).year + 1)
+        return [y for y in years if not self.covers(y)]
 
     def add_workdays(self, day: dt.date, n: int) -> dt.date:
         """The n-th working day after `day` (n >= 0; n == 0 gives `day` itself)."""

@@ -33,3 +33,16 @@ async def visible_projects(
 async def roles_of(session: AsyncSession, person: Person) -> list[ProjectRole]:
     stmt = select(ProjectRole).where(ProjectRole.person_id == person.id)
     return list((await session.scalars(stmt)).all())
+
+
+async def org_problems(session: AsyncSession, org: OrgSettings) -> list[str]:
+    """[org] names that are not people in the ledger, one Chinese line each naming the key."""
+    named = [("org.top_leader", org.top_leader)] if org.top_leader else []
+    named += [("org.administrators", name) for name in org.administrators]
+    if not named:
+        return []
+    known = set(await session.scalars(
+        select(Person.name).where(Person.name.in_([n for _, n in named]))))
+    return [f"配置错误 {key}: 台账中没有“{name}”（须与台账中的姓名完全一致；"
+            f"尚未导入台账请先运行 gongjian import）"
+            for key, name in named if name not in known]

@@ -114,3 +114,28 @@ async def test_webhook_mode_checks_secret(
 async def test_run_without_token_refuses(capsys: pytest.CaptureFixture[str]) -> None:
     assert await run(argparse.Namespace(), Settings()) == 2
     assert "telegram.token" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("env", "error"), [
+    ({"GONGJIAN_TELEGRAM__MODE": "webhook"},
+     "配置错误 telegram.webhook: webhook 模式须填写 public_url"),
+    ({"GONGJIAN_ORG__TOP_LEADER": "不存在的人"},
+     "配置错误 org.top_leader: 台账中没有“不存在的人”"),
+])
+def test_run_refuses_before_any_call_to_telegram(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    env: dict[str, str], error: str,
+) -> None:
+    from bot.cli import main
+    from tests.scheduler.test_tick import ThreadedFake
+
+    monkeypatch.delenv("GONGJIAN_CONFIG", raising=False)
+    monkeypatch.setenv("GONGJIAN_DATABASE__URL", f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
+    monkeypatch.setenv("GONGJIAN_TELEGRAM__TOKEN", TOKEN)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with ThreadedFake() as server:
+        monkeypatch.setenv("GONGJIAN_TELEGRAM__API_BASE_URL", server.base_url)
+        assert main(["run"]) == 2
+        assert server.calls == []
+    assert error in capsys.readouterr().err

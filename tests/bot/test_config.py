@@ -71,6 +71,7 @@ def test_config_env_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _file(tmp_path, '[telegram]\ntoken = "from-file"\nmode = "webhook"\n'
+                           '[telegram.webhook]\npublic_url = "https://example.org/tg"\n'
                            '[database]\nurl = "sqlite+aiosqlite:///file.db"\n')
     monkeypatch.setenv("GONGJIAN_TELEGRAM__TOKEN", SECRET)
     monkeypatch.setenv("GONGJIAN_DATABASE__URL", "sqlite+aiosqlite:///env.db")
@@ -264,3 +265,15 @@ departments = ["区发改局"]
     path.write_text(table * 2, encoding="utf-8")
     assert _error(path) == ("配置错误 robots: 机器人名称「调度群」重复"
                             "（每个 [[robots]] 的 name 须不同）")
+
+
+@pytest.mark.parametrize(("text", "line"), [
+    ('[telegram]\nmode = "webhook"\n',
+     "配置错误 telegram.webhook: webhook 模式须填写 public_url（Telegram 调用的公网 HTTPS 地址）"),
+    ('[telegram.webhook]\npublic_url = "http://example.org/tg"\n',
+     "配置错误 telegram.webhook.public_url: 须以 https:// 开头（Telegram 只调用 HTTPS 地址）"),
+])
+def test_webhook_address_is_checked_with_the_configuration(
+    tmp_path: Path, text: str, line: str
+) -> None:
+    assert _error(_file(tmp_path, text)) == line

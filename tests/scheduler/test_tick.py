@@ -168,3 +168,45 @@ def test_cli_tick_sends(db_url: str, monkeypatch, capsys) -> None:
     assert unreached is not None and int(unreached[1]) > 0
     assert [m["chat_id"] for m in sent if "每日简报" in m["text"]] == ["101"]
     assert max(Counter((m["chat_id"], m["text"]) for m in sent).values()) == 1
+
+
+def _seeded(db_url: str) -> None:
+    engine = make_engine(db_url)
+
+    async def seed() -> None:
+        async with make_sessionmaker(engine)() as s:
+            await seed_sample_ledger(s)
+        await engine.dispose()
+
+    asyncio.run(seed())
+
+
+def test_cli_tick_names_org_people_not_in_the_ledger(db_url: str, monkeypatch, capsys) -> None:
+    _seeded(db_url)
+    monkeypatch.setenv("GONGJIAN_DATABASE__URL", db_url)
+    monkeypatch.setenv("GONGJIAN_ORG__TOP_LEADER", "杨国栋栋")
+    monkeypatch.setenv("GONGJIAN_ORG__ADMINISTRATORS", '["林晓", "张三"]')
+    monkeypatch.delenv("GONGJIAN_CONFIG", raising=False)
+    assert main(["tick", "--at", "2023-06-01T08:30", "--dry-run"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "配置错误 org.top_leader: 台账中没有“杨国栋栋”（须与台账中的姓名完全一致；"
+        "尚未导入台账请先运行 gongjian import）",
+        "配置错误 org.administrators: 台账中没有“张三”（须与台账中的姓名完全一致；"
+        "尚未导入台账请先运行 gongjian import）",
+    ]
+
+
+def test_cli_tick_warns_about_a_year_without_holidays(db_url: str, monkeypatch, capsys) -> None:
+    _seeded(db_url)
+    monkeypatch.setenv("GONGJIAN_DATABASE__URL", db_url)
+    monkeypatch.setenv("GONGJIAN_ORG__TOP_LEADER", "杨国栋")
+    monkeypatch.delenv("GONGJIAN_CONFIG", raising=False)
+    assert main(["tick", "--at", "2026-12-01T08:30", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("⚠️ 警告：节假日日历（chinesecalendar）没有 2027 年的数据")
+    assert "[calendar]" in out and "holidays" in out and "workdays" in out
+    assert main(["tick", "--at", "2026-06-01T08:30", "--dry-run"]) == 0
+    assert "警告" not in capsys.readouterr().out  # 2026 is covered, 2027 still far
+    monkeypatch.setenv("GONGJIAN_CALENDAR__HOLIDAYS", '["2027-01-01"]')
+    assert main(["tick", "--at", "2026-12-01T08:30", "--dry-run"]) == 0
+    assert "警告" not in capsys.readouterr().out  # the office filled the year in
