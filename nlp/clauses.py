@@ -8,13 +8,25 @@ import re
 _SENTENCE = re.compile(r"[^。！？!?\n]*[。！？!?\n]?")
 _QUESTION = re.compile(r"请问|[？?]\s*$|吗\s*[。.]?\s*$|什么时候|怎么[填报办]|如何[填报办]")
 _NOTICE = re.compile(
-    r"^\s*(?:【[^】]{0,20}】\s*)?(?:通知|请各|请大家|请于|各位[^，,。！!]{0,6}[好：:])"
+    r"^\s*(?:【[^】]{0,20}】\s*)?(?:通知|请各|请大家|请于)"
     # 麻烦今天报一下, 请尽快上报: the office asking for a report is not one
     r"|(?:麻烦|请|抓紧|尽快|记得)[^。！？!?\n]{0,40}"
     r"(?:报一下|报送|上报|报过来|报给我|发一下|发过来|填报|更新一下)"
     # 马上核实…后回复: a promise to report later, not a report
     r"|(?:核实|了解|确认|问一下|落实)[^。！？!?\n]{0,20}(?:后|再)(?:回复|报送|反馈|上报)"
+    # Instructions to everyone: 各项目要做好防汛, 大家注意…, 各工地注意停工避险
+    r"|(?:大家|各位|各(?:项目|单位|工地|业主|施工|责任|相关|部门|标段|企业))[^。！？!?\n]{0,16}?"
+    r"(?:注意|务必|要|须|必须|做好|确保|抓紧|加强|严禁|不得|立即|请)"
+    # A visit announced: 明天区领导到钢铁城调研
+    r"|(?:领导|书记|区长|市长|县长|主任|局长)[^。！？!?\n]{0,16}(?:调研|视察|督导|观摩|检查指导)"
 )
+# A greeting opening a sentence (各位领导好，钢铁城今天开工): only the greeting records nothing.
+_GREETING = re.compile(
+    r"(?:^|(?<=[。！!？?\n]))[ \t]*(?:尊敬的)?(?:各位|诸位)?(?:领导|同事|同志|老师|专班|大家)?们?"
+    r"(?:好|早上好|上午好|下午好|晚上好|早)[！!，,。\s]+", re.M)
+# A message addressed to everyone is a notice as a whole.
+_TO_ALL = re.compile(r"^\s*(?:@(?:所有人|全体成员|全体|all)|【?(?:通知|提醒|重要通知)】?\s*[:：])",
+                     re.I)
 # Clause boundaries: punctuation and line breaks; then list markers (1、 2. ①) at a clause's
 # start are skipped, and a space between Chinese characters (typed instead of a comma) splits.
 # A comma inside a number (1,200万元) is a thousands separator, not a clause boundary.
@@ -44,7 +56,7 @@ _FILLER = re.compile(
     r"[嗯呃唔]+|(?<![\u4e00-\u9fff])[额哦啊](?![\u4e00-\u9fff])"
     r"|(?<=[\u4e00-\u9fff])[啊呀哈吧](?=[，,。.！!？?\s]|$)"
     r"|(?:^|(?<=[，,。.！!？?;；\s]))"
-    r"(?:[ \t]*(?:那个|这个|就是说|就是|然后呢|然后|那么|反正|哎|唉))+"
+    r"(?:那个|这个|就是说|就是|然后呢|然后|那么|反正|哎|唉)+"
     r"(?![月季星礼周项工])"
     r"|(?:那个|这个)(?=[，,、\s])",
     re.M,
@@ -64,6 +76,9 @@ def blank_fillers(text: str) -> str:
 
 def drop_non_reports(text: str) -> str:
     """Blank out sentences that are questions or notices; offsets are unchanged."""
+    if _TO_ALL.match(text):
+        return _BLANK.sub(" ", text)
+    text = _GREETING.sub(lambda m: " " * len(m.group()), text)
     parts: list[str] = []
     for m in _SENTENCE.finditer(text):
         sentence = m.group()

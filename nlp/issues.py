@@ -18,6 +18,7 @@ _NEGATED = re.compile(
     # 国庆期间未停工, 一天也没停工: work went on, which is good news.
     r"|(?:未|没有?|不|从未|一天也没有?)(?:停工|停过工|停产|停过)"
     r"|一切(?:都)?(?:顺利|正常|良好|平稳)|(?:进展|推进|施工|运行|生产)(?:都)?(?:很|较为|比较)?(?:顺利|正常)"
+    r"|(?:问题|困难|影响)(?:都)?不大|无大碍|没(?:有)?(?:什么)?大(?:的)?(?:问题|困难)|无异常|没有?异常"
     r"|影响不大|影响较小|没有?(?:什么)?影响|无影响|不影响|(?:未|没|不)受[^，,。；;]{0,6}影响"
 )
 _STRONG = re.compile(
@@ -25,6 +26,16 @@ _STRONG = re.compile(
     r"|滞后|停工|停了|影响|迟迟|卡在|补办|着急|上涨|涨价|矛盾|纠纷|阻工|不到位|不方便|受阻|无法|不够"
     r"|放缓|延缓|停滞|搁置|停止供货|断供|供货不及时|暂停|中暑|受伤|偏紧|紧缺|吃紧"
     r"|不稳定?|不畅|不通|不及时|短缺|困扰|隐患|投诉|超期|延误|压力大|压力较大"
+    # Said indirectly: waiting for someone, papers missing, held up at a step.
+    r"|(?:还|仍|正|一直)?在等|等待|等着|等候|还要等|需要?等|还得等"
+    r"|不齐|不全|不完整|不完善|欠缺|缺(?=[^，,。；;]{0,4}(?:资料|材料|证明|文件|手续|图纸|指标))"
+    r"|批不下来|没批下来|未批下来|下不来|办不下来|推不动|走不动|压着|搁着|停在"
+)
+_WHEN = re.compile(r"时间|日期|节点|工期")
+# A decision not yet made is a problem, unless it is a milestone's date (开工时间待定).
+_UNDECIDED = re.compile(
+    r"没(?:有)?定|未定|(?:还没|尚未|没有|未)(?:确定|明确|决定|敲定|定下来|拍板|批复)|没拍板|待定"
+    r"|悬而未决|没有?(?:定论|结论)|意见不(?:一|统一)|未决"
 )
 _REQUEST = re.compile(
     r"(?:请|恳请|希望|急需|需要?|麻烦|请求|建议|盼)[^，,。；;]{0,14}?"
@@ -126,11 +137,13 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
         strong = _STRONG.search(clause)
         request = _REQUEST.search(clause)
         weak = _WEAK.search(clause)
+        with_event = any(cs <= s < ce for s in event_starts)
+        if strong is None and not with_event and not _WHEN.search(text, cs, ce):
+            strong = _UNDECIDED.search(clause)
         anchor = strong or weak or request
         # Without a problem word, the category word nearest the clause's end is the one a
         # following clause (…，进度偏慢) would be about.
         cat = _category(clause, anchor.start() if anchor else len(clause))
-        with_event = any(cs <= s < ce for s in event_starts)
         if strong or (weak and cat and not with_event):
             kinds.append(("problem", cat))
         elif request:

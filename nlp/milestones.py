@@ -242,7 +242,8 @@ def _plan_sections(text: str) -> list[tuple[int, int]]:
     """(start, end) of each section of a message headed as plans."""
     if "计划" not in text and "打算" not in text and "安排" not in text:
         return []
-    out = []
+    out: list[tuple[int, int]] = []
+    headings: list[int] | None = None  # where other headings start, found once (linear)
     for m in _PLAN_HEADING.finditer(text):
         line_end = text.find("\n", m.end())
         if line_end < 0:
@@ -250,6 +251,10 @@ def _plan_sections(text: str) -> list[tuple[int, int]]:
         if text[m.end():line_end].strip() and not text[m.start():m.end()].rstrip().endswith(
                 ("：", ":")):
             continue  # 计划下周开工 is a sentence, not a heading
-        nxt = _HEADING.search(text, line_end + 1) if line_end < len(text) else None
-        out.append((m.start(), nxt.start() if nxt else len(text)))
+        if out and m.start() < out[-1][1]:
+            continue  # inside the section already found
+        if headings is None:
+            headings = [h.start() for h in _HEADING.finditer(text)]
+        i = bisect.bisect_right(headings, line_end)
+        out.append((m.start(), headings[i] if i < len(headings) else len(text)))
     return out

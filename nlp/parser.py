@@ -33,6 +33,16 @@ _WORD_FREQ = 200_000
 _MAX_CHARS = 50_000  # longer input is cut: a field report is never this long
 _base_lock = threading.Lock()
 _COORDINATED = re.compile(r"\s*(?:和|与|及|以及|跟|同|、)\s*")
+# A status saying nothing has changed (spec: terse replies), the whole message.
+_TERSE = re.compile(
+    r"(?:本周|这周|本月|这个月|近期|最近|目前|今天|本期|项目)?[ \t]*"
+    r"(?:无|没有?|暂无|尚无)(?:什么)?(?:新|大的?)?(?:进展|变化|情况|进度|更新|新情况|动态)"
+    r"|(?:无|没有?)变化|同上|同上周|同前|情况同上周?|和上周一样|与上周(?:相同|一样)|一切照旧|照旧"
+    r"|(?:本周|本月)?(?:情况)?(?:与|和|同)上(?:周|期|次|月)(?:相同|一样|无变化)"
+)
+_POLITE = re.compile(r"[，,。.！!\s]*(?:谢谢|请知悉|特此报告|汇报完毕|报告完毕)[。.！!\s]*$"
+                     r"|^\s*(?:领导好|各位领导好|您好|你好)[，,！!\s]*")
+_TERSE_STRIP = " \t\n。.！!，,~～、"
 _CODE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{1,3}\d{2,6}(?![A-Za-z0-9])")
 
 
@@ -145,6 +155,10 @@ class Parser:
         if not (events or issues or amounts or progress):
             mentions = [m for m in mentions if not m.weak]
             if not mentions:
+                # 本周无新进展 from the contact of exactly one project: that project's update.
+                if len(own) == 1 and len(work) <= 60 and _TERSE.fullmatch(
+                        _POLITE.sub("", work).strip(_TERSE_STRIP)):
+                    return ParseResult(updates=[Update(project=own[0])])
                 return ParseResult()
 
         groups: list[_Group] = []

@@ -520,3 +520,40 @@ def test_a_plans_section_of_a_form_is_planned(parser: Parser) -> None:
     assert [(e["milestone"], e["status"]) for e in update["events"]] == [
         ("topped_out", "done"), ("accepted", "planned"), ("operating", "planned")]
     assert update["issues"] == []
+
+
+# -- problems said indirectly, no-problem statements, notices, terse replies ---------------
+@pytest.mark.parametrize(("text", "categories"), [
+    ("雪峰岭学校还在等环评批复", ["approval"]),
+    ("雪峰岭学校报建资料还不齐", ["approval"]),
+    ("雪峰岭学校规划许可卡在自然资源局这一步", ["approval"]),
+    ("雪峰岭学校设计方案还没定", ["other"]),
+    ("雪峰岭学校图纸审查一直没批下来", ["approval"]),
+    ("雪峰岭学校开工时间待定", []),
+    ("雪峰岭学校问题不大", []),
+    ("雪峰岭学校各项工作正常推进，无异常", []),
+])
+def test_indirect_problems(parser: Parser, text: str, categories: list[str]) -> None:
+    [update] = parse(parser, text)
+    assert [i["category"] for i in update["issues"]] == categories
+
+
+@pytest.mark.parametrize("text", [
+    "@所有人 明天区领导到钢铁城调研，请做好准备", "大家注意，近期有暴雨，各工地注意停工避险",
+    "各项目要做好防汛工作，确保不停工", "各位领导早上好！",
+])
+def test_notices_to_everyone_record_nothing(parser: Parser, text: str) -> None:
+    assert parse(parser, text, "邱实") == []
+
+
+def test_a_greeting_does_not_hide_the_report(parser: Parser) -> None:
+    assert [u["project"] for u in parse(parser, "各位领导好，钢铁城今天开工")] == ["P007"]
+
+
+@pytest.mark.parametrize("text", ["本周无新进展", "无变化", "同上", "和上周一样。",
+                                  "领导好，本周无新进展，谢谢"])
+def test_terse_reply_from_the_contact_of_one_project(parser: Parser, text: str) -> None:
+    assert [(u["project"], u["events"], u["issues"]) for u in parse(parser, text, "邱实")] == [
+        ("P032", [], [])]
+    assert parse(parser, text, "罗军") == []   # the contact of two projects
+    assert parse(parser, text, None) == []
