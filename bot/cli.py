@@ -20,6 +20,8 @@ COMMANDS: dict[str, str] = {
     "export": "storage.ledger.commands:export_ledger",
     "parse": "nlp.cli:run",
     "invite": "bot.commands:invite",
+    "login-link": "bot.commands:login_link",
+    "web": "web.server:run",
     "run": "bot.app:run",
     "sandbox": "bot.sandbox:run",
     "run-or-sandbox": "bot.cli:cmd_run_or_sandbox",
@@ -104,7 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="文件",
                    help="邀请表写入的 .xlsx 或 .csv（--all / --role 时必填）")
 
-    command("run", "运行机器人（轮询或 webhook）及定时任务")
+    p = command("login-link", "为台账中的人员生成一屏统览登录链接（15 分钟内一次有效）")
+    p.add_argument("name", metavar="姓名", help="台账中的姓名")
+
+    command("web", "只运行一屏统览（网页）")
+
+    command("run", "运行机器人（轮询或 webhook）、定时任务及一屏统览")
 
     p = command("sandbox", "在终端里试用机器人（本地模拟 Telegram）")
     p.add_argument("--ledger", metavar="台账", help="载入的台账（默认 examples/ledger.csv）")

@@ -234,6 +234,31 @@ class MonthlyReportSettings(_Section):
     group_by: Literal["department", "stage"] = "department"
 
 
+class WebSettings(_Section):
+    """The dashboard (一屏统览), served by the same program (web/)."""
+
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(8081, ge=1, le=65535)
+    # The address people open (behind a reverse proxy in production); links are made from it.
+    public_url: str | None = None
+    # Signs session cookies; unset: a random key per start (everyone signs in again after a
+    # restart, and instances behind one address do not share sessions).
+    secret_key: SecretStr | None = None
+    session_days: int = Field(7, ge=1, le=90)
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("应以 http:// 或 https:// 开头")
+        return value.rstrip("/") if value else value
+
+    @property
+    def base_url(self) -> str:
+        """Where links point: public_url, else the listening address."""
+        return self.public_url or f"http://{self.listen_host}:{self.listen_port}"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GONGJIAN_", env_nested_delimiter="__", extra="forbid"
@@ -249,6 +274,7 @@ class Settings(BaseSettings):
     ranking: RankingSettings = RankingSettings()
     monthly_report: MonthlyReportSettings = MonthlyReportSettings()
     robots: list[RobotSettings] = []
+    web: WebSettings = WebSettings()
 
     @field_validator("robots")
     @classmethod

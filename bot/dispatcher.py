@@ -29,6 +29,7 @@ ROUTER_MODULES = (
     "handlers.onboarding",
     "handlers.lookup",
     "handlers.ranking",
+    "handlers.web",
     "handlers.groups",
     "handlers.alerts",
     "handlers.fallback",

@@ -9,7 +9,9 @@ from aiogram.types import Message
 from handlers.filters import command_text, private_chat
 from storage.models import Person
 
-UNKNOWN_COMMAND = "未知命令。可用命令：/status、/overdue、/rank、/help；报送进度直接发文字即可。"
+UNKNOWN_COMMAND = (
+    "未知命令。可用命令：/status、/overdue、/rank、/web、/help；报送进度直接发文字即可。"
+)
 
 
 async def unknown_command(message: Message, person: Person | None) -> None:

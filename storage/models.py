@@ -343,6 +343,20 @@ class InviteToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class WebLoginToken(Base):
+    """A one-time dashboard sign-in link (gongjian login-link, /web); only its SHA-256 is
+    stored, and it is spent on first use."""
+
+    __tablename__ = "web_login_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class AuditLog(Base):
     """Who changed what: every state change of a report, fact, alert or 交办件."""
 

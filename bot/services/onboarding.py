@@ -36,6 +36,7 @@ BOT_COMMANDS = (
     BotCommand(command="status", description="项目状态：/status 或 /status 项目名称"),
     BotCommand(command="overdue", description="逾期节点、未报送和逾期交办件"),
     BotCommand(command="rank", description="龙虎榜：/rank 月 或 /rank 季"),
+    BotCommand(command="web", description="一屏统览：获取本人登录链接"),
 )
 
 UNBOUND_TEXT = (
@@ -58,6 +59,7 @@ HELP_TEXT = (
     "/status 项目名称 — 单个项目详情，如 /status 三一产业基地\n"
     "/overdue — 逾期节点、未按时报送和逾期交办件\n"
     "/rank 月 或 /rank 季 — 上月或上季度龙虎榜（按部门、所在地、项目）\n"
+    "/web — 一屏统览（网页）登录链接，15 分钟内一次有效\n"
     "/help — 本说明"
 )
 

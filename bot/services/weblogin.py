@@ -1,0 +1,101 @@
+"""Dashboard sign-in links: one-time, valid 15 minutes, stored only as SHA-256.
+
+`gongjian login-link NAME` and `/web` in chat make one; the dashboard spends it (web/).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from urllib.parse import quote
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import WebSettings
+from bot.services.onboarding import hash_token
+from bot.text import esc
+from storage import audit
+from storage.models import Person, WebLoginToken
+
+LOGIN_TTL = dt.timedelta(minutes=15)
+LOGIN_PATH = "/login"
+MAX_TOKEN_LENGTH = 128
+
+
+def login_url(web: WebSettings, token: str) -> str:
+    return f"{web.base_url}{LOGIN_PATH}?t={quote(token)}"
+
+
+async def create_login(
+    session: AsyncSession, person: Person, now: dt.datetime, *, actor: str
+) -> tuple[str, dt.datetime]:
+    """A new one-time sign-in token for `person` (the caller commits): (token, expires_at)."""
+    token = secrets.token_urlsafe(24)
+    expires = now + LOGIN_TTL
+    row = WebLoginToken(person_id=person.id, token_hash=hash_token(token), expires_at=expires,
+                        created_at=now)
+    session.add(row)
+    await session.flush()
+    audit.record(session, at=now, action="web_login.create", entity="web_login_token",
+                 entity_id=row.id, actor=actor, actor_id=person.id if actor == "bot" else None,
+                 detail={"person": person.name})
+    return token, expires
+
+
+async def _usable(session: AsyncSession, token: str, now: dt.datetime) -> WebLoginToken | None:
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    row = await session.scalar(
+        select(WebLoginToken).where(WebLoginToken.token_hash == hash_token(token))
+    )
+    if row is None or row.used_at is not None or row.expires_at <= now:
+        return None
+    return row
+
+
+async def login_is_usable(session: AsyncSession, token: str, now: dt.datetime) -> bool:
+    """Whether the link can still be spent (shown before the person confirms)."""
+    return await _usable(session, token, now) is not None
+
+
+async def redeem_login(session: AsyncSession, token: str, now: dt.datetime) -> Person | None:
+    """Spend the token and return its person; None when unknown, used or expired.
+
+    A conditional UPDATE makes two concurrent uses of one link sign in at most once. The
+    caller commits.
+    """
+    row = await _usable(session, token, now)
+    if row is None:
+        return None
+    result = await session.execute(
+        update(WebLoginToken)
+        .where(WebLoginToken.id == row.id, WebLoginToken.used_at.is_(None))
+        .values(used_at=now)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return None
+    person = await session.get(Person, row.person_id)
+    if person is not None:
+        audit.record(session, at=now, action="web_login.used", entity="web_login_token",
+                     entity_id=row.id, actor="web", actor_id=person.id)
+    return person
+
+
+def link_text(url: str, expires: dt.datetime, tz: dt.tzinfo) -> str:
+    """The chat reply to /web (HTML)."""
+    local = expires.astimezone(tz).strftime("%H:%M")
+    return (
+        "<b>一屏统览</b>：点击下面的链接登录（仅限本人使用，一次有效，"
+        f"{local} 前有效）：\n{esc(url)}\n"
+        "请勿转发。链接失效后再次发送 /web 即可获取新链接。"
+    )
+
+
+async def web_link_for(
+    session: AsyncSession, person: Person, web: WebSettings, now: dt.datetime, tz: dt.tzinfo
+) -> str:
+    """Make a link for `person` and commit it; the text to send them."""
+    token, expires = await create_login(session, person, now, actor="bot")
+    await session.commit()
+    return link_text(login_url(web, token), expires, tz)
