@@ -1,4 +1,5 @@
-"""`gongjian run`: the bot (long polling or webhook) together with the scheduler."""
+"""`gongjian run`: the bot (long polling or webhook) together with the scheduler and the
+dashboard."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import sys
 from typing import Any, Protocol
 
 from aiogram import Bot, Dispatcher
+from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
@@ -92,7 +94,6 @@ async def run_polling(
 
 async def run_webhook(bot: Bot, dp: Dispatcher, settings: Settings, stop: asyncio.Event) -> None:
     from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
-    from aiohttp import web
 
     hook = settings.telegram.webhook
     if not hook.public_url:
@@ -158,13 +159,33 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         if problems:
             print("\n".join(problems), file=sys.stderr)
             return 2
+        session_factory = make_sessionmaker(engine)
+        dashboard = await start_dashboard(settings, session_factory)
+        if dashboard is None:
+            return 2
         bot = make_bot(settings.telegram)
         try:
             me = await bot.get_me()
             log.info("机器人 @%s 启动（%s 模式）", me.username, settings.telegram.mode)
-            await serve(settings, make_sessionmaker(engine), bot)
+            await serve(settings, session_factory, bot)
         finally:
             await bot.session.close()
+            await dashboard.cleanup()
     finally:
         await engine.dispose()
     return 0
+
+
+async def start_dashboard(
+    settings: Settings, session_factory: async_sessionmaker[AsyncSession]
+) -> web.AppRunner | None:
+    """The dashboard (web/) on [web]'s address; None (and a one-line error) when that
+    address cannot be listened on."""
+    from web.server import start_web  # the top floor, imported only when serving
+
+    try:
+        return await start_web(settings, session_factory)
+    except OSError as exc:
+        print(f"配置错误 web.listen_port: 无法监听 {settings.web.listen_host}:"
+              f"{settings.web.listen_port}（{exc.strerror or exc}）")
+        return None

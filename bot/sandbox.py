@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -38,6 +39,7 @@ from bot.clock import SandboxClock, TimeCommandError, describe_instant, parse_ti
 from bot.config import DatabaseSettings, Settings
 from bot.dispatcher import build_dispatcher
 from bot.fake_api import Call, FakeTelegram
+from bot.middlewares import Clock
 from bot.telegram import make_bot
 from scheduler.delivery import Limits
 from scheduler.policy import in_quiet_hours, window_opens
@@ -436,6 +438,22 @@ class SandboxLimits(Limits):
         super().__init__(per_second=1000, per_chat=(1000, 1.0), per_group=(1000, 1.0))
 
 
+async def sandbox_dashboard(
+    settings: Settings, session_factory: async_sessionmaker[AsyncSession], clock: Clock
+) -> tuple[web.AppRunner, Settings]:
+    """The dashboard on [web]'s port, or any free one when that is taken, on the sandbox's
+    clock; the settings whose links (/web) point at it."""
+    from web.server import bound_port, start_web  # the top floor, as in `gongjian run`
+
+    try:
+        runner = await start_web(settings, session_factory, clock=clock)
+    except OSError:
+        runner = await start_web(settings, session_factory, clock=clock, port=0)
+    url = f"http://{settings.web.listen_host}:{bound_port(runner)}"
+    web_settings = settings.web.model_copy(update={"public_url": url})
+    return runner, settings.model_copy(update={"web": web_settings})
+
+
 async def run(args: argparse.Namespace, settings: Settings) -> int:
     if not getattr(args, "verbose", False):
         for name in ("aiogram", "aiohttp", "scheduler", "apscheduler"):
@@ -461,6 +479,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         session_factory = make_sessionmaker(engine)
         bot = make_bot(settings.telegram)
         polling: asyncio.Task[None] | None = None
+        dashboard: web.AppRunner | None = None
         # The same scheduler as `gongjian run`: sweeps, digests and outbox delivery.
         scheduler = SchedulerService(settings, session_factory, bot, instance="sandbox",
                                      delivery_poll_seconds=0.3, clock=clock,
@@ -494,6 +513,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             if not people:
                 print("台账中没有人员", file=sys.stderr)
                 return 1
+            dashboard, settings = await sandbox_dashboard(settings, session_factory, clock)
             dp = build_dispatcher(settings, session_factory, clock=clock,
                                   calendar=scheduler.calendar)
             await startup(bot)
@@ -507,6 +527,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             terminal_write(f"沙盒时间：{describe_instant(clock(), tz)}。"
                            "/time 2023-06-01 08:30 或 /time +3d 让时间前进，"
                            "提醒、预警升级和每日简报随即出现。")
+            terminal_write(f"一屏统览：{settings.web.base_url}/（发送 /web 获取登录链接）")
             interactive = sys.stdin.isatty() and sys.stdout.isatty()
             chat = TerminalChat(fake, people, terminal_reader() if interactive else stdin_line,
                                 terminal_write, time_travel)
@@ -529,6 +550,8 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(polling, 5)
             await scheduler.stop()
+            if dashboard is not None:
+                await dashboard.cleanup()
             await bot.session.close()
             await engine.dispose()
             await fake.stop()

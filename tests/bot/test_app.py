@@ -62,7 +62,7 @@ async def test_polling_serves_and_registers_commands(
         assert "三一产业基地" in reply["text"]
         [call] = fake.calls_to("setMyCommands")
         assert [c["command"] for c in call.params["commands"]] == [
-            "start", "help", "status", "overdue", "rank"]
+            "start", "help", "status", "overdue", "rank", "web"]
         assert fake.calls_to("deleteWebhook")
     finally:
         stop.set()
@@ -139,3 +139,44 @@ def test_run_refuses_before_any_call_to_telegram(
         assert main(["run"]) == 2
         assert server.calls == []
     assert error in capsys.readouterr().err
+async def test_run_serves_the_dashboard_beside_the_bot(
+    fake: FakeTelegram, db_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    port = _free_port()
+    settings = load_settings(
+        None, telegram={"token": TOKEN, "api_base_url": fake.base_url},
+        database={"url": db_url}, web={"listen_port": port},
+    )
+    stop = asyncio.Event()
+    monkeypatch.setattr("bot.app.stop_on_signals", lambda: stop)
+    task = asyncio.create_task(run(argparse.Namespace(), settings))
+    try:
+        async with ClientSession() as http:
+            for _ in range(100):
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/") as resp:
+                        page = await resp.text()
+                        break
+                except OSError:
+                    await asyncio.sleep(0.1)
+            else:
+                pytest.fail("the dashboard did not start")
+        assert resp.status == 401 and "请先登录" in page
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(task, 15) == 0
+
+
+async def test_run_refuses_a_dashboard_port_in_use(
+    fake: FakeTelegram, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        settings = load_settings(
+            None, telegram={"token": TOKEN, "api_base_url": fake.base_url},
+            database={"url": db_url}, web={"listen_port": busy.getsockname()[1]},
+        )
+        assert await run(argparse.Namespace(), settings) == 2
+    assert "web.listen_port" in capsys.readouterr().out
+    assert not fake.calls_to("getUpdates")

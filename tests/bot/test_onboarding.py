@@ -168,4 +168,4 @@ async def test_startup_registers_commands(harness: BotHarness) -> None:
     await startup(harness.bot)
     [call] = harness.fake.calls_to("setMyCommands")
     commands = [c["command"] for c in call.params["commands"]]
-    assert commands == ["start", "help", "status", "overdue", "rank"]
+    assert commands == ["start", "help", "status", "overdue", "rank", "web"]

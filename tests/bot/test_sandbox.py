@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import os
+import re
 import subprocess
 import sys
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -107,3 +111,35 @@ def test_cut_input_never_fails_to_encode() -> None:
     cut = "主体封顶".encode()[:-1].decode("utf-8", "surrogateescape")  # a terminal cut
     cleaned = clean_text(cut)
     assert cleaned.startswith("主体") and cleaned.encode("utf-8")
+def test_sandbox_serves_the_dashboard_and_web_gives_a_link() -> None:
+    """/web in the sandbox prints a link to the sandbox's own dashboard; it signs in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GONGJIAN_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "sandbox", "--as", "孔德明"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO, env=env,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        proc.stdin.write("/web\n")
+        proc.stdin.flush()
+        link = None
+        for line in proc.stdout:
+            found = re.search(r"(http://127\.0\.0\.1:\d+)/login\?t=(\S+)", line)
+            if found:
+                link = found
+                break
+        assert link is not None
+        base, token = link.groups()
+        opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        with opener.open(f"{base}/login?t={token}", timeout=10) as resp:
+            assert "确认登录" in resp.read().decode()
+        data = urllib.parse.urlencode({"t": token}).encode()
+        with opener.open(f"{base}/login", data=data, timeout=10) as resp:
+            page = resp.read().decode()
+        assert 'data-code="P004"' in page and 'data-code="P001"' not in page
+    finally:
+        proc.stdin.write("/quit\n")
+        proc.stdin.flush()
+        proc.wait(timeout=30)
