@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "import": "storage.ledger.commands:import_ledger",
     "import-milestones": "storage.ledger.commands:import_milestones",
     "export": "storage.ledger.commands:export_ledger",
+    "report": "scheduler.month_cli:run",
     "parse": "nlp.cli:run",
     "invite": "bot.commands:invite",
     "login-link": "bot.commands:login_link",
@@ -89,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("export", "导出当前台账（.xlsx 或 .csv）")
     p.add_argument("out", metavar="输出文件", help="输出路径，扩展名 .xlsx 或 .csv")
+
+    p = command("report", "生成月报（全区重点项目推进情况 .xlsx，含龙虎榜与交办件）")
+    p.add_argument("--month", required=True, metavar="年-月",
+                   help="月份，如 2023-05（当月未结束时统计到今天）")
+    p.add_argument("--group-by", choices=("department", "stage"), metavar="分组",
+                   help="按服务部门（department）或项目阶段（stage）分组，默认取配置")
+    p.add_argument("out", metavar="输出文件", help="输出路径，扩展名 .xlsx")
 
     p = command("parse", "识别进度报送文字（不需要数据库）")
     p.add_argument("--ledger", required=True, metavar="台账", help="提供项目名单的台账 CSV/XLSX")

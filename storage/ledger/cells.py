@@ -278,3 +278,22 @@ def parse_names(value: Any) -> list[str]:
         if name and name not in names:
             names.append(name)
     return names
+
+
+# A spreadsheet takes text starting with these as a formula (CSV/formula injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(sheet: Any) -> int:
+    """Make every text cell of an openpyxl sheet that a spreadsheet would read as a formula
+    plain text: stored as a string with Excel's quote prefix (shown as typed, and editing the
+    cell keeps it text). Returns how many cells were changed."""
+    changed = 0
+    for row in sheet.iter_rows():
+        for cell in row:
+            value = cell.value
+            if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+                cell.data_type = "s"
+                cell.quotePrefix = True
+                changed += 1
+    return changed

@@ -89,7 +89,7 @@ def _missing_sqlite_file(url: str) -> str | None:
     return path if path and path != ":memory:" and not Path(path).exists() else None
 
 
-async def _with_session(
+async def with_session(
     settings: Settings, work: Callable[[AsyncSession], Awaitable[int]], *, migrate: bool = True
 ) -> int:
     """Run `work` in one session on a migrated database; a database failure rolls back and
@@ -143,7 +143,7 @@ async def _import(
         print("\n".join(describe(plan)))
         return 0
 
-    return await _with_session(settings, work, migrate=not dry_run)
+    return await with_session(settings, work, migrate=not dry_run)
 
 
 async def import_ledger(args: argparse.Namespace, settings: Settings) -> int:
@@ -186,7 +186,7 @@ async def export_ledger(args: argparse.Namespace, settings: Settings) -> int:
         print(f"已导出 {count} 个项目到 {args.out}")
         return 0
 
-    return await _with_session(settings, work, migrate=False)
+    return await with_session(settings, work, migrate=False)
 
 
 __all__: list[Any] = ["export_ledger", "import_ledger", "import_milestones"]

@@ -29,7 +29,7 @@ from sqlalchemy.orm import selectinload
 
 from storage.figures import fact_order, latest_cumulative, live_facts, year_investment
 from storage.labels import MILESTONE_LABELS, stage_label
-from storage.ledger.cells import generated_code, plain_decimal
+from storage.ledger.cells import generated_code, neutralise_formulas, plain_decimal
 from storage.ledger.columns import EXPORT_HEADERS
 from storage.ledger.importer import project_departments
 from storage.models import (
@@ -172,6 +172,7 @@ def write_xlsx(path: str | Path, rows: Sequence[Sequence[Any]]) -> None:
     for letter in "ABCDEFGHIJKLMNOPQRSTUVWX":
         ws.column_dimensions[letter].width = widths.get(letter, 12)
     ws.freeze_panes = "C2"
+    neutralise_formulas(ws)  # a name or note typed as =… must not run in Excel
     wb.save(path)
 
 

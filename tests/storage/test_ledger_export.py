@@ -123,3 +123,23 @@ async def test_export_says_a_project_is_past_its_construction_period(
     stage = EXPORT_HEADERS.index("项目阶段")
     assert rows[1][0] == "P001" and rows[1][stage] == "已超建设期"
     assert rows[2][stage] == "在建"
+
+
+async def test_export_text_never_becomes_a_formula(session: AsyncSession, tmp_path: Path) -> None:
+    await load(session, FIXTURES / "ledger.csv")
+    p1 = await session.scalar(select(Project).where(Project.code == "P001"))
+    assert p1 is not None
+    p1.notes = '=HYPERLINK("http://evil.example","点我")'
+    p1.owner_org = "@SUM(1+1)"
+    p1.short_names = ["+1", "-2"]
+    await session.commit()
+    out = tmp_path / "out.xlsx"
+    await export_ledger(session, out, today=TODAY)
+    ws = openpyxl.load_workbook(out).active
+    assert ws is not None
+    by_header = dict(zip(EXPORT_HEADERS, ws[2], strict=True))
+    for header, text in (("备注", '=HYPERLINK("http://evil.example","点我")'),
+                         ("业主单位", "@SUM(1+1)"), ("简称", "+1、-2")):
+        cell = by_header[header]
+        assert (cell.value, cell.data_type, cell.quotePrefix) == (text, "s", True), header
+    assert by_header["项目名称"].quotePrefix is False
