@@ -394,6 +394,6 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
 
 
 def dashboard_url(settings: Settings) -> str | None:
-    """The dashboard's public address (`[web] public_url`), or None when not configured
-    (the listening address is no use to a leader reading chat on a phone)."""
+    """The dashboard's public address (`[web] public_url`), or None when not configured: a
+    link to the listening address would not open on a leader's phone."""
     return settings.web.public_url

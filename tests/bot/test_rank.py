@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from bot.config import dashboard_url, load_settings
 from storage.models import InvestmentFact, Project, Report
 from tests.bot.conftest import BotHarness
 from tests.seed import person_named
@@ -65,3 +66,9 @@ async def test_rank_quarter_named_period_and_usage(harness: BotHarness) -> None:
     stranger = harness.new_user()
     [reply] = await harness.say(stranger, "/rank")
     assert "龙虎榜" not in reply["text"]
+
+
+def test_rank_text_links_to_the_dashboard_when_it_has_an_address() -> None:
+    assert dashboard_url(load_settings(None)) is None
+    settings = load_settings(None, web={"public_url": "https://gj.example.org/"})
+    assert dashboard_url(settings) == "https://gj.example.org"
