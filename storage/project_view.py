@@ -103,16 +103,21 @@ def month_points(
 ) -> list[MonthPoint]:
     """The year's completed investment month by month up to `today`'s month, read the same
     way as the year figure (storage.figures.year_investment) from the facts known by each
-    month's end."""
+    month's end; months after the last one reported are unknown (None), not zero."""
     points: list[MonthPoint] = []
     previous: Decimal | None = None
+    this_year = [f.as_of.month for f in facts if f.as_of.year == today.year]
+    last_reported = max(this_year, default=0)
     for month in range(1, today.month + 1):
+        plan = None if annual_plan_yi is None else annual_plan_yi * month / 12
+        if month > last_reported:  # nothing said yet: unknown, not zero
+            points.append(MonthPoint(month, None, None, plan))
+            continue
         end = (dt.date(today.year, month + 1, 1) if month < 12
                else dt.date(today.year + 1, 1, 1)) - dt.timedelta(days=1)
         wan = year_investment([f for f in facts if f.as_of <= end], today.year)
         done = None if wan is None else wan / WAN_PER_YI
         month_yi = None if done is None else done - (previous or Decimal(0))
-        plan = None if annual_plan_yi is None else annual_plan_yi * month / 12
         points.append(MonthPoint(month, done, month_yi, plan))
         previous = done if done is not None else previous
     return points
@@ -198,14 +203,17 @@ class AlertLine:
         return ALERT_STATE_LABELS.get(self.state, self.state)
 
 
+ALERT_LEVEL_NAMES = {"yellow": "黄色", "orange": "橙色", "red": "红色"}
+
+
 def _history_text(action: str, detail: dict[str, object], who: str | None) -> str:
     def level(value: object) -> str:
-        return Light(str(value)).label if str(value) in set(Light) else str(value)
+        return ALERT_LEVEL_NAMES.get(str(value), str(value))
 
     if action == "alert.opened":
         return f"发出{level(detail.get('level'))}预警"
     if action == "alert.escalated":
-        return f"升级：{level(detail.get('from'))} → {level(detail.get('to'))}"
+        return f"由{level(detail.get('from'))}预警升级为{level(detail.get('to'))}预警"
     if action == "alert.acknowledged":
         return f"{who or '有人'}签收"
     if action == "alert.closed":

@@ -113,3 +113,25 @@ async def session(
 ) -> AsyncIterator[AsyncSession]:
     async with session_factory() as s:
         yield s
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only: an end-to-end test run on SQLite only (keeps the PG run short)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """sqlite_only tests have no PostgreSQL variant: deselected, not skipped, so a skip in
+    the summary always means a missing GONGJIAN_TEST_DATABASE_URL."""
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if (item.get_closest_marker("sqlite_only") and callspec is not None
+                and callspec.params.get("db_url") == "postgresql"):
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

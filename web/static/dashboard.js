@@ -6,13 +6,14 @@
   var COLORS = { red: "#d7263d", orange: "#ef7d00", yellow: "#e0b000", green: "#2e9b4f" };
   var NAVY = "#17406f", RED_CN = "#b7191f", MUTED = "#5d6b7e";
   var FONT = { fontFamily: "PingFang SC, Microsoft YaHei, Noto Sans CJK SC, sans-serif" };
+  // No animation: a leader glancing at a phone wants the figures at once.
+  var BASE = { animation: false, textStyle: FONT };
 
   function num(v) { return v === null || v === undefined ? null : Number(v); }
 
   var builders = {
     lights: function (d) {
       return {
-        textStyle: FONT,
         tooltip: { trigger: "item", formatter: "{b}：{c} 个（{d}%）" },
         legend: { orient: "vertical", right: 8, top: "middle", itemWidth: 12, itemHeight: 12 },
         series: [{
@@ -27,7 +28,6 @@
     departments: function (d) {
       var groups = d.groups.slice().reverse();
       return {
-        textStyle: FONT,
         grid: { left: 8, right: 40, top: 24, bottom: 8, containLabel: true },
         tooltip: {
           trigger: "axis", axisPointer: { type: "shadow" },
@@ -68,7 +68,6 @@
             lineStyle: { color: n.late ? COLORS.red : COLORS.green } }];
         });
       return {
-        textStyle: FONT,
         grid: { left: 8, right: 24, top: 36, bottom: 8, containLabel: true },
         legend: { top: 0, data: ["计划", "实际", "原计划"] },
         tooltip: { trigger: "item", formatter: function (p) {
@@ -94,7 +93,6 @@
       var months = d.months.map(function (m) { return m.month + "月"; });
       function series(key) { return d.months.map(function (m) { return num(m[key]); }); }
       return {
-        textStyle: FONT,
         grid: { left: 8, right: 16, top: 36, bottom: 8, containLabel: true },
         legend: { top: 0 },
         tooltip: { trigger: "axis", valueFormatter: function (v) {
@@ -122,7 +120,7 @@
       var src = document.querySelector('script[data-for="' + kind + '"]');
       if (!src || !builders[kind]) { return; }
       var chart = window.echarts.init(el, null, { renderer: "svg" });
-      chart.setOption(builders[kind](JSON.parse(src.textContent)));
+      chart.setOption(Object.assign({}, BASE, builders[kind](JSON.parse(src.textContent))));
       charts.push(chart);
     });
     window.addEventListener("resize", function () {
