@@ -12,7 +12,7 @@ from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, User
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
@@ -52,6 +52,9 @@ class DbSessionMiddleware(BaseMiddleware):
             return await handler(event, data)
 
 
+_PERSON = select(Person).where(Person.telegram_user_id == bindparam("user_id"))  # built once
+
+
 class PersonMiddleware(BaseMiddleware):
     """Looks up the person bound to the Telegram user (None when unbound)."""
 
@@ -60,8 +63,6 @@ class PersonMiddleware(BaseMiddleware):
         session: AsyncSession = data["session"]
         person = None
         if user is not None:
-            person = await session.scalar(
-                select(Person).where(Person.telegram_user_id == user.id)
-            )
+            person = await session.scalar(_PERSON, {"user_id": user.id})
         data["person"] = person
         return await handler(event, data)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,7 +25,7 @@ from bot.text import esc
 from handlers.callbacks import ChooseProject, ReportAction
 from scheduler.workdays import WorkCalendar
 from storage.audit import record
-from storage.figures import fact_order, live_facts
+from storage.figures import DEAD_REPORT_STATES, fact_order
 from storage.labels import SCOPE_LABELS, short_name
 from storage.models import InvestmentFact, Milestone, Person, Project, Report
 
@@ -85,20 +85,28 @@ class Received:
     superseded: bool = False
 
 
+_REPORTS = Report.__table__
+_INSERT_REPORT = insert(_REPORTS).returning(_REPORTS.c.id)  # built once: Core, no ORM
+
+
 async def _insert_report(
     session: AsyncSession, msg: Inbound, person: Person, *, now: dt.datetime, state: str,
     parse_result: dict[str, Any] | None, project_id: int | None, supersedes_id: int | None,
 ) -> int | None:
-    """One INSERT … RETURNING (no unit of work on the hot path). None when this update was
-    stored before (the unique update id says so; no look-up first)."""
+    """One INSERT … RETURNING on the session's connection (no unit of work on the hot
+    path). None when this update was stored before (the unique update id says so; no
+    look-up first)."""
+    conn = await session.connection()
     try:
-        return await session.scalar(insert(Report).values(
-            telegram_update_id=msg.update_id, chat_id=msg.chat_id, message_id=msg.message_id,
-            sender_telegram_id=msg.sender_telegram_id, sender_id=person.id, text=msg.text,
-            photo_file_id=msg.photo_file_id, sent_at=msg.sent_at, received_at=now,
-            is_edit=msg.is_edit, state=state, parse_result=parse_result,
-            project_id=project_id, supersedes_id=supersedes_id,
-        ).returning(Report.id))
+        result = await conn.execute(_INSERT_REPORT, {
+            "telegram_update_id": msg.update_id, "chat_id": msg.chat_id,
+            "message_id": msg.message_id, "sender_telegram_id": msg.sender_telegram_id,
+            "sender_id": person.id, "text": msg.text, "photo_file_id": msg.photo_file_id,
+            "sent_at": msg.sent_at, "received_at": now, "is_edit": msg.is_edit,
+            "state": state, "parse_result": parse_result, "project_id": project_id,
+            "supersedes_id": supersedes_id,
+        })
+        return int(result.scalar_one())
     except IntegrityError:
         await session.rollback()
         return None
@@ -208,6 +216,17 @@ async def _plan_notes(session: AsyncSession, parse: dict[str, Any],
     return notes
 
 
+_FACTS = InvestmentFact.__table__
+_EARLIER_FIGURES = (
+    select(_FACTS.c.id, _FACTS.c.report_id, _FACTS.c.project_id, _FACTS.c.scope,
+           _FACTS.c.wan_yuan, _FACTS.c.as_of)
+    .join(_REPORTS, _REPORTS.c.id == _FACTS.c.report_id)
+    .where(_FACTS.c.project_id.in_(bindparam("ids", expanding=True)),
+           _FACTS.c.scope.in_(("month", "year")), _FACTS.c.as_of >= bindparam("since"),
+           _REPORTS.c.state.not_in(DEAD_REPORT_STATES))
+)
+
+
 async def _replaced_figures(session: AsyncSession, parse: dict[str, Any],
                             projects: Mapping[str, ProjectInfo], day: dt.date) -> list[str]:
     """Preview lines for month and year figures that would replace one reported earlier in
@@ -217,7 +236,10 @@ async def _replaced_figures(session: AsyncSession, parse: dict[str, Any],
               for inv in u.get("investment") or [] if inv.get("scope") in ("month", "year")]
     if not wanted:
         return []
-    earlier = await live_facts(session, InvestmentFact, list({p.id for p, _ in wanted}))
+    earlier = (await session.execute(
+        _EARLIER_FIGURES, {"ids": list({p.id for p, _ in wanted}),
+                           "since": dt.date(day.year, 1, 1)}
+    )).all()
     notes: list[str] = []
     for project, inv in wanted:
         same = [f for f in earlier if f.project_id == project.id and f.scope == inv["scope"]
