@@ -91,6 +91,7 @@ class EventMention:
     milestone: str
     status: EventStatus
     date: dt.date | None
+    rolled: bool = False  # a date without a year put in the next year (a plan is never past)
 
 
 def _status(window: str) -> EventStatus | None:
@@ -207,13 +208,15 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                 status = "planned"
             elif status == "planned" and span is not None:
                 date = span.for_plan(sent)
-            ev = EventMention(ms, me, kind, status, date)
+            ev = EventMention(ms, me, kind, status, date,
+                              rolled=span is not None and date is not None and date != span.date)
             if _SUPERSEDED.search(prefix):
                 # 原定5月底竣工推迟到6月中旬: only the new plan is reported.
                 resched = _RESCHEDULE.search(suffix)
                 when = within(me + resched.end(), right) if resched else []
                 if when:
-                    ev = EventMention(ms, me, kind, "planned", when[0].for_plan(sent))
+                    new = when[0].for_plan(sent)
+                    ev = EventMention(ms, me, kind, "planned", new, rolled=new != when[0].date)
                     out.append(ev)
             else:
                 out.append(ev)

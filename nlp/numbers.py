@@ -20,6 +20,30 @@ _CN_NUMERAL = f"(?<![{CN_NUM}])[{CN_NUM}]+(?:点[零〇○一二三四五六七�
 _AR_NUMERAL = r"(?<![\d.,])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 
 
+# Financial numerals (大写: 壹贰叁…佰仟), as in contracts and payment forms. Rewritten to the
+# everyday ones only inside a numeral (伍佰万元, 贰〇贰叁年伍月拾日): 陆 and 伍 are also surnames.
+_FINANCIAL = str.maketrans("壹贰叁肆伍陆柒捌玖拾佰仟圆", "一二三四五六七八九十百千元")
+_FIN_RUN = re.compile(
+    r"[零〇○壹贰叁肆伍陆柒捌玖拾佰仟一二两三四五六七八九十百千万亿点]*[壹贰叁肆伍陆柒捌玖拾佰仟]"
+    r"[零〇○壹贰叁肆伍陆柒捌玖拾佰仟一二两三四五六七八九十百千万亿点]*"
+    r"(?:圆|(?=[万亿元月日号年个%]))?"
+)
+
+
+def plain_numerals(text: str) -> str:
+    """Financial numerals rewritten as everyday ones (same length)."""
+    if text.isascii():
+        return text
+
+    def repl(m: re.Match[str]) -> str:
+        run = m.group()
+        if len(run) < 2 and m.string[m.end():m.end() + 1] not in tuple("万亿元月日号年个%"):
+            return run  # a lone 陆 is a name, not six
+        return run.translate(_FINANCIAL)
+
+    return _FIN_RUN.sub(repl, text)
+
+
 def cn_to_decimal(text: str) -> Decimal | None:
     """A Chinese numeral (十六点六亿, 一亿两千万, 二〇二三) as a Decimal; None if malformed.
 
@@ -34,7 +58,7 @@ def cn_to_decimal(text: str) -> Decimal | None:
             text = text[:-1]
     try:
         value = cn2an.cn2an(text.replace("○", "〇"), "normal")  # the circle typed for zero
-    except ValueError:
+    except Exception:  # cn2an raises KeyError too: an unreadable numeral drops this number only
         return None
     return Decimal(str(value)) * scale
 
@@ -59,7 +83,11 @@ class Span:
 # 万/亿 followed by another unit counts things, not money (5万吨, 25万台套, 3万平方米).
 _NOT_MONEY = r"(?![吨台套平方千瓦人户亩辆件米片只头株kKmM㎡次])"
 _MONEY = re.compile(
-    rf"(?P<a>{_AR_NUMERAL})\s*(?:个)?(?P<au>亿|万)(?:(?P<b>\d+)\s*万)?(?:元|人民币|{_NOT_MONEY})"
+    # 两亿三, 3亿5, 一万五: a last digit after the unit counts the next unit down (2.3亿).
+    rf"(?P<f>(?<![{CN_NUM}])[{CN_NUM}]*[一二两三四五六七八九十][亿万][一二两三四五六七八九])"
+    rf"(?![{CN_NUM}点\d])"
+    rf"|(?P<g>(?<![\d.])\d+)\s*亿(?P<g2>[1-9])(?![\d.千百十万])"
+    rf"|(?P<a>{_AR_NUMERAL})\s*(?:个)?(?P<au>亿|万)(?:(?P<b>\d+)\s*万)?(?:元|人民币|{_NOT_MONEY})"
     rf"|(?P<c>{_CN_NUMERAL})(?:个)?(?P<cu>亿|万)?元"
     rf"|(?P<d>{_CN_NUMERAL})个?(?P<du>亿|万){_NOT_MONEY}"
     rf"|(?P<e>{_AR_NUMERAL})\s*元"
@@ -79,7 +107,7 @@ def _mixed_money(text: str) -> list[Span]:
     for m in _MIXED_MONEY.finditer(text):
         try:
             yuan = cn2an.cn2an(m.group().removesuffix("元"), "smart")
-        except ValueError:
+        except Exception:  # cn2an raises KeyError too: drop this number only
             continue
         out.append(Span(m.start(), m.end(), plain(Decimal(str(yuan)) / 10000)))
     return out
@@ -93,7 +121,15 @@ def find_money(text: str) -> list[Span]:
         if any(s <= m.start() < e or s < m.end() <= e for s, e in taken):
             continue
         value: Decimal | None
-        if m["a"] is not None:
+        if m["f"] is not None:
+            implied = {"亿": "千万", "万": "千"}[m["f"][-2]]
+            value = cn_to_decimal(m["f"] + implied)
+            if value is None:
+                continue
+            value /= 10000
+        elif m["g"] is not None:
+            value = Decimal(m["g"]) * 10000 + Decimal(m["g2"]) * 1000
+        elif m["a"] is not None:
             value = to_decimal(m["a"])
             if value is None:
                 continue

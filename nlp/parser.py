@@ -21,9 +21,20 @@ from nlp.issues import extract_issues
 from nlp.lexicon import DOMAIN_WORDS, SOUND_WORDS
 from nlp.milestones import extract_events, milestone_spans
 from nlp.normalize import normalize
+from nlp.numbers import plain_numerals
 from nlp.projects import Mention, ProjectMatcher
-from nlp.sound import SoundMatcher, apply
-from nlp.types import Event, Investment, Issue, ParseResult, ProjectEntry, Update
+from nlp.sound import Slip, SoundMatcher, apply
+from nlp.tables import Inferred, rewrite
+from nlp.types import (
+    Doubt,
+    Event,
+    Investment,
+    Issue,
+    ParseResult,
+    ProjectEntry,
+    Unsure,
+    Update,
+)
 
 log = logging.getLogger(__name__)
 jieba.setLogLevel(logging.WARNING)
@@ -80,6 +91,31 @@ class _Group:
     has_progress: bool = False
     weak: bool = True  # named only by lone fragments (火车站): dropped if nothing is said of it
     events: dict[tuple[str, str], Event] = field(default_factory=dict)
+    event_doubts: dict[tuple[str, str], Unsure] = field(default_factory=dict)
+    doubts: dict[tuple[str, int], Unsure] = field(default_factory=dict)
+
+
+class _Doubts:
+    """Which stretches of the message the parser is unsure of: homophone slips (the whole
+    clause they stand in: 完成投姿 makes its figure unsure) and what a table supplied."""
+
+    def __init__(self, clauses: Sequence[tuple[int, int]], slips: Sequence[Slip],
+                 inferred: Sequence[Inferred]) -> None:
+        self._slips = [(s.start, s.end) for s in slips]
+        self._slip_clauses = [(cs, ce) for cs, ce in clauses
+                              if any(cs < e and s < ce for s, e in self._slips)]
+        self._inferred = inferred
+
+    def of(self, start: int, end: int, clause_wide: bool = True) -> Unsure | None:
+        for i in self._inferred:
+            if i.start < end and start < i.end:
+                return Unsure(i.reason)
+        spans = self._slip_clauses if clause_wide else self._slips
+        if any(s < end and start < e for s, e in spans):
+            return Unsure.SOUND
+        if clause_wide and any(s <= start < e for s, e in self._slip_clauses):
+            return Unsure.SOUND
+        return None
 
 
 class Parser:
@@ -131,7 +167,11 @@ class Parser:
         return list(self._tk.tokenize(text, HMM=False))
 
     def _parse(self, text: str, sender: str | None, sent: dt.date) -> ParseResult:
-        text = normalize(text[:_MAX_CHARS])
+        text = plain_numerals(normalize(text[:_MAX_CHARS]))
+        table = rewrite(text)
+        inferred: list[Inferred] = []
+        if table is not None:
+            text, inferred = table[0], table[1]
         slips = self._sound.slips(text, self._tokens)
         text = apply(text, slips)
         work = drop_non_reports(blank_fillers(text))
@@ -144,6 +184,7 @@ class Parser:
         own = self.sender_projects(sender)
         mentions = [self._tie_break(m, own) for m in mentions]
         clauses = clause_spans(work)
+        doubt = _Doubts(clauses, slips, inferred)
         dates = find_dates(work, sent)
         events = extract_events(work, clauses, dates, sent)
         blanked = _blank(work, [(e.start, e.end) for e in events]
@@ -173,6 +214,8 @@ class Parser:
                                                     candidates=[] if code else list(m.codes)))
                 by_key[key] = group
                 groups.append(group)
+            if (why := doubt.of(m.start, m.end, clause_wide=False)) is not None:
+                group.doubts["project", 0] = why
             group.weak = group.weak and m.weak
             # 三一产业基地和钢铁城均已开工: what follows the pair is said of both.
             if i and _COORDINATED.fullmatch(work[mentions[i - 1].end:m.start]):
@@ -201,8 +244,14 @@ class Parser:
                 old = g.events.get(k)
                 if old is None or (old.date is None and ev.date is not None):
                     g.events[k] = Event(ev.milestone, ev.status, ev.date)
+                    why = Unsure.YEAR if ev.rolled else doubt.of(ev.start, ev.end)
+                    if why is not None:
+                        g.event_doubts[k] = why
         for a, groups_of_a in _respectively(work, clauses, amounts, owner):
+            why = doubt.of(a.start, a.end)
             for g in groups_of_a:
+                if why is not None:
+                    g.doubts["investment", len(g.update.investment)] = why
                 g.update.investment.append(Investment(a.scope, a.wan_yuan))
         for p in progress:
             for g in owner(p.start):
@@ -211,15 +260,26 @@ class Parser:
                     g.update.progress_pct = float(p.value)
                     g.update.progress_part = p.part
                     g.has_progress = True
+                    g.doubts.pop(("progress", 0), None)
+                    if (why := doubt.of(p.start, p.end)) is not None:
+                        g.doubts["progress", 0] = why
         for iss in issues:
             subject_start, subject_end = _subject(work, iss.start, iss.end, mentions)
             text_start = subject_end if subject_end > iss.start else iss.start
             issue = Issue(iss.category, _without_name(work, text_start, iss.end, mentions)
                           or iss.text)
+            why = doubt.of(iss.start, iss.end)
             for g in owner(subject_start):
+                if why is not None:
+                    g.doubts["issues", len(g.update.issues)] = why
                 g.update.issues.append(issue)
         for g in groups:
             g.update.events = list(g.events.values())
+            for i, k in enumerate(g.events):
+                if k in g.event_doubts:
+                    g.doubts["events", i] = g.event_doubts[k]
+            g.update.doubts = [Doubt(item, index, why)  # type: ignore[arg-type]
+                               for (item, index), why in g.doubts.items()]
         return ParseResult(updates=[g.update for g in groups if not g.weak or _says(g.update)])
 
     def _with_codes(self, text: str, mentions: list[Mention]) -> list[Mention]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, Literal
 
 MILESTONES = (
@@ -44,6 +45,28 @@ class Issue:
     text: str
 
 
+class Unsure(StrEnum):
+    """Why the parser is not sure of an item: the contact should look before confirming."""
+
+    SOUND = "sound"      # a word or name matched by its sound (voice input)
+    COLUMN = "column"    # its meaning came from a table's header, not the row itself
+    UNIT = "unit"        # a figure without unit, taken as 万元
+    YEAR = "year"        # a date without a year, put in the next year
+
+
+UpdateItem = Literal["project", "events", "progress", "investment", "issues"]
+
+
+@dataclass(frozen=True, slots=True)
+class Doubt:
+    """One unsure item of an update: `item` and its index in that list (0 for project and
+    progress)."""
+
+    item: UpdateItem
+    index: int
+    reason: Unsure
+
+
 @dataclass(slots=True)
 class Update:
     project: str | None
@@ -54,6 +77,7 @@ class Update:
     issues: list[Issue] = field(default_factory=list)
     # When project is None: codes that might be meant, best first (for the bot's buttons).
     candidates: list[str] = field(default_factory=list)
+    doubts: list[Doubt] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         pct = self.progress_pct
@@ -71,6 +95,11 @@ class Update:
             ],
             "issues": [{"category": i.category, "text": i.text} for i in self.issues],
         }
+
+    def to_record(self) -> dict[str, Any]:
+        """The spec's shape plus what the parser was unsure of, as stored with the report."""
+        return {**self.to_json(), "unsure": [
+            {"item": d.item, "index": d.index, "reason": d.reason.value} for d in self.doubts]}
 
 
 @dataclass(slots=True)

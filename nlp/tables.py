@@ -1,0 +1,222 @@
+"""Tables pasted from Excel or Word: tab- or space-aligned columns (or | between cells) under a
+header row. Each row is rewritten as the sentence a contact would have typed ("三一硅能：本月完成
+投资5200万元；形象进度98%。"), so the rest of the parser reads it like any report.
+
+Two shapes: one project per row (a name or code column, the other headers saying what each
+figure is) and one item per row (the first cell says what, the others give it). A unit given
+once — in the title (单位：万元) or in a header (本月完成投资(万元)) — is added to bare figures;
+a money figure with no unit anywhere is taken as 万元 (what offices report in) and marked as
+inferred, as is every value whose meaning came from a header rather than the row itself.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_CELLS = re.compile(r"\t+|[ \u3000]{2,}|\s*[|｜]\s*")
+_TABULAR = re.compile(r"\t|[ \u3000]{2,}\S|[|｜]")
+# Header words: what a column holds.
+_HEADER_WORD = re.compile(
+    r"项目|名称|简称|编号|序号|投资|进度|问题|困难|节点|时间|日期|完成|累计|本月|当月|单位|备注"
+    r"|内容|指标|数值|情况|金额|计划|进展|建议|开工|竣工|投产|事项")
+_NAME_COL = re.compile(r"^(?:项目)?(?:名称|简称)$|^项目$|^项目名称|^单位名称")
+_CODE_COL = re.compile(r"编号|代码|项目号")
+_SKIP_COL = re.compile(r"^序号$|^No\.?$|^#$|^备注$|责任|联系人|电话|领导|业主单位|所在地", re.I)
+_ITEM_COL = re.compile(r"^(?:项目|指标|内容|事项|类别|名目|科目)$")
+_FACT_NAME = re.compile(
+    r"投资|进度|问题|困难|节点|开工|竣工|投产|封顶|验收|签约|摘牌|许可|建议|事项|情况|进展|计划|时间")
+_MONEY_COL = re.compile(r"投资|金额|资金|完成额")
+_SHARE_COL = re.compile(r"进度|比例|百分比|完成率|%|％")
+_UNIT_IN = re.compile(
+    r"[(（]\s*(?:单位\s*[:：]\s*)?(万元|亿元|元)\s*[)）]|单位\s*[:：]\s*(万元|亿元|元)")
+_PCT_IN = re.compile(r"[(（]\s*%\s*[)）]|[(（]\s*％\s*[)）]")
+_BARE = re.compile(r"^[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$")
+_EMPTY = frozenset({"", "-", "—", "--", "/", "／", "\\", "无数据"})
+
+
+@dataclass(frozen=True, slots=True)
+class Inferred:
+    """A stretch of the rewritten text whose meaning came from the table, not the row."""
+
+    start: int
+    end: int
+    reason: str  # "unit" (a figure's unit from a header or assumed), "column" (its meaning)
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in _CELLS.split(line.strip()) if c.strip()]
+
+
+def _label(header: str) -> str:
+    """A header without its unit: 本月完成投资(万元) → 本月完成投资."""
+    return _PCT_IN.sub("", _UNIT_IN.sub("", header)).strip(" :：")
+
+
+def _is_header(cells: list[str]) -> bool:
+    words = sum(bool(_HEADER_WORD.search(c)) for c in cells)
+    numeric = sum(bool(re.search(r"\d", c)) and not _UNIT_IN.search(c) for c in cells)
+    return words >= max(2, len(cells) // 2) and numeric <= 1
+
+
+def rewrite(text: str) -> tuple[str, list[Inferred]] | None:
+    """The message with each table rewritten as sentences, and what was inferred; None when
+    the message holds no table."""
+    if "\t" not in text and "  " not in text and "|" not in text and "｜" not in text \
+            and not _BARE_MONEY.search(text):
+        return None
+    lines = text.split("\n")
+    out: list[str] = []
+    inferred: list[Inferred] = []
+    pos = 0  # length of the rewritten text so far
+    title_unit: str | None = None
+    i = 0
+    found = False
+    while i < len(lines):
+        line = lines[i]
+        unit = _UNIT_IN.search(line)
+        cells = _cells(line) if _TABULAR.search(line.strip()) else []
+        if unit and len(cells) < 2:
+            title_unit = unit.group(1) or unit.group(2)
+        if len(cells) >= 2 and _is_header(cells):
+            j = i + 1
+            rows = []
+            while j < len(lines) and _TABULAR.search(lines[j].strip()):
+                row = _cells(lines[j])
+                if len(row) < 2:
+                    break
+                rows.append(row)
+                j += 1
+            if rows:
+                found = True
+                for sentence, marks in _rows_as_sentences(cells, rows, title_unit):
+                    for s, e, reason in marks:
+                        inferred.append(Inferred(pos + s, pos + e, reason))
+                    out.append(sentence)
+                    pos += len(sentence) + 1
+                i = j
+                continue
+        line, marks = _bare_money(line, title_unit)
+        found = found or bool(marks)
+        for s, e in marks:
+            inferred.append(Inferred(pos + s, pos + e, "unit"))
+        out.append(line)
+        pos += len(line) + 1
+        i += 1
+    if not found:
+        return None
+    return "\n".join(out), inferred
+
+
+# A completed-investment figure written without its unit (本月完成投资：3200, 累计完成投资(万元)
+# 16900): the unit comes from the label, the title, or is taken as 万元.
+_BARE_MONEY = re.compile(
+    r"(?P<label>(?:完成投资|投资完成|累计完成|完成额|累计投资|年度累计)(?:额|情况)?"
+    r"(?P<unit>\s*[(（]\s*(?:万元|亿元|元)\s*[)）])?\s*[:：]?\s*)"
+    r"(?P<n>(?<![\d.,])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)"
+    r"(?!\s*[\d.,万亿元%个千百年月日号亩户人台吨平米])"
+)
+
+
+def _bare_money(line: str, title_unit: str | None) -> tuple[str, list[tuple[int, int]]]:
+    marks: list[tuple[int, int]] = []
+    out: list[str] = []
+    last = 0
+    for m in _BARE_MONEY.finditer(line):
+        u = _UNIT_IN.search(m["unit"] or "")
+        unit = (u.group(1) or u.group(2)) if u else (title_unit or "万元")
+        # The label without its unit: 本月完成投资（万元）：3200 → 本月完成投资：3200万元
+        out.append(line[last:m.start("unit")] + line[m.end("unit"):m.end()] if m["unit"]
+                   else line[last:m.end()])
+        start = sum(map(len, out)) - len(m["n"])
+        out.append(unit)
+        marks.append((start, start + len(m["n"]) + len(unit)))
+        last = m.end()
+    if not marks:
+        return line, []
+    out.append(line[last:])
+    return "".join(out), marks
+
+
+def _rows_as_sentences(header: list[str], rows: list[list[str]], title_unit: str | None,
+                       ) -> list[tuple[str, list[tuple[int, int, str]]]]:
+    labels = [_label(h) for h in header]
+    units = []
+    for h in header:
+        u = _UNIT_IN.search(h)
+        units.append((u.group(1) or u.group(2)) if u else None)
+    # One item per row when the first cells name kinds of fact (本月完成投资, 形象进度), not
+    # projects.
+    firsts = [r[0] for r in rows if r]
+    fact_names = sum(bool(_FACT_NAME.search(c)) for c in firsts)
+    item_per_row = (bool(_ITEM_COL.match(labels[0])) and fact_names * 2 >= len(firsts)) or not any(
+        _NAME_COL.search(lb) or _CODE_COL.search(lb) or _ITEM_COL.match(lb) for lb in labels)
+    out = []
+    for row in rows:
+        # A row with fewer cells than the header: its cells fill the columns from the left.
+        cells = row[: len(header)]
+        if item_per_row:
+            out.append(_item_row(cells, labels, units, title_unit))
+        else:
+            out.append(_project_row(cells, labels, units, title_unit))
+    return out
+
+
+def _value(label: str, value: str, unit: str | None, title_unit: str | None
+           ) -> tuple[str, str | None]:
+    """The cell as it would be written with its unit, and why something was added."""
+    if not _BARE.match(value):
+        return value, None
+    if _SHARE_COL.search(label):
+        return value + "%", "column"
+    if _MONEY_COL.search(label):
+        if unit or title_unit:
+            return value + (unit or title_unit or ""), "column"
+        return value + "万元", "unit"
+    return value, None
+
+
+def _project_row(cells: list[str], labels: list[str], units: list[str | None],
+                 title_unit: str | None) -> tuple[str, list[tuple[int, int, str]]]:
+    subject: list[str] = []
+    parts: list[str] = []
+    marks: list[tuple[int, int, str]] = []
+    for k, cell in enumerate(cells):
+        label = labels[k] if k < len(labels) else ""
+        if _SKIP_COL.search(label):
+            continue
+        if _NAME_COL.search(label) or _CODE_COL.search(label):
+            subject.append(cell)
+            continue
+        if cell in _EMPTY:
+            continue
+        value, why = _value(label, cell, units[k] if k < len(units) else None, title_unit)
+        parts.append((label, value, why))  # type: ignore[arg-type]
+    head = " ".join(subject) + "："
+    sentence = head
+    for n, (label, value, why) in enumerate(parts):  # type: ignore[misc]
+        piece = f"{label}：{value}" if not _MONEY_COL.search(label) else f"{label}{value}"
+        start = len(sentence)
+        sentence += piece + ("；" if n + 1 < len(parts) else "。")
+        if why:
+            marks.append((start, start + len(piece), why))
+    return sentence, marks
+
+
+def _item_row(cells: list[str], labels: list[str], units: list[str | None],
+              title_unit: str | None) -> tuple[str, list[tuple[int, int, str]]]:
+    what = cells[0]
+    values = [c for c in cells[1:] if c not in _EMPTY]
+    unit = next((u for u in units[1:] if u), None)
+    marks: list[tuple[int, int, str]] = []
+    shown = []
+    for v in values:
+        value, why = _value(what, v, unit, title_unit)
+        shown.append((value, why))
+    sentence = what + "："
+    for n, (value, why) in enumerate(shown):
+        start = len(sentence)
+        sentence += value + ("，" if n + 1 < len(shown) else "")
+        if why:
+            marks.append((start - len(what) - 1, start + len(value), why))
+    return sentence + "。", marks
