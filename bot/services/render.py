@@ -63,23 +63,38 @@ def short_date(day: dt.date | None, with_year: bool = False) -> str:
     return day.isoformat() if with_year else f"{day.month:02d}-{day.day:02d}"
 
 
+UNSURE_MARK = "（请核对）"
+
+
 def update_lines(update: Mapping[str, Any], project_label: str) -> list[str]:
     """The lines describing one update; `project_label` is already escaped HTML."""
-    lines = [f"📌 <b>{project_label}</b>"]
-    for event in update.get("events") or []:
+    # Items the parser was unsure of (a word matched by sound, a table column, a figure
+    # without unit, a date put in the next year): the contact should look before confirming.
+    unsure = {(d.get("item"), d.get("index")) for d in update.get("unsure") or []}
+
+    def check(item: str, index: int = 0) -> str:
+        return UNSURE_MARK if (item, index) in unsure else ""
+
+    lines = [f"📌 <b>{project_label}</b>{check('project')}"]
+    for i, event in enumerate(update.get("events") or []):
         name = MILESTONE_LABELS.get(event.get("milestone"), str(event.get("milestone")))
         status = EVENT_STATUS_LABELS.get(event.get("status"), str(event.get("status")))
         date = format_date(event.get("date"))
-        lines.append(f"• {esc(name)}：{esc(status)}" + (f"（{esc(date)}）" if date else ""))
+        lines.append(f"• {esc(name)}：{esc(status)}" + (f"（{esc(date)}）" if date else "")
+                     + check("events", i))
     pct = update.get("progress_pct")
     if pct is not None:
-        lines.append(f"• 形象进度：{esc(format_pct(pct))}")
-    for inv in update.get("investment") or []:
+        part = update.get("progress_part")
+        lines.append(f"• 形象进度：{esc(format_pct(pct))}"
+                     + (f"（{esc(part)}）" if part else "") + check("progress"))
+    for i, inv in enumerate(update.get("investment") or []):
         scope = SCOPE_LABELS.get(inv.get("scope")) or "未注明"
-        lines.append(f"• 完成投资（{esc(scope)}）：{esc(format_money(inv.get('wan_yuan', 0)))}")
-    for issue in update.get("issues") or []:
+        lines.append(f"• 完成投资（{esc(scope)}）：{esc(format_money(inv.get('wan_yuan', 0)))}"
+                     + check("investment", i))
+    for i, issue in enumerate(update.get("issues") or []):
         category = CATEGORY_LABELS.get(issue.get("category"), "其他")
-        lines.append(f"• 问题【{esc(category)}】：{esc(clip(str(issue.get('text', ''))))}")
+        lines.append(f"• 问题【{esc(category)}】：{esc(clip(str(issue.get('text', ''))))}"
+                     + check("issues", i))
     if len(lines) == 1:
         # Nothing to record, but naming the project is still this period's report
         # ("钢铁城无新进展"); say so rather than claim there is no progress.

@@ -284,7 +284,7 @@ async def _draft(
     candidates: list[str] = []
     refused = False
     for upd in result.updates:
-        data = upd.to_json()
+        data = upd.to_record()  # with what the parser was unsure of (shown as （请核对）)
         code = data.get("project")
         if code is not None and code not in visible:
             refused = True

@@ -169,7 +169,7 @@ async def test_walkthrough_confirm_records_facts_and_closes_alert(harness: BotHa
         "events": [{"milestone": "topped_out", "status": "done", "date": "2023-05-10"}],
         "progress_pct": None, "progress_part": None,
         "investment": [{"scope": "month", "wan_yuan": 12000}],
-        "issues": [],
+        "issues": [], "unsure": [],
     }]}
 
     harness.clock.advance(minutes=5)
@@ -649,3 +649,14 @@ async def test_sandbox_chat_sends_a_ten_thousand_character_paste_whole(
     assert report.text == text.strip() and len(report.text) >= 9_999
     assert report.chat_id == user["id"]
     assert any(line.startswith("【攻坚助手】") for line in shown)
+
+
+async def test_unsure_items_are_marked_on_the_card_and_stored(harness: BotHarness) -> None:
+    """Voice input: 主体风顶 is 主体封顶 by its sound; the card asks the contact to check it."""
+    user = await harness.bound_user("孙浩")
+    _message, [reply] = await send(harness, user, "三一产业基地今天主体风顶了，本月完成投资1.2亿元")
+    assert "主体封顶：已完成（2023-05-10）（请核对）" in reply["text"]
+    assert "完成投资（本月）：1.2亿元（请核对）" not in reply["text"]
+    [report] = await reports(harness)
+    assert report.parse_result["updates"][0]["unsure"] == [
+        {"item": "events", "index": 0, "reason": "sound"}]
