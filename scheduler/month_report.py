@@ -144,7 +144,8 @@ async def collect_month_report(
         session, reports_since=reports_since(month, settings.schedule))
     rankings = build_rankings(inputs, month, today, settings.schedule, calendar,
                               settings.ranking)
-    ledger = {p.id: p for p in await session.scalars(select(Project))}
+    ledger = {p.id: p for p in await session.execute(
+        select(Project.id, Project.name, Project.period_end, Project.cumulative_investment))}
     start_utc = dt.datetime.combine(month.start, dt.time(0), tzinfo=settings.schedule.tz)
     end_utc = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(0),
                                   tzinfo=settings.schedule.tz)

@@ -13,12 +13,11 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.figures import live_facts
+from storage.figures import Investment, live_investments
 from storage.labels import short_name
 from storage.models import (
     CoordinationIssue,
     Department,
-    InvestmentFact,
     Milestone,
     Project,
     ProjectDepartment,
@@ -54,7 +53,7 @@ class ProjectInput:
     departments: tuple[str, ...]
     annual_plan_yi: Decimal | None
     created_at: dt.datetime
-    investments: list[InvestmentFact] = field(default_factory=list)
+    investments: list[Investment] = field(default_factory=list)
     milestones: list[MilestoneInput] = field(default_factory=list)
     # contact person id -> instants of their reports on this project (any state but rejected)
     reports: dict[int, list[dt.datetime]] = field(default_factory=dict)
@@ -71,7 +70,11 @@ async def load_ranking_inputs(
 ) -> RankingInputs:
     """Everything on file; reports only from `reports_since` on (older ones judge nothing)."""
     projects: dict[int, ProjectInput] = {}
-    for p in await session.scalars(select(Project).order_by(Project.code, Project.id)):
+    for p in await session.execute(
+        select(Project.id, Project.code, Project.name, Project.short_names, Project.district,
+               Project.stage, Project.annual_plan_investment, Project.created_at)
+        .order_by(Project.code, Project.id)
+    ):
         projects[p.id] = ProjectInput(
             id=p.id, code=p.code, name=short_name(p.name, p.short_names),
             district=(p.district or "").strip() or None, stage=p.stage, departments=(),
@@ -87,10 +90,14 @@ async def load_ranking_inputs(
     for pid, names in departments.items():
         if pid in projects:
             projects[pid].departments = tuple(names)
-    for fact in await live_facts(session, InvestmentFact):
+    for fact in await live_investments(session):
         if fact.project_id in projects:
             projects[fact.project_id].investments.append(fact)
-    for m in await session.scalars(select(Milestone).order_by(Milestone.id)):
+    for m in await session.execute(
+        select(Milestone.project_id, Milestone.code, Milestone.planned_date,
+               Milestone.original_planned_date, Milestone.actual_date, Milestone.state)
+        .order_by(Milestone.id)
+    ):
         if m.project_id in projects:
             projects[m.project_id].milestones.append(MilestoneInput(
                 m.code, m.original_planned_date or m.planned_date, m.actual_date,
