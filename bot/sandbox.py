@@ -18,9 +18,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
-import html
 import logging
-import re
 import sys
 import tempfile
 import threading
@@ -41,6 +39,7 @@ from bot.dispatcher import build_dispatcher
 from bot.fake_api import Call, FakeTelegram
 from bot.middlewares import Clock
 from bot.telegram import make_bot
+from bot.text import to_plain
 from scheduler.delivery import Limits
 from scheduler.policy import in_quiet_hours, window_opens
 from scheduler.runner import SchedulerService
@@ -63,12 +62,6 @@ USER_ID_BASE = 900_000_000
 FIRST_REPLY_TIMEOUT = 30.0  # the first report loads the parser's dictionary
 QUIET_AFTER = 0.4  # the bot is done when nothing happened for this long
 VISIBLE = ("sendmessage", "senddocument", "sendphoto", "editmessagetext", "answercallbackquery")
-_TAG = re.compile(r"<[^>]+>")
-
-
-def to_plain(text: str) -> str:
-    """Telegram HTML to readable terminal text."""
-    return html.unescape(_TAG.sub("", re.sub(r"<br\s*/?>", "\n", text)))
 
 
 def buttons_of(markup: Any) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 TELEGRAM_LIMIT = 4096
 
@@ -43,3 +44,11 @@ def see_all(dashboard_url: str | None) -> str:
     if dashboard_url:
         return f'全部内容请在一屏统览查看：<a href="{esc(dashboard_url)}">{esc(dashboard_url)}</a>'
     return "请在一屏统览查看全部"
+
+
+_TAG = re.compile(r"<[^>]+>")
+
+
+def to_plain(text: str) -> str:
+    """Telegram HTML as its reader sees it: tags dropped, entities unescaped."""
+    return html.unescape(_TAG.sub("", re.sub(r"<br\s*/?>", "\n", text)))

@@ -19,19 +19,33 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiogram import Bot
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
+from bot.text import to_plain
 from scheduler.delivery import DeliveryResult, Limits, Preview, deliver_due, preview_due
 from scheduler.digest import queue_digests
 from scheduler.locks import engine_of, sweep_lock
 from scheduler.sweep import run_sweep
 from scheduler.workdays import WorkCalendar
+from storage.models import Person
 
 log = logging.getLogger(__name__)
 LOCK_NAME = "scheduler"  # sweeps and digest queueing, one instance at a time
 
+
+
+KIND_NAMES = {"alert": "预警", "digest": "每日简报", "reminder": "报送提醒", "notice": "通知"}
+
+
+async def person_names(session: AsyncSession, previews: list[Preview]) -> dict[int, str]:
+    ids = {p.person_id for p in previews if p.person_id is not None}
+    if not ids:
+        return {}
+    rows = await session.execute(select(Person.id, Person.name).where(Person.id.in_(ids)))
+    return {pid: name for pid, name in rows.all()}
 
 
 def calendar_for(settings: Settings) -> WorkCalendar:
@@ -47,6 +61,7 @@ class TickReport:
     digests_queued: int = 0
     delivery: DeliveryResult | None = None
     would_send: list[Preview] = field(default_factory=list)
+    names: dict[int, str] = field(default_factory=dict)  # person id -> name, for previews
 
     def summary(self, settings: Settings) -> str:
         local = self.at.astimezone(settings.schedule.tz)
@@ -73,10 +88,13 @@ class TickReport:
             )
         if self.delivery is None or self.would_send:
             lines.append(f"待发送 {len(self.would_send)} 条：")
-            for p in self.would_send:
-                first = p.text.split("\n", 1)[0]
-                lines.append(f"→ {p.chat_id if p.chat_id is not None else '（未绑定）'} "
-                             f"[{p.kind}] {first}")
+            total = len(self.would_send)
+            for i, p in enumerate(self.would_send, 1):
+                # Whole, as the reader will see it: a name, not a chat id; no HTML.
+                who = self.names.get(p.person_id or 0, "（群聊）" if p.person_id is None else "?")
+                unbound = "，未绑定，发不出" if p.chat_id is None else ""
+                lines += ["", f"—— {i}/{total} 发给 {who}（{KIND_NAMES.get(p.kind, p.kind)}"
+                              f"{unbound}）——", to_plain(p.text)]
         return "\n".join(lines)
 
 
@@ -116,6 +134,7 @@ async def tick_once(
                 await _plan(session, settings, calendar, now, report)
                 await session.flush()
                 report.would_send = await preview_due(session, settings, calendar, now)
+                report.names = await person_names(session, report.would_send)
             finally:
                 await session.close()
                 await outer.rollback()
@@ -130,6 +149,7 @@ async def tick_once(
     if bot is None:
         async with session_factory() as session:
             report.would_send = await preview_due(session, settings, calendar, now)
+            report.names = await person_names(session, report.would_send)
     else:
         report.delivery = await deliver_due(session_factory, bot, settings, calendar, now,
                                             instance=instance, limiter=limiter)

@@ -52,10 +52,8 @@ class WorkCalendar:
         except NotImplementedError:
             if day.year not in self._warned:
                 self._warned.add(day.year)
-                log.warning(
-                    "chinesecalendar has no data for %s: using weekdays plus [calendar] overrides",
-                    day.year,
-                )
+                log.warning("chinesecalendar 没有 %s 年的数据：按周一至周五加 [calendar] "
+                            "配置计算工作日", day.year)
             return day.weekday() < 5
 
     def covers(self, year: int) -> bool:

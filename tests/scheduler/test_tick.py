@@ -49,7 +49,7 @@ async def test_dry_run_writes_nothing(session, session_factory, settings) -> Non
     assert report.sweep is not None and report.sweep.opened >= 1
     text = report.summary(settings)
     assert "【演练：不发送、不写入】" in text and "每日简报：排队 4 份" in text
-    assert "→ 101 [digest] 📋 <b>每日简报</b> 6月1日（周四）" in text
+    assert "发给 孔德明（每日简报）——\n📋 每日简报 6月1日（周四）" in text
 
 
 async def test_tick_sends_once_per_day(session, session_factory, settings, fake,
@@ -113,7 +113,11 @@ def test_cli_tick_dry_run(db_url: str, monkeypatch, capsys) -> None:
     assert main(["tick", "--at", "2023-06-01T08:30", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "调度 2023-06-01 08:30（Asia/Shanghai）【演练：不发送、不写入】" in out
-    assert "每日简报：排队 4 份" in out and "[digest]" in out
+    assert "每日简报：排队 4 份" in out
+    # Each message whole, as its reader sees it: a name, the kind in Chinese, no HTML.
+    assert "—— 1/" in out and "发给 孔德明（每日简报）——\n📋 每日简报 6月1日（周四）\n" in out
+    assert "<b>" not in out and "&lt;" not in out and "[digest]" not in out
+    assert "交办件：未办结 1 件，其中超期 1 件" in out  # the body, not only its first line
     assert asyncio.run(counts()) == before
     assert AuditLog.__tablename__ in before
 
