@@ -146,32 +146,41 @@ def export_format(path: str | Path) -> str:
     raise ExportFormatError(f"不支持的导出格式“{suffix or '无扩展名'}”，请用 .xlsx 或 .csv")
 
 
-def write_csv(path: str | Path, rows: Sequence[Sequence[Any]]) -> None:
-    # utf-8-sig: Excel opens a BOM-marked file as UTF-8; without it Chinese is garbled.
-    with open(path, "w", encoding="utf-8-sig", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(EXPORT_HEADERS)
-        writer.writerows([["" if v is None else v for v in row] for row in rows])
+LEDGER_WIDTHS = {"B": 40, "F": 28, "G": 20, "M": 14, "N": 26, "P": 26, "T": 14, "U": 16, "V": 20}
 
 
-def write_xlsx(path: str | Path, rows: Sequence[Sequence[Any]]) -> None:
+def write_table(
+    path: str | Path, title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]], *,
+    widths: dict[str, int] | None = None, default_width: int = 12, freeze: str | None = None,
+) -> None:
+    """One sheet in the format `path` names: .csv (UTF-8 with BOM) or .xlsx (bold wrapped
+    header, column widths by letter, frozen panes)."""
+    if export_format(path) == ".csv":
+        # utf-8-sig: Excel opens a BOM-marked file as UTF-8; without it Chinese is garbled.
+        with open(path, "w", encoding="utf-8-sig", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(headers)
+            writer.writerows([["" if v is None else v for v in row] for row in rows])
+        return
     from openpyxl import Workbook  # only when writing Excel
     from openpyxl.styles import Alignment, Font
+    from openpyxl.utils import get_column_letter
 
     wb = Workbook()
     ws = wb.active
     assert ws is not None
-    ws.title = SHEET_TITLE
-    ws.append(list(EXPORT_HEADERS))
+    ws.title = title
+    ws.append(list(headers))
     for row in rows:
         ws.append([v if v != "" else None for v in row])
     for cell in ws[1]:
         cell.font = Font(bold=True)
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
-    widths = {"B": 40, "F": 28, "G": 20, "M": 14, "N": 26, "P": 26, "T": 14, "U": 16, "V": 20}
-    for letter in "ABCDEFGHIJKLMNOPQRSTUVWX":
-        ws.column_dimensions[letter].width = widths.get(letter, 12)
-    ws.freeze_panes = "C2"
+    for index in range(1, len(headers) + 1):
+        letter = get_column_letter(index)
+        ws.column_dimensions[letter].width = (widths or {}).get(letter, default_width)
+    if freeze:
+        ws.freeze_panes = freeze
     neutralise_formulas(ws)  # a name or note typed as =… must not run in Excel
     wb.save(path)
 
@@ -179,7 +188,7 @@ def write_xlsx(path: str | Path, rows: Sequence[Sequence[Any]]) -> None:
 async def export_ledger(session: AsyncSession, path: str | Path, *, today: dt.date) -> int:
     """Write the ledger to `path` in the format its extension names (ExportFormatError
     otherwise, before anything is read or written); returns the number of projects."""
-    suffix = export_format(path)
+    export_format(path)
     rows = await export_rows(session, today=today)
-    (write_csv if suffix == ".csv" else write_xlsx)(path, rows)
+    write_table(path, SHEET_TITLE, EXPORT_HEADERS, rows, widths=LEDGER_WIDTHS, freeze="C2")
     return len(rows)
