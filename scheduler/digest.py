@@ -28,12 +28,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Settings, dashboard_url
 from bot.text import TELEGRAM_LIMIT, esc, see_all
 from scheduler import cycle
-from scheduler.messages import fmt_date
 from scheduler.outbox import notice_key
 from scheduler.policy import LEVEL_ICONS, LEVELS, rank
 from scheduler.sweep import describe
 from scheduler.workdays import WorkCalendar
-from storage.labels import SCOPE_LABELS, milestone_label, short_name
+from storage.labels import SCOPE_LABELS, fmt_date, milestone_label, short_name
 from storage.models import (
     Alert,
     CoordinationIssue,

@@ -10,10 +10,7 @@ from typing import Any
 from bot.text import esc
 from handlers.callbacks import AlertAction, IssueAction, PlanChangeAction
 from scheduler.policy import LEVEL_ICONS, LEVEL_NAMES
-
-
-def fmt_date(day: dt.date) -> str:
-    return f"{day.year}年{day.month}月{day.day}日"
+from storage.labels import fmt_date, fmt_moment, period_words
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +46,31 @@ def alert_text(view: AlertView) -> str:
         f"责任人：{esc(view.responsible or '未指定')}",
     ]
     if view.acknowledged_by:
-        when = f"（{view.acknowledged_at:%m-%d %H:%M}）" if view.acknowledged_at else ""
-        lines.append(f"已知悉：{esc(view.acknowledged_by)}{when}，尚未办结")
+        lines.append(ack_line(view.acknowledged_by, view.acknowledged_at))
     else:
-        lines.append("尚无人确认知悉")
-    lines.append("请尽快处理，处理完成后通过报送进度或办结反馈闭环。")
+        lines.append(NOT_ACKNOWLEDGED)
+    lines.append(NEXT_STEP.get(view.kind, NEXT_STEP[""]))
     return "\n".join(lines)
+
+
+NOT_ACKNOWLEDGED = "尚无人点“已知悉”"
+# What closes the alert, by kind: a missing report is closed by reporting, not by 办结反馈.
+NEXT_STEP = {
+    "missing_report": "请尽快报送本期进度：直接发文字即可，报送后预警自动解除。",
+    "milestone_overdue": "请尽快推进；节点完成后报送进度即可闭环，需调整计划请报送新的计划日期。",
+    "issue_overdue": "请尽快办理；办结后点“已办结”并填写办结反馈闭环。",
+    "": "请尽快处理；处理完成后报送进度或填写办结反馈闭环。",
+}
+
+
+def ack_line(who: str, when: dt.datetime | None) -> str:
+    """`when` local."""
+    return f"已知悉：{esc(who)}" + (f"（{fmt_moment(when)}）" if when else "") + "，尚未办结"
+
+
+def with_acknowledgement(text: str, who: str, when: dt.datetime | None) -> str:
+    """An alert notice rendered before someone pressed 已知悉, as it reads after."""
+    return text.replace(NOT_ACKNOWLEDGED, ack_line(who, when), 1)
 
 
 def _keyboard(rows: Sequence[Sequence[tuple[str, str]]]) -> dict[str, Any]:
@@ -73,7 +89,7 @@ def alert_keyboard(alert_id: int, issue_id: int | None = None) -> dict[str, Any]
 def reminder_text(person: str, period_key: str, due: dt.datetime, projects: Sequence[str]) -> str:
     names = "、".join(esc(p) for p in projects)
     return (
-        f"📋 {esc(person)}，您好：本期（{esc(period_key)}）项目进度请于"
+        f"📋 {esc(person)}，您好：本期（{esc(period_words(period_key))}）项目进度请于"
         f"{fmt_date(due.date())} {due:%H:%M} 前报送。\n"
         f"待报送项目：{names}\n直接发送文字即可，例如“本月完成投资1.2亿元，形象进度60%”。"
     )

@@ -16,10 +16,9 @@ from sqlalchemy.sql import Select
 
 from bot.config import Settings
 from scheduler import cycle
-from scheduler.messages import fmt_date
 from scheduler.policy import level_for, rank
 from scheduler.workdays import WorkCalendar
-from storage.labels import milestone_label, short_name
+from storage.labels import fmt_date, milestone_label, period_words, short_name
 from storage.models import (
     Alert,
     CoordinationIssue,
@@ -197,7 +196,8 @@ async def collect_overdue(
                     kind=MISSING_REPORT, subject=report_subject(person_id, p.code, period.key),
                     project_id=p.id, project_code=p.code,
                     project_name=short_name(p.name, p.short_names),
-                    what=f"{period.key} 进度未报送（应于{fmt_date(period.due.date())}报送）",
+                    what=f"{period_words(period.key)}进度未报送"
+                         f"（应于{fmt_date(period.due.date())}报送）",
                     since=end, days_late=days(end), responsible=name, person_id=person_id,
                 ))
     for (person_id, project_id), a in by_reporter.items():
@@ -208,7 +208,7 @@ async def collect_overdue(
         name = next((n for pid, n in contacts.get(project_id, []) if pid == person_id), None)
         items.append(OverdueItem(
             kind=MISSING_REPORT, subject=a.subject, project_id=p.id, project_code=p.code,
-            project_name=short_name(p.name, p.short_names), what=f"{key} 进度未报送",
+            project_name=short_name(p.name, p.short_names), what=f"{period_words(key)}进度未报送",
             since=a.due_date, days_late=days(a.due_date), responsible=name,
             person_id=person_id, **alert_fields(a),  # type: ignore[arg-type]
         ))

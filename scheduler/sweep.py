@@ -35,7 +35,7 @@ from scheduler.overdue import (
     report_subject,
 )
 from scheduler.workdays import WorkCalendar
-from storage.labels import milestone_label, short_name
+from storage.labels import milestone_label, period_words, short_name
 from storage.models import (
     Alert,
     AuditLog,
@@ -510,7 +510,7 @@ def describe(a: Any) -> str:
     if a.kind == ISSUE:
         text = " ".join((a.issue_text or "").split())
         return f"交办件超期未办结：{text[:60]}"
-    return f"{a.subject.rsplit(':', 1)[-1]} 进度未报送"
+    return f"{period_words(a.subject.rsplit(':', 1)[-1])}进度未报送"
 
 
 @dataclass

@@ -54,3 +54,25 @@ def milestone_label(code: str) -> str:
 def short_name(name: str, short_names: list[str] | None) -> str:
     """What people call a project: its first 简称, else its full name."""
     return short_names[0] if short_names else name
+
+
+def fmt_date(day: dt.date) -> str:
+    """The one date format in chat and sheets people read: 2023年5月31日."""
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
+def fmt_moment(local: dt.datetime) -> str:
+    """A local instant in the same style: 2023年6月1日 08:30."""
+    return f"{fmt_date(local.date())} {local:%H:%M}"
+
+
+def period_words(key: str) -> str:
+    """A report period as people say it: 2023-W21 → 2023年第21周, 2023-06 → 2023年6月."""
+    year, sep, rest = key.partition("-")
+    if not sep or not year.isdigit():
+        return key
+    if rest.startswith("W") and rest[1:].isdigit():
+        return f"{year}年第{int(rest[1:])}周"
+    if rest.isdigit():
+        return f"{year}年{int(rest)}月"
+    return key

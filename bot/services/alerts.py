@@ -77,13 +77,19 @@ async def acknowledge(
     if alert.state == "acknowledged":
         who = await session.get(Person, alert.acknowledged_by_id) if alert.acknowledged_by_id \
             else None
-        return Outcome(False, f"该预警已由{esc(who.name if who else '他人')}确认知悉。")
+        return Outcome(False, f"该预警已由{esc(who.name if who else '他人')}点过“已知悉”。")
     alert.state = "acknowledged"
     alert.acknowledged_by_id = person.id
     alert.acknowledged_at = now
     audit.record(session, at=now, action="alert.acknowledged", entity="alert",
                  entity_id=alert.id, actor_id=person.id, detail={"level": alert.level})
-    return Outcome(True, "已确认知悉，本级预警不再重复提醒；逾期未办结仍会升级。")
+    # Copies of this alert still waiting in the outbox (quiet hours, retries) say who knows.
+    local = now.astimezone(settings.schedule.tz)
+    for row in await session.scalars(select(Outbox).where(
+        Outbox.alert_id == alert.id, Outbox.state == "pending"
+    )):
+        row.text = messages.with_acknowledgement(row.text, person.name, local)
+    return Outcome(True, "已知悉。本级预警不再重复提醒；逾期未办结仍会升级。")
 
 
 async def _is_recipient(

@@ -16,6 +16,7 @@ from storage.labels import (
     EVENT_STATUS_LABELS,
     MILESTONE_LABELS,
     SCOPE_LABELS,
+    fmt_date,
 )
 
 HELP_TEXT = (
@@ -54,13 +55,13 @@ def format_date(value: str | dt.date | None) -> str:
     if value is None:
         return ""
     day = value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
-    return f"{day.year}-{day.month:02d}-{day.day:02d}"
+    return fmt_date(day)
 
 
 def short_date(day: dt.date | None, with_year: bool = False) -> str:
     if day is None:
         return "未定"
-    return day.isoformat() if with_year else f"{day.month:02d}-{day.day:02d}"
+    return fmt_date(day) if with_year else f"{day.month}月{day.day}日"
 
 
 UNSURE_MARK = "（请核对）"

@@ -249,7 +249,7 @@ async def _replaced_figures(session: AsyncSession, parse: dict[str, Any],
             last = max(same, key=fact_order)
             name = esc(short_name(project.name, list(project.short_names)))
             notes.append(f"ℹ️ {name}{SCOPE_LABELS[inv['scope']]}已报 "
-                         f"{format_money(last.wan_yuan)}（{last.as_of:%m-%d}），确认后以本条为准")
+                         f"{format_money(last.wan_yuan)}（{last.as_of.month}月{last.as_of.day}日），确认后以本条为准")
     return notes
 
 

@@ -34,6 +34,8 @@ from storage.labels import (
     MILESTONE_LABELS,
     MILESTONE_ORDER,
     SCOPE_LABELS,
+    fmt_date,
+    fmt_moment,
     short_name,
     stage_label,
 )
@@ -151,7 +153,7 @@ def cumulative_text(project: Project, cumulative: Cumulative) -> str:
     ledger = (f"，台账 {fmt_yi(project.cumulative_investment)} 亿元"
               if project.cumulative_investment is not None else "")
     return (f"累计完成 {fmt_yi(cumulative.yi)} 亿元"
-            f"（{cumulative.as_of.isoformat()} 报送{ledger}）")
+            f"（{fmt_date(cumulative.as_of)}报送{ledger}）")
 
 
 # --- /status list -----------------------------------------------------------------------------
@@ -266,7 +268,7 @@ FORBIDDEN_TEXT = "无权查看该项目。如需查看，请联系项目办。"
 # --- project card -----------------------------------------------------------------------------
 
 def _date(day: dt.date | None) -> str:
-    return day.isoformat() if day else "—"
+    return fmt_date(day) if day else "—"
 
 
 async def project_card(
@@ -301,7 +303,7 @@ async def project_card(
         lines.append("最近报送：暂无")
     else:
         report, sender = row
-        when = report.sent_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        when = fmt_moment(report.sent_at.astimezone(tz))
         who = esc(sender.name) if sender else "未知"
         text = report.text if len(report.text) <= 80 else report.text[:80] + "…"
         lines.append(f"最近报送：{when} {who}：{esc(text)}")
@@ -338,7 +340,7 @@ async def project_card(
                    key=fact_order, reverse=True)
     for fact in facts[:5]:
         scope = SCOPE_LABELS.get(fact.scope, fact.scope)
-        lines.append(f"• {fact.as_of.isoformat()} 报送{scope}完成投资 {fmt_wan(fact.wan_yuan)}")
+        lines.append(f"• {fmt_date(fact.as_of)}报送{scope}完成投资 {fmt_wan(fact.wan_yuan)}")
 
     # Open 交办件.
     issues = (

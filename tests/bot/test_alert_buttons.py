@@ -102,7 +102,7 @@ async def test_acknowledge_only_by_a_recipient(harness: BotHarness) -> None:
         assert alert is not None and alert.state == "open"
 
     answer = await _press(harness, sun_user, msg, f"al:{alert_id}:ack")
-    assert "已确认知悉" in answer
+    assert answer.startswith("已知悉")
     async with harness.session_factory() as s:
         alert = await s.get(Alert, alert_id)
         assert alert is not None
@@ -112,7 +112,7 @@ async def test_acknowledge_only_by_a_recipient(harness: BotHarness) -> None:
             AuditLog.entity == "alert", AuditLog.entity_id == alert_id))).all()
         assert "alert.acknowledged" in actions
     again = await _press(harness, sun_user, msg, f"al:{alert_id}:ack")
-    assert "已由孙浩确认知悉" in again
+    assert "已由孙浩点过“已知悉”" in again
 
 
 async def test_plan_change_approve_closes_the_alert(harness: BotHarness) -> None:
@@ -242,3 +242,27 @@ async def test_issue_resolved_with_feedback_then_reopened(harness: BotHarness) -
     back = await _deliver(harness, f"issue:{issue_id}|reopened|", lin)
     assert "仍未解决" in back["text"]
     assert await _press(harness, sun_user, told, f"is:{issue_id}:reopen") == STALE
+
+
+async def test_waiting_copies_say_who_acknowledged(harness: BotHarness) -> None:
+    """A copy of the alert still in the outbox (held for quiet hours, say) no longer says
+    nobody knows once someone pressed 已知悉."""
+    from scheduler.messages import NOT_ACKNOWLEDGED
+
+    sun_user = await harness.bound_user("孙浩")
+    sun, = await _ids(harness, "孙浩")
+    _, alert_id = await _milestone_alert(harness)
+    msg = await _deliver(harness, "milestone:", sun)
+    assert NOT_ACKNOWLEDGED in msg["text"] and "办结反馈" not in msg["text"].split("\n")[-1]
+    async with harness.session_factory() as s:
+        waiting = (await s.scalars(select(Outbox).where(
+            Outbox.alert_id == alert_id, Outbox.state == "pending"))).all()
+    assert waiting and all(NOT_ACKNOWLEDGED in row.text for row in waiting)
+    assert (await _press(harness, sun_user, msg, f"al:{alert_id}:ack")).startswith("已知悉")
+    async with harness.session_factory() as s:
+        waiting = (await s.scalars(select(Outbox).where(
+            Outbox.alert_id == alert_id, Outbox.state == "pending"))).all()
+    assert waiting
+    for row in waiting:
+        assert NOT_ACKNOWLEDGED not in row.text
+        assert "已知悉：孙浩（2023年5月10日 09:00），尚未办结" in row.text

@@ -95,8 +95,8 @@ async def test_status_card_after_facts(harness: BotHarness) -> None:
     assert "三一集团产业基地" in text and "P004" in text and "在建" in text
     assert "形象进度 45%" in text
     assert "孙浩" in text and "主体封顶" in text
-    assert "✅ 主体封顶：已完成 2023-05-09" in text
-    assert "竣工：计划 2025-12-01" in text
+    assert "✅ 主体封顶：已完成 2023年5月9日" in text
+    assert "竣工：计划 2025年12月1日" in text
     assert "今年 1.5/15 亿元（10%）" in text
     assert "总投资 170 亿元｜累计完成 65 亿元（台账）" in text
     assert "施工用电增容未批复" in text
@@ -250,7 +250,7 @@ async def test_status_is_truthful_about_period_and_cumulative(harness: BotHarnes
     assert "P007" in reply["text"] and "｜在建｜" in reply["text"]  # the others are in time
     [reply] = await harness.say(user, "/status P004")
     assert "阶段：已超建设期" in reply["text"] and "在建" not in reply["text"]
-    assert "累计完成 66.2 亿元（2023-05-09 报送，台账 65 亿元）" in reply["text"]
+    assert "累计完成 66.2 亿元（2023年5月9日报送，台账 65 亿元）" in reply["text"]
 
 
 async def test_a_long_status_list_ends_with_the_dashboard(harness: BotHarness) -> None:

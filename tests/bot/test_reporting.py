@@ -150,7 +150,7 @@ async def test_walkthrough_confirm_records_facts_and_closes_alert(harness: BotHa
     message, [reply] = await send(harness, user, WALKTHROUGH)
     text = reply["text"]
     assert "三一集团产业基地" in text
-    assert "主体封顶：已完成（2023-05-10）" in text
+    assert "主体封顶：已完成（2023年5月10日）" in text
     assert "完成投资（本月）：1.2亿元" in text
     assert reply["parse_mode"] == "HTML"
     summary = button_message(harness, user["id"])
@@ -249,7 +249,7 @@ async def test_several_projects_confirmed_together(harness: BotHarness) -> None:
                             "1、钢铁城：本月完成投资1.5亿元；2、三一硅能：计划本月28日竣工。")
     assert "三一智慧钢铁城" in reply["text"]
     assert "三一硅能（株洲）光伏电池项目一期" in reply["text"]
-    assert "1.5亿元" in reply["text"] and "竣工：计划（2023-05-28）" in reply["text"]
+    assert "1.5亿元" in reply["text"] and "竣工：计划（2023年5月28日）" in reply["text"]
     summary = button_message(harness, user["id"])
     await press(harness, user, summary, data_for(summary, "确认"))
     p7, p11 = await project(harness, "P007"), await project(harness, "P011")
@@ -531,7 +531,7 @@ async def test_problem_becomes_issue_with_working_day_deadline(harness: BotHarne
     edits = len(harness.fake.calls_to("editMessageText"))
     await press(harness, user, summary, data_for(summary, "确认"))
     edited = await wait_edit(harness, edits)
-    assert "交办件" in edited["text"] and "2023-10-10" in edited["text"]
+    assert "交办件" in edited["text"] and "2023年10月10日" in edited["text"]
     async with harness.session_factory() as session:
         issue = (await session.scalars(select(CoordinationIssue))).one()
         service = await session.scalar(select(Person).where(Person.name == "林晓"))
@@ -552,12 +552,12 @@ async def test_plan_change_approved_without_alert(harness: BotHarness) -> None:
     milestone_id, _ = await add_milestone(harness, "P004", "completed", dt.date(2023, 6, 30))
     user = await harness.bound_user("孙浩")
     _, [reply] = await send(harness, user, "三一产业基地竣工时间推迟到7月底")
-    assert "推迟：竣工 06-30 → 07-31" in reply["text"]
+    assert "推迟：竣工 6月30日 → 7月31日" in reply["text"]
     summary = button_message(harness, user["id"])
     edits = len(harness.fake.calls_to("editMessageText"))
     await press(harness, user, summary, data_for(summary, "确认"))
     edited = await wait_edit(harness, edits)
-    assert "推迟：竣工 06-30 → 07-31" in edited["text"] and "已更新" in edited["text"]
+    assert "推迟：竣工 6月30日 → 7月31日" in edited["text"] and "已更新" in edited["text"]
     async with harness.session_factory() as session:
         change = (await session.scalars(select(PlanChange))).one()
         m = await session.get(Milestone, milestone_id)

@@ -51,7 +51,7 @@ def test_money_and_summary() -> None:
         {"P004": "三一集团产业基地"},
     )
     assert "三一集团产业基地" in text
-    assert "主体封顶：已完成（2023-05-10）" in text
+    assert "主体封顶：已完成（2023年5月10日）" in text
     assert "竣工：计划" in text
     assert "形象进度：80%" in text
     assert "完成投资（本月）：1.2亿元" in text
@@ -146,7 +146,7 @@ async def test_plan_change_pending_only_when_overdue(ledger: AsyncSession) -> No
     assert m4.planned_date == dt.date(2023, 7, 31)
     assert m4.original_planned_date == dt.date(2023, 7, 10)
     assert changes[m7.id].state == "pending" and m7.planned_date == dt.date(2023, 6, 30)
-    assert any("推迟：竣工 07-10 → 07-31" in line for line in applied.lines)
+    assert any("推迟：竣工 7月10日 → 7月31日" in line for line in applied.lines)
     outbox = (await session.scalars(select(Outbox))).all()
     assert [(o.key.split("|")[0], o.chat_id) for o in outbox] == [
         (f"planchange:{changes[m7.id].id}", 555)]
@@ -223,10 +223,10 @@ async def test_link_group_service(ledger: AsyncSession) -> None:
 def test_plan_change_label_shows_the_year_when_it_changes() -> None:
     d = dt.date
     assert plan_change_label("completed", d(2026, 6, 30), d(2026, 7, 31)) == (
-        "推迟：竣工 06-30 → 07-31")
+        "推迟：竣工 6月30日 → 7月31日")
     assert plan_change_label("completed", d(2026, 6, 30), d(2027, 6, 30)) == (
-        "推迟：竣工 2026-06-30 → 2027-06-30")
-    assert plan_change_label("started", None, d(2027, 3, 31)) == "计划：开工 未定 → 2027-03-31"
+        "推迟：竣工 2026年6月30日 → 2027年6月30日")
+    assert plan_change_label("started", None, d(2027, 3, 31)) == "计划：开工 未定 → 2027年3月31日"
 
 
 def test_summary_marks_unsure_items_and_names_the_part() -> None:

@@ -98,3 +98,26 @@ def test_window_opens() -> None:
     # Thursday night before the holiday: next window is the make-up Saturday
     assert w(2023, 9, 28, 21, 30) == dt.datetime(2023, 10, 7, 8, 0, tzinfo=CST)
     assert w(2023, 10, 3, 12, 0) == dt.datetime(2023, 10, 7, 8, 0, tzinfo=CST)
+
+
+def test_one_wording_for_periods_dates_and_next_steps() -> None:
+    import datetime as dt
+
+    from scheduler.messages import AlertView, alert_text, reminder_text
+    from storage.labels import fmt_date, period_words
+
+    assert period_words("2026-W50") == "2026年第50周"
+    assert period_words("2026-12") == "2026年12月"
+    assert period_words("2023-W05") == "2023年第5周"
+    assert period_words("其他") == "其他"
+    assert fmt_date(dt.date(2023, 5, 31)) == "2023年5月31日"
+    base = dict(alert_id=1, level="yellow", project="道岔二期", project_code="P020",
+                what="2023年第21周进度未报送", since=dt.date(2023, 5, 30), days_late=2,
+                responsible="潘婷")
+    missing = alert_text(AlertView(kind="missing_report", **base))  # type: ignore[arg-type]
+    assert "办结反馈" not in missing and "报送本期进度" in missing
+    issue = alert_text(AlertView(kind="issue_overdue", **base))  # type: ignore[arg-type]
+    assert "办结反馈" in issue
+    due = dt.datetime(2023, 6, 21, 17, 0)
+    text = reminder_text("潘婷", "2023-W25", due, ["道岔二期"])
+    assert "本期（2023年第25周）" in text and "W25" not in text
