@@ -655,7 +655,7 @@ async def test_unsure_items_are_marked_on_the_card_and_stored(harness: BotHarnes
     """Voice input: 主体风顶 is 主体封顶 by its sound; the card asks the contact to check it."""
     user = await harness.bound_user("孙浩")
     _message, [reply] = await send(harness, user, "三一产业基地今天主体风顶了，本月完成投资1.2亿元")
-    assert "主体封顶：已完成（2023-05-10）（请核对）" in reply["text"]
+    assert "主体封顶：已完成（2023年5月10日）（请核对）" in reply["text"]
     assert "完成投资（本月）：1.2亿元（请核对）" not in reply["text"]
     [report] = await reports(harness)
     assert report.parse_result["updates"][0]["unsure"] == [
