@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import unicodedata
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -59,9 +60,38 @@ def _zh(message: str) -> str:
     return ARGPARSE_ZH.get(message, message)
 
 
+def _wide(text: str) -> int:
+    """Characters taking two terminal columns (CJK)."""
+    return sum(unicodedata.east_asian_width(c) in "WF" for c in text)
+
+
 class ChineseFormatter(argparse.RawDescriptionHelpFormatter):
     def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: str | None = None) -> None:
         super().add_usage(usage, actions, groups, prefix if prefix is not None else _zh("usage: "))
+
+    def add_argument(self, action: argparse.Action) -> None:
+        # As argparse does, but measuring the invocation in columns, not characters.
+        if action.help is not argparse.SUPPRESS:
+            invocations = [self._format_action_invocation(action)]
+            invocations += [self._format_action_invocation(sub)
+                            for sub in self._iter_indented_subactions(action)]
+            width = max(len(s) + _wide(s) for s in invocations) + self._current_indent
+            self._action_max_length = max(self._action_max_length, width)
+            self._add_item(self._format_action, [action])
+
+    def _format_action(self, action: argparse.Action) -> str:
+        # argparse pads by characters; a Chinese metavar takes two columns per character,
+        # so the help column would drift right by that many.
+        text = super()._format_action(action)
+        invocation = self._format_action_invocation(action)
+        extra = _wide(invocation)
+        at = text.find(invocation)
+        if extra and at >= 0:
+            end = at + len(invocation)
+            spaces = len(text[end:]) - len(text[end:].lstrip(" "))
+            if not text[end:].startswith(" " * spaces + "\n"):
+                text = text[:end] + " " * max(spaces - extra, 2) + text[end + spaces:]
+        return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", metavar="角色",
                    help="只为某一角色生成：业主联系人、服务责任人、区领导、市领导")
     p.add_argument("--out", metavar="文件",
-                   help="邀请表写入的 .xlsx 或 .csv（--all / --role 时必填）")
+                   help="邀请表写入的 .xlsx 或 .csv（--all / --role 时；默认 邀请名单.xlsx）")
 
     p = command("login-link", "为台账中的人员生成一屏统览登录链接（15 分钟内一次有效）")
     p.add_argument("name", metavar="姓名", help="台账中的姓名")

@@ -77,3 +77,23 @@ def test_subcommands_pay_only_for_what_they_use(command: str, allowed: set[str])
 def test_parser_knows_every_command() -> None:
     choices = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
     assert set(choices) == set(COMMANDS)
+
+
+def _columns(text: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+@pytest.mark.parametrize("command", ["parse", "invite", "sandbox", "tick"])
+def test_help_columns_line_up_with_chinese_metavars(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    starts = set()
+    for line in capsys.readouterr().out.splitlines():
+        if line.startswith("  ") and not line.startswith("   ") and "  " in line.strip():
+            rest = line[2:].partition("  ")[2]
+            starts.add(_columns(line[:len(line) - len(rest.lstrip())]))
+    assert len(starts) == 1, starts
