@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import RankingSettings, ScheduleSettings, Settings
 from scheduler import cycle
 from scheduler.workdays import WorkCalendar
-from storage.figures import year_investment
+from storage.figures import elapsed_share, year_investment
 from storage.ranking_inputs import IssueInput, ProjectInput, RankingInputs, load_ranking_inputs
 
 WAN_PER_YI = Decimal(10000)
@@ -113,12 +113,6 @@ class RankPeriod:
             q = int(m[2]) if m[2].isdigit() else QUARTER_NAMES.index(m[2]) + 1
             return cls(Span.QUARTER, int(m[1]), q)
         return None
-
-
-def elapsed_share(day: dt.date) -> Decimal:
-    """序时进度: the share of the year gone by the end of `day`, by months (May 31 = 5/12)."""
-    days = month_calendar.monthrange(day.year, day.month)[1]
-    return (Decimal(day.month - 1) + Decimal(day.day) / Decimal(days)) / 12
 
 
 # --- the parts of a score ---------------------------------------------------------------------

@@ -3,6 +3,7 @@ show the same number."""
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -83,6 +84,13 @@ def year_investment(facts: Iterable[Investment], year: int) -> Decimal | None:
     if cumulative_now is not None and cumulative_before is not None:
         return max(cumulative_now.wan_yuan - cumulative_before.wan_yuan, Decimal(0))
     return None
+
+
+def elapsed_share(day: dt.date) -> Decimal:
+    """序时进度: the share of the year gone by the end of `day`, by months (May 31 = 5/12),
+    the one definition the dashboard, the rankings and the monthly report use."""
+    days = calendar.monthrange(day.year, day.month)[1]
+    return (Decimal(day.month - 1) + Decimal(day.day) / Decimal(days)) / 12
 
 
 def latest_cumulative(facts: Iterable[InvestmentT]) -> InvestmentT | None:

@@ -6,7 +6,6 @@ that depends on the date is a pure function of `today`.
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -61,12 +60,6 @@ def light_for(levels: Iterable[str]) -> Light:
     """The light for a project's open alert levels (yellow | orange | red)."""
     found = [Light(level) for level in levels if level in _LEVELS]
     return max(found, key=lambda light: light.rank, default=Light.GREEN)
-
-
-def elapsed_share(today: dt.date) -> Decimal:
-    """序时进度: the share of the year gone by the end of `today`, 0–1."""
-    days = 366 if calendar.isleap(today.year) else 365
-    return Decimal(today.timetuple().tm_yday) / Decimal(days)
 
 
 @dataclass(frozen=True)

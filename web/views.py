@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.weblogin import LOGIN_PATH, login_is_usable, redeem_login
+from storage.figures import elapsed_share
 from storage.models import Milestone, Person, Project
 from storage.overview import (
     LIGHT_LABELS,
@@ -20,7 +21,6 @@ from storage.overview import (
     Light,
     by_lead_department,
     choices_of,
-    elapsed_share,
     overview_rows,
     totals_of,
 )

@@ -10,6 +10,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.figures import elapsed_share
 from storage.models import (
     Alert,
     CoordinationIssue,
@@ -18,7 +19,7 @@ from storage.models import (
     Project,
     Report,
 )
-from storage.overview import Light, elapsed_share, light_for, next_milestone
+from storage.overview import Light, light_for, next_milestone
 from tests.web.conftest import KONG, WebHarness, codes_on
 
 TODAY = dt.date(2023, 5, 10)  # the harness clock's day (Beijing time)
@@ -31,10 +32,10 @@ def test_light_is_the_most_severe_open_alert() -> None:
     assert light_for(["orange", "yellow"]) is Light.ORANGE
 
 
-def test_elapsed_share_counts_days_of_the_year() -> None:
-    assert elapsed_share(dt.date(2023, 5, 10)) == Decimal(130) / Decimal(365)
+def test_elapsed_share_counts_months_as_the_offices_do() -> None:
+    assert elapsed_share(dt.date(2023, 5, 10)) == (4 + Decimal(10) / 31) / 12
+    assert elapsed_share(dt.date(2023, 5, 31)) == Decimal(5) / 12
     assert elapsed_share(dt.date(2024, 12, 31)) == 1
-    assert elapsed_share(dt.date(2024, 1, 1)) == Decimal(1) / Decimal(366)
 
 
 def test_next_milestone_is_the_earliest_not_done() -> None:
@@ -122,7 +123,7 @@ async def test_overview_shows_lights_milestones_investment(web: WebHarness) -> N
     assert re.search(r'data-total-light="red">.*?<div class="value">1<', totals, re.S)
     assert re.search(r'data-total-light="green">.*?<div class="value">4<', totals, re.S)
     assert "交办件未办结" in totals and re.search(r"其中逾期 <b[^>]*>1</b>", totals)
-    assert "序时进度 35.6%" in page  # 130 / 365
+    assert "序时进度 36.0%" in page  # (4 + 10/31) / 12
 
 
 async def test_overview_filters(web: WebHarness) -> None:
