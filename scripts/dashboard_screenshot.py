@@ -1,4 +1,4 @@
-"""Make docs/dashboard.png (and docs/dashboard-project.png, docs/dashboard-phone.png): the
+"""Make docs/dashboard.png (and dashboard-project.png, dashboard-rank.png, dashboard-phone.png): the
 dashboard on a six-week scenario of the sample ledger, signed in through a one-time link
 as the top leader, in the same headless Chromium the browser tests use.
 
@@ -56,6 +56,9 @@ async def main(out: Path) -> int:
                     await page.wait_for_selector("html[data-charts='2']")
                     await page.screenshot(path=str(out / "dashboard-project.png"),
                                           full_page=False)
+                    await page.goto(f"{base}/rank")
+                    await page.wait_for_selector("html[data-charts='1']")
+                    await page.screenshot(path=str(out / "dashboard-rank.png"), full_page=False)
                     phone = await browser.new_page(viewport={"width": 390, "height": 844},
                                                    device_scale_factor=2, is_mobile=True)
                     await sign_in_through_link(phone, factory, clock, base, "孔德明")
@@ -64,7 +67,8 @@ async def main(out: Path) -> int:
                 await server.close()
         finally:
             await engine.dispose()
-    for name in ("dashboard.png", "dashboard-project.png", "dashboard-phone.png"):
+    for name in ("dashboard.png", "dashboard-project.png", "dashboard-rank.png",
+                 "dashboard-phone.png"):
         print(out / name)
     return 0
 

@@ -11,7 +11,9 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.services.ranking import period_from_args
 from bot.services.weblogin import LOGIN_PATH, login_is_usable, redeem_login
+from scheduler.ranking import MEDALS, Dimension, RankPeriod, Span, compute_rankings
 from storage.figures import elapsed_share
 from storage.models import Milestone, Person, Project
 from storage.overview import (
@@ -209,9 +211,48 @@ async def project_page(request: web.Request) -> web.Response:
                   month_data=month_data(months), **context)
 
 
+# --- rankings (龙虎榜) --------------------------------------------------------------------------
+
+def ranking_data(entries: Any) -> list[dict[str, Any]]:
+    return [{"name": e.name, "score": _number(e.score, 1), "medal": e.medal, "last": e.last}
+            for e in entries if e.score is not None]
+
+
+async def rankings_page(request: web.Request) -> web.Response:
+    """The published rankings (the same for everyone, as /rank in chat); project names link
+    to their pages only within the person's scope."""
+    settings = request.app[SETTINGS]
+    today = today_of(request)
+    asked = request.query.get("p", "").strip()
+    period = period_from_args(asked, today) or RankPeriod.last_complete(Span.MONTH, today)
+    async with request.app[SESSIONS]() as session:
+        person = await signed_in(request, session)
+        if person is None:
+            return sign_in_hint(request)
+        if period.start > today:
+            return refused(request, "尚未开始", f"{period.label}尚未开始，暂无龙虎榜。", 404)
+        rankings = await compute_rankings(session, settings, period, today)
+        visible = {p.code for p in await visible_projects(session, person, settings.org)}
+        name = person.name
+    return render(
+        request, "rank.html", title=f"{period.label}龙虎榜", me=name, today=today,
+        rankings=rankings, Dimension=Dimension, visible=visible, medals=MEDALS,
+        previous=period.previous(), following=_following(period, today),
+        last_month=RankPeriod.last_complete(Span.MONTH, today),
+        last_quarter=RankPeriod.last_complete(Span.QUARTER, today),
+        department_data=ranking_data(rankings[Dimension.DEPARTMENT].entries),
+    )
+
+
+def _following(period: RankPeriod, today: dt.date) -> RankPeriod | None:
+    after = RankPeriod.containing(period.span, period.end + dt.timedelta(days=1))
+    return after if after.start <= today else None
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/", overview, name="overview")
     app.router.add_get(LOGIN_PATH, login_page, name="login")
     app.router.add_post(LOGIN_PATH, login_submit)
     app.router.add_post("/logout", logout, name="logout")
     app.router.add_get("/p/{code}", project_page, name="project")
+    app.router.add_get("/rank", rankings_page, name="rank")

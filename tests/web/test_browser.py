@@ -129,6 +129,14 @@ async def test_leader_signs_in_sees_own_projects_and_lights(
         assert await page.locator("#alerts tbody tr").count() >= 1
         await page.screenshot(path=str(_shots(tmp_path) / "dashboard-project.png"),
                               full_page=True)
+
+        # The rankings, with their chart.
+        await page.click("nav >> text=龙虎榜")
+        await page.wait_for_selector("html[data-charts='1']")
+        assert "龙虎榜" in await page.title()
+        assert await page.locator("#rank-department [data-medal]").count() >= 1
+        await page.screenshot(path=str(_shots(tmp_path) / "dashboard-rank.png"),
+                              full_page=True)
     shot = _shots(tmp_path) / "dashboard-leader.png"
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
 

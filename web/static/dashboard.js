@@ -56,6 +56,25 @@
         }]
       };
     },
+    scores: function (d) {
+      var entries = d.entries.slice().reverse();
+      var MEDAL = { "金": "#d4a017", "银": "#9aa4ae", "铜": "#b06a36" };
+      return {
+        grid: { left: 8, right: 40, top: 8, bottom: 8, containLabel: true },
+        tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
+        xAxis: { type: "value", max: 100, splitLine: { lineStyle: { color: "#eef1f5" } } },
+        yAxis: { type: "category", data: entries.map(function (e) { return e.name; }),
+                 axisLabel: { color: MUTED } },
+        series: [{
+          type: "bar", name: "得分", barMaxWidth: 16,
+          label: { show: true, position: "right", color: MUTED, fontSize: 11 },
+          data: entries.map(function (e) {
+            var color = MEDAL[e.medal] || (e.last ? COLORS.red : NAVY);
+            return { value: e.score, itemStyle: { color: color } };
+          })
+        }]
+      };
+    },
     timeline: function (d) {
       var names = d.nodes.map(function (n) { return n.label; });
       function points(key) {
