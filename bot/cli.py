@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-import unicodedata
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from bot.text import columns
 
 if TYPE_CHECKING:  # configuration (pydantic) is imported only once a command runs
     from bot.config import Settings
@@ -60,11 +61,6 @@ def _zh(message: str) -> str:
     return ARGPARSE_ZH.get(message, message)
 
 
-def _wide(text: str) -> int:
-    """Characters taking two terminal columns (CJK)."""
-    return sum(unicodedata.east_asian_width(c) in "WF" for c in text)
-
-
 class ChineseFormatter(argparse.RawDescriptionHelpFormatter):
     def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: str | None = None) -> None:
         super().add_usage(usage, actions, groups, prefix if prefix is not None else _zh("usage: "))
@@ -75,7 +71,7 @@ class ChineseFormatter(argparse.RawDescriptionHelpFormatter):
             invocations = [self._format_action_invocation(action)]
             invocations += [self._format_action_invocation(sub)
                             for sub in self._iter_indented_subactions(action)]
-            width = max(len(s) + _wide(s) for s in invocations) + self._current_indent
+            width = max(columns(s) for s in invocations) + self._current_indent
             self._action_max_length = max(self._action_max_length, width)
             self._add_item(self._format_action, [action])
 
@@ -84,7 +80,7 @@ class ChineseFormatter(argparse.RawDescriptionHelpFormatter):
         # so the help column would drift right by that many.
         text = super()._format_action(action)
         invocation = self._format_action_invocation(action)
-        extra = _wide(invocation)
+        extra = columns(invocation) - len(invocation)
         at = text.find(invocation)
         if extra and at >= 0:
             end = at + len(invocation)

@@ -39,7 +39,7 @@ from bot.dispatcher import build_dispatcher
 from bot.fake_api import Call, FakeTelegram
 from bot.middlewares import Clock
 from bot.telegram import make_bot
-from bot.text import to_plain
+from bot.text import columns, to_plain
 from scheduler.delivery import Limits
 from scheduler.policy import in_quiet_hours, window_opens
 from scheduler.runner import SchedulerService
@@ -125,8 +125,11 @@ class TerminalChat:
 
     def list_people(self) -> None:
         cells = [f"{i:>3}. {p.name}" for i, p in enumerate(self.people, 1)]
+        width = max(map(columns, cells))
         for start in range(0, len(cells), 6):
-            self.write("  ".join(f"{c:<9}" for c in cells[start:start + 6]))
+            row = cells[start:start + 6]
+            # padded by terminal columns: a Chinese character takes two
+            self.write("  ".join(c + " " * (width - columns(c)) for c in row).rstrip())
 
     def switch(self, person: Person) -> None:
         self.current = person

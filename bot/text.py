@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 
 TELEGRAM_LIMIT = 4096
 
@@ -44,6 +45,11 @@ def see_all(dashboard_url: str | None) -> str:
     if dashboard_url:
         return f'全部内容请在一屏统览查看：<a href="{esc(dashboard_url)}">{esc(dashboard_url)}</a>'
     return "请在一屏统览查看全部"
+
+
+def columns(text: str) -> int:
+    """Terminal columns `text` takes: a Chinese (wide) character takes two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 _TAG = re.compile(r"<[^>]+>")

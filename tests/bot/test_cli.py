@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import COMMANDS, build_parser, main
+from bot.text import columns
 
 REPO = Path(__file__).resolve().parents[2]
 HEAVY = ("aiogram", "aiohttp", "apscheduler", "jieba", "openpyxl")
@@ -79,12 +80,6 @@ def test_parser_knows_every_command() -> None:
     assert set(choices) == set(COMMANDS)
 
 
-def _columns(text: str) -> int:
-    import unicodedata
-
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
 @pytest.mark.parametrize("command", ["parse", "invite", "sandbox", "tick"])
 def test_help_columns_line_up_with_chinese_metavars(
     command: str, capsys: pytest.CaptureFixture[str]
@@ -95,5 +90,5 @@ def test_help_columns_line_up_with_chinese_metavars(
     for line in capsys.readouterr().out.splitlines():
         if line.startswith("  ") and not line.startswith("   ") and "  " in line.strip():
             rest = line[2:].partition("  ")[2]
-            starts.add(_columns(line[:len(line) - len(rest.lstrip())]))
+            starts.add(columns(line[:len(line) - len(rest.lstrip())]))
     assert len(starts) == 1, starts

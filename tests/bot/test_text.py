@@ -22,3 +22,10 @@ def test_split_cuts_an_overlong_line() -> None:
 def test_short_text_is_one_part() -> None:
     assert split_message("收到") == ["收到"]
     assert split_message("") == [""]
+
+
+def test_columns_count_chinese_twice() -> None:
+    from bot.text import columns, to_plain
+
+    assert columns("孙浩") == 4 and columns("--ledger 台账") == 13 and columns("") == 0
+    assert to_plain("<b>预警</b>&lt;一&gt;<br>二") == "预警<一>\n二"
