@@ -183,13 +183,25 @@ def echo_dispatcher() -> Any:
 
 @contextlib.asynccontextmanager
 async def polling(dp: Any, bot: Any, concurrency: int | None) -> AsyncIterator[None]:
-    task = asyncio.create_task(dp.start_polling(
-        bot, handle_signals=False, polling_timeout=1, close_bot_session=False,
-        tasks_concurrency_limit=concurrency))
+    """The echo bot polls as aiogram does; the real bot as `gongjian run` does."""
+    from bot.polling import DurablePolling
+
+    if concurrency is None:
+        task = asyncio.create_task(dp.start_polling(
+            bot, handle_signals=False, polling_timeout=1, close_bot_session=False))
+        try:
+            yield
+        finally:
+            await dp.stop_polling()
+            await asyncio.wait_for(task, 30)
+        return
+    stop = asyncio.Event()
+    task = asyncio.create_task(DurablePolling(dp, bot, concurrency=concurrency,
+                                              polling_timeout=1).run(stop))
     try:
         yield
     finally:
-        await dp.stop_polling()
+        stop.set()
         await asyncio.wait_for(task, 30)
 
 
@@ -309,7 +321,7 @@ async def main(args: argparse.Namespace) -> None:
             await session.commit()
         counts = Counts(engine)
         concurrency = (polling_concurrency(url) if args.concurrency is None
-                       else args.concurrency or None)
+                       else args.concurrency or 10_000)
         bots = {"echo": (make_bot(settings.telegram), echo_dispatcher(), None),
                 "bot": (make_bot(settings.telegram), build_dispatcher(settings, factory),
                         concurrency)}

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.dispatcher import build_dispatcher, calendar_from
+from bot.polling import DurablePolling
 from bot.services.onboarding import register_commands
 from bot.telegram import make_bot
 from scheduler.workdays import coverage_warning
@@ -72,25 +73,10 @@ async def run_polling(
     polling_timeout: int = 10,
     concurrency: int | None = None,
 ) -> None:
+    """Long polling that acknowledges an update only once it is handled (bot.polling)."""
     await bot.delete_webhook(drop_pending_updates=False)
-    polling = asyncio.create_task(dp.start_polling(
-        bot, handle_signals=False, close_bot_session=False, polling_timeout=polling_timeout,
-        tasks_concurrency_limit=concurrency,
-    ))
-    stopping = asyncio.create_task(stop.wait())
-    try:
-        await asyncio.wait({polling, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-        if not polling.done():
-            try:
-                await dp.stop_polling()
-            except RuntimeError:  # polling had not started yet
-                polling.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await polling
-    if not polling.cancelled():
-        polling.result()
+    await DurablePolling(dp, bot, concurrency=concurrency or 16,
+                         polling_timeout=polling_timeout).run(stop)
 
 
 async def run_webhook(bot: Bot, dp: Dispatcher, settings: Settings, stop: asyncio.Event) -> None:
@@ -99,9 +85,15 @@ async def run_webhook(bot: Bot, dp: Dispatcher, settings: Settings, stop: asynci
     hook = settings.telegram.webhook
     if not hook.public_url:
         raise SystemExit("配置错误 telegram.webhook.public_url: webhook 模式需要公网地址")
-    secret = hook.secret_token.get_secret_value() if hook.secret_token else None
+    if hook.secret_token is None:  # anyone could post updates posing as anyone
+        raise SystemExit("配置错误 telegram.webhook.secret_token: webhook 模式须设置")
+    secret = hook.secret_token.get_secret_value()
     app = web.Application()
-    SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret).register(app, hook.path)
+    # Every request's X-Telegram-Bot-Api-Secret-Token is checked (401 otherwise). Handled
+    # before answering: an update that could not be stored gets a 5xx and Telegram
+    # delivers it again (the default would answer 200 first and handle it afterwards).
+    SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret,
+                         handle_in_background=False).register(app, hook.path)
     setup_application(app, dp, bot=bot)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

@@ -83,6 +83,9 @@ class TelegramSettings(_Section):
         # Checked with the rest of the configuration, before any call to Telegram.
         if info.data.get("mode") == "webhook" and not hook.public_url:
             raise ValueError("webhook 模式须填写 public_url（Telegram 调用的公网 HTTPS 地址）")
+        if info.data.get("mode") == "webhook" and hook.secret_token is None:
+            raise ValueError("webhook 模式须设置 secret_token（Telegram 每次请求都带上它，"
+                             "没有它任何人都能冒充用户向机器人发消息）")
         return hook
 
     @field_validator("proxy")

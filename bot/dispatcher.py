@@ -6,6 +6,7 @@ import importlib
 import logging
 
 from aiogram import Dispatcher, Router
+from aiogram.types import ErrorEvent
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
@@ -20,6 +21,7 @@ from bot.services.registry import ParserHolder
 from bot.services.reply_ids import ReplyIds
 from handlers.errors import on_error
 from scheduler.workdays import WorkCalendar
+from storage.db import is_storage_failure
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,10 @@ def calendar_from(settings: Settings) -> WorkCalendar:
     return WorkCalendar(settings.calendar.holidays, settings.calendar.workdays)
 
 
+async def _not_storage_failure(event: ErrorEvent) -> bool:
+    return not is_storage_failure(event.exception)
+
+
 def build_dispatcher(
     settings: Settings,
     session_factory: async_sessionmaker[AsyncSession],
@@ -59,7 +65,9 @@ def build_dispatcher(
     )
     dp.update.outer_middleware(DbSessionMiddleware(session_factory))
     dp.update.outer_middleware(PersonMiddleware())
-    dp.errors.register(on_error)
+    # A storage failure is not answered: the update stays unacknowledged and is handled
+    # again (bot.polling; a webhook answers 5xx), then the person gets the real reply.
+    dp.errors.register(on_error, _not_storage_failure)
     reply_ids = ReplyIds(session_factory)
     dp["reply_ids"] = reply_ids
     dp.shutdown.register(reply_ids.close)

@@ -138,6 +138,10 @@ class FakeTelegram:
         message["update_id"] = self._push("message", message)
         return message
 
+    def unconfirmed(self) -> list[int]:
+        """Ids of the updates the bot has not confirmed (getUpdates offset) yet."""
+        return [u["update_id"] for u in self._updates]
+
     def edit_text(self, message: dict[str, Any], new_text: str) -> dict[str, Any]:
         edited = {k: v for k, v in message.items() if k != "update_id"}
         edited["edit_date"] = int(self.clock())

@@ -5,6 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -26,6 +35,16 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cur.close()
 
     return engine
+
+
+def is_storage_failure(exc: BaseException) -> bool:
+    """The database could not be reached, went away or stayed locked: worth trying the same
+    work again later (as opposed to a bug or a constraint that no retry fixes)."""
+    if isinstance(exc, IntegrityError | ProgrammingError | DataError):
+        return False
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout | OSError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Settings, load_settings
 from bot.dispatcher import build_dispatcher
 from bot.fake_api import FakeTelegram
+from bot.polling import DurablePolling
 from bot.services.registry import ParserHolder
 from bot.telegram import make_bot
 from tests.seed import person_named, seed_sample_ledger
@@ -95,15 +96,15 @@ async def running_harness(
     fake.clock = lambda: clock().timestamp()  # user messages are dated by the test clock
     bot = make_bot(settings.telegram)
     dp = build_dispatcher(settings, session_factory, clock=clock, parser=parser)
-    task = asyncio.create_task(
-        dp.start_polling(bot, handle_signals=False, polling_timeout=1, close_bot_session=True,
-                         tasks_concurrency_limit=concurrency)
-    )
+    stop = asyncio.Event()
+    polling = DurablePolling(dp, bot, concurrency=concurrency or 16, polling_timeout=1)
+    task = asyncio.create_task(polling.run(stop))
     try:
         yield BotHarness(fake, bot, dp, settings, session_factory, clock)
     finally:
-        await dp.stop_polling()
+        stop.set()
         await asyncio.wait_for(task, 10)
+        await bot.session.close()
         await fake.stop()
 
 

@@ -180,3 +180,65 @@ async def test_run_refuses_a_dashboard_port_in_use(
         assert await run(argparse.Namespace(), settings) == 2
     assert "web.listen_port" in capsys.readouterr().out
     assert not fake.calls_to("getUpdates")
+
+
+async def test_webhook_answers_5xx_when_the_update_cannot_be_stored(
+    fake: FakeTelegram,
+) -> None:
+    """Telegram delivers an update again until it gets a 2xx: a database that is away must
+    not get one."""
+    from bot.app import run_webhook
+    from bot.dispatcher import build_dispatcher
+    from storage.db import make_engine, make_sessionmaker
+
+    port = _free_port()
+    settings = load_settings(None, telegram={
+        "token": TOKEN, "api_base_url": fake.base_url, "mode": "webhook",
+        "webhook": {"public_url": "https://example.org/telegram", "listen_port": port,
+                    "path": "/telegram", "secret_token": "hook-secret"},
+    })
+    away = make_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{_free_port()}/none")
+    dp = build_dispatcher(settings, make_sessionmaker(away))
+    bot = make_bot(settings.telegram)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_webhook(bot, dp, settings, stop))
+    try:
+        await fake.wait_for(lambda f: f.calls_to("setWebhook"), timeout=10)
+        update = {"update_id": 7, "message": {
+            "message_id": 1, "date": 1683680400, "text": "三一产业基地主体封顶",
+            "chat": {"id": 4444, "type": "private"},
+            "from": {"id": 4444, "is_bot": False, "first_name": "孙"},
+        }}
+        url = f"http://127.0.0.1:{port}/telegram"
+        async with ClientSession() as http:
+            async with http.post(url, json=update) as r:  # no secret at all
+                assert r.status == 401
+            async with http.post(url, json=update,
+                                 headers={"X-Telegram-Bot-Api-Secret-Token": "hook-secret"}) as r:
+                assert r.status >= 500
+        assert not fake.sent_messages(4444)  # no apology: it will be handled when delivered again
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await bot.session.close()
+        await away.dispose()
+
+
+async def test_webhook_mode_refuses_to_start_without_a_secret(fake: FakeTelegram) -> None:
+    from bot.app import run_webhook
+    from bot.dispatcher import build_dispatcher
+
+    settings = load_settings(None, telegram={
+        "token": TOKEN, "api_base_url": fake.base_url, "mode": "webhook",
+        "webhook": {"public_url": "https://example.org/telegram",
+                    "secret_token": "hook-secret"},
+    })
+    settings.telegram.webhook.secret_token = None
+    bot = make_bot(settings.telegram)
+    try:
+        with pytest.raises(SystemExit, match="secret_token"):
+            await run_webhook(bot, build_dispatcher(settings, None), settings,  # type: ignore[arg-type]
+                              asyncio.Event())
+        assert not fake.calls_to("setWebhook")
+    finally:
+        await bot.session.close()

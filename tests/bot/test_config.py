@@ -72,6 +72,7 @@ def test_config_env_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _file(tmp_path, '[telegram]\ntoken = "from-file"\nmode = "webhook"\n'
                            '[telegram.webhook]\npublic_url = "https://example.org/tg"\n'
+                           'secret_token = "hook-secret"\n'
                            '[database]\nurl = "sqlite+aiosqlite:///file.db"\n')
     monkeypatch.setenv("GONGJIAN_TELEGRAM__TOKEN", SECRET)
     monkeypatch.setenv("GONGJIAN_DATABASE__URL", "sqlite+aiosqlite:///env.db")
@@ -270,6 +271,9 @@ departments = ["区发改局"]
 @pytest.mark.parametrize(("text", "line"), [
     ('[telegram]\nmode = "webhook"\n',
      "配置错误 telegram.webhook: webhook 模式须填写 public_url（Telegram 调用的公网 HTTPS 地址）"),
+    ('[telegram]\nmode = "webhook"\n[telegram.webhook]\npublic_url = "https://example.org/tg"\n',
+     "配置错误 telegram.webhook: webhook 模式须设置 secret_token（Telegram 每次请求都带上它，"
+     "没有它任何人都能冒充用户向机器人发消息）"),
     ('[telegram.webhook]\npublic_url = "http://example.org/tg"\n',
      "配置错误 telegram.webhook.public_url: 须以 https:// 开头（Telegram 只调用 HTTPS 地址）"),
 ])

@@ -1,0 +1,169 @@
+"""Long polling that acknowledges an update only once it was handled.
+
+aiogram's own polling moves the getUpdates offset past an update as soon as it is fetched:
+an update whose handling failed because the database was away is gone. Here the offset
+moves only past a prefix of updates that were handled; an update that failed for want of
+storage (storage.db.is_storage_failure) is handled again after a back-off, and everything
+after it is fetched again but not handled twice (the ids handled are remembered until the
+offset passes them; a redelivery after a restart is caught by the report's unique update id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+from aiogram import Bot, Dispatcher
+from aiogram.methods import GetUpdates
+from aiogram.types import Update
+
+from storage.db import is_storage_failure
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Retry:
+    update: Update
+    attempts: int
+    at: float  # monotonic time of the next attempt
+
+
+@dataclass
+class DurablePolling:
+    dp: Dispatcher
+    bot: Bot
+    concurrency: int = 16
+    polling_timeout: int = 10
+    retry_base: float = 0.5
+    retry_max: float = 15.0
+    _inflight: dict[int, asyncio.Task[None]] = field(default_factory=dict)
+    _retry: dict[int, _Retry] = field(default_factory=dict)
+    _done: set[int] = field(default_factory=set)
+    _next: int | None = None  # one past the highest update id seen
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def offset(self) -> int | None:
+        """The lowest update not yet handled (Telegram forgets everything below it)."""
+        waiting = [*self._inflight, *self._retry]
+        return min(waiting) if waiting else self._next
+
+    async def run(self, stop: asyncio.Event) -> None:
+        workflow = {"dispatcher": self.dp, "bots": [self.bot], **self.dp.workflow_data}
+        workflow.pop("bot", None)
+        await self.dp.emit_startup(bot=self.bot, **workflow)
+        try:
+            await self._loop(stop)
+        finally:
+            if self._inflight:
+                await asyncio.wait(list(self._inflight.values()), timeout=30)
+            await self.dp.emit_shutdown(bot=self.bot, **workflow)
+
+    async def _loop(self, stop: asyncio.Event) -> None:
+        allowed = self.dp.resolve_used_update_types()
+        failures = 0
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            while not stop.is_set():
+                busy = bool(self._inflight or self._retry)
+                method = GetUpdates(offset=self.offset, allowed_updates=allowed,
+                                    timeout=0 if busy else self.polling_timeout)
+                fetch = asyncio.create_task(self.bot(
+                    method, request_timeout=int(self.bot.session.timeout + self.polling_timeout)
+                ))
+                await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if not fetch.done():
+                    fetch.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await fetch
+                    break
+                try:
+                    updates = fetch.result()
+                except Exception as exc:  # the API is away: try again, never give up
+                    failures += 1
+                    delay = min(self.retry_base * 2 ** min(failures, 6), 30.0)
+                    log.warning("getUpdates failed (%s), retrying in %.1fs",
+                                type(exc).__name__, delay)
+                    await _sleep_or_stop(delay, stopping)
+                    continue
+                failures = 0
+                new = 0
+                for update in updates:
+                    uid = update.update_id
+                    self._next = max(self._next or 0, uid + 1)
+                    if uid in self._inflight or uid in self._done or uid in self._retry:
+                        continue
+                    new += 1
+                    await self._room(stopping)
+                    self._start(update, 0)
+                self._start_due_retries()
+                self._forget_below(self.offset)
+                if not new:  # nothing new: wait for a handler or a retry, not a busy loop
+                    await self._idle(stopping)
+        finally:
+            stopping.cancel()
+
+    async def _room(self, stopping: asyncio.Task[bool]) -> None:
+        """Wait until fewer than `concurrency` updates are being handled."""
+        while len(self._inflight) >= self.concurrency and not stopping.done():
+            self._wake.clear()
+            waker = asyncio.create_task(self._wake.wait())
+            try:
+                await asyncio.wait({waker, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waker.cancel()
+
+    def _start(self, update: Update, attempts: int) -> None:
+        task = asyncio.create_task(self._handle(update, attempts))
+        self._inflight[update.update_id] = task
+
+    def _start_due_retries(self) -> None:
+        now = time.monotonic()
+        for uid, retry in sorted(self._retry.items()):
+            if retry.at <= now and len(self._inflight) < self.concurrency:
+                del self._retry[uid]
+                self._start(retry.update, retry.attempts)
+
+    async def _handle(self, update: Update, attempts: int) -> None:
+        uid = update.update_id
+        try:
+            await self.dp.feed_update(self.bot, update)
+            self._done.add(uid)
+        except Exception as exc:
+            if is_storage_failure(exc):
+                delay = min(self.retry_base * 2 ** attempts, self.retry_max)
+                log.warning("update %s not stored (%s): not acknowledged, retrying in %.1fs",
+                            uid, type(exc).__name__, delay)
+                self._retry[uid] = _Retry(update, attempts + 1, time.monotonic() + delay)
+            else:  # a bug the error handler did not take: do not retry it for ever
+                log.exception("update %s failed", uid)
+                self._done.add(uid)
+        finally:
+            self._inflight.pop(uid, None)
+            self._wake.set()
+
+    def _forget_below(self, offset: int | None) -> None:
+        if offset is not None:
+            self._done = {uid for uid in self._done if uid >= offset}
+
+    async def _idle(self, stopping: asyncio.Task[bool]) -> None:
+        if not (self._inflight or self._retry):
+            return
+        timeout = 1.0
+        if self._retry:
+            timeout = max(0.0, min(r.at for r in self._retry.values()) - time.monotonic())
+        self._wake.clear()
+        waker = asyncio.create_task(self._wake.wait())
+        try:
+            await asyncio.wait({waker, stopping}, timeout=min(timeout, 1.0),
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waker.cancel()
+
+
+async def _sleep_or_stop(delay: float, stopping: asyncio.Task[bool]) -> None:
+    await asyncio.wait({stopping}, timeout=delay)
