@@ -298,9 +298,12 @@ class TerminalChat:
             self.write("没有这个人，请重新输入序号或姓名：")
 
     async def loop(self, as_person: str | None) -> None:
-        if not await self.choose_first(as_person):
-            return
-        self.write(HOW_TO)
+        if await self.choose_first(as_person):
+            self.write(HOW_TO)
+            await self.converse()
+
+    async def converse(self) -> None:
+        """Messages until /quit or the end of input (after choose_first)."""
         while True:
             assert self.current is not None
             line = await self.read_line(f"{self.current.name}> ")
@@ -532,8 +535,12 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             if interactive:
                 from prompt_toolkit.patch_stdout import patch_stdout
 
-                with patch_stdout():
-                    await chat.loop(getattr(args, "as_person", None))
+                # Who you are is asked before output is routed above the prompt, so the
+                # banner and the choice print in order.
+                if await chat.choose_first(getattr(args, "as_person", None)):
+                    chat.write(HOW_TO)
+                    with patch_stdout():
+                        await chat.converse()
             else:
                 await chat.loop(getattr(args, "as_person", None))
             terminal_write("再见！")
