@@ -494,6 +494,9 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                 at = parse_time_command(arg, clock(), tz)
             except TimeCommandError as exc:
                 return [f"⏰ {exc}"]
+            if at < clock():
+                # Reports, alerts and sent notices already carry later times.
+                return [f"⏰ 时间只能向前拨：沙盒时间已是 {describe_instant(clock(), tz)}"]
             clock.set(at)
             chat.write(f"⏰ 沙盒时间：{describe_instant(at, tz)}")
             # Sweep and digests at the new instant; the running delivery loop sends.

@@ -58,7 +58,7 @@ def test_sandbox_time_shows_escalation_without_typing() -> None:
     """/time moves the clock and runs the scheduler: the late 道岔二期 start (examples/
     milestones.csv, planned 2023-05-31) reaches its contact 潘婷 yellow, then orange."""
     script = ("/help\n/time\n/time 2023-06-01 08:30\n/as 潘婷\n/time 2023-06-12 09:00\n"
-              "/time 后天\n/quit\n")
+              "/time 后天\n/time 2023-06-01\n/quit\n")
     done = sandbox(script, "--as", "孙浩")
     assert done.returncode == 0, done.stderr
     out = done.stdout
@@ -74,6 +74,7 @@ def test_sandbox_time_shows_escalation_without_typing() -> None:
     assert "🟡 黄色预警" in pan and "道岔二期（P020）" in pan and "开工节点逾期" in pan
     assert "🟠 橙色预警（由黄色预警升级）" in second
     assert "看不懂“后天”" in second
+    assert "⏰ 时间只能向前拨：沙盒时间已是 2023年6月12日（星期一）09:0" in second
     assert out.rstrip().endswith("再见！")
 
 
