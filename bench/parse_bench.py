@@ -1,5 +1,7 @@
-"""Parser speed: messages/s against plain jieba.lcut, build time for 32 and 5,000 projects,
-resident memory. Run: .venv/bin/python bench/parse_bench.py"""
+"""Parser speed against a yardstick: messages/s next to plain jieba.lcut in the parser's own
+mode (HMM off) on the same messages, interleaved; the slowest adversarial message at the length
+cap; build time for 32 and 5,000 projects; resident memory. The ratio is on the last line.
+Run: .venv/bin/python bench/parse_bench.py"""
 
 from __future__ import annotations
 
@@ -15,10 +17,11 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
-ROUNDS = 5
+ROUNDS = 7
+HMM = False  # the parser's mode: jieba's HMM for unknown words is off
 sys.path.insert(0, str(ROOT))
 
-from nlp.parser import Parser, _base_tokenizer  # noqa: E402
+from nlp.parser import MAX_CHARS, Parser, _base_tokenizer  # noqa: E402
 from nlp.registry import entries_from_ledger  # noqa: E402
 from nlp.types import ProjectEntry  # noqa: E402
 
@@ -69,13 +72,42 @@ def generated_entries(n: int, seed: int = 0) -> list[ProjectEntry]:
     return out
 
 
-def best(run: Callable[[], object], rounds: int = ROUNDS) -> float:
-    times = []
+def interleaved(runs: dict[str, Callable[[], object]], rounds: int = ROUNDS
+                ) -> dict[str, list[float]]:
+    """CPU seconds of this process per round of each run (one core; the machine is shared,
+    so wall time would measure the neighbours too), the runs alternating round by round so
+    that what load remains falls on all of them alike."""
+    times: dict[str, list[float]] = {k: [] for k in runs}
     for _ in range(rounds):
-        t0 = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        for name, run in runs.items():
+            gc.collect()
+            t0 = time.process_time()
+            run()
+            times[name].append(time.process_time() - t0)
+    return times
+
+
+def worst_at_the_cap(parser: Parser, sent: dt.date) -> tuple[float, str]:
+    """The slowest of adversarial messages at the length cap (repeated pieces that once made
+    a regex quadratic), best of three each: (seconds, piece)."""
+    pieces = ["9", "三一产业基地今天开工，", "🎉", "（", "1、", "百分之", "\n", " ", "\t", "。",
+              ",", "一二三四五六七八九十百千万亿点", "计划\n", "各位", "嗯", "了", "前", "月",
+              "开的工",
+              "完成投资", "项目编号\t简称\n", "P007\t钢铁城\t500\n", "存在问题\n无\n",
+              "二、下月计划\n", "壹佰贰拾万元", "零十五万", "还没", "主体风顶"]
+    worst = (0.0, "")
+    for piece in pieces:
+        text = (piece * (MAX_CHARS // len(piece) + 1))[:MAX_CHARS]
+        best = min(_timed(lambda t=text: parser.parse(t, sender="孙浩", sent=sent))
+                   for _ in range(3))
+        worst = max(worst, (best, piece))
+    return worst
+
+
+def _timed(run: Callable[[], object]) -> float:
+    t0 = time.process_time()
+    run()
+    return time.process_time() - t0
 
 
 def main() -> None:
@@ -99,26 +131,37 @@ def main() -> None:
     messages = MESSAGES * 50  # 1,000 messages
     for msg in MESSAGES:  # warm-up (regex caches, jieba route tables)
         parser.parse(msg, sender="孙浩", sent=sent)
-        parser._tk.lcut(msg)
+        _base_tokenizer().lcut(msg, HMM=HMM)
 
     tk = _base_tokenizer()
-    gc.collect()
-    # Best of several rounds: the figure we want is the code's, not the machine's other load.
-    parse_s = best(lambda: [parser.parse(m, sender="孙浩", sent=sent) for m in messages])
-    jieba_s = best(lambda: [tk.lcut(m) for m in messages])
-    big_s = best(lambda: [big_parser.parse(m, sender=None, sent=sent) for m in messages])
-
+    # The yardstick: plain jieba.lcut in the parser's own mode (HMM off), the same messages,
+    # interleaved with the parser round by round.
+    times = interleaved({
+        "parse": lambda: [parser.parse(m, sender="孙浩", sent=sent) for m in messages],
+        "lcut": lambda: [tk.lcut(m, HMM=HMM) for m in messages],
+        "parse5000": lambda: [big_parser.parse(m, sender=None, sent=sent) for m in messages],
+    })
     n = len(messages)
-    print(f"messages              {n}")
-    print(f"parse (32 projects)   {n / parse_s:,.0f} messages/s  ({parse_s / n * 1e6:.0f} µs each)")
-    print(f"parse (5000 projects) {n / big_s:,.0f} messages/s")
-    print(f"plain jieba.lcut      {n / jieba_s:,.0f} messages/s  ({jieba_s / n * 1e6:.0f} µs each)")
-    print(f"ratio parse/jieba     {parse_s / jieba_s:.2f}")
+    ratios = sorted(p / j for p, j in zip(times["parse"], times["lcut"], strict=True))
+
+    def rate(name: str) -> str:
+        per = sorted(n / t for t in times[name])
+        return f"{per[0]:,.0f} / {per[len(per) // 2]:,.0f} / {per[-1]:,.0f}"
+
+    worst_s, worst_piece = worst_at_the_cap(parser, sent)
+    print(f"messages per round    {n} ({ROUNDS} rounds, interleaved; min / median / max)")
+    print(f"parse (32 projects)   {rate('parse')} messages/s")
+    print(f"parse (5000 projects) {rate('parse5000')} messages/s")
+    print(f"jieba.lcut HMM={HMM!s:5s}  {rate('lcut')} messages/s")
+    print(f"slowest at the cap    {worst_s * 1000:.0f} ms for {MAX_CHARS} characters "
+          f"(repeated {worst_piece!r})")
     print(f"jieba base dictionary {base_load:.2f} s (once per process)")
     print(f"build, 32 projects    {build_32:.2f} s")
     print(f"build, 5000 projects  {build_5000:.2f} s "
           f"(first Parser in a process adds the dictionary load: {base_load + build_5000:.2f} s)")
     print(f"resident memory       {proc.memory_info().rss / 2**20:.0f} MiB")
+    print(f"ratio parse/lcut      {ratios[0]:.2f} / {ratios[len(ratios) // 2]:.2f} / "
+          f"{ratios[-1]:.2f} (min / median / max; target ≤ 3)")
 
 
 if __name__ == "__main__":

@@ -67,11 +67,22 @@ _FILLER = re.compile(
 _NEXT_POINT = re.compile(r"还有就是|再就是|另外|此外|再一个|还有一个")
 
 
+# Every filler and next-point word has one of these characters.
+_FILLER_CHARS = frozenset("嗯呃唔额哦啊呀哈吧那这就然反哎唉另此再还")
+
+
 def blank_fillers(text: str) -> str:
     """Voice-input fillers replaced by spaces and spoken next-point words by a comma;
     offsets are unchanged."""
+    if _FILLER_CHARS.isdisjoint(text):
+        return text
     text = _FILLER.sub(lambda m: " " * len(m.group()), text)
     return _NEXT_POINT.sub(lambda m: "，" + " " * (len(m.group()) - 1), text)
+
+
+# Every question and notice pattern contains one of these: most reports skip the sentence loop.
+_NON_REPORT_HINT = re.compile(
+    r"[？?吗请各麻抓尽记核了确问落领书长任]|通知|大家|怎么|如何|什么时候")
 
 
 def drop_non_reports(text: str) -> str:
@@ -79,6 +90,8 @@ def drop_non_reports(text: str) -> str:
     if _TO_ALL.match(text):
         return _BLANK.sub(" ", text)
     text = _GREETING.sub(lambda m: " " * len(m.group()), text)
+    if not _NON_REPORT_HINT.search(text):
+        return text
     parts: list[str] = []
     for m in _SENTENCE.finditer(text):
         sentence = m.group()

@@ -30,6 +30,11 @@ _SCOPES: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
+# Cheap tests before the number patterns: no money without 万/亿/元, no share without these.
+_MONEY_HINT = re.compile(r"[万亿元]")
+_SHARE_HINT = re.compile(r"[%成半]|分之")
+
+
 @dataclass(frozen=True, slots=True)
 class Amount:
     start: int
@@ -41,13 +46,15 @@ class Amount:
 def extract_investment(text: str, clauses: Sequence[tuple[int, int]]) -> list[Amount]:
     """Completed-investment figures in text order."""
     out: list[Amount] = []
+    if not _MONEY_HINT.search(text):
+        return out
     # 二季度计划完成4亿元，实际完成4.3亿元: the actual figure takes the plan's scope.
     plan_scope: str | None = None
     done_before = False  # a completed figure earlier in this sentence (…，其中本月6000万元)
     for cs, ce in clauses:
         clause = text[cs:ce]
         left = 0
-        for span in find_money(clause):
+        for span in find_money(clause) if _MONEY_HINT.search(clause) else ():
             window = clause[left:span.start]
             left = span.end
             scope = _scope(window)
@@ -129,10 +136,12 @@ def extract_progress(text: str, clauses: Sequence[tuple[int, int]]) -> list[Shar
     named part of it, in text order. `text` should have project names blanked (spaces) so
     that what stands before 完成 is the part of the work, not the project."""
     out: list[Share] = []
+    if not _SHARE_HINT.search(text):
+        return out
     for cs, ce in clauses:
         clause = text[cs:ce]
         left = 0
-        for span in find_percents(clause):
+        for span in find_percents(clause) if _SHARE_HINT.search(clause) else ():
             window = clause[left:span.start]
             left = span.end
             head = _SHARE_HEAD.search(window)

@@ -9,7 +9,7 @@ Milestone words are blanked first: 尚未取得施工许可证 is an event, not 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 _NEGATED = re.compile(
@@ -32,6 +32,13 @@ _STRONG = re.compile(
     r"|批不下来|没批下来|未批下来|下不来|办不下来|推不动|走不动|压着|搁着|停在"
 )
 _WHEN = re.compile(r"时间|日期|节点|工期")
+# Any word that could make a clause a problem or a request: a message without one has none.
+_ANY_PROBLEM = re.compile(
+    r"困难|问题|不|难|紧|缺|拖|跟不上|慢|滞后|停|影响|迟迟|卡|补办|着急|涨|矛盾|纠纷|阻|受阻|无法|放缓"
+    r"|延|搁置|断供|暂停|中暑|受伤|吃紧|困扰|隐患|投诉|超期|压力|等|欠|批|下不来|推不动|走不动|压着|搁着"
+    r"|还没|还未|尚未|暂未|未|没|还剩|需|仍|正在办理|还在|协调|帮|协助|支持|配合|跟进|加快|对接|解决|督促"
+    r"|加大|推动|定|明确|拍板|悬|结论|意见"
+)
 # A decision not yet made is a problem, unless it is a milestone's date (开工时间待定).
 _UNDECIDED = re.compile(
     r"没(?:有)?定|未定|(?:还没|尚未|没有|未)(?:确定|明确|决定|敲定|定下来|拍板|批复)|没拍板|待定"
@@ -87,6 +94,23 @@ def _category(clause: str, anchor: int) -> str | None:
     return best[1] if best else None
 
 
+class _Lazy(Sequence[str | None]):
+    """A list whose items are computed when first read."""
+
+    def __init__(self, n: int, get: Callable[[int], str | None]) -> None:
+        self._n, self._get, self._memo = n, get, {}  # type: dict[int, str | None]
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i: int) -> str | None:  # type: ignore[override]
+        if not 0 <= i < self._n:
+            raise IndexError(i)
+        if i not in self._memo:
+            self._memo[i] = self._get(i)
+        return self._memo[i]
+
+
 def _neighbour(i: int, cats: Sequence[str | None]) -> str | None:
     """Clause i's own category, else the nearest neighbour's within two clauses."""
     for j in (i, i - 1, i + 1, i - 2, i + 2):
@@ -125,14 +149,26 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
     `event_starts` are where milestone words stand (土地尚未摘牌 is the event 摘牌 not done,
     not a land problem, unless something is said to be wrong)."""
     blanked = _NONE_SECTION.sub(lambda m: " " * len(m.group()), blanked)
-    kinds: list[tuple[str, str | None]] = []  # per clause: (problem|request|none, category)
+    if not _ANY_PROBLEM.search(blanked):
+        return []
+    kinds: list[str] = []  # per clause: problem | request | none
+    anchors: list[int | None] = []  # where its problem word stands (None: no category)
     # Categories read with the milestone words left in (施工许可证 → approval, 土地证 → land):
     # the last resort for a problem whose own words name no category (…，影响开工).
-    raw_cats = [_category(text[cs:ce], ce - cs) for cs, ce in clauses]
+    # Both are computed only when asked for: most clauses never need them.
+    raw_cats = _Lazy(len(clauses), lambda i: _category(text[clauses[i][0]:clauses[i][1]],
+                                                       clauses[i][1] - clauses[i][0]))
+    cats = _Lazy(len(clauses), lambda i: None if anchors[i] is None else _category(
+        blanked[clauses[i][0]:clauses[i][1]], anchors[i]))  # type: ignore[arg-type]
     for cs, ce in clauses:
         clause = blanked[cs:ce]
+        if not _ANY_PROBLEM.search(clause):
+            kinds.append("none")
+            anchors.append(len(clause))
+            continue
         if _NEGATED.search(clause) or (_RESOLVED.search(clause) and not _STILL.search(clause)):
-            kinds.append(("none", None))
+            kinds.append("none")
+            anchors.append(None)
             continue
         strong = _STRONG.search(clause)
         request = _REQUEST.search(clause)
@@ -143,21 +179,21 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
         anchor = strong or weak or request
         # Without a problem word, the category word nearest the clause's end is the one a
         # following clause (…，进度偏慢) would be about.
-        cat = _category(clause, anchor.start() if anchor else len(clause))
-        if strong or (weak and cat and not with_event):
-            kinds.append(("problem", cat))
+        anchors.append(anchor.start() if anchor else len(clause))
+        if strong or (weak and not with_event and cats[len(anchors) - 1]):
+            kinds.append("problem")
         elif request:
-            kinds.append(("request", cat))
+            kinds.append("request")
         else:
-            kinds.append(("none", cat))
+            kinds.append("none")
     out: list[IssueMention] = []
-    for i, (kind, cat) in enumerate(kinds):
+    for i, kind in enumerate(kinds):
         if kind == "none":
             continue
+        cat = cats[i]
         if cat is None:
             # Borrow the category of a neighbouring clause (遇到连续强降雨，施工停了一周).
-            cat = _neighbour(i, [c for _, c in kinds]) or _same_sentence(text, clauses, i,
-                                                                          raw_cats)
+            cat = _neighbour(i, cats) or _same_sentence(text, clauses, i, raw_cats)
         cs, ce = clauses[i]
         if kind == "request" and out and i and out[-1].end == clauses[i - 1][1]:
             continue  # the request for help that follows the problem it is about

@@ -29,6 +29,8 @@ _MILESTONE = re.compile(
     r"|(?P<operating>试生产|投产|投入使用|试运营|投运|运营|开业|通车|投[的了过]产"
     r"|通[的了过]车|投不了产|通不了车)"
 )
+# Characters every milestone word contains one of: a cheap test before the full pattern.
+_MILESTONE_HINT = re.compile(r"[验封工建许证摘牌地签约产用营运业车]")
 _SPLIT_NEG = re.compile(r"不了|不成")
 # An inspection of one aspect (消防验收, 环保验收, 验收资料 is caught by _AS_NOUN), not the
 # project's completion acceptance (竣工验收).
@@ -117,8 +119,10 @@ _HAS_DIGIT_DATE = re.compile(
 
 def milestone_spans(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
     """(start, end, milestone) of milestone words in text[start:end]."""
-    out = []
+    out: list[tuple[int, int, str]] = []
     clause = text[start:end]
+    if not _MILESTONE_HINT.search(clause):
+        return out
     sign_ok: bool | None = None  # computed once per clause: long clauses stay linear
     for m in _MILESTONE.finditer(clause):
         kind = m.lastgroup or ""
@@ -144,8 +148,11 @@ def milestone_spans(text: str, start: int, end: int) -> list[tuple[int, int, str
 
 
 def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequence[DateSpan],
-                   sent: dt.date) -> list[EventMention]:
-    """Every milestone event in the message, in text order."""
+                   sent: dt.date,
+                   named: Sequence[list[tuple[int, int, str]]] | None = None,
+                   ) -> list[EventMention]:
+    """Every milestone event in the message, in text order. `named`: milestone_spans of each
+    clause, when the caller has them already."""
     out: list[EventMention] = []
     starts = [d.start for d in dates]
 
@@ -162,8 +169,8 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
     plan_sections = _plan_sections(text)
     last: EventMention | None = None
     under_way: set[int] = set()  # not_done only because it is being applied for
-    for cs, ce in clauses:
-        spans = milestone_spans(text, cs, ce)
+    for ci, (cs, ce) in enumerate(clauses):
+        spans = named[ci] if named is not None else milestone_spans(text, cs, ce)
         if not spans:
             # The new date follows 推迟到; with 预计…取得 it sits between the two words.
             follow = _RESCHEDULE.search(text, cs, ce)

@@ -23,6 +23,7 @@ _AR_NUMERAL = r"(?<![\d.,])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 # Financial numerals (大写: 壹贰叁…佰仟), as in contracts and payment forms. Rewritten to the
 # everyday ones only inside a numeral (伍佰万元, 贰〇贰叁年伍月拾日): 陆 and 伍 are also surnames.
 _FINANCIAL = str.maketrans("壹贰叁肆伍陆柒捌玖拾佰仟圆", "一二三四五六七八九十百千元")
+_FIN_CHARS = frozenset("壹贰叁肆伍陆柒捌玖拾佰仟")
 _FIN_RUN = re.compile(
     r"[零〇○壹贰叁肆伍陆柒捌玖拾佰仟一二两三四五六七八九十百千万亿点]*[壹贰叁肆伍陆柒捌玖拾佰仟]"
     r"[零〇○壹贰叁肆伍陆柒捌玖拾佰仟一二两三四五六七八九十百千万亿点]*"
@@ -32,7 +33,7 @@ _FIN_RUN = re.compile(
 
 def plain_numerals(text: str) -> str:
     """Financial numerals rewritten as everyday ones (same length)."""
-    if text.isascii():
+    if _FIN_CHARS.isdisjoint(text):
         return text
 
     def repl(m: re.Match[str]) -> str:

@@ -23,6 +23,7 @@ from nlp.milestones import extract_events, milestone_spans
 from nlp.normalize import normalize
 from nlp.numbers import plain_numerals
 from nlp.projects import Mention, ProjectMatcher
+from nlp.segment import Segmenter, log_freqs
 from nlp.sound import Slip, SoundMatcher, apply
 from nlp.tables import Inferred, rewrite
 from nlp.types import (
@@ -41,7 +42,9 @@ jieba.setLogLevel(logging.WARNING)
 
 # Frequency for our own words: high enough that jieba keeps a project name whole.
 _WORD_FREQ = 200_000
-_MAX_CHARS = 50_000  # longer input is cut: a field report is never this long
+# The parser reads at most this much of a message (Telegram's own limit; the raw text is
+# stored whole). Parsing is linear in length: bench/parse_bench.py times the worst cases here.
+MAX_CHARS = 4096
 _base_lock = threading.Lock()
 _COORDINATED = re.compile(r"\s*(?:和|与|及|以及|跟|同|、)\s*")
 # A status saying nothing has changed (spec: terse replies), the whole message.
@@ -66,21 +69,31 @@ def _base_tokenizer() -> jieba.Tokenizer:
         return tk
 
 
-def _new_tokenizer(names: Iterable[str], words: Iterable[str]) -> jieba.Tokenizer:
-    """A tokenizer sharing the base dictionary's data (copied, not reloaded from disk) plus
-    project names (always kept whole) and other words (added when jieba lacks them)."""
+@functools.cache
+def _base_log_freqs() -> dict[str, float | None]:
+    return log_freqs(_base_tokenizer().FREQ)
+
+
+def _new_segmenter(names: Iterable[str], words: Iterable[str]) -> Segmenter:
+    """jieba's dictionary (shared, not copied from disk) plus project names (always kept
+    whole) and other words (added when jieba lacks them), as jieba's add_word would add
+    them: the same tokens as a jieba.Tokenizer so extended."""
     base = _base_tokenizer()
-    tk = jieba.Tokenizer()
-    tk.FREQ = dict(base.FREQ)
-    tk.total = base.total
-    tk.initialized = True
+    added: dict[str, int] = {}
+
+    def freq(word: str) -> int:
+        return added[word] if word in added else base.FREQ.get(word, 0)
+
+    order: list[tuple[str, int]] = []
     for name in names:
-        if name and tk.FREQ.get(name, 0) < _WORD_FREQ:
-            tk.add_word(name, _WORD_FREQ)
+        if name and freq(name) < _WORD_FREQ:
+            added[name] = _WORD_FREQ
+            order.append((name, _WORD_FREQ))
     for word in words:
-        if word and not tk.FREQ.get(word):
-            tk.add_word(word, _WORD_FREQ)
-    return tk
+        if word and not freq(word):
+            added[word] = _WORD_FREQ
+            order.append((word, _WORD_FREQ))
+    return Segmenter(_base_log_freqs(), base.total, order)
 
 
 @dataclass(slots=True)
@@ -103,10 +116,13 @@ class _Doubts:
                  inferred: Sequence[Inferred]) -> None:
         self._slips = [(s.start, s.end) for s in slips]
         self._slip_clauses = [(cs, ce) for cs, ce in clauses
-                              if any(cs < e and s < ce for s, e in self._slips)]
+                              if any(cs < e and s < ce for s, e in self._slips)] if slips else []
         self._inferred = inferred
+        self._none = not slips and not inferred
 
     def of(self, start: int, end: int, clause_wide: bool = True) -> Unsure | None:
+        if self._none:
+            return None
         for i in self._inferred:
             if i.start < end and start < i.end:
                 return Unsure(i.reason)
@@ -125,8 +141,9 @@ class Parser:
         self.entries: tuple[ProjectEntry, ...] = tuple(entries)
         base = _base_tokenizer()
         self._matcher = ProjectMatcher(self.entries, base.FREQ)
-        self._tk = _new_tokenizer(self._matcher.forms,
-                                  [*self._matcher.dictionary_words(), *DOMAIN_WORDS])
+        # jieba's dictionary and algorithm, walked faster (same tokens as jieba's tokenize).
+        self._segmenter = _new_segmenter(self._matcher.forms,
+                                         [*self._matcher.dictionary_words(), *DOMAIN_WORDS])
         contacts: dict[str, list[str]] = {}
         for entry in self.entries:
             for name in entry.contacts:
@@ -153,7 +170,7 @@ class Parser:
             norm = normalize(name or "").strip()
             if not norm:
                 return []
-            return self._matcher.lookup(norm, list(self._tk.tokenize(norm, HMM=False)))
+            return self._matcher.lookup(norm, self._segmenter.tokens(norm))
         except Exception:
             log.exception("find_projects failed")
             return []
@@ -164,10 +181,10 @@ class Parser:
 
     # -- internals -------------------------------------------------------------------------
     def _tokens(self, text: str) -> list[tuple[str, int, int]]:
-        return list(self._tk.tokenize(text, HMM=False))
+        return self._segmenter.tokens(text)
 
     def _parse(self, text: str, sender: str | None, sent: dt.date) -> ParseResult:
-        text = plain_numerals(normalize(text[:_MAX_CHARS]))
+        text = plain_numerals(normalize(text[:MAX_CHARS]))
         table = rewrite(text)
         inferred: list[Inferred] = []
         if table is not None:
@@ -186,10 +203,11 @@ class Parser:
         clauses = clause_spans(work)
         doubt = _Doubts(clauses, slips, inferred)
         dates = find_dates(work, sent)
-        events = extract_events(work, clauses, dates, sent)
+        named_by_clause = [milestone_spans(work, cs, ce) for cs, ce in clauses]
+        events = extract_events(work, clauses, dates, sent, named_by_clause)
         blanked = _blank(work, [(e.start, e.end) for e in events]
                          + [(m.start, m.end) for m in mentions])
-        named = [s for cs, ce in clauses for s, _e, _k in milestone_spans(work, cs, ce)]
+        named = [s for spans in named_by_clause for s, _e, _k in spans]
         issues = extract_issues(work, clauses, blanked, named)
         amounts = extract_investment(work, clauses)
         progress = extract_progress(_blank(work, [(m.start, m.end) for m in mentions]), clauses)
@@ -358,7 +376,14 @@ def _without_name(text: str, start: int, end: int, mentions: Sequence[Mention]) 
 
 
 def _blank(text: str, spans: Iterable[tuple[int, int]]) -> str:
-    chars = list(text)
-    for s, e in spans:
-        chars[s:e] = " " * (e - s)
-    return "".join(chars)
+    out: list[str] = []
+    pos = 0
+    for s, e in sorted(spans):
+        if e <= pos:
+            continue
+        s = max(s, pos)
+        out.append(text[pos:s])
+        out.append(" " * (e - s))
+        pos = e
+    out.append(text[pos:])
+    return "".join(out)

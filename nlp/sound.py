@@ -23,6 +23,14 @@ _PUA = 0xE000  # private-use characters stand for syllables
 
 
 @functools.cache
+def _table() -> str:
+    """The translation table as a string indexed by code point (compact, cache-friendly:
+    str.translate indexes it; code points past its end stay as they are)."""
+    table = _syllables()[0]
+    return "".join(chr(table.get(cp, cp)) for cp in range(0xA000))
+
+
+@functools.cache
 def _syllables() -> tuple[dict[int, int], dict[str, str]]:
     """(translation table Han character → syllable character, syllable → syllable character).
     A character with several readings stands for its first (most common) one."""
@@ -61,26 +69,13 @@ def _key(word: str, contextual: bool) -> str | None:
     return "".join(out) if len(out) == len(word) else None
 
 
-def _trie_pattern(keys: Iterable[str]) -> str:
-    """One regex for many literal strings, as a trie (no backtracking over alternatives)."""
-    trie: dict[str, dict] = {}
-    for key in keys:
-        node = trie
-        for ch in key:
-            node = node.setdefault(ch, {})
-        node[""] = {}
-
-    def build(node: dict[str, dict]) -> str:
-        end = "" in node
-        branches = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
-        if not branches:
-            return ""
-        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        if end:
-            return "(?:" + body + ")?"
-        return body
-
-    return build(trie)
+def _heads_pattern(heads: Iterable[str]) -> str:
+    """A regex for two-character strings: each first character with a class of seconds."""
+    seconds: dict[str, set[str]] = {}
+    for head in heads:
+        seconds.setdefault(head[0], set()).add(head[1])
+    return "|".join(re.escape(a) + "[" + "".join(sorted(re.escape(c) for c in b)) + "]"
+                    for a, b in sorted(seconds.items()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +101,14 @@ class SoundMatcher:
             key = _key(word, contextual)
             if key is not None and word not in self._by_key.setdefault(key, []):
                 self._by_key[key].append(word)
-        self._table = _syllables()[0]
-        # Longest first at each position: a trie regex tries longer continuations first.
-        self._pattern = re.compile(_trie_pattern(self._by_key)) if self._by_key else None
+        self._table = _table()
+        # Keys by their first two syllables, longest first; one regex finds the places where
+        # some key's first two syllables stand (compact to compile: second syllables as a
+        # character class under each first one).
+        self._by_head: dict[str, list[str]] = {}
+        for key in sorted(self._by_key, key=len, reverse=True):
+            self._by_head.setdefault(key[:2], []).append(key)
+        self._pattern = re.compile(_heads_pattern(self._by_head)) if self._by_head else None
         self._common = common
         self._common_freq = common_freq
         self._words = frozenset(w for ws in self._by_key.values() for w in ws)
@@ -120,12 +120,17 @@ class SoundMatcher:
             return []
         sounds = text.translate(self._table)
         found: list[Slip] = []
-        for m in self._pattern.finditer(sounds):
-            start, end = m.span()
-            if end - start < 2:
+        pos = 0
+        while (m := self._pattern.search(sounds, pos)) is not None:
+            start = m.start()
+            key = next((k for k in self._by_head[m.group()] if sounds.startswith(k, start)),
+                       None)
+            if key is None:
+                pos = start + 1
                 continue
+            end = pos = start + len(key)
             heard = text[start:end]
-            words = self._by_key[m.group()]
+            words = self._by_key[key]
             if heard in words:
                 continue
             word = max(words, key=lambda w: sum(a == b for a, b in zip(w, heard, strict=True)))
