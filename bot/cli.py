@@ -90,6 +90,9 @@ class ChineseFormatter(argparse.RawDescriptionHelpFormatter):
         return text
 
 
+SERVING = frozenset({"run", "web", "sandbox", "run-or-sandbox"})  # long-running commands
+
+
 def build_parser() -> argparse.ArgumentParser:
     argparse._ = _zh  # type: ignore[attr-defined]
     kw: dict[str, Any] = {"formatter_class": ChineseFormatter}
@@ -174,8 +177,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from bot.config import ConfigError, load_settings
 
+    # One-shot commands print their own Chinese summary; the log shows only what went wrong
+    # (-v for everything). Long-running ones log their progress.
+    quiet = logging.INFO if args.command in SERVING else logging.WARNING
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose else quiet,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)

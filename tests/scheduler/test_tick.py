@@ -214,3 +214,22 @@ def test_cli_tick_warns_about_a_year_without_holidays(db_url: str, monkeypatch, 
     monkeypatch.setenv("GONGJIAN_CALENDAR__HOLIDAYS", '["2027-01-01"]')
     assert main(["tick", "--at", "2026-12-01T08:30", "--dry-run"]) == 0
     assert "警告" not in capsys.readouterr().out  # the office filled the year in
+
+
+def test_cli_tick_prints_only_its_chinese_summary(db_url: str) -> None:
+    """A one-shot command shows its summary, not the scheduler's English progress log."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _seeded(db_url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GONGJIAN_")}
+    env |= {"GONGJIAN_DATABASE__URL": db_url, "GONGJIAN_ORG__TOP_LEADER": "杨国栋"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "tick", "--at", "2023-06-01T08:30", "--dry-run"],
+        capture_output=True, text=True, env=env, timeout=120,
+        cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("调度 2023-06-01 08:30")
+    assert "SweepResult" not in done.stderr and " INFO " not in done.stderr
