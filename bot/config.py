@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 CONFIG_ENV = "GONGJIAN_CONFIG"
+ENV_PREFIX = "GONGJIAN_"
 
 
 class _Section(BaseModel):
@@ -366,7 +367,11 @@ def _describe_one(err: Any) -> str:
             msg = err["msg"]
     else:
         msg = err["msg"]
-    return f"配置错误 {key}: {msg}"
+    # A value from the environment says which variable, since the file does not have it.
+    env = ENV_PREFIX + "__".join(str(p) for p in loc).upper()
+    plain = loc and not any(isinstance(p, int) for p in loc)
+    source = f"（环境变量 {env}）" if plain and env in os.environ else ""
+    return f"配置错误 {key}{source}: {msg}"
 
 
 def describe(exc: ValidationError) -> str:

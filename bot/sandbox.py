@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_LEDGER = REPO / "examples" / "ledger.csv"
 SAMPLE_MILESTONES = REPO / "examples" / "milestones.csv"
+OTHERS_SHOWN = 8  # people named in "其他人有新消息"
 SAMPLE_START = dt.datetime(2023, 5, 10, 9, 0)  # local time: the sample ledger's "today"
 SAMPLE_ORG = {"top_leader": "杨国栋", "administrators": ["林晓"]}  # of the sample ledger
 USER_ID_BASE = 900_000_000
@@ -181,7 +182,14 @@ class TerminalChat:
         """Who has notices not yet seen, e.g. "潘婷 2 条、马骏 1 条"."""
         counts = [(self.by_chat[c].name, len(calls)) for c, calls in self.unseen.items()
                   if calls and c in self.by_chat]
-        return "、".join(f"{name} {n} 条" for name, n in counts) or None
+        if not counts:
+            return None
+        counts.sort(key=lambda item: -item[1])  # the busiest first; a long tail summed up
+        shown = "、".join(f"{name} {n} 条" for name, n in counts[:OTHERS_SHOWN])
+        rest = counts[OTHERS_SHOWN:]
+        if rest:
+            shown += f" 等 {len(counts)} 人（另 {len(rest)} 人共 {sum(n for _, n in rest)} 条）"
+        return shown
 
     async def pump(self, interval: float = 0.2) -> None:
         """Show notices for the current person as they arrive, without waiting for input."""

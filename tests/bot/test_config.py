@@ -138,7 +138,8 @@ def test_wrong_token_type_does_not_echo(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("GONGJIAN_TELEGRAM__TOKEN", SECRET)
     with pytest.raises(ConfigError) as info:
         load_settings()
-    assert str(info.value).startswith("配置错误 telegram.mode: 应为 'polling'、'webhook' 之一")
+    assert str(info.value) == ("配置错误 telegram.mode（环境变量 GONGJIAN_TELEGRAM__MODE）: "
+                               "应为 'polling'、'webhook' 之一")
     assert SECRET not in str(info.value)
 
 
@@ -213,7 +214,8 @@ def test_malformed_token_is_one_line_without_the_token(
     with pytest.raises(ConfigError) as info:
         load_settings()
     assert str(info.value) == (
-        "配置错误 telegram.token: 格式不对（应为 123456:ABC… 的形式）")
+        "配置错误 telegram.token（环境变量 GONGJIAN_TELEGRAM__TOKEN）: "
+        "格式不对（应为 123456:ABC… 的形式）")
     assert "SECRET" not in str(info.value) and "secret" not in str(info.value)
 
 

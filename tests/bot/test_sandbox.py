@@ -70,6 +70,8 @@ def test_sandbox_time_shows_escalation_without_typing() -> None:
     assert later, out
     first, _, second = later.partition("⏰ 沙盒时间：2023年6月12日（星期一）09:00")
     assert "定时任务已运行：新增预警" in first
+    others = first.split("（其他人有新消息：", 1)[1].split("\n", 1)[0]
+    assert others.count(" 条") <= 9 and "人共" in others and "/as 姓名 切换查看" in others
     pan = first.split("现在您是 潘婷", 1)[1]  # filed while 孙浩 was on screen, shown on /as
     assert "🟡 黄色预警" in pan and "道岔二期（P020）" in pan and "开工节点逾期" in pan
     assert "🟠 橙色预警（由黄色预警升级）" in second
