@@ -205,12 +205,12 @@ class Parser:
         dates = find_dates(work, sent)
         named_by_clause = [milestone_spans(work, cs, ce) for cs, ce in clauses]
         events = extract_events(work, clauses, dates, sent, named_by_clause)
-        blanked = _blank(work, [(e.start, e.end) for e in events]
-                         + [(m.start, m.end) for m in mentions])
+        unnamed = _blank(work, [(m.start, m.end) for m in mentions])  # names as spaces
+        blanked = _blank(unnamed, [(e.start, e.end) for e in events])
         named = [s for spans in named_by_clause for s, _e, _k in spans]
         issues = extract_issues(work, clauses, blanked, named)
         amounts = extract_investment(work, clauses)
-        progress = extract_progress(_blank(work, [(m.start, m.end) for m in mentions]), clauses)
+        progress = extract_progress(unnamed, clauses)
         if not (events or issues or amounts or progress):
             mentions = [m for m in mentions if not m.weak]
             if not mentions:
