@@ -6,8 +6,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import secrets
 from dataclasses import dataclass
 
 from aiogram import Bot
@@ -20,6 +18,7 @@ from bot.text import esc
 from storage import audit
 from storage.models import InviteToken, Person, Project, ProjectRole, Role
 from storage.scope import is_administrator, sees_everything
+from storage.tokens import hash_token, new_token, spend
 
 INVITE_TTL = dt.timedelta(days=7)
 ROLE_NAMES = {
@@ -64,10 +63,6 @@ HELP_TEXT = (
 )
 
 
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
 async def person_by_name(session: AsyncSession, name: str) -> Person | None:
     return await session.scalar(select(Person).where(Person.name == name.strip()))
 
@@ -76,7 +71,7 @@ async def create_invite(
     session: AsyncSession, person: Person, now: dt.datetime, *, actor: str = "cli"
 ) -> tuple[str, dt.datetime]:
     """A new one-time token for `person` (the caller commits). Returns (token, expires_at)."""
-    token = secrets.token_urlsafe(24)
+    token = new_token()
     expires = now + INVITE_TTL
     row = InviteToken(person_id=person.id, token_hash=hash_token(token), expires_at=expires,
                       created_at=now)
@@ -95,19 +90,8 @@ async def redeem_invite(
     Single use is enforced by a conditional UPDATE, so two concurrent /start with the same
     token bind at most once. The caller commits.
     """
-    if not token or len(token) > 128:
-        return None
-    row = await session.scalar(
-        select(InviteToken).where(InviteToken.token_hash == hash_token(token))
-    )
-    if row is None or row.used_at is not None or row.expires_at <= now:
-        return None
-    result = await session.execute(
-        update(InviteToken)
-        .where(InviteToken.id == row.id, InviteToken.used_at.is_(None))
-        .values(used_at=now)
-    )
-    if not result.rowcount:  # type: ignore[attr-defined]
+    row = await spend(session, InviteToken, token, now)
+    if row is None:
         return None
     person = await session.get(Person, row.person_id)
     if person is None:

@@ -6,21 +6,18 @@
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from urllib.parse import quote
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import WebSettings
-from bot.services.onboarding import hash_token
 from bot.text import esc
 from storage import audit
 from storage.models import Person, WebLoginToken
+from storage.tokens import hash_token, new_token, spend, usable
 
 LOGIN_TTL = dt.timedelta(minutes=15)
 LOGIN_PATH = "/login"
-MAX_TOKEN_LENGTH = 128
 
 
 def login_url(web: WebSettings, token: str) -> str:
@@ -31,7 +28,7 @@ async def create_login(
     session: AsyncSession, person: Person, now: dt.datetime, *, actor: str
 ) -> tuple[str, dt.datetime]:
     """A new one-time sign-in token for `person` (the caller commits): (token, expires_at)."""
-    token = secrets.token_urlsafe(24)
+    token = new_token()
     expires = now + LOGIN_TTL
     row = WebLoginToken(person_id=person.id, token_hash=hash_token(token), expires_at=expires,
                         created_at=now)
@@ -43,40 +40,17 @@ async def create_login(
     return token, expires
 
 
-async def _usable(session: AsyncSession, token: str, now: dt.datetime) -> WebLoginToken | None:
-    if not token or len(token) > MAX_TOKEN_LENGTH:
-        return None
-    row = await session.scalar(
-        select(WebLoginToken).where(WebLoginToken.token_hash == hash_token(token))
-    )
-    if row is None or row.used_at is not None or row.expires_at <= now:
-        return None
-    return row
-
-
 async def login_is_usable(session: AsyncSession, token: str, now: dt.datetime) -> bool:
     """Whether the link can still be spent (shown before the person confirms)."""
-    return await _usable(session, token, now) is not None
+    return await usable(session, WebLoginToken, token, now) is not None
 
 
 async def redeem_login(session: AsyncSession, token: str, now: dt.datetime) -> Person | None:
-    """Spend the token and return its person; None when unknown, used or expired.
-
-    A conditional UPDATE makes two concurrent uses of one link sign in at most once. The
-    caller commits.
-    """
-    row = await _usable(session, token, now)
-    if row is None:
-        return None
-    result = await session.execute(
-        update(WebLoginToken)
-        .where(WebLoginToken.id == row.id, WebLoginToken.used_at.is_(None))
-        .values(used_at=now)
-    )
-    if not result.rowcount:  # type: ignore[attr-defined]
-        return None
-    person = await session.get(Person, row.person_id)
-    if person is not None:
+    """Spend the token and return its person; None when unknown, used or expired (two
+    concurrent uses of one link sign in at most once). The caller commits."""
+    row = await spend(session, WebLoginToken, token, now)
+    person = None if row is None else await session.get(Person, row.person_id)
+    if row is not None and person is not None:
         audit.record(session, at=now, action="web_login.used", entity="web_login_token",
                      entity_id=row.id, actor="web", actor_id=person.id)
     return person

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 from sqlalchemy import select
@@ -164,3 +165,23 @@ async def test_security_headers(web: WebHarness) -> None:
     assert "default-src 'self'" in csp and "script-src 'self'" in csp
     assert resp.headers["Referrer-Policy"] == "no-referrer"
     assert resp.headers["Cache-Control"] == "no-store"
+
+
+async def test_one_link_used_twice_at_once_signs_in_once(web: WebHarness) -> None:
+    token = await web.link_token("孔德明")
+
+    async def use() -> int:
+        resp = await web.client.post("/login", data={"t": token}, allow_redirects=False)
+        return resp.status
+
+    statuses = sorted(await asyncio.gather(use(), use(), use()))
+    assert statuses == [303, 403, 403]
+
+
+async def test_sign_out(web: WebHarness) -> None:
+    await web.sign_in("孔德明")
+    assert codes_on(await web.page("/")) == KONG
+    resp = await web.client.post("/logout", allow_redirects=False)
+    assert resp.status == 303
+    assert resp.cookies[COOKIE].value == ""
+    assert "请先登录" in await web.page("/", status=401)
