@@ -17,9 +17,12 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from bot.dispatcher import build_dispatcher, calendar_from
+from bot.dispatcher import PARSER_RECHECK_SECONDS, build_dispatcher, calendar_from
+from bot.middlewares import system_clock
 from bot.polling import DurablePolling
+from bot.recovery import recovery_loop
 from bot.services.onboarding import register_commands
+from bot.services.registry import ParserHolder
 from bot.telegram import make_bot
 from scheduler.workdays import coverage_warning
 from storage.db import make_engine, make_sessionmaker
@@ -120,10 +123,15 @@ async def serve(
     """Run the dispatcher (polling or webhook) and the scheduler until `stop` is set
     (default: until SIGINT or SIGTERM)."""
     stop = stop or stop_on_signals()
+    parser = dispatcher_kwargs.setdefault(
+        "parser", ParserHolder(recheck_seconds=PARSER_RECHECK_SECONDS))
+    clock = dispatcher_kwargs.get("clock", system_clock)
     dp = build_dispatcher(settings, session_factory, **dispatcher_kwargs)
     await startup(bot)
     scheduler = make_scheduler(settings, session_factory, bot)
     await scheduler.start()
+    recovery = asyncio.create_task(
+        recovery_loop(session_factory, bot, settings, parser, stop, clock))
     try:
         if settings.telegram.mode == "webhook":
             await run_webhook(bot, dp, settings, stop)
@@ -131,6 +139,8 @@ async def serve(
             await run_polling(bot, dp, stop, polling_timeout,
                               polling_concurrency(settings.database.url))
     finally:
+        stop.set()  # the webhook or polling may end for other reasons
+        await recovery
         await scheduler.stop()
 
 

@@ -89,7 +89,7 @@ async def replace_summary(
     When `text` is too long for one message, the old message keeps its text, loses its
     buttons, and `text` (or `short` when there are no buttons to carry) is sent anew.
     Returns the id of the message now carrying the buttons (if any)."""
-    if report.reply_message_id is None:
+    if (report.reply_message_id or 0) <= 0:  # none, or a summary still being sent
         return None
     try:
         if len(text) <= TELEGRAM_LIMIT:
@@ -144,7 +144,7 @@ async def on_message(
     if old is not None and not got.superseded and got.state == "nothing" and reply is not None:
         reply = svc.Reply(reply.text + "\n\n" + KEPT_DRAFT, reply.markup)
     if got.superseded and old is not None:
-        if old.reply_message_id is None:
+        if (old.reply_message_id or 0) <= 0:
             old.reply_message_id = reply_ids.get(old.id)
         names = await svc.project_names(session, old)
         old_text = render_summary(old.parse_result or {}, names,
@@ -163,7 +163,8 @@ async def on_message(
 def _button_message(report: Report | None, query: CallbackQuery) -> None:
     """A press can overtake the commit of the summary's message id: then the pressed
     message (in the report's chat) is the one carrying the buttons."""
-    if (report is not None and report.reply_message_id is None and query.message is not None
+    if (report is not None and (report.reply_message_id or 0) <= 0
+            and query.message is not None
             and query.message.chat.id == report.chat_id):
         report.reply_message_id = query.message.message_id
 

@@ -556,3 +556,124 @@ async def choose_project(
     summary = render_summary(report.parse_result, {c: p.name for c, p in by_code.items()},
                              notes=extra)
     return Reply(summary, confirm_markup(report.id))
+
+
+# --- recovery: what a crash or an outage left unfinished ------------------------------------
+
+RECOVERY_GRACE = dt.timedelta(seconds=60)  # the live path is done with a report by then
+RECOVERY_HORIZON = dt.timedelta(days=2)  # older drafts are not answered out of the blue
+SUMMARY_LEASE = dt.timedelta(minutes=5)  # a claim to send a summary lapses after this
+NOTHING_TO_SEND = 0  # reply_message_id of a draft whose summary cannot be sent (blocked)
+RESENT = "ℹ️ 补发：这条报告的确认消息此前未能送达。"
+
+
+def summary_claim(now: dt.datetime) -> int:
+    """reply_message_id while a summary is being sent: minus the claim's Unix time (a
+    real message id is positive)."""
+    return -int(now.timestamp())
+
+
+async def reparse_received(
+    session: AsyncSession, report_id: int, *, parser: ParserHolder, settings: Settings,
+    now: dt.datetime,
+) -> Received | None:
+    """Parse a report stored as `received` (its parse failed for a bug, or a crash came
+    between); None when it is gone, no longer `received`, or another instance took it."""
+    report = await session.get(Report, report_id)
+    if report is None or report.state != "received" or report.sender_id is None:
+        return None
+    person = await session.get(Person, report.sender_id)
+    if person is None:
+        return None
+    msg = Inbound(report.telegram_update_id, report.chat_id, report.message_id,
+                  report.sender_telegram_id, report.text, report.photo_file_id,
+                  report.sent_at, report.is_edit)
+    engine, snapshot = await parser.snapshot(session)
+    draft = await _draft(session, engine, snapshot, msg, person, settings=settings,
+                         private=report.chat_id > 0, header_note=None)
+    moved = await session.execute(
+        update(Report).where(Report.id == report.id, Report.state == "received")
+        .values(state=draft.state, parse_result=draft.parse, project_id=draft.project_id)
+        .execution_options(synchronize_session=False)
+    )
+    if not moved.rowcount:  # type: ignore[attr-defined]
+        await session.rollback()
+        return None
+    await session.commit()
+    markup = (confirm_markup(report.id) if draft.confirm
+              else choose_markup(report.id, draft.offered) if draft.offered else None)
+    reply = Reply(draft.text, markup) if draft.text is not None else None
+    return Received(report.id, draft.state, draft.parse, reply)
+
+
+async def received_reports(session: AsyncSession, now: dt.datetime) -> list[int]:
+    return list((await session.scalars(
+        select(Report.id).where(Report.state == "received",
+                                Report.received_at < now - RECOVERY_GRACE,
+                                Report.received_at > now - RECOVERY_HORIZON)
+        .order_by(Report.id).limit(100)
+    )).all())
+
+
+async def claim_unanswered(session: AsyncSession, now: dt.datetime) -> list[Report]:
+    """Drafts awaiting the sender whose summary never went out (a crash, or the platform was
+    away), claimed for sending: the conditional UPDATE lets one instance have each."""
+    lapsed = summary_claim(now - SUMMARY_LEASE)
+    candidates = (await session.scalars(
+        select(Report.id).where(
+            Report.state.in_(OPEN_STATES),
+            (Report.reply_message_id.is_(None))
+            | ((Report.reply_message_id < 0) & (Report.reply_message_id > lapsed)),
+            Report.received_at < now - RECOVERY_GRACE,
+            Report.received_at > now - RECOVERY_HORIZON,
+        ).order_by(Report.id).limit(100)
+    )).all()
+    claimed: list[int] = []
+    for report_id in candidates:
+        moved = await session.execute(
+            update(Report).where(
+                Report.id == report_id,
+                Report.reply_message_id.is_(None)
+                | ((Report.reply_message_id < 0) & (Report.reply_message_id > lapsed)),
+            ).values(reply_message_id=summary_claim(now))
+            .execution_options(synchronize_session=False)
+        )
+        if moved.rowcount:  # type: ignore[attr-defined]
+            claimed.append(report_id)
+    await session.commit()
+    if not claimed:
+        return []
+    return list((await session.scalars(
+        select(Report).where(Report.id.in_(claimed)).order_by(Report.id)
+    )).all())
+
+
+async def summary_of(
+    session: AsyncSession, report: Report, *, settings: Settings,
+) -> Reply | None:
+    """The summary with its buttons, as first sent, for a draft still awaiting its sender."""
+    parse = report.parse_result or {"updates": []}
+    names = await project_names(session, report)
+    if report.state == "pending":
+        return Reply(render_summary(parse, names, notes=[RESENT]), confirm_markup(report.id))
+    if report.state == "needs_project" and report.sender_id is not None:
+        person = await session.get(Person, report.sender_id)
+        if person is None:
+            return None
+        projects = await visible_projects(session, person, settings.org)
+        visible = {p.code: p for p in projects}
+        summary = render_summary(parse, {c: p.name for c, p in visible.items()},
+                                 header="❓ 请问这条进度属于哪个项目？",
+                                 notes=[RESENT, "请点击下方按钮选择项目，选好后再确认。"])
+        return Reply(summary, choose_markup(report.id, projects[:MAX_PROJECT_BUTTONS]))
+    return None
+
+
+async def set_summary_sent(session: AsyncSession, report_id: int, message_id: int | None) -> None:
+    """After sending a claimed summary: its message id, or back to unclaimed (None) when it
+    could not be sent (the next round tries again)."""
+    await session.execute(
+        update(Report).where(Report.id == report_id).values(reply_message_id=message_id)
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
