@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from storage.figures import live_facts, year_investment
-from storage.labels import MILESTONE_ORDER, STAGE_LABELS, milestone_label, short_name
+from storage.labels import MILESTONE_ORDER, milestone_label, short_name, stage_label
 from storage.models import (
     Alert,
     CoordinationIssue,
@@ -102,6 +102,7 @@ class ProjectRow:
     short: str
     district: str | None
     stage: str
+    stage_label: str  # as people see it today (已超建设期 when past the construction period)
     departments: list[str]
     leaders: list[str]
     light: Light
@@ -112,10 +113,6 @@ class ProjectRow:
     last_report: dt.date | None
     issues_open: int = 0
     issues_overdue: int = 0
-
-    @property
-    def stage_label(self) -> str:
-        return STAGE_LABELS.get(self.stage, self.stage)
 
     @property
     def completion(self) -> Decimal | None:
@@ -223,6 +220,7 @@ async def overview_rows(
         rows.append(ProjectRow(
             id=p.id, code=p.code, name=p.name, short=short_name(p.name, p.short_names),
             district=p.district, stage=p.stage,
+            stage_label=stage_label(p.stage, p.period_end, today),
             departments=[d.department.name for d in p.departments],
             leaders=list(dict.fromkeys(
                 r.person.name for r in p.roles if r.role in LEADER_ROLES

@@ -126,6 +126,13 @@ async def test_overview_shows_lights_milestones_investment(web: WebHarness) -> N
     assert "序时进度 36.0%" in page  # (4 + 10/31) / 12
 
 
+async def test_overview_says_past_the_construction_period(web: WebHarness) -> None:
+    await web.sign_in("杨国栋")
+    page = await web.page("/")
+    assert "已超建设期" in _row(page, "P012")  # 2022.5-2023.4, still 在建 on 2023-05-10
+    assert "已超建设期" not in _row(page, "P004")  # 2020.7-2025.12
+
+
 async def test_overview_filters(web: WebHarness) -> None:
     await _seed(web)
     await web.sign_in("杨国栋")
