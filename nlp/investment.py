@@ -50,6 +50,7 @@ def extract_investment(text: str, clauses: Sequence[tuple[int, int]]) -> list[Am
         return out
     # 二季度计划完成4亿元，实际完成4.3亿元: the actual figure takes the plan's scope.
     plan_scope: str | None = None
+    period: str | None = None  # the period a report's heading names (10月月报), read once
     done_before = False  # a completed figure earlier in this sentence (…，其中本月6000万元)
     for cs, ce in clauses:
         clause = text[cs:ce]
@@ -76,6 +77,11 @@ def extract_investment(text: str, clauses: Sequence[tuple[int, int]]) -> list[Am
                 scope = plan_scope
             plan_scope = None
             done_before = True
+            if scope == "unspecified":
+                if period is None:
+                    heading = _PERIOD_HEADING.search(text)
+                    period = (heading.lastgroup or "") if heading else ""
+                scope = period or scope  # 10月工作情况：完成投资2300万元 is the month's
             out.append(Amount(cs + span.start, cs + span.end, scope, span.value))
         if ce < len(text) and text[ce] not in "，,":
             plan_scope, done_before = None, False  # the pairing stays within one sentence
@@ -83,6 +89,13 @@ def extract_investment(text: str, clauses: Sequence[tuple[int, int]]) -> list[Am
 
 
 _PLAN = re.compile(r"计划|力争|争取|目标|预计")
+# A report headed by its period (10月份工作情况, 二季度调度): a figure without scope is that
+# period's.
+_PERIOD_HEADING = re.compile(
+    r"(?:^|\n)[^\n]{0,30}?(?:"
+    r"(?P<month>(?<![\d-])(?:\d{1,2}|[一二三四五六七八九十]{1,3})月份?|本月|当月)"
+    r"|(?P<quarter>(?:第?[一二三四1-4]|本)季度))"
+    r"(?:工作|项目|建设)?(?:月报|季报|情况|汇报|调度|进展|报告|小结|总结)")
 _OTHER_MONEY = re.compile(
     r"产值|营收|收入|销售|税|利润|工资|工程款|进度款|产量|出口|营业额|合同额|到位资金|招商引资"
 )

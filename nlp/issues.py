@@ -27,8 +27,8 @@ _STRONG = re.compile(
     r"|放缓|延缓|停滞|搁置|停止供货|断供|供货不及时|暂停|中暑|受伤|偏紧|紧缺|吃紧"
     r"|不稳定?|不畅|不通|不及时|短缺|困扰|隐患|投诉|超期|延误|压力大|压力较大"
     # Said indirectly: waiting for someone, papers missing, held up at a step.
-    r"|(?:还|仍|正|一直)?在等|等待|等着|等候|还要等|需要?等|还得等"
-    r"|不齐|不全|不完整|不完善|欠缺|缺(?=[^，,。；;]{0,4}(?:资料|材料|证明|文件|手续|图纸|指标))"
+    r"|(?:还|仍|正|一直)?在等|等待|等着|等候|还要等|需要?等|还得等|等了"
+    r"|不齐|(?:没|未)(?:弄|备|准备|收|凑)?齐|不全|不完整|不完善|欠缺|缺(?=[^，,。；;]{0,4}(?:资料|材料|证明|文件|手续|图纸|指标))"
     r"|批不下来|没批下来|未批下来|下不来|办不下来|推不动|走不动|压着|搁着|停在"
 )
 _WHEN = re.compile(r"时间|日期|节点|工期")
@@ -134,6 +134,7 @@ def _same_sentence(text: str, clauses: Sequence[tuple[int, int]], i: int,
     return None
 
 
+_SENTENCE_END = re.compile(r"[。！!？?\n；;]")
 _CONSEQUENCE = re.compile(r"\s*(?:进而|从而|并|已)?(?:影响|导致|造成|致使|使得|制约)")
 
 # 存在问题：无。 / 困难及建议：暂无 — a report form's section saying there is nothing.
@@ -195,7 +196,9 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
             # Borrow the category of a neighbouring clause (遇到连续强降雨，施工停了一周).
             cat = _neighbour(i, cats) or _same_sentence(text, clauses, i, raw_cats)
         cs, ce = clauses[i]
-        if kind == "request" and out and i and out[-1].end == clauses[i - 1][1]:
+        if kind == "request" and out and i and (
+                out[-1].end == clauses[i - 1][1]
+                or not _SENTENCE_END.search(text, out[-1].end, cs)):
             continue  # the request for help that follows the problem it is about
         category = cat or "other"
         adjacent = bool(out) and i > 0 and out[-1].end == clauses[i - 1][1]

@@ -557,3 +557,26 @@ def test_terse_reply_from_the_contact_of_one_project(parser: Parser, text: str) 
         ("P032", [], [])]
     assert parse(parser, text, "罗军") == []   # the contact of two projects
     assert parse(parser, text, None) == []
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("雪峰岭学校的施工许可证还卡在住建局，等了半个月了，麻烦帮忙催一下",
+     ([("permit", "not_done", None)], ["approval"])),
+    ("雪峰岭学校征拆签约率已达95%，还剩3户", ([], [])),
+    ("雪峰岭学校招商引资签约项目2个", ([], [])),
+])
+def test_held_up_and_counts_of_signings(parser: Parser, text: str, expected: tuple) -> None:
+    [update] = parse(parser, text)
+    assert ([(e["milestone"], e["status"], e["date"]) for e in update["events"]],
+            [i["category"] for i in update["issues"]]) == expected
+
+
+@pytest.mark.parametrize(("text", "scope"), [
+    ("雪峰岭学校 10月工作情况 一、完成投资2300万元 二、主体封顶", "month"),
+    ("雪峰岭学校二季度调度情况\n完成投资1.2亿元", "quarter"),
+    ("雪峰岭学校完成投资2300万元", "unspecified"),
+])
+def test_a_reports_period_heading_scopes_its_figures(parser: Parser, text: str,
+                                                     scope: str) -> None:
+    [update] = parse(parser, text)
+    assert [i["scope"] for i in update["investment"]] == [scope]
