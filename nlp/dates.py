@@ -66,6 +66,13 @@ class DateSpan:
     # year on: a plan made in December for "3月" means next March.
     yearless: bool = False
 
+    def year_back(self) -> dt.date:
+        """The same date a year earlier (a month's last day stays its last day)."""
+        day = self.date
+        if day == _last_day(day.year, day.month):
+            return _last_day(day.year - 1, day.month)
+        return _safe(day.year - 1, day.month, day.day) or _last_day(day.year - 1, day.month)
+
     def for_plan(self, sent: dt.date) -> dt.date:
         """The date a commitment means: never in the past when the year was left out."""
         if self.yearless and self.date < sent:

@@ -207,6 +207,14 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                 date = span.date
             if status is None:
                 status = _status(suffix)
+            if (span is not None and span.yearless and date is not None and date > sent
+                    and status in (None, "done")):
+                # 已于12月28日开工 sent in January: last December, not next (the year is
+                # inferred, so the card asks to check it). Without status words, a date
+                # more than half a year ahead is read the same way.
+                back = span.year_back()
+                if back <= sent and (status == "done" or (date - sent).days > 183):
+                    date, status = back, "done"
             if status is None:
                 status = "planned" if date is not None and date > sent else "done"
             if status == "done" and any(a <= ms < b for a, b in plan_sections):

@@ -580,3 +580,18 @@ def test_a_reports_period_heading_scopes_its_figures(parser: Parser, text: str,
                                                      scope: str) -> None:
     [update] = parse(parser, text)
     assert [i["scope"] for i in update["investment"]] == [scope]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("雪峰岭学校已于12月28日开工", ("done", "2023-12-28", True)),
+    ("雪峰岭学校12.28已投产", ("done", "2023-12-28", True)),
+    ("雪峰岭学校12月28日开工", ("done", "2023-12-28", True)),
+    ("雪峰岭学校计划12月28日开工", ("planned", "2024-12-28", False)),
+    ("雪峰岭学校1月10日开工", ("planned", "2024-01-10", False)),
+])
+def test_a_done_date_without_year_sent_early_in_the_year(parser: Parser, text: str,
+                                                         expected: tuple) -> None:
+    [update] = parser.parse(text, sender=None, sent=dt.date(2024, 1, 5)).updates
+    [event] = update.events
+    unsure = [d.reason.value for d in update.doubts if d.item == "events"]
+    assert (event.status, event.date.isoformat(), unsure == ["year"]) == expected
