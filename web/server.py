@@ -39,8 +39,13 @@ SECURITY_HEADERS = {
 
 @web.middleware
 async def headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The headers every response carries."""
-    response = await handler(request)
+    """The headers every response carries; aiohttp's English error pages in Chinese."""
+    try:
+        response = await handler(request)
+    except web.HTTPNotFound:
+        response = views.refused(request, "页面不存在", "您访问的页面不存在。", 404)
+    except web.HTTPMethodNotAllowed:
+        response = views.refused(request, "无法处理", "该页面不支持这种访问方式。", 405)
     response.headers.update(SECURITY_HEADERS)
     if not request.path.startswith("/static/"):
         response.headers["Cache-Control"] = "no-store"
@@ -81,6 +86,9 @@ async def start_web(
                        settings.web.listen_port if port is None else port)
     await site.start()
     log.info("一屏统览已启动：%s（监听 %s）", settings.web.base_url, bound_address(runner))
+    if settings.web.public_url is None:
+        log.warning("未配置 web.public_url：登录链接指向监听地址 %s，"
+                    "经反向代理访问时请配置对外地址", settings.web.base_url)
     return runner
 
 

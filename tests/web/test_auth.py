@@ -185,3 +185,14 @@ async def test_sign_out(web: WebHarness) -> None:
     assert resp.status == 303
     assert resp.cookies[COOKIE].value == ""
     assert "请先登录" in await web.page("/", status=401)
+
+
+async def test_unknown_pages_answer_in_chinese(web: WebHarness) -> None:
+    page = await web.page("/nope", status=404)
+    assert "页面不存在" in page and "Not Found" not in page
+    resp = await web.client.delete("/")
+    assert resp.status == 405 and "不支持" in await resp.text()
+    static = await web.client.get("/static/echarts.min.js")
+    assert static.status == 200 and "javascript" in static.headers["Content-Type"]
+    notice = await web.client.get("/static/echarts-NOTICE.txt")
+    assert notice.status == 200 and "Apache ECharts" in await notice.text()
