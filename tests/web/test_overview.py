@@ -118,12 +118,20 @@ async def test_overview_shows_lights_milestones_investment(web: WebHarness) -> N
     # Most severe first.
     assert page.index('data-code="P004"') < page.index('data-code="P007"') < page.index(
         'data-code="P011"')
-    totals = page[page.index('id="totals"'):page.index('id="filters"')]
+    totals = page[page.index('id="totals"'):page.index('id="charts"')]
     assert re.search(r'id="total-projects">6<', totals)
     assert re.search(r'data-total-light="red">.*?<div class="value">1<', totals, re.S)
     assert re.search(r'data-total-light="green">.*?<div class="value">4<', totals, re.S)
     assert "交办件未办结" in totals and re.search(r"其中逾期 <b[^>]*>1</b>", totals)
     assert "序时进度 36.0%" in page  # (4 + 10/31) / 12
+    async with web.session_factory() as s:
+        plans = (await s.scalars(select(Project.annual_plan_investment)
+                                 .where(Project.code.in_(KONG)))).all()
+    share = Decimal(3) / sum(p for p in plans if p) * 100
+    investment = re.search(r'id="total-investment">.*?</div></div>', totals, re.S)
+    assert investment is not None
+    assert f"{share.quantize(Decimal('0.1'))}%" in investment.group(0)
+    assert "序时 36.0%" in investment.group(0) and "3/" in investment.group(0)
 
 
 async def test_overview_says_past_the_construction_period(web: WebHarness) -> None:
