@@ -140,8 +140,12 @@ _SHARE_NOT = re.compile(
 _FILLER = re.compile(
     r"截[至止]?(?:目前|现在|本周|今天|[^，,。；;\s]{0,6}?(?:月底|月末|日|号))"
     r"|(?:形象|整体|总体|工程|施工|项目)*进度[:：]?"
-    r"|那个|这个|目前|现在|当前|现已|本周|本月|今天|其中|已经|已|基本上?|累计|总共|共|均|也|都|的|约|全面"
+    r"|完成了?|那个|这个|目前|现在|当前|现已|本周|本月|今天|其中|已经|已|基本上?|累计|总共|共|均|也|都|的|约|全面"
 )
+
+
+_SHARE_OF = re.compile(
+    r"完成了?(?P<obj>[\u4e00-\u9fff]{1,10}?)(?:总?(?:工程|工作)量)?的\s*(?:约|近|大约|超过)?\s*$")
 
 
 def extract_progress(text: str, clauses: Sequence[tuple[int, int]]) -> list[Share]:
@@ -159,6 +163,13 @@ def extract_progress(text: str, clauses: Sequence[tuple[int, int]]) -> list[Shar
             left = span.end
             head = _SHARE_HEAD.search(window)
             if head is None:
+                # 已完成主体工程的80%: the part is what the share is "of".
+                of = _SHARE_OF.search(window)
+                if of is not None and not _SHARE_NOT.search(of["obj"]):
+                    obj = _FILLER.sub("", of["obj"])
+                    whole = not obj or bool(_WHOLE.match(obj))
+                    out.append(Share(cs + span.start, cs + span.end, span.value,
+                                     None if whole else obj))
                 continue
             before = window[: head.start()]
             said = window[head.start():]

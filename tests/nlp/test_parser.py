@@ -477,6 +477,8 @@ def test_a_milestone_not_yet_reached_is_no_issue_by_itself(parser: Parser) -> No
     ("雪峰岭学校形象进度85%，其中主体结构完成95%", 85, None),
     ("雪峰岭学校形象进度：总体完成约85%", 85, None),
     ("雪峰岭学校形象进度只有30%", 30, None),
+    ("雪峰岭学校已完成主体工程的80%", 80, "主体工程"),
+    ("雪峰岭学校完成全部工程量的一半", 50, None),
 ])
 def test_share_of_a_part_of_the_work(parser: Parser, text: str, pct: float,
                                      part: str | None) -> None:
