@@ -32,6 +32,7 @@ _MILESTONE = re.compile(
 # Characters every milestone word contains one of: a cheap test before the full pattern.
 _MILESTONE_HINT = re.compile(r"[验封工建许证摘牌地签约产用营运业车]")
 _SPLIT_NEG = re.compile(r"不了|不成")
+_SPLIT_DONE = re.compile(r"[开动封投签通][的了过]")  # 封的顶, 开了工: said as past
 # An inspection of one aspect (消防验收, 环保验收, 验收资料 is caught by _AS_NOUN), not the
 # project's completion acceptance (竣工验收).
 _OTHER_INSPECTION = re.compile(
@@ -196,6 +197,8 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
             pre_dates = within(left, ms)
             post_dates = within(me, right)
             status = "not_done" if _SPLIT_NEG.search(text, ms, me) else _status(prefix)
+            if status is None and _SPLIT_DONE.search(text, ms, me):
+                status = "done"
             span = pre_dates[-1] if pre_dates else None
             date = span.date if span else None
             if status is None and prev is not None and not pre_dates and _CONNECTOR.match(prefix):
