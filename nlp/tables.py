@@ -45,6 +45,13 @@ class Inferred:
 
 
 def _cells(line: str) -> list[str]:
+    """A row's cells. Tab-separated rows (Excel) keep their empty cells so that columns stay
+    aligned; space- or bar-aligned ones cannot show an empty cell."""
+    if "\t" in line:
+        cells = [c.strip() for c in line.rstrip("\r\n").split("\t")]
+        while cells and not cells[-1]:
+            cells.pop()
+        return cells if sum(bool(c) for c in cells) >= 2 else []
     return [c.strip() for c in _CELLS.split(line.strip()) if c.strip()]
 
 
@@ -203,20 +210,30 @@ def _project_row(cells: list[str], labels: list[str], units: list[str | None],
     return sentence, marks
 
 
+_GENERIC_VALUE = re.compile(r"^(?:数值|数据|内容|情况|完成情况|说明|金额|值|备注)?$")
+
+
 def _item_row(cells: list[str], labels: list[str], units: list[str | None],
               title_unit: str | None) -> tuple[str, list[tuple[int, int, str]]]:
+    """指标 | 本月 | 累计 / 完成投资 | 3000 | 21000 → 本月完成投资3000万元；累计完成投资21000万元.
+    Under a generic header (数值, 内容) the row reads 完成投资：3000万元."""
     what = cells[0]
-    values = [c for c in cells[1:] if c not in _EMPTY]
-    unit = next((u for u in units[1:] if u), None)
+    pieces: list[tuple[str, str | None]] = []
+    for k in range(1, len(cells)):
+        v = cells[k]
+        if v in _EMPTY:
+            continue
+        label = labels[k] if k < len(labels) else ""
+        value, why = _value(what, v, units[k] if k < len(units) else None, title_unit)
+        if _GENERIC_VALUE.match(label):
+            pieces.append((f"{what}：{value}", why))
+        else:
+            pieces.append((f"{label}{what}{value}", why or "column"))
+    sentence = ""
     marks: list[tuple[int, int, str]] = []
-    shown = []
-    for v in values:
-        value, why = _value(what, v, unit, title_unit)
-        shown.append((value, why))
-    sentence = what + "："
-    for n, (value, why) in enumerate(shown):
+    for n, (piece, why) in enumerate(pieces):
         start = len(sentence)
-        sentence += value + ("，" if n + 1 < len(shown) else "")
+        sentence += piece + ("；" if n + 1 < len(pieces) else "。")
         if why:
-            marks.append((start - len(what) - 1, start + len(value), why))
-    return sentence + "。", marks
+            marks.append((start, start + len(piece), why))
+    return sentence or what + "。", marks

@@ -105,3 +105,17 @@ def test_dates_of_done_events(parser: Parser, text: str, date: str) -> None:
 def test_decimals_are_not_dates(parser: Parser, text: str) -> None:
     [update] = parse(parser, text)
     assert update["events"] == []
+
+
+def test_excel_rows_keep_their_empty_cells(parser: Parser) -> None:
+    text = ("项目名称\t本月完成投资(万元)\t形象进度\t存在问题\n雪峰岭学校\t\t80%\t无\n"
+            "三一硅能\t3000\t\t供电专线未接通")
+    assert [facts(u) for u in parse(parser, text)] == [
+        ("P032", 80, [], []), ("P011", None, [("month", 3000)], ["utilities"])]
+
+
+def test_item_rows_under_period_columns(parser: Parser) -> None:
+    text = ("雪峰岭学校投资情况（单位：万元）\n指标\t本月\t累计\n完成投资\t3000\t21000\n"
+            "形象进度\t80%\t")
+    assert [facts(u) for u in parse(parser, text)] == [
+        ("P032", 80, [("month", 3000), ("cumulative", 21000)], [])]
