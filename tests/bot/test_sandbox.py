@@ -146,3 +146,68 @@ def test_sandbox_serves_the_dashboard_and_web_gives_a_link() -> None:
         proc.stdin.write("/quit\n")
         proc.stdin.flush()
         proc.wait(timeout=30)
+
+
+def test_sandbox_in_a_terminal_pasted_block_and_notices() -> None:
+    """In a real (pseudo-)terminal: a bracketed multi-line paste is one report, and /time's
+    notices print without further typing."""
+    import contextlib
+    import os
+    import pty
+    import re
+    import select
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GONGJIAN_")}
+    env["TERM"] = "xterm"
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the sandbox on the pty
+        os.chdir(REPO)
+        os.execve(sys.executable, [sys.executable, "-m", "bot.cli", "sandbox", "--as", "孙浩"],
+                  env)
+    seen = b""
+
+    def wait_for(pattern: str, timeout: float = 60) -> str:
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", seen.decode("utf-8", "replace"))
+            if re.search(pattern, text):
+                return text
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    seen += os.read(fd, 65536)
+                except OSError:
+                    break
+        raise AssertionError(f"no {pattern!r} in:\n{text[-2000:]}")
+
+    try:
+        wait_for("孙浩>")
+        os.write(fd, "\x1b[200~三一产业基地今天主体封顶\n本月完成投资1.2亿元\x1b[201~\r".encode())
+        text = wait_for("完成投资（本月）：1.2亿元")
+        summary = text.rsplit("请核对", 1)[1]
+        assert "主体封顶：已完成（2023年5月10日）" in summary  # both lines, one report
+        os.write(fd, b"/time 2023-06-01 08:30\r")
+        text = wait_for("定时任务已运行")
+        after = text.rsplit("/time 2023-06-01 08:30", 1)[1]
+        assert "🟡 黄色预警" in after and "2023年第21周进度未报送" in after
+        os.write(fd, b"/quit\r")
+        wait_for("再见！", 30)
+        deadline = time.monotonic() + 30
+        status = None
+        while status is None and time.monotonic() < deadline:
+            done, raw = os.waitpid(pid, os.WNOHANG)
+            status = raw if done else None
+            if status is None:
+                with contextlib.suppress(OSError):  # drain, so the child never blocks
+                    if select.select([fd], [], [], 0.2)[0]:
+                        os.read(fd, 65536)
+        assert status is not None and os.waitstatus_to_exitcode(status) == 0
+    finally:
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(pid, os.WNOHANG) == (0, 0):  # still running after a failure
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+        os.close(fd)
