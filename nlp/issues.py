@@ -30,13 +30,14 @@ _STRONG = re.compile(
     r"|(?:还|仍|正|一直)?在等|等待|等着|等候|还要等|需要?等|还得等|等了"
     r"|不齐|(?:没|未)(?:弄|备|准备|收|凑)?齐|不全|不完整|不完善|欠缺|缺(?=[^，,。；;]{0,4}(?:资料|材料|证明|文件|手续|图纸|指标))"
     r"|批不下来|没批下来|未批下来|下不来|办不下来|推不动|走不动|压着|搁着|停在"
+    r"|钉子户|(?:还有|尚有|仍有)[\d一二两三四五六七八九十几]+(?:户|亩|处|家|栋|间)"
 )
 _WHEN = re.compile(r"时间|日期|节点|工期")
 # Any word that could make a clause a problem or a request: a message without one has none.
 _ANY_PROBLEM = re.compile(
     r"困难|问题|不|难|紧|缺|拖|跟不上|慢|滞后|停|影响|迟迟|卡|补办|着急|涨|矛盾|纠纷|阻|受阻|无法|放缓"
     r"|延|搁置|断供|暂停|中暑|受伤|吃紧|困扰|隐患|投诉|超期|压力|等|欠|批|下不来|推不动|走不动|压着|搁着"
-    r"|还没|还未|尚未|暂未|未|没|还剩|需|仍|正在办理|还在|协调|帮|协助|支持|配合|跟进|加快|对接|解决|督促"
+    r"|还没|还未|尚未|暂未|未|没|还剩|钉子户|还有|尚有|仍有|需|仍|正在办理|还在|协调|帮|协助|支持|配合|跟进|加快|对接|解决|督促"
     r"|加大|推动|定|明确|拍板|悬|结论|意见"
 )
 # A decision not yet made is a problem, unless it is a milestone's date (开工时间待定).
@@ -57,7 +58,8 @@ _WEAK = re.compile(
 )
 
 _CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("land", re.compile(r"征地|拆迁|征拆|用地|清表|征收|搬迁|拆除|土地|移民|红线|青苗|交地|供地")),
+    ("land", re.compile(
+        r"征地|拆迁|征拆|用地|清表|征收|搬迁|拆除|土地|移民|红线|青苗|交地|供地|钉子户|\d+户")),
     # 钢筋工缺口 is short of workers, not of money.
     ("funding", re.compile(
         r"资金|(?<![工人员力])缺口|贷款|续贷|融资|拨付|专项债|财政|放款|银行|金融|资金链")),
@@ -134,6 +136,7 @@ def _same_sentence(text: str, clauses: Sequence[tuple[int, int]], i: int,
     return None
 
 
+_BACK_TO_WORK = re.compile(r"已(?:经)?(?:全面)?(?:复工|恢复施工|恢复正常|恢复生产|正常施工)")
 _SENTENCE_END = re.compile(r"[。！!？?\n；;]")
 _CONSEQUENCE = re.compile(r"\s*(?:进而|从而|并|已)?(?:影响|导致|造成|致使|使得|制约)")
 
@@ -191,6 +194,10 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
     for i, kind in enumerate(kinds):
         if kind == "none":
             continue
+        if kind == "problem" and i + 1 < len(clauses) and _BACK_TO_WORK.search(
+                blanked, clauses[i + 1][0], clauses[i + 1][1]) \
+                and not _SENTENCE_END.search(text, clauses[i][1], clauses[i + 1][0]):
+            continue  # 下雨停了三天工，今天已经复工了: over, nothing to coordinate
         cat = cats[i]
         if cat is None:
             # Borrow the category of a neighbouring clause (遇到连续强降雨，施工停了一周).

@@ -211,6 +211,12 @@ class Parser:
         issues = extract_issues(work, clauses, blanked, named)
         amounts = extract_investment(work, clauses)
         progress = extract_progress(unnamed, clauses)
+        if not mentions and (events or issues or amounts or progress) and work != text:
+            # 钢铁城的环评批下来没有？还没有，还在等专家评审: the answer is about the project the
+            # question named (questions themselves record nothing).
+            asked = {c for m in self._matcher.find(text, self._tokens(text)) for c in m.codes}
+            if len(asked) == 1:
+                mentions = [Mention(0, 0, (asked.pop(),))]  # owns the whole message
         if not (events or issues or amounts or progress):
             mentions = [m for m in mentions if not m.weak]
             if not mentions:

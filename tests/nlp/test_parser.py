@@ -597,3 +597,19 @@ def test_a_done_date_without_year_sent_early_in_the_year(parser: Parser, text: s
     [event] = update.events
     unsure = [d.reason.value for d in update.doubts if d.item == "events"]
     assert (event.status, event.date.isoformat(), unsure == ["year"]) == expected
+
+
+def test_an_answer_belongs_to_the_project_the_question_named(parser: Parser) -> None:
+    text = "张科长：雪峰岭学校的环评批下来没有？\n邱实：还没有，还在等专家评审"
+    assert [(u["project"], len(u["issues"])) for u in parse(parser, text)] == [("P032", 1)]
+
+
+@pytest.mark.parametrize(("text", "categories"), [
+    ("雪峰岭学校这边下雨停了三天工，今天已经复工了", []),
+    ("雪峰岭学校征拆还有两户钉子户，街道在做工作", ["land"]),
+    ("雪峰岭学校还有3户没搬", ["land"]),
+])
+def test_stoppages_over_and_households_left(parser: Parser, text: str,
+                                            categories: list[str]) -> None:
+    [update] = parse(parser, text)
+    assert [i["category"] for i in update["issues"]] == categories
