@@ -32,6 +32,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import failures
 from bot.app import polling_concurrency, startup
 from bot.clock import SandboxClock, TimeCommandError, describe_instant, parse_time_command
 from bot.config import DatabaseSettings, Settings
@@ -242,7 +243,17 @@ class TerminalChat:
         return latest, buttons_of(latest["reply_markup"])
 
     async def handle(self, line: str) -> bool:
-        """One message of input (may span lines); False to stop."""
+        """One message of input (may span lines); False to stop. A failure of the sandbox
+        itself is answered like one of the bot: an apology with a reference number, logged,
+        and the session goes on."""
+        try:
+            return await self._handle(line)
+        except Exception as exc:
+            reference = failures.record_failure(exc, dt.datetime.now(dt.UTC), "沙盒输入")
+            self.write(f"【沙盒】{failures.apology(reference)}")
+            return True
+
+    async def _handle(self, line: str) -> bool:
         line = line.strip()
         if not line:
             return True

@@ -55,3 +55,26 @@ async def test_failing_button_answers_with_the_reference(
     assert match and any(match.group(1) in r.getMessage() for r in caplog.records)
     [report] = await reports(harness)
     assert report.state == "pending"  # nothing half-applied: the draft is still there
+
+
+async def test_sandbox_failure_is_an_apology_and_the_session_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from bot.fake_api import FakeTelegram
+    from bot.sandbox import TerminalChat
+    from storage.models import Person
+
+    async def broken_time(arg: str) -> list[str]:
+        raise RuntimeError("clock fell off")
+
+    shown: list[str] = []
+    person = Person(id=1, name="孙浩", telegram_user_id=1, telegram_chat_id=1)
+    chat = TerminalChat(FakeTelegram(), [person], lambda prompt: None,  # type: ignore[arg-type]
+                        lambda text, end="\n": shown.append(text), broken_time)
+    chat.switch(person)
+    with caplog.at_level(logging.ERROR, logger="gongjian.failures"):
+        assert await chat.handle("/time +3d") is True  # not a crash: the session goes on
+    [apology] = [line for line in shown if line.startswith("【沙盒】")]
+    match = REFERENCE.search(apology)
+    assert match and "clock fell off" not in apology
+    assert any(match.group(1) in r.getMessage() for r in caplog.records)
