@@ -564,7 +564,7 @@ def test_terse_reply_from_the_contact_of_one_project(parser: Parser, text: str) 
 @pytest.mark.parametrize(("text", "expected"), [
     ("雪峰岭学校的施工许可证还卡在住建局，等了半个月了，麻烦帮忙催一下",
      ([("permit", "not_done", None)], ["approval"])),
-    ("雪峰岭学校征拆签约率已达95%，还剩3户", ([], [])),
+    ("雪峰岭学校征拆签约率已达95%，还剩3户", ([], ["land"])),  # households left: land
     ("雪峰岭学校招商引资签约项目2个", ([], [])),
 ])
 def test_held_up_and_counts_of_signings(parser: Parser, text: str, expected: tuple) -> None:
