@@ -42,7 +42,7 @@ REPORT_STATE_LABELS = {
     "confirmed": "已确认", "cancelled": "已取消", "superseded": "已被修改",
     "nothing": "无需记录", "rejected": "未受理",
 }
-ALERT_STATE_LABELS = {"open": "未签收", "acknowledged": "已签收", "closed": "已闭环"}
+ALERT_STATE_LABELS = {"open": "无人知悉", "acknowledged": "已知悉", "closed": "已闭环"}
 CLOSE_REASON_LABELS = {
     "done": "节点已完成", "milestone_done": "节点已完成", "reported": "已补报",
     "issue_closed": "交办件已办结", "plan_changed": "计划已调整", "deadline_changed": "期限已调整",
@@ -215,7 +215,7 @@ def _history_text(action: str, detail: dict[str, object], who: str | None) -> st
     if action == "alert.escalated":
         return f"由{level(detail.get('from'))}预警升级为{level(detail.get('to'))}预警"
     if action == "alert.acknowledged":
-        return f"{who or '有人'}签收"
+        return f"{who or '有人'}已知悉"
     if action == "alert.closed":
         reason = str(detail.get("reason") or "")
         return f"闭环（{CLOSE_REASON_LABELS.get(reason, reason) or '已关闭'}）"

@@ -395,7 +395,7 @@ def overdue_text(lines_in: Sequence[OverdueLine]) -> str:
     for i in lines_in:
         icon = LEVEL_ICONS.get(i.level or "", "⚪")
         who = f"｜责任人 {esc(i.responsible)}" if i.responsible else ""
-        ack = "（已签收）" if i.acknowledged else ""
+        ack = "（已知悉）" if i.acknowledged else ""
         lines.append(
             f"{icon} {esc(i.project)}｜{esc(i.what)}｜"
             f"逾期 {i.late_days} 个工作日{who}{ack}"
