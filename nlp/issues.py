@@ -137,6 +137,9 @@ def _same_sentence(text: str, clauses: Sequence[tuple[int, int]], i: int,
 
 
 _BACK_TO_WORK = re.compile(r"已(?:经)?(?:全面)?(?:复工|恢复施工|恢复正常|恢复生产|正常施工)")
+_SECTION_LABEL = re.compile(
+    r"(?:存在的?|主要|需要?(?:区里|上级|政府)?协调(?:解决)?的?|遇到的?|当前|目前)?"
+    r"(?:问题|困难)(?:及|和|与)?(?:建议|诉求|需求)?\s*[:：]")
 _SENTENCE_END = re.compile(r"[。！!？?\n；;]")
 _CONSEQUENCE = re.compile(r"\s*(?:进而|从而|并|已)?(?:影响|导致|造成|致使|使得|制约)")
 
@@ -153,6 +156,8 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
     `event_starts` are where milestone words stand (土地尚未摘牌 is the event 摘牌 not done,
     not a land problem, unless something is said to be wrong)."""
     blanked = _NONE_SECTION.sub(lambda m: " " * len(m.group()), blanked)
+    # A form's label (需协调解决的问题：) is no problem word itself: the items after it are.
+    blanked = _SECTION_LABEL.sub(lambda m: " " * len(m.group()), blanked)
     if not _ANY_PROBLEM.search(blanked):
         return []
     kinds: list[str] = []  # per clause: problem | request | none

@@ -23,7 +23,8 @@ _HEADER_WORD = re.compile(
 _NAME_COL = re.compile(r"^(?:项目)?(?:名称|简称)$|^项目$|^项目名称|^单位名称")
 _CODE_COL = re.compile(r"编号|代码|项目号")
 _SKIP_COL = re.compile(r"^序号$|^No\.?$|^#$|^备注$|责任|联系人|电话|领导|业主单位|所在地", re.I)
-_ITEM_COL = re.compile(r"^(?:项目|指标|内容|事项|类别|名目|科目)$")
+_ITEM_COL = re.compile(
+    r"^(?:项目|指标|内容|事项|类别|名目|科目|工作事项|工作内容|节点|节点名称|任务)$")
 _FACT_NAME = re.compile(
     r"投资|进度|问题|困难|节点|开工|竣工|投产|封顶|验收|签约|摘牌|许可|建议|事项|情况|进展|计划|时间")
 _MONEY_COL = re.compile(r"投资|金额|资金|完成额")
@@ -154,9 +155,11 @@ def _rows_as_sentences(header: list[str], rows: list[list[str]], title_unit: str
         units.append((u.group(1) or u.group(2)) if u else None)
     # One item per row when the first cells name kinds of fact (本月完成投资, 形象进度), not
     # projects.
-    firsts = [r[0] for r in rows if r]
+    lead = 1 if labels and _SKIP_COL.search(labels[0]) else 0  # after a 序号 column
+    firsts = [r[lead] for r in rows if len(r) > lead]
     fact_names = sum(bool(_FACT_NAME.search(c)) for c in firsts)
-    item_per_row = (bool(_ITEM_COL.match(labels[0])) and fact_names * 2 >= len(firsts)) or not any(
+    item_per_row = (bool(_ITEM_COL.match(labels[min(lead, len(labels) - 1)]))
+                    and fact_names * 2 >= len(firsts)) or not any(
         _NAME_COL.search(lb) or _CODE_COL.search(lb) or _ITEM_COL.match(lb) for lb in labels)
     out = []
     for row in rows:
@@ -210,25 +213,35 @@ def _project_row(cells: list[str], labels: list[str], units: list[str | None],
     return sentence, marks
 
 
-_GENERIC_VALUE = re.compile(r"^(?:数值|数据|内容|情况|完成情况|说明|金额|值|备注)?$")
+_GENERIC_VALUE = re.compile(
+    r"^(?:数值|数据|内容|情况|完成情况|进展情况|进展|推进情况|说明|金额|值|备注|状态|时间|完成时间)?$")
 
 
 def _item_row(cells: list[str], labels: list[str], units: list[str | None],
               title_unit: str | None) -> tuple[str, list[tuple[int, int, str]]]:
     """指标 | 本月 | 累计 / 完成投资 | 3000 | 21000 → 本月完成投资3000万元；累计完成投资21000万元.
     Under a generic header (数值, 内容) the row reads 完成投资：3000万元."""
-    what = cells[0]
+    # A 序号 column before the item does not count.
+    first = next((k for k in range(len(cells))
+                  if not (k < len(labels) and _SKIP_COL.search(labels[k]) and k + 1 < len(cells))),
+                 0)
+    what = cells[first]
+    plain: list[tuple[str, str | None]] = []  # values under generic headers: what：v1，v2
     pieces: list[tuple[str, str | None]] = []
-    for k in range(1, len(cells)):
+    for k in range(first + 1, len(cells)):
         v = cells[k]
         if v in _EMPTY:
             continue
         label = labels[k] if k < len(labels) else ""
         value, why = _value(what, v, units[k] if k < len(units) else None, title_unit)
-        if _GENERIC_VALUE.match(label):
-            pieces.append((f"{what}：{value}", why))
+        if _GENERIC_VALUE.match(label) or _SKIP_COL.search(label):
+            plain.append((value, why))
         else:
             pieces.append((f"{label}{what}{value}", why or "column"))
+    if plain:
+        why = next((w for _v, w in plain if w), None)
+        # One clause: 主体封顶：已完成 10月20日 (the date stays with its milestone).
+        pieces.insert(0, (what + "：" + " ".join(v for v, _w in plain), why))
     sentence = ""
     marks: list[tuple[int, int, str]] = []
     for n, (piece, why) in enumerate(pieces):

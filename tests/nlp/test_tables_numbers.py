@@ -119,3 +119,18 @@ def test_item_rows_under_period_columns(parser: Parser) -> None:
             "形象进度\t80%\t")
     assert [facts(u) for u in parse(parser, text)] == [
         ("P032", 80, [("month", 3000), ("cumulative", 21000)], [])]
+
+
+def test_numbered_task_table(parser: Parser) -> None:
+    text = ("雪峰岭学校调度表\n序号\t工作事项\t完成情况\t备注\n1\t主体封顶\t已完成\t10月20日\n"
+            "2\t设备采购\t进行中\t\n3\t竣工验收\t未开始\t计划明年5月")
+    [update] = parse(parser, text, dt.date(2023, 10, 31))
+    assert [(e["milestone"], e["status"], e["date"]) for e in update["events"]] == [
+        ("topped_out", "done", "2023-10-20"), ("accepted", "not_done", None)]
+
+
+def test_a_forms_problem_label_is_not_the_problem(parser: Parser) -> None:
+    text = ("雪峰岭学校\n四、需协调解决的问题：1.专线报装手续尚未批复；"
+            "2.园区道路未贯通，影响材料运输。")
+    [update] = parse(parser, text)
+    assert [i["category"] for i in update["issues"]] == ["approval", "utilities"]
