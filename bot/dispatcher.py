@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiogram import Dispatcher, Router
 from aiogram.types import ErrorEvent
@@ -14,6 +15,8 @@ from bot.middlewares import (
     Clock,
     ContextMiddleware,
     DbSessionMiddleware,
+    InboundLimit,
+    InboundLimitMiddleware,
     PersonMiddleware,
     system_clock,
 )
@@ -50,6 +53,25 @@ async def _not_storage_failure(event: ErrorEvent) -> bool:
     return not is_storage_failure(event.exception)
 
 
+def _warm(
+    parser: ParserHolder, session_factory: async_sessionmaker[AsyncSession]
+) -> Callable[[], Awaitable[None]]:
+    """Build the parser (jieba's dictionary: seconds) before the first update, not while
+    the first reports wait for it. A database that is away is no reason not to start."""
+
+    async def warm() -> None:
+        try:
+            async with session_factory() as session:
+                await parser.get(session)
+        except Exception as exc:
+            if not is_storage_failure(exc):
+                raise
+            log.warning("parser not built at start-up (%s): built on first use",
+                        type(exc).__name__)
+
+    return warm
+
+
 def build_dispatcher(
     settings: Settings,
     session_factory: async_sessionmaker[AsyncSession],
@@ -57,17 +79,20 @@ def build_dispatcher(
     clock: Clock = system_clock,
     calendar: WorkCalendar | None = None,
     parser: ParserHolder | None = None,
+    inbound_limit: InboundLimit | None = None,
 ) -> Dispatcher:
     dp = Dispatcher()
     parser = parser or ParserHolder(recheck_seconds=PARSER_RECHECK_SECONDS)
     dp.update.outer_middleware(
         ContextMiddleware(settings, calendar or calendar_from(settings), parser, clock)
     )
+    dp.update.outer_middleware(InboundLimitMiddleware(inbound_limit or InboundLimit()))
     dp.update.outer_middleware(DbSessionMiddleware(session_factory))
     dp.update.outer_middleware(PersonMiddleware())
     # A storage failure is not answered: the update stays unacknowledged and is handled
     # again (bot.polling; a webhook answers 5xx), then the person gets the real reply.
     dp.errors.register(on_error, _not_storage_failure)
+    dp.startup.register(_warm(parser, session_factory))
     reply_ids = ReplyIds(session_factory)
     dp["reply_ids"] = reply_ids
     dp.shutdown.register(reply_ids.close)

@@ -1,22 +1,26 @@
 """Middlewares that hand each update what its handler needs: no globals anywhere.
 
-Order (outer, on every update): context (settings, calendar, parser holder, now) →
-database session → the bound person of the Telegram user.
+Order (outer, on every update): context (settings, calendar, parser holder, now; Bot API
+calls inside a handler do not wait out a 429) → the per-person inbound limit (before any
+database work) → database session → the bound person of the Telegram user.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject, User
+from aiogram import BaseMiddleware, Bot
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import TelegramObject, Update, User
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.services.registry import ParserHolder
+from bot.telegram import wait_on_429
 from scheduler.workdays import WorkCalendar
 from storage.models import Person
 
@@ -39,7 +43,77 @@ class ContextMiddleware(BaseMiddleware):
         data["calendar"] = self.calendar
         data["parser"] = self.parser
         data["now"] = self.clock()
+        # A handler holds one of few slots: on a 429 it gives up the call at once rather
+        # than sleep (a report's summary is sent again by the recovery worker).
+        wait_on_429.set(False)
         return await handler(event, data)
+
+
+class InboundLimit:
+    """A token bucket per sender: `burst` messages at once, then one per `every` seconds.
+    Pure bookkeeping; the clock is passed in."""
+
+    def __init__(self, burst: int = 12, every: float = 2.0, notice_every: float = 60.0) -> None:
+        self.burst, self.every, self.notice_every = burst, every, notice_every
+        self._buckets: dict[int, tuple[float, float]] = {}  # user -> (tokens, at)
+        self._admitted: dict[int, None] = {}  # update ids let through (retries pass again)
+        self._noticed: dict[int, float] = {}  # user -> when last told
+
+    def take(self, user_id: int, now: float, update_id: int | None = None) -> bool:
+        """True when the message may be handled (and uses up one token). An update let
+        through before (handled again after a storage failure) passes without a token."""
+        if update_id is not None and update_id in self._admitted:
+            return True
+        tokens, at = self._buckets.get(user_id, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - at) / self.every)
+        allowed = tokens >= 1.0
+        self._buckets[user_id] = (tokens - 1.0 if allowed else tokens, now)
+        if allowed and update_id is not None:
+            self._admitted[update_id] = None
+            if len(self._admitted) > 10_000:
+                del self._admitted[next(iter(self._admitted))]
+        if len(self._buckets) > 10_000:  # forget senders whose bucket has refilled
+            full = self.burst * self.every
+            self._buckets = {u: b for u, b in self._buckets.items() if now - b[1] < full}
+            self._noticed = {u: t for u, t in self._noticed.items()
+                             if now - t < self.notice_every}
+        return allowed
+
+    def should_notice(self, user_id: int, now: float) -> bool:
+        """Tell a sender about the limit at most once per `notice_every` seconds."""
+        last = self._noticed.get(user_id)
+        if last is not None and now - last < self.notice_every:
+            return False
+        self._noticed[user_id] = now
+        return True
+
+
+TOO_FAST = "您发送得太快了，请稍候再发。刚才有部分消息没有处理，请过一会儿重新发送。"
+
+
+class InboundLimitMiddleware(BaseMiddleware):
+    """Messages beyond a sender's limit are dropped before any database work, with one
+    polite notice: one person's flood must not starve everyone else."""
+
+    def __init__(self, limit: InboundLimit,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.monotonic = limit, monotonic
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        message = (event.message or event.edited_message) if isinstance(event, Update) else None
+        user: User | None = data.get("event_from_user")
+        if message is None or user is None:
+            return await handler(event, data)
+        now = self.monotonic()
+        if self.limit.take(user.id, now, event.update_id):  # type: ignore[attr-defined]
+            return await handler(event, data)
+        if self.limit.should_notice(user.id, now):
+            bot: Bot = data["bot"]
+            try:
+                await bot.send_message(message.chat.id, TOO_FAST, parse_mode=None)
+            except TelegramAPIError:  # a notice about a flood is not worth retrying
+                pass
+        return None
 
 
 class DbSessionMiddleware(BaseMiddleware):

@@ -43,16 +43,18 @@ class DurablePolling:
     _inflight: dict[int, asyncio.Task[None]] = field(default_factory=dict)
     _retry: dict[int, _Retry] = field(default_factory=dict)
     _done: set[int] = field(default_factory=set)
+    _stored: set[int] = field(default_factory=set)  # in flight, but durable already
     _next: int | None = None  # one past the highest update id seen
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def offset(self) -> int | None:
         """The lowest update not yet handled (Telegram forgets everything below it)."""
-        waiting = [*self._inflight, *self._retry]
+        waiting = [*(u for u in self._inflight if u not in self._stored), *self._retry]
         return min(waiting) if waiting else self._next
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop` is set; the dispatcher's startup and shutdown hooks around it."""
         workflow = {"dispatcher": self.dp, "bots": [self.bot], **self.dp.workflow_data}
         workflow.pop("bot", None)
         await self.dp.emit_startup(bot=self.bot, **workflow)
@@ -130,11 +132,20 @@ class DurablePolling:
 
     async def _handle(self, update: Update, attempts: int) -> None:
         uid = update.update_id
+        def stored() -> None:
+            self._stored.add(uid)
+            self._wake.set()
+
         try:
-            await self.dp.feed_update(self.bot, update)
+            # `acknowledge`: a handler calls it once what arrived is stored, so a slow reply
+            # does not hold back the offset (getUpdates returns 100 updates past it at most).
+            await self.dp.feed_update(self.bot, update, acknowledge=stored)
             self._done.add(uid)
         except Exception as exc:
-            if is_storage_failure(exc):
+            if uid in self._stored:  # stored already: the unique update id makes a retry moot
+                log.warning("update %s failed after it was stored", uid, exc_info=True)
+                self._done.add(uid)
+            elif is_storage_failure(exc):
                 delay = min(self.retry_base * 2 ** attempts, self.retry_max)
                 log.warning("update %s not stored (%s): not acknowledged, retrying in %.1fs",
                             uid, type(exc).__name__, delay)
@@ -144,6 +155,7 @@ class DurablePolling:
                 self._done.add(uid)
         finally:
             self._inflight.pop(uid, None)
+            self._stored.discard(uid)
             self._wake.set()
 
     def _forget_below(self, offset: int | None) -> None:

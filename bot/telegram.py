@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextvars import ContextVar
 from typing import Any
 
 from aiogram import Bot, methods
@@ -31,6 +32,11 @@ _RESPONSE_MODELS = tuple(
 )
 
 
+# False inside update handlers (bot.middlewares): a 429 is raised at once instead of slept
+# through; the scheduler's deliveries keep waiting.
+wait_on_429: ContextVar[bool] = ContextVar("gongjian_wait_on_429", default=True)
+
+
 class RetryMiddleware(BaseRequestMiddleware):
     """Retries a Bot API call on 429 (waiting retry_after) and on network or 5xx errors
     (exponential backoff). Errors that retrying cannot fix (400, 403) pass straight through."""
@@ -51,7 +57,7 @@ class RetryMiddleware(BaseRequestMiddleware):
             try:
                 return await make_request(bot, method)
             except TelegramRetryAfter as exc:
-                if attempt == self.attempts:
+                if attempt == self.attempts or not wait_on_429.get():
                     raise
                 wait = min(float(exc.retry_after), self.max_delay)
                 log.warning("%s: 429, retrying after %.1fs", method.__api_method__, wait)

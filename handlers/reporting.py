@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramBadRequest
@@ -114,8 +115,10 @@ async def on_message(
     person: Person,
     reply_ids: ReplyIds,
     event_update: Update | None = None,
+    acknowledge: Callable[[], None] | None = None,
 ) -> None:
-    """A new or an edited message (registered for both): an edit is re-parsed as a report."""
+    """A new or an edited message (registered for both): an edit is re-parsed as a report.
+    `acknowledge` (bot.polling) is told once the report is stored."""
     is_edit = event_update is not None and event_update.edited_message is not None
     msg = svc.Inbound(
         update_id=event_update.update_id if event_update else None,
@@ -138,6 +141,8 @@ async def on_message(
     private = message.chat.type == "private"
     got = await svc.receive(session, msg, person, parser=parser, settings=settings, now=now,
                             private=private, old=old, header_note=note)
+    if acknowledge is not None:
+        acknowledge()
     if got is None:  # the same update again: it was answered the first time
         return
     reply = got.reply

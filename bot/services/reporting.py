@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 UNPARSABLE = "抱歉，这条消息暂时无法识别，原文已保存。请换一种说法再发一次。"
 OPEN_STATES = ("pending", "needs_project")  # a report still awaiting the sender
 MAX_PROJECT_BUTTONS = 20
+MAX_MESSAGE_CHARS = 4096  # nlp.parser.MAX_CHARS (not imported here: jieba loads lazily)
+TOO_LONG = (f"这条消息太长了（超过{MAX_MESSAGE_CHARS}字），原文已保存，但没有识别。"
+            "请分成几条、每条写一两个项目再发。")
 CORRECTION = "report_correction"
 
 
@@ -272,6 +275,8 @@ async def _draft(
 ) -> _Draft:
     """Parse and resolve projects; reads only (the report is not stored yet)."""
     sent_day = local_date(msg.sent_at, settings)
+    if len(msg.text) > MAX_MESSAGE_CHARS:  # stored, not parsed: the parser reads no further
+        return _Draft("nothing", {"updates": []}, text=TOO_LONG)
     try:
         result = engine.parse(msg.text, sender=person.name, sent=sent_day)
     except Exception:  # a parser bug must not lose the report: it is stored all the same

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Settings, load_settings
 from bot.dispatcher import build_dispatcher
 from bot.fake_api import FakeTelegram
+from bot.middlewares import InboundLimit
 from bot.polling import DurablePolling
 from bot.services.registry import ParserHolder
 from bot.telegram import make_bot
@@ -81,6 +82,7 @@ async def running_harness(
     *,
     parser: ParserHolder = _PARSER,
     concurrency: int | None = None,
+    inbound_limit: InboundLimit | None = None,
 ) -> AsyncIterator[BotHarness]:
     """The sample ledger, the fake Bot API and the real dispatcher polling it."""
     fake = FakeTelegram()
@@ -95,7 +97,8 @@ async def running_harness(
     clock = MutableClock()
     fake.clock = lambda: clock().timestamp()  # user messages are dated by the test clock
     bot = make_bot(settings.telegram)
-    dp = build_dispatcher(settings, session_factory, clock=clock, parser=parser)
+    dp = build_dispatcher(settings, session_factory, clock=clock, parser=parser,
+                          inbound_limit=inbound_limit)
     stop = asyncio.Event()
     polling = DurablePolling(dp, bot, concurrency=concurrency or 16, polling_timeout=1)
     task = asyncio.create_task(polling.run(stop))
