@@ -451,7 +451,8 @@ async def test_five_thousand_characters(harness: BotHarness) -> None:
 async def test_long_summary_is_split_and_confirmed(harness: BotHarness) -> None:
     names = ["三一产业基地", "钢铁城", "三一硅能", "硬质材料产业园", "广寒坪抽水蓄能",
              "功率半导体配套产业园"]
-    problem = "供电线路迁改进度缓慢" + "导致<设备>无法进场" * 75
+    # Just under the 4096 characters a message may have; the summary is longer.
+    problem = "供电线路迁改进度缓慢" + "导致<设备>无法进场" * 64
     text = "\n".join(f"{i}、{n}：本月完成投资1亿元，{problem}。" for i, n in enumerate(names, 1))
     user = await harness.bound_user("林晓")
     _, replies = await send(harness, user, text, replies=2)
