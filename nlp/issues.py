@@ -113,6 +113,12 @@ class _Lazy(Sequence[str | None]):
         return self._memo[i]
 
 
+def _settled(clause: str) -> bool:
+    """No problem here: 暂无困难, 没有影响, 征拆问题已经解决 (unless something is still open)."""
+    return bool(_NEGATED.search(clause)
+                or (_RESOLVED.search(clause) and not _STILL.search(clause)))
+
+
 def _neighbour(i: int, cats: Sequence[str | None]) -> str | None:
     """Clause i's own category, else the nearest neighbour's within two clauses."""
     for j in (i, i - 1, i + 1, i - 2, i + 2):
@@ -167,17 +173,19 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
     # Both are computed only when asked for: most clauses never need them.
     raw_cats = _Lazy(len(clauses), lambda i: _category(text[clauses[i][0]:clauses[i][1]],
                                                        clauses[i][1] - clauses[i][0]))
-    cats = _Lazy(len(clauses), lambda i: None if anchors[i] is None else _category(
-        blanked[clauses[i][0]:clauses[i][1]], anchors[i]))  # type: ignore[arg-type]
+    def cat_of(i: int) -> str | None:
+        clause = blanked[clauses[i][0]:clauses[i][1]]
+        anchor = anchors[i]
+        if anchor == -1:  # no problem word: none if it says all is well, else nearest the end
+            anchor = None if _settled(clause) else len(clause)
+        return None if anchor is None else _category(clause, anchor)
+
+    cats = _Lazy(len(clauses), cat_of)
     for cs, ce in clauses:
         clause = blanked[cs:ce]
         if not _ANY_PROBLEM.search(clause):
             kinds.append("none")
             anchors.append(len(clause))
-            continue
-        if _NEGATED.search(clause) or (_RESOLVED.search(clause) and not _STILL.search(clause)):
-            kinds.append("none")
-            anchors.append(None)
             continue
         strong = _STRONG.search(clause)
         request = _REQUEST.search(clause)
@@ -185,6 +193,14 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
         with_event = any(cs <= s < ce for s in event_starts)
         if strong is None and not with_event and not _WHEN.search(text, cs, ce):
             strong = _UNDECIDED.search(clause)
+        if (strong or weak or request) is None:
+            kinds.append("none")  # (its category, if a neighbour asks, is decided then)
+            anchors.append(-1)
+            continue
+        if _settled(clause):
+            kinds.append("none")
+            anchors.append(None)
+            continue
         anchor = strong or weak or request
         # Without a problem word, the category word nearest the clause's end is the one a
         # following clause (…，进度偏慢) would be about.
