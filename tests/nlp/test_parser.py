@@ -613,3 +613,13 @@ def test_stoppages_over_and_households_left(parser: Parser, text: str,
                                             categories: list[str]) -> None:
     [update] = parse(parser, text)
     assert [i["category"] for i in update["issues"]] == categories
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("雪峰岭学校施工用水还没通", "utilities"), ("雪峰岭学校监理单位人员不到位", "construction"),
+    ("雪峰岭学校规划条件还没出", "approval"), ("雪峰岭学校雨季施工难度大", "construction"),
+    ("雪峰岭学校土地证办不下来", "land"),
+])
+def test_more_problem_categories(parser: Parser, text: str, category: str) -> None:
+    [update] = parse(parser, text)
+    assert [i["category"] for i in update["issues"]] == [category]
