@@ -37,7 +37,7 @@ _SPLIT_DONE = re.compile(r"[开动封投签通][的了过]")  # 封的顶, 开�
 # project's completion acceptance (竣工验收).
 _OTHER_INSPECTION = re.compile(
     r"(?:消防|环保|规划|人防|节能|水保|档案|质量|专项|分部|分项|单体|主体|基础|防雷|电梯|安全|设备"
-    r"|桩基|隐蔽|初步|中间|地基|钢结构|幕墙|管网|绿化|室外|职业卫生|卫生|环评|安评|能评|水土保持"
+    r"|桩基|隐蔽|初步|中间|地基|钢结构|结构|幕墙|管网|绿化|室外|职业卫生|卫生|环评|安评|能评|水土保持"
     r"|特种设备|交通|工程质量|竣工前|预)(?:工程|专项|系统)?(?:的)?$"
 )
 # 未签征收协议 is land acquisition, not the project's investment agreement.
@@ -205,6 +205,13 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                 # 竣工投产, 竣工、投产: one date; 封顶然后竣工: a later step, date unknown.
                 status = prev.status
                 date = prev.date if not _THEN.search(prefix) else None
+            moved = _RESCHEDULE.search(suffix)
+            if moved is not None and status in (None, "planned"):
+                # 竣工时间由7月底调整到8月中旬: the date after the change is the plan.
+                after = within(me + moved.end(), right)
+                if after:
+                    span, status = after[0], "planned"
+                    date = span.date
             if date is None and post_dates and status in (None, "planned"):
                 span = post_dates[0]
                 date = span.date

@@ -623,3 +623,20 @@ def test_stoppages_over_and_households_left(parser: Parser, text: str,
 def test_more_problem_categories(parser: Parser, text: str, category: str) -> None:
     [update] = parse(parser, text)
     assert [i["category"] for i in update["issues"]] == [category]
+
+
+def test_a_list_on_one_line(parser: Parser) -> None:
+    text = "雪峰岭学校 6月第二周进展 1. 综合楼主体封顶 2. 完成投资350万 3. 暂无问题"
+    [update] = parser.parse(text, sender=None, sent=dt.date(2023, 6, 15)).to_json()["updates"]
+    assert [(e["milestone"], e["status"], e["date"]) for e in update["events"]] == [
+        ("topped_out", "done", None)]
+    assert update["issues"] == []
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("雪峰岭学校竣工时间由原来的7月底调整到8月中旬", [("completed", "planned", "2023-08-20")]),
+    ("雪峰岭学校综合楼已于5月8日通过主体结构验收", []),
+])
+def test_changed_dates_and_structural_inspections(parser: Parser, text: str,
+                                                  expected: list[tuple[Any, ...]]) -> None:
+    assert events(parser, text) == expected
