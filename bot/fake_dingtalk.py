@@ -12,7 +12,9 @@ What it speaks is what the real platform documents and the Stream SDK sends:
   x-acs-dingtalk-access-token header: 401 for a bad or expired token, unknown staffIds in
   invalidStaffIdList, 403 Forbidden.AccessDenied.QpsLimitForApi above the per-second limit;
 - POST /topapi/v2/user/get?access_token= (the address book) → errcode/result with mobile,
-  or errcode 60011 when the app lacks the permission.
+  or errcode 60011 when the app lacks the permission;
+- POST /media/upload?access_token=&type=image|file (multipart `media`) → media_id, which
+  sampleImageMsg (photoURL) and sampleFile (mediaId) messages must name.
 Tests make users send messages, press numbered replies and read what the robot sent.
 """
 
@@ -66,6 +68,7 @@ class _Failure:
     status: int
     body: dict[str, Any]
     remaining: int
+    after: int = 0  # calls let through first
 
 
 class FakeDingTalk:
@@ -81,6 +84,7 @@ class FakeDingTalk:
         self.mobile_permission = True
         self.tokens: dict[str, float] = {}  # token -> monotonic expiry
         self.sent: list[Sent] = []
+        self.media: dict[str, tuple[str, str, bytes]] = {}  # media_id -> (type, name, bytes)
         self.rejected: list[tuple[str, int, dict[str, Any]]] = []  # (path, status, body)
         self.acks: dict[str, dict[str, Any]] = {}  # messageId -> ack frame
         self.subscriptions: list[dict[str, str]] = []
@@ -105,6 +109,7 @@ class FakeDingTalk:
         app.router.add_post("/v1.0/robot/oToMessages/batchSend", self._batch_send)
         app.router.add_post("/v1.0/robot/groupMessages/send", self._group_send)
         app.router.add_post("/topapi/v2/user/get", self._user_get)
+        app.router.add_post("/media/upload", self._media_upload)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -151,9 +156,10 @@ class FakeDingTalk:
         }
 
     async def send_text(self, user: DingUser, text: str, *, group: str | None = None,
-                        at_bot: bool = True) -> dict[str, Any]:
-        """`user` writes `text` to the robot (one-to-one, or in `group` mentioning it).
-        Returns the bot message as the robot receives it."""
+                        at_bot: bool = True, picture: str | None = None) -> dict[str, Any]:
+        """`user` writes `text` to the robot (one-to-one, or in `group` mentioning it), with
+        a picture (its downloadCode) if given. Returns the bot message as the robot
+        receives it."""
         msg_id = f"msg{secrets.token_hex(10)}"
         data: dict[str, Any] = {
             "conversationId": group or f"cidp2p{user.user_id}",
@@ -167,12 +173,25 @@ class FakeDingTalk:
             "robotCode": self.robot_code, "msgtype": "text",
             "text": {"content": f" {text}" if group else text},
         }
+        if picture is not None:  # a photo with a caption arrives as rich text
+            del data["text"]
+            data["msgtype"] = "richText" if text else "picture"
+            data["content"] = ({"richText": [{"downloadCode": picture, "type": "picture"},
+                                             {"text": text}]} if text
+                               else {"downloadCode": picture})
         if group:
             data["conversationTitle"] = self.groups.get(group, "群聊")
             data["isInAtList"] = at_bot
             data["atUsers"] = [{"dingtalkId": "$:LWCP_v1:$robot"}] if at_bot else []
         await self.push(self._frame(TOPIC_ROBOT, data))
         return data
+
+    async def redeliver(self, data: dict[str, Any]) -> str:
+        """Push a robot message again (as DingTalk does when an ack was lost); the frame's
+        messageId."""
+        frame = self._frame(TOPIC_ROBOT, data)
+        await self.push(frame)
+        return frame["headers"]["messageId"]
 
     async def push(self, frame: dict[str, Any]) -> None:
         """Send a frame on the open connection (kept for redelivery until acknowledged)."""
@@ -198,9 +217,10 @@ class FakeDingTalk:
     # --- failure injection ------------------------------------------------------------------
 
     def fail_next(self, path: str, status: int, code: str, message: str = "",
-                  times: int = 1) -> None:
+                  times: int = 1, *, after: int = 0) -> None:
+        """The next `times` calls to `path` (after letting `after` through) fail so."""
         self._failures.append(_Failure(path, status, {"code": code, "message": message,
-                                                      "requestid": "fake"}, times))
+                                                      "requestid": "fake"}, times, after))
 
     def expire_tokens(self) -> None:
         self.tokens.clear()
@@ -243,6 +263,9 @@ class FakeDingTalk:
 
     def _injected(self, path: str) -> web.Response | None:
         for f in self._failures:
+            if f.path == path and f.after > 0:
+                f.after -= 1
+                return None
             if f.path == path:
                 f.remaining -= 1
                 if f.remaining <= 0:
@@ -332,6 +355,11 @@ class FakeDingTalk:
         except ValueError:
             return {}, self._error(request.path, 400, "invalidParameter.msgParam",
                                    "msgParam 不是合法的 JSON")
+        media = param.get("photoURL") if body["msgKey"] == "sampleImageMsg" else (
+            param.get("mediaId") if body["msgKey"] == "sampleFile" else None)
+        if body["msgKey"] in ("sampleImageMsg", "sampleFile") and media not in self.media:
+            return {}, self._error(request.path, 400, "invalidParameter.mediaId",
+                                   "mediaId 无效")
         body["msgParam"] = param
         return body, None
 
@@ -365,6 +393,22 @@ class FakeDingTalk:
                               key))
         self._changed.set()
         return web.json_response({"processQueryKey": key})
+
+    async def _media_upload(self, request: web.Request) -> web.Response:
+        if not self._token_ok(request.query.get("access_token")):
+            return web.json_response({"errcode": 88, "errmsg": "不合法的access_token"})
+        kind = request.query.get("type", "")
+        form = await request.post()
+        media = form.get("media")
+        if kind not in ("image", "file", "voice", "video") or not isinstance(media, web.FileField):
+            return web.json_response({"errcode": 40004, "errmsg": "不合法的媒体文件类型"})
+        data = media.file.read()
+        if kind == "image" and len(data) > 20 * 1024 * 1024:
+            return web.json_response({"errcode": 40006, "errmsg": "不合法的文件大小"})
+        media_id = f"@lA{secrets.token_hex(12)}"
+        self.media[media_id] = (kind, media.filename, data)
+        return web.json_response({"errcode": 0, "errmsg": "ok", "type": kind,
+                                  "media_id": media_id, "created_at": int(self.clock() * 1000)})
 
     async def _user_get(self, request: web.Request) -> web.Response:
         if not self._token_ok(request.query.get("access_token")):

@@ -2,7 +2,8 @@
 groups the robot is in, and the OpenAPI client. (The office group robots with a webhook are
 channels/dingtalk.py.)
 
-A Notice becomes DingTalk markdown (`sampleMarkdown`): the title coloured by level, lines
+A Notice becomes DingTalk markdown (`sampleMarkdown`; its attachment, uploaded through
+/media/upload, follows as `sampleImageMsg` or `sampleFile`): the title coloured by level, lines
 joined with markdown line breaks, and every action as a reply the reader can send back —
 a link the DingTalk client turns into that message when tapped
 (dtmd://dingtalkclient/sendMessage) and, for pushes, the words to type («知悉 12»).
@@ -37,7 +38,7 @@ from aiolimiter import AsyncLimiter
 from bot.config import DingTalkSettings, Settings
 from channels.webhook import defuse, md_line
 from scheduler.channel import Failed, RetryAfter, SendResult, Sent, Unreachable, register
-from scheduler.notice import Action, ActionKind, Level, Notice
+from scheduler.notice import Action, ActionKind, Attachment, AttachmentKind, Level, Notice
 
 NAME = "dingtalk_app"
 GROUP_PREFIX = "group:"
@@ -127,8 +128,6 @@ def render_markdown(notice: Notice, *, numbered: bool = False) -> list[str]:
         colour = _LEVEL_COLOURS.get(notice.level)
         lines.append(f"#### <font color={colour}>{title}</font>" if colour else f"#### {title}")
     lines += [md_line(ln) for ln in notice.lines]
-    if notice.attachment is not None:
-        lines.append(f"（附件 {defuse(notice.attachment.filename)} 请在电脑端台账中查看）")
     tail = render_actions(notice.all_actions, numbered=numbered)
     parts: list[str] = []
     current: list[str] = []
@@ -173,6 +172,10 @@ class ApiAnswer:
 
 class TokenError(Exception):
     """The access token could not be had (wrong AppKey/AppSecret, or DingTalk is down)."""
+
+
+class CredentialsRejected(TokenError):
+    """DingTalk refused the AppKey/AppSecret (a configuration error, not an outage)."""
 
 
 class DingTalkApi:
@@ -225,6 +228,8 @@ class DingTalkApi:
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise TokenError(f"获取钉钉 accessToken 失败：{exc}") from exc
             token = answer.body.get("accessToken")
+            if 400 <= answer.status < 500:
+                raise CredentialsRejected(f"钉钉拒绝了 AppKey/AppSecret：{answer.reason}")
             if answer.status != 200 or not token:
                 raise TokenError(f"获取钉钉 accessToken 失败：{answer.reason}")
             expires = float(answer.body.get("expireIn") or 7200)
@@ -258,7 +263,7 @@ class DingTalkApi:
         return answer.body
 
     async def user_mobile(self, user_id: str) -> str | None:
-        """The user's mobile from the address book (needs 成员信息读权限 and 手机号码信息);
+        """The user's mobile from the address book (needs 成员信息读权限 and 企业员工手机号信息);
         None when the app may not read it or the user is unknown."""
         token = await self.access_token()
         await self.limiter.acquire()
@@ -270,15 +275,38 @@ class DingTalkApi:
         mobile = (answer.body.get("result") or {}).get("mobile")
         return str(mobile) if mobile else None
 
-    async def send_markdown(self, address: str, title: str, text: str) -> ApiAnswer:
-        param = json.dumps({"title": title, "text": text}, ensure_ascii=False)
+    async def upload(self, attachment: Attachment) -> ApiAnswer:
+        """Upload a picture or file (/media/upload): its media_id is in the answer."""
+        token = await self.access_token()
+        await self.limiter.acquire()
+        kind = "image" if attachment.kind is AttachmentKind.IMAGE else "file"
+        url = (f"{self.settings.oapi_base_url}/media/upload"
+               f"?access_token={quote(token)}&type={kind}")
+        form = aiohttp.FormData()
+        form.add_field("media", attachment.data, filename=attachment.filename,
+                       content_type="image/png" if kind == "image"
+                       else "application/octet-stream")
+        async with self.session.post(url, data=form) as resp:
+            try:
+                data = await resp.json(content_type=None)
+            except ValueError:
+                data = {"errmsg": (await resp.text())[:200]}
+        return ApiAnswer(resp.status, data if isinstance(data, dict) else {})
+
+    async def send(self, address: str, msg_key: str, param: dict[str, Any]) -> ApiAnswer:
+        """One robot message (`msg_key` is DingTalk's message template: sampleMarkdown,
+        sampleImageMsg, sampleFile …) to a user or a group."""
+        text = json.dumps(param, ensure_ascii=False)
         if address.startswith(GROUP_PREFIX):
             return await self.call("/v1.0/robot/groupMessages/send", {
                 "robotCode": self.robot_code, "openConversationId": address[len(GROUP_PREFIX):],
-                "msgKey": "sampleMarkdown", "msgParam": param})
+                "msgKey": msg_key, "msgParam": text})
         return await self.call("/v1.0/robot/oToMessages/batchSend", {
             "robotCode": self.robot_code, "userIds": [address],
-            "msgKey": "sampleMarkdown", "msgParam": param})
+            "msgKey": msg_key, "msgParam": text})
+
+    async def send_markdown(self, address: str, title: str, text: str) -> ApiAnswer:
+        return await self.send(address, "sampleMarkdown", {"title": title, "text": text})
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -312,6 +340,9 @@ def classify(address: str, answer: ApiAnswer) -> SendResult:
 
 # --- the channel -----------------------------------------------------------------------------
 
+Part = tuple[str, dict[str, Any]] | Attachment  # (msgKey, msgParam) or a file to upload first
+
+
 class DingTalkChannel:
     name = NAME
 
@@ -321,19 +352,48 @@ class DingTalkChannel:
     async def send(self, address: str, notice: Notice, *, numbered: bool = False
                    ) -> SendResult:
         title = title_of(notice)
+        parts: list[Part] = [("sampleMarkdown", {"title": title, "text": text})
+                             for text in render_markdown(notice, numbered=numbered)]
+        if notice.attachment is not None:
+            parts.append(notice.attachment)
         result: SendResult = Sent()
-        for text in render_markdown(notice, numbered=numbered):
+        for i, part in enumerate(parts):
             try:
-                answer = await self.api.send_markdown(address, title, text)
+                if isinstance(part, Attachment):
+                    result = await self._attachment(address, part)
+                else:
+                    result = classify(address, await self.api.send(address, *part))
             except TokenError as exc:
-                return RetryAfter(0.0, str(exc))
+                result = RetryAfter(0.0, str(exc))
             except (aiohttp.ClientError, TimeoutError) as exc:
-                return RetryAfter(0.0, f"{type(exc).__name__}: {exc}")
-            result = classify(address, answer)
-            if not isinstance(result, Sent):
-                log.info("dingtalk send to %s: %s", address, result)
+                result = RetryAfter(0.0, f"{type(exc).__name__}: {exc}")
+            if isinstance(result, Sent):
+                continue
+            log.info("dingtalk send to %s: %s", address, result)
+            if i == 0:
                 return result
+            # The parts already shown cannot be taken back: sending again would show them
+            # twice, so the rest is reported, not retried.
+            reason = getattr(result, "reason", "")
+            return Failed(f"已发出 {i}/{len(parts)} 段，其余未发：{reason}"[:1000])
         return result
+
+    async def _attachment(self, address: str, attachment: Attachment) -> SendResult:
+        """Upload, then send as a picture (sampleImageMsg) or a file (sampleFile)."""
+        uploaded = await self.api.upload(attachment)
+        media_id = uploaded.body.get("media_id")
+        if uploaded.status != 200 or uploaded.body.get("errcode") != 0 or not media_id:
+            if uploaded.status >= 500 or uploaded.body.get("errcode") == -1:
+                return RetryAfter(0.0, f"钉钉上传附件失败：{uploaded.reason}")
+            return Failed(f"钉钉上传附件失败：{uploaded.reason}")
+        if attachment.kind is AttachmentKind.IMAGE:
+            answer = await self.api.send(address, "sampleImageMsg", {"photoURL": media_id})
+        else:
+            name, _, ext = attachment.filename.rpartition(".")
+            answer = await self.api.send(address, "sampleFile", {
+                "mediaId": media_id, "fileName": attachment.filename,
+                "fileType": ext.lower() if name else "file"})
+        return classify(address, answer)
 
     async def close(self) -> None:
         if self._owns_api:

@@ -57,6 +57,8 @@ class RobotMessage:
     group: bool
     text: str
     sent_at: dt.datetime
+    photo: str | None = None  # the first picture's downloadCode (形象进度)
+    conversation_title: str = ""  # the group's name
 
     @property
     def reply_address(self) -> str:
@@ -69,12 +71,8 @@ def robot_message(data: dict[str, Any]) -> RobotMessage | None:
     msg = ChatbotMessage.from_dict(data)
     if not msg.sender_staff_id or not msg.message_id:
         return None  # not from a member of the organisation (external contacts)
-    text = ""
-    if msg.message_type == "text" and msg.text is not None:
-        text = msg.text.content or ""
-    elif msg.message_type == "richText" and msg.rich_text_content is not None:
-        text = "".join(str(part.get("text", "")) for part in
-                       msg.rich_text_content.rich_text_list or [])
+    text = "".join(msg.get_text_list() or []) if msg.message_type in ("text", "richText") else ""
+    images = msg.get_image_list() if msg.message_type in ("picture", "richText") else []
     created = int(msg.create_at or 0)
     sent_at = (dt.datetime.fromtimestamp(created / 1000, dt.UTC) if created
                else dt.datetime.now(dt.UTC))
@@ -82,6 +80,8 @@ def robot_message(data: dict[str, Any]) -> RobotMessage | None:
         message_id=str(msg.message_id), sender_id=str(msg.sender_staff_id),
         sender_name=str(msg.sender_nick or ""), conversation_id=str(msg.conversation_id or ""),
         group=str(msg.conversation_type) == "2", text=text.strip(), sent_at=sent_at,
+        photo=next((str(i) for i in images or [] if i), None),
+        conversation_title=str(msg.conversation_title or ""),
     )
 
 

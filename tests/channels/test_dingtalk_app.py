@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import struct
+import zlib
 from collections.abc import AsyncIterator
 from urllib.parse import unquote
 
@@ -23,7 +25,7 @@ from channels.dingtalk_app import (
 )
 from channels.dingtalk_stream import RobotMessage, StreamClient
 from scheduler.channel import Failed, RetryAfter, Sent, Unreachable, open_channels, providers
-from scheduler.notice import Action, ActionKind, Level, Notice, Strong, line
+from scheduler.notice import Action, ActionKind, Attachment, Level, Notice, Strong, line
 
 
 def _settings(fake: FakeDingTalk, secret: str | None = None):
@@ -106,6 +108,31 @@ async def test_send_to_user_and_group(fake: FakeDingTalk, api: DingTalkApi) -> N
     assert isinstance(nobody, Unreachable) and "u999" in nobody.reason
 
 
+def _png() -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00\x00\x00\x00")) + chunk(b"IEND", b""))
+
+
+async def test_attachments_uploaded_and_sent(fake: FakeDingTalk, api: DingTalkApi) -> None:
+    channel = DingTalkChannel(api)
+    picture = Notice.of(["今日简报"], attachment=Attachment.png("digest.png", _png()))
+    assert isinstance(await channel.send("u100", picture), Sent)
+    text, image = fake.sent_to("u100")
+    assert text.msg_key == "sampleMarkdown" and "今日简报" in text.text
+    assert image.msg_key == "sampleImageMsg"
+    kind, name, data = fake.media[image.param["photoURL"]]
+    assert (kind, name, data) == ("image", "digest.png", _png())
+    sheet = Notice.of(["月报"], attachment=Attachment.document("月报.xlsx", b"PK\x03\x04"))
+    assert isinstance(await channel.send("u100", sheet), Sent)
+    file = fake.sent_to("u100")[-1]
+    assert (file.msg_key, file.param["fileName"], file.param["fileType"]) == (
+        "sampleFile", "月报.xlsx", "xlsx")
+    assert fake.media[file.param["mediaId"]][2] == b"PK\x03\x04"
+
+
 async def test_token_cached_and_renewed(fake: FakeDingTalk, api: DingTalkApi) -> None:
     channel = DingTalkChannel(api)
     await channel.send("u100", ALERT)
@@ -129,6 +156,17 @@ async def test_errors_classified(fake: FakeDingTalk, api: DingTalkApi) -> None:
     slow = await channel.send("u100", ALERT)
     assert isinstance(slow, RetryAfter) and slow.seconds == 60
     assert not fake.sent_to("u100")
+
+
+async def test_a_part_refused_after_the_first_is_not_sent_again(
+    fake: FakeDingTalk, api: DingTalkApi
+) -> None:
+    long = Notice.of([f"第{i}行" + "很长的内容" * 40 for i in range(25)])
+    assert len(render_markdown(long)) == 2
+    fake.fail_next("/v1.0/robot/oToMessages/batchSend", 500, "ServiceUnavailable", after=1)
+    result = await DingTalkChannel(api).send("u100", long)
+    assert isinstance(result, Failed) and "已发出 1/2 段" in result.reason
+    assert len(fake.sent_to("u100")) == 1
 
 
 async def test_throttled_by_platform(fake: FakeDingTalk, api: DingTalkApi) -> None:
