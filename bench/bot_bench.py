@@ -270,6 +270,7 @@ async def main(args: argparse.Namespace) -> None:
     from bot.dispatcher import build_dispatcher
     from bot.sandbox import SAMPLE_LEDGER, load_ledger
     from bot.telegram import make_bot
+    from storage import addresses
     from storage.db import make_engine, make_sessionmaker
     from storage.models import Person, Project, ProjectRole, Role
     from storage.schema import upgrade
@@ -315,7 +316,10 @@ async def main(args: argparse.Namespace) -> None:
                 if person.id in seen or len(users) >= args.contacts:
                     continue
                 seen.add(person.id)
-                person.telegram_user_id = person.telegram_chat_id = USER_BASE + person.id
+                person.telegram_user_id = USER_BASE + person.id
+                await addresses.bind(session, person.id, addresses.TELEGRAM,
+                                     str(USER_BASE + person.id),
+                                     datetime.datetime.now(datetime.UTC))
                 users.append((USER_BASE + person.id, person.name,
                               (project.short_names or [project.name])[0]))
             await session.commit()

@@ -38,6 +38,7 @@ from scheduler.sweep import run_sweep
 from scheduler.workdays import WorkCalendar
 from storage.db import make_engine, make_sessionmaker
 from storage.models import (
+    Address,
     Milestone,
     Person,
     Project,
@@ -74,8 +75,7 @@ async def generate(sf: async_sessionmaker[AsyncSession], n: int, seed: int = 7) 
     def person(name: str) -> int:
         nonlocal pid
         pid += 1
-        people.append(dict(id=pid, name=name, telegram_user_id=10**9 + pid,
-                           telegram_chat_id=10**9 + pid, created_at=NOW))
+        people.append(dict(id=pid, name=name, telegram_user_id=10**9 + pid, created_at=NOW))
         return pid
 
     top = person("一把手")
@@ -123,6 +123,9 @@ async def generate(sf: async_sessionmaker[AsyncSession], n: int, seed: int = 7) 
             ))
     async with sf() as s:
         await _bulk(s, Person, people)
+        await _bulk(s, Address, [dict(person_id=p["id"], channel="telegram",
+                                      address=str(p["telegram_user_id"]), created_at=NOW)
+                                 for p in people])
         await _bulk(s, Project, projects)
         await _bulk(s, ProjectRole, roles)
         await _bulk(s, Milestone, milestones)

@@ -10,12 +10,15 @@ import datetime as dt
 import logging
 import signal
 import sys
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from aiogram import Bot, Dispatcher
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+import channels as _channels  # noqa: F401  (registers every channel)
 from bot.config import Settings
 from bot.dispatcher import PARSER_RECHECK_SECONDS, build_dispatcher, calendar_from
 from bot.middlewares import system_clock
@@ -24,6 +27,8 @@ from bot.recovery import recovery_loop
 from bot.services.onboarding import register_commands
 from bot.services.registry import ParserHolder
 from bot.telegram import make_bot
+from channels.telegram import Limits, TelegramChannel
+from scheduler.channel import Channel, open_channels
 from scheduler.workdays import coverage_warning
 from storage.db import make_engine, make_sessionmaker
 from storage.schema import upgrade
@@ -49,13 +54,23 @@ async def startup(bot: Bot) -> None:
     await register_commands(bot)
 
 
+def outbound_channels(
+    settings: Settings, bot: Bot, *, limits: Limits | None = None
+) -> dict[str, Channel]:
+    """Every configured channel; Telegram shares the dispatcher's Bot."""
+    out = open_channels(settings, skip={"telegram"})
+    out["telegram"] = TelegramChannel(bot, limits=limits)
+    return out
+
+
 def make_scheduler(
-    settings: Settings, session_factory: async_sessionmaker[AsyncSession], bot: Bot
+    settings: Settings, session_factory: async_sessionmaker[AsyncSession],
+    channels: Mapping[str, Channel],
 ) -> Service:
     """The scheduled sweeps, digests and outbox delivery (scheduler.runner)."""
     from scheduler.runner import SchedulerService  # APScheduler: imported only when running
 
-    service: Service = SchedulerService(settings, session_factory, bot)
+    service: Service = SchedulerService(settings, session_factory, channels)
     return service
 
 
@@ -128,7 +143,7 @@ async def serve(
     clock = dispatcher_kwargs.get("clock", system_clock)
     dp = build_dispatcher(settings, session_factory, **dispatcher_kwargs)
     await startup(bot)
-    scheduler = make_scheduler(settings, session_factory, bot)
+    scheduler = make_scheduler(settings, session_factory, outbound_channels(settings, bot))
     await scheduler.start()
     recovery = asyncio.create_task(
         recovery_loop(session_factory, bot, settings, parser, stop, clock))
@@ -192,3 +207,44 @@ async def start_dashboard(
         print(f"配置错误 web.listen_port: 无法监听 {settings.web.listen_host}:"
               f"{settings.web.listen_port}（{exc.strerror or exc}）")
         return None
+
+
+async def tick(args: argparse.Namespace, settings: Settings) -> int:
+    """`gongjian tick [--at 2023-06-01T08:30] [--dry-run]`: scheduler.tick.tick_once once."""
+    from scheduler.tick import parse_at, tick_once
+
+    try:
+        now = parse_at(getattr(args, "at", None), settings)
+    except ValueError:
+        print(f"时间格式不对：{args.at}（例：2023-06-01T08:30）", file=sys.stderr)
+        return 2
+    dry_run = bool(getattr(args, "dry_run", False))
+    if not dry_run and settings.telegram.token is None:
+        print("未配置 Telegram token（telegram.token 或 GONGJIAN_TELEGRAM__TOKEN）；"
+              "只想查看将发送的内容请加 --dry-run", file=sys.stderr)
+        return 2
+    # Loud, first: deadlines counted without the year's holidays are wrong.
+    warning = coverage_warning(calendar_from(settings).years_ahead(
+        now.astimezone(settings.schedule.tz).date()))
+    if warning:
+        print(warning)
+    engine = make_engine(settings.database.url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            problems = await org_problems(session, settings.org)
+    except SQLAlchemyError:  # no ledger yet: the tick itself says what is wrong
+        problems = []
+    if problems:
+        await engine.dispose()
+        print("\n".join(problems), file=sys.stderr)
+        return 2
+    channels = None if dry_run else open_channels(settings)
+    try:
+        report = await tick_once(settings, make_sessionmaker(engine), channels, now,
+                                 dry_run=dry_run, instance="cli-tick")
+    finally:
+        for channel in (channels or {}).values():
+            await channel.close()
+        await engine.dispose()
+    print(report.summary(settings))
+    return 0

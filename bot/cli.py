@@ -28,7 +28,7 @@ COMMANDS: dict[str, str] = {
     "run": "bot.app:run",
     "sandbox": "bot.sandbox:run",
     "run-or-sandbox": "bot.cli:cmd_run_or_sandbox",
-    "tick": "scheduler.tick:run",
+    "tick": "bot.app:tick",
     "check-robots": "channels.check:run",
 }
 

@@ -33,7 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import failures
-from bot.app import polling_concurrency, startup
+from bot.app import outbound_channels, polling_concurrency, startup
 from bot.clock import SandboxClock, TimeCommandError, describe_instant, parse_time_command
 from bot.config import DatabaseSettings, Settings
 from bot.dispatcher import build_dispatcher
@@ -41,11 +41,12 @@ from bot.fake_api import Call, FakeTelegram
 from bot.middlewares import Clock
 from bot.telegram import make_bot
 from bot.text import columns, to_plain
-from scheduler.delivery import Limits
+from channels.telegram import Limits
 from scheduler.policy import in_quiet_hours, window_opens
 from scheduler.runner import SchedulerService
 from scheduler.tick import TickReport, tick_once
 from scheduler.workdays import WorkCalendar
+from storage import addresses
 from storage.db import make_engine, make_sessionmaker
 from storage.ledger.importer import LedgerRejected, import_ledger
 from storage.ledger.milestones import import_milestones, read_milestones
@@ -107,7 +108,7 @@ class TerminalChat:
         self.fake, self.people, self.read_line, self.write = fake, people, read_line, write
         self.time_travel = time_travel
         self.by_name = {p.name: p for p in people}
-        self.by_chat = {p.telegram_chat_id: p for p in people}
+        self.by_chat = {p.telegram_user_id: p for p in people}  # private chat id = user id
         self.current: Person | None = None
         self.cursor = 0  # index into fake.calls already shown or filed
         self.shown = 0  # visible calls shown so far (by drain, whoever called it)
@@ -136,8 +137,8 @@ class TerminalChat:
     def switch(self, person: Person) -> None:
         self.current = person
         self.write(f"—— 现在您是 {person.name} ——")
-        assert person.telegram_chat_id is not None
-        for call in self.unseen.pop(person.telegram_chat_id, []):
+        assert person.telegram_user_id is not None  # the private chat has the user's id
+        for call in self.unseen.pop(person.telegram_user_id, []):
             self.show(call)
 
     # what the bot did
@@ -169,7 +170,7 @@ class TerminalChat:
                 continue
             chat = call.params.get("chat_id")
             here = self.current is not None and (
-                chat is None or int(chat) == self.current.telegram_chat_id
+                chat is None or int(chat) == self.current.telegram_user_id
             )
             if here:
                 self.show(call)
@@ -231,7 +232,7 @@ class TerminalChat:
     def keyboard(self) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
         """The latest bot message in the current chat still carrying buttons."""
         assert self.current is not None
-        chat = self.current.telegram_chat_id
+        chat = self.current.telegram_user_id
         latest = None
         for (cid, _mid), message in self.fake.messages.items():
             if cid == chat and message.get("from", {}).get("is_bot") and buttons_of(
@@ -423,9 +424,10 @@ def sandbox_settings(settings: Settings, base_url: str, db_url: str, sample: boo
 async def bind_everyone(session_factory: async_sessionmaker[AsyncSession]) -> list[Person]:
     async with session_factory() as session:
         people = list((await session.scalars(select(Person).order_by(Person.id))).all())
+        now = dt.datetime.now(dt.UTC)
         for p in people:
             p.telegram_user_id = USER_ID_BASE + p.id
-            p.telegram_chat_id = USER_ID_BASE + p.id
+            await addresses.bind(session, p.id, addresses.TELEGRAM, str(USER_ID_BASE + p.id), now)
         await session.commit()
     return people
 
@@ -499,9 +501,9 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         polling: asyncio.Task[None] | None = None
         dashboard: web.AppRunner | None = None
         # The same scheduler as `gongjian run`: sweeps, digests and outbox delivery.
-        scheduler = SchedulerService(settings, session_factory, bot, instance="sandbox",
-                                     delivery_poll_seconds=0.3, clock=clock,
-                                     limiter=SandboxLimits())
+        scheduler = SchedulerService(
+            settings, session_factory, outbound_channels(settings, bot, limits=SandboxLimits()),
+            instance="sandbox", delivery_poll_seconds=0.3, clock=clock)
         pump: asyncio.Task[None] | None = None
 
         async def time_travel(arg: str) -> list[str]:

@@ -10,6 +10,7 @@ RetryAfter(0) (transient: delivery backs off).
 
 from __future__ import annotations
 
+import html
 import logging
 
 from aiogram import Bot
@@ -46,6 +47,7 @@ from scheduler.notice import (
     AttachmentKind,
     Em,
     Line,
+    Link,
     Notice,
     Strong,
 )
@@ -66,6 +68,8 @@ def render_line(spans: Line) -> str:
             out.append(f"<b>{esc(s.text)}</b>")
         elif isinstance(s, Em):
             out.append(f"<i>{esc(s.text)}</i>")
+        elif isinstance(s, Link):
+            out.append(f'<a href="{html.escape(s.url, quote=True)}">{esc(s.text)}</a>')
         else:
             out.append(esc(s))
     return "".join(out)

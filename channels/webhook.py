@@ -32,7 +32,7 @@ import aiohttp
 
 from bot.config import ROBOT_KIND_LABELS, RobotSettings
 from scheduler.channel import Failed, RetryAfter, SendResult, Sent
-from scheduler.notice import Em, Line, Notice, Strong
+from scheduler.notice import Em, Line, Link, Notice, Strong
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,8 @@ def md_line(spans: Line) -> str:
             out.append(f"**{defuse(s.text)}**" if s.text.strip() else defuse(s.text))
         elif isinstance(s, Em):
             out.append(f"*{defuse(s.text)}*" if s.text.strip() else defuse(s.text))
+        elif isinstance(s, Link):
+            out.append(f"[{defuse(s.text)}]({s.url})")
         else:
             out.append(defuse(s))
     return "".join(out)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.services import alerts as service
+from channels.telegram import render_text
 from handlers.callbacks import AlertAction, IssueAction, PlanChangeAction
 from handlers.filters import plain_text, private_chat
 from scheduler.workdays import WorkCalendar
@@ -31,15 +32,10 @@ async def _answer(
         await session.commit()
     else:
         await session.rollback()
-    await query.answer(_plain(outcome.text)[:190], show_alert=not outcome.ok)
+    await query.answer(outcome.text[:190], show_alert=not outcome.ok)
     if outcome.ok and message and query.message is not None:
-        await query.bot.send_message(query.message.chat.id, outcome.text)  # type: ignore[union-attr]
-
-
-def _plain(text: str) -> str:
-    for tag in ("<b>", "</b>"):
-        text = text.replace(tag, "")
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+        await query.bot.send_message(  # type: ignore[union-attr]
+            query.message.chat.id, render_text(outcome.notice))
 
 
 async def ack(
@@ -90,7 +86,7 @@ async def feedback(
 ) -> None:
     outcome = await service.finish_resolution(session, person, message.text or "", now)
     await session.commit()
-    await message.answer(outcome.text)
+    await message.answer(render_text(outcome.notice))
 
 
 def build_router() -> Router:

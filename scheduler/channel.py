@@ -12,7 +12,7 @@ package, which registers each one here (GoAlert's provider registry).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -77,10 +77,12 @@ def providers() -> Mapping[str, ChannelFactory]:
     return dict(_PROVIDERS)
 
 
-def open_channels(settings: Settings) -> dict[str, Channel]:
-    """Every registered channel that the settings configure, by name."""
+def open_channels(settings: Settings, *, skip: Collection[str] = ()) -> dict[str, Channel]:
+    """Every registered channel that the settings configure, by name (but those in `skip`)."""
     out: dict[str, Channel] = {}
     for name, factory in _PROVIDERS.items():
+        if name in skip:
+            continue
         channel = factory(settings)
         if channel is not None:
             out[name] = channel

@@ -1,11 +1,15 @@
-"""Outbox delivery: claim due rows, send them within Telegram's limits, mark each one.
+"""Outbox delivery: claim due rows, render them, send each through its channel, mark each.
 
 Rows are claimed in a short transaction (state "sending", claimed_by, a lease in
 next_attempt_at) — with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several instances never
 claim the same row; on SQLite the same conditional UPDATE is atomic for the single instance.
-Sending happens outside any transaction; each row is then marked in its own transaction
-(sent, retry later with backoff, or failed). A row whose instance died mid-send is claimed
-again once its lease has passed.
+Notices are rendered from the rows' payloads (alert notices from the alert, at delivery),
+then sent outside any transaction through the row's channel (scheduler.channel), which
+renders the platform's message, keeps the platform's limits and classifies its answer.
+Each row is then marked in its own transaction (sent, retry later with backoff, or failed).
+A row whose instance died mid-send is claimed again once its lease has passed.
+
+No platform code here: a row's `channel` names a registered Channel, its `address` is opaque.
 
 Quiet hours (scheduler.policy.in_quiet_hours): non-urgent rows stay pending with
 next_attempt_at moved to the opening of the window; urgent (red) rows go.
@@ -17,68 +21,35 @@ import asyncio
 import datetime as dt
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiogram import Bot
-from aiogram.enums import ParseMode
-from aiogram.exceptions import (
-    TelegramBadRequest,
-    TelegramForbiddenError,
-    TelegramNotFound,
-    TelegramRetryAfter,
-)
-from aiogram.types import InlineKeyboardMarkup
-from aiolimiter import AsyncLimiter
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
+from scheduler import alert_notices
+from scheduler.channel import Channel, Failed, RetryAfter, SendResult, Sent, Unreachable
+from scheduler.notice import Notice, from_json
 from scheduler.policy import in_quiet_hours, window_opens
+from scheduler.unreachable import escalate_unreachable
 from scheduler.workdays import WorkCalendar
-from storage import audit
-from storage.models import Outbox, Person
+from storage import addresses, audit
+from storage.models import Outbox
+from storage.states import OutboxKind, OutboxState
 
 log = logging.getLogger(__name__)
 
-PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+PENDING, SENDING, SENT, FAILED = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.SENT,
+                                  OutboxState.FAILED)
 MAX_ATTEMPTS = 6
 BASE_BACKOFF = dt.timedelta(seconds=30)
 MAX_BACKOFF = dt.timedelta(hours=1)
 LEASE = dt.timedelta(minutes=5)  # a claimed row is claimable again after this
-# Rows per chat in one round: at 1/s per chat (20/min in groups) a round ends well inside
-# the lease, so no other instance takes a row over while it is still being sent.
+# Rows per address in one round: at 1/s per chat (20/min in groups) a round ends well
+# inside the lease, so no other instance takes a row over while it is still being sent.
 MAX_PER_CHAT = 20
-UNREACHABLE_MARKERS = ("chat not found", "user is deactivated", "bot was kicked")
-
-
-class Limits:
-    """Telegram's broadcast limits as leaky buckets: ~30 messages/s overall, one per second
-    per chat, 20 per minute per group (negative chat ids). One instance per running worker."""
-
-    def __init__(
-        self,
-        per_second: float = 30,
-        per_chat: tuple[float, float] = (1, 1.0),
-        per_group: tuple[float, float] = (20, 60.0),
-    ) -> None:
-        self._global = AsyncLimiter(per_second, 1.0)
-        self._per_chat, self._per_group = per_chat, per_group
-        self._chats: dict[int, list[AsyncLimiter]] = {}
-
-    def _for_chat(self, chat_id: int) -> list[AsyncLimiter]:
-        if chat_id not in self._chats:
-            limiters = [AsyncLimiter(*self._per_chat)]
-            if chat_id < 0:
-                limiters.append(AsyncLimiter(*self._per_group))
-            self._chats[chat_id] = limiters
-        return self._chats[chat_id]
-
-    async def acquire(self, chat_id: int) -> None:
-        for limiter in self._for_chat(chat_id):  # the chat's own first: no global token wasted
-            await limiter.acquire()
-        await self._global.acquire()
 
 
 @dataclass
@@ -88,9 +59,10 @@ class Preview:
     outbox_id: int
     key: str
     kind: str
-    chat_id: int | None
+    channel: str
+    address: str
     person_id: int | None
-    text: str
+    text: str  # the notice as plain text
 
 
 @dataclass
@@ -121,16 +93,17 @@ class _Claimed:
     key: str
     kind: str
     person_id: int | None
-    chat_id: int | None
-    text: str
-    reply_markup: dict[str, Any] | None
+    channel: str
+    address: str
+    payload: dict[str, Any]
+    alert_id: int | None
     attempts: int
 
 
 @dataclass
 class _Outcome:
-    state: str  # sent | pending | failed
-    message_id: int | None = None
+    state: OutboxState  # sent | pending | failed
+    message_id: str | None = None
     error: str | None = None
     retry_at: dt.datetime | None = None
     unreachable: bool = False
@@ -171,6 +144,10 @@ async def _hold_for_quiet_hours(
     return int(result.rowcount or 0)
 
 
+_COLUMNS = (Outbox.id, Outbox.key, Outbox.kind, Outbox.person_id, Outbox.channel,
+            Outbox.address, Outbox.payload, Outbox.alert_id, Outbox.attempts)
+
+
 async def _claim(
     session: AsyncSession, now: dt.datetime, instance: str, max_rows: int, *, urgent_only: bool
 ) -> list[_Claimed]:
@@ -188,18 +165,16 @@ async def _claim(
         update(Outbox)
         .where(Outbox.id.in_(select(picked.c.id)), _due(now, urgent_only=urgent_only))
         .values(state=SENDING, claimed_by=instance, next_attempt_at=now + LEASE)
-        .returning(Outbox.id, Outbox.key, Outbox.kind, Outbox.person_id, Outbox.chat_id,
-                   Outbox.text, Outbox.reply_markup, Outbox.attempts)
+        .returning(*_COLUMNS)
         .execution_options(synchronize_session=False)
     )
     rows = [_Claimed(*r) for r in (await session.execute(stmt)).all()]
     rows.sort(key=lambda r: r.id)
-    await _resolve_chats(session, rows)
-    per_chat: dict[int | None, int] = defaultdict(int)
+    per_chat: dict[tuple[str, str], int] = defaultdict(int)
     kept, extra = [], []
     for r in rows:
-        per_chat[r.chat_id] += 1
-        (kept if per_chat[r.chat_id] <= MAX_PER_CHAT else extra).append(r)
+        per_chat[r.channel, r.address] += 1
+        (kept if per_chat[r.channel, r.address] <= MAX_PER_CHAT else extra).append(r)
     if extra:  # back to the queue, due at once: the next round takes them
         await session.execute(
             update(Outbox).where(Outbox.id.in_([r.id for r in extra]))
@@ -209,56 +184,44 @@ async def _claim(
     return kept
 
 
-async def _resolve_chats(session: AsyncSession, rows: Sequence[_Claimed | Preview]) -> None:
-    """Rows queued for a person without a chat id get the person's private chat."""
-    need = {r.person_id for r in rows if r.chat_id is None and r.person_id is not None}
-    if not need:
-        return
-    chats = dict((await session.execute(
-        select(Person.id, Person.telegram_chat_id).where(Person.id.in_(need))
-    )).tuples().all())
+async def render_notices(
+    session: AsyncSession, settings: Settings, calendar: WorkCalendar,
+    rows: Sequence[_Claimed],
+) -> dict[int, Notice]:
+    """Each row's Notice by row id: alert rows rendered from their alert, the rest from the
+    stored notice. A row that cannot be rendered is left out."""
+    out: dict[int, Notice] = {}
+    alert_rows = []
     for r in rows:
-        if r.chat_id is None and r.person_id is not None:
-            r.chat_id = chats.get(r.person_id)
+        if r.kind == OutboxKind.ALERT and r.alert_id is not None and "lines" not in r.payload:
+            alert_rows.append(alert_notices.AlertRow(r.id, r.alert_id, r.person_id, r.payload))
+        else:
+            try:
+                out[r.id] = from_json(r.payload)
+            except (KeyError, TypeError, ValueError):
+                log.exception("outbox %s: unreadable payload", r.id)
+    out.update(await alert_notices.render(session, settings, calendar, alert_rows))
+    return out
 
 
-def _classify(exc: Exception, attempts: int, now: dt.datetime, max_attempts: int) -> _Outcome:
-    """What a failed send means for the row (`attempts` counts this one)."""
-    error = f"{type(exc).__name__}: {exc}"[:1000]
-    if isinstance(exc, TelegramForbiddenError):
-        return _Outcome(FAILED, error=error, unreachable=True)
-    if isinstance(exc, TelegramBadRequest | TelegramNotFound):
-        gone = any(m in str(exc).lower() for m in UNREACHABLE_MARKERS)
-        return _Outcome(FAILED, error=error, unreachable=gone)
+def _outcome(result: SendResult, attempts: int, now: dt.datetime, max_attempts: int
+             ) -> _Outcome:
+    """What the channel's answer means for the row (`attempts` counts this one)."""
+    if isinstance(result, Sent):
+        return _Outcome(SENT, message_id=result.message_id)
+    if isinstance(result, Unreachable):
+        return _Outcome(FAILED, error=result.reason[:1000], unreachable=True)
+    if isinstance(result, Failed):
+        return _Outcome(FAILED, error=result.reason[:1000])
+    assert isinstance(result, RetryAfter)
+    error = result.reason[:1000] or "retry"
     if attempts >= max_attempts:
         return _Outcome(FAILED, error=error)
-    if isinstance(exc, TelegramRetryAfter):
-        delay = max(dt.timedelta(seconds=exc.retry_after), dt.timedelta(seconds=1))
+    if result.seconds > 0:  # the platform said how long
+        delay = max(dt.timedelta(seconds=result.seconds), dt.timedelta(seconds=1))
     else:
         delay = backoff(attempts)
     return _Outcome(PENDING, error=error, retry_at=now + delay)
-
-
-async def _send(bot: Bot, row: _Claimed) -> int:
-    markup = (
-        InlineKeyboardMarkup.model_validate(row.reply_markup) if row.reply_markup else None
-    )
-    message = await bot.send_message(
-        row.chat_id, row.text, reply_markup=markup, parse_mode=ParseMode.HTML  # type: ignore[arg-type]
-    )
-    return message.message_id
-
-
-async def _escalate_unreachable(
-    session: AsyncSession, settings: Settings, row: Outbox, now: dt.datetime
-) -> None:
-    """Tell the next level (escalation's hook), when the escalation package provides it."""
-    try:
-        from scheduler.sweep import escalate_unreachable  # type: ignore[attr-defined]
-    except ImportError:
-        log.warning("scheduler.sweep.escalate_unreachable missing: nobody told about %s", row.key)
-        return
-    await escalate_unreachable(session, settings, row, now)
 
 
 async def _mark(
@@ -276,7 +239,7 @@ async def _mark(
         last_error=outcome.error,
     )
     if outcome.state == SENT:
-        values.update(sent_at=now, telegram_message_id=outcome.message_id)
+        values.update(sent_at=now, platform_message_id=outcome.message_id)
     elif outcome.state == PENDING:
         values.update(next_attempt_at=outcome.retry_at)
     marked = await session.execute(
@@ -291,13 +254,7 @@ async def _mark(
     if outcome.state == SENT:
         result.sent += 1
         result.sent_ids.append(row.id)
-        if row.person_id is not None:
-            await session.execute(
-                update(Person)
-                .where(Person.id == row.person_id, Person.unreachable_since.is_not(None))
-                .values(unreachable_since=None)
-                .execution_options(synchronize_session=False)
-            )
+        await addresses.mark_reachable(session, row.channel, row.address)
         return
     if outcome.state == PENDING:
         result.retried += 1
@@ -307,22 +264,18 @@ async def _mark(
     if not outcome.unreachable:
         return
     person_id = row.person_id
-    if person_id is None and row.chat_id is not None:
-        person_id = await session.scalar(
-            select(Person.id).where(Person.telegram_chat_id == row.chat_id).limit(1)
+    if person_id is None:
+        person_id = await addresses.person_at(session, row.channel, row.address)
+    if await addresses.mark_unreachable(session, row.channel, row.address, now) \
+            and person_id is not None:
+        result.unreachable.append(person_id)
+        audit.record(
+            session, at=now, action="person_unreachable", entity="person",
+            entity_id=person_id, actor="scheduler",
+            detail={"outbox_id": row.id, "channel": row.channel},
         )
-    if person_id is not None:
-        person = await session.get(Person, person_id)
-        if person is not None and person.unreachable_since is None:
-            person.unreachable_since = now
-            result.unreachable.append(person_id)
-            audit.record(
-                session, at=now, action="person_unreachable", entity="person",
-                entity_id=person_id, actor="scheduler", detail={"outbox_id": row.id},
-            )
-    outbox_row = await session.get(Outbox, row.id)
-    if outbox_row is not None:
-        await _escalate_unreachable(session, settings, outbox_row, now)
+    await escalate_unreachable(session, settings, person_id=person_id, alert_id=row.alert_id,
+                               row_kind=row.kind, row_id=row.id, now=now)
 
 
 async def preview_due(
@@ -335,42 +288,46 @@ async def preview_due(
 ) -> list[Preview]:
     """The rows a delivery at `now` would send (quiet hours applied); writes nothing."""
     urgent_only = _quiet_opening(now, settings, calendar) is not None
-    rows = (await session.execute(
-        select(Outbox.id, Outbox.key, Outbox.kind, Outbox.chat_id, Outbox.person_id, Outbox.text)
+    rows = [_Claimed(*r) for r in (await session.execute(
+        select(*_COLUMNS)
         .where(_due(now, urgent_only=urgent_only))
         .order_by(Outbox.next_attempt_at, Outbox.id)
         .limit(max_rows)
-    )).all()
-    previews = [Preview(*r) for r in rows]
-    await _resolve_chats(session, previews)
-    return previews
+    )).all()]
+    notices = await render_notices(session, settings, calendar, rows)
+    return [
+        Preview(r.id, r.key, r.kind, r.channel, r.address, r.person_id,
+                notices[r.id].plain_text() if r.id in notices else "")
+        for r in rows
+    ]
 
 
 async def deliver_due(
     session_factory: async_sessionmaker[AsyncSession],
-    bot: Bot,
+    channels: Mapping[str, Channel],
     settings: Settings,
     calendar: WorkCalendar,
     now: dt.datetime,
     *,
     instance: str,
-    limiter: Limits | None = None,
     max_rows: int = 500,
     max_attempts: int = MAX_ATTEMPTS,
 ) -> DeliveryResult:
     """One delivery round at `now`: hold what quiet hours hold, claim up to `max_rows` due
-    rows, send them (chats in parallel, each chat in queue order), mark each."""
+    rows, render and send them (addresses in parallel, each address in queue order), mark
+    each."""
     result = DeliveryResult()
-    limiter = limiter or Limits()
     opening = _quiet_opening(now, settings, calendar)
     async with session_factory() as session:
         if opening is not None:
             result.held = await _hold_for_quiet_hours(session, now, opening)
         rows = await _claim(session, now, instance, max_rows, urgent_only=opening is not None)
         await session.commit()
-    result.claimed = len(rows)
-    if not rows:
-        return result
+        result.claimed = len(rows)
+        if not rows:
+            return result
+        notices = await render_notices(session, settings, calendar, rows)
+        await session.commit()
 
     mark_lock = asyncio.Lock()  # one writer at a time in this process (SQLite)
 
@@ -380,31 +337,28 @@ async def deliver_due(
                         result=result)
             await session.commit()
 
-    async def send_chat(chat_rows: list[_Claimed]) -> None:
-        for row in chat_rows:
-            attempts = row.attempts + 1
-            if row.chat_id is None:
-                await finish(row, _Outcome(FAILED, error="收件人未绑定 Telegram"))
+    async def send_address(address_rows: list[_Claimed]) -> None:
+        for row in address_rows:
+            channel = channels.get(row.channel)
+            notice = notices.get(row.id)
+            if notice is None:
+                await finish(row, _Outcome(FAILED, error="通知内容无法生成"))
                 continue
-            try:
-                await limiter.acquire(row.chat_id)
-                message_id = await _send(bot, row)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # every Bot API / network error ends in a mark
-                await finish(row, _classify(exc, attempts, now, max_attempts))
-                continue
-            await finish(row, _Outcome(SENT, message_id=message_id))
+            if channel is None:  # not configured here: another instance may have it
+                sent: SendResult = RetryAfter(0, f"channel {row.channel} not configured")
+            else:
+                sent = await channel.send(row.address, notice)
+            await finish(row, _outcome(sent, row.attempts + 1, now, max_attempts))
 
-    by_chat: dict[int | None, list[_Claimed]] = defaultdict(list)
+    by_address: dict[tuple[str, str], list[_Claimed]] = defaultdict(list)
     for row in rows:
-        by_chat[row.chat_id].append(row)
+        by_address[row.channel, row.address].append(row)
     outcomes = await asyncio.gather(
-        *(send_chat(chat_rows) for chat_rows in by_chat.values()), return_exceptions=True
+        *(send_address(group) for group in by_address.values()), return_exceptions=True
     )
     for exc in outcomes:  # e.g. the database went away while marking: the lease recovers
         if isinstance(exc, BaseException):
-            log.error("delivery to a chat stopped: %r", exc)
+            log.error("delivery to an address stopped: %r", exc)
             if isinstance(exc, asyncio.CancelledError):
                 raise exc
     return result
@@ -412,7 +366,7 @@ async def deliver_due(
 
 async def delivery_loop(
     session_factory: async_sessionmaker[AsyncSession],
-    bot: Bot,
+    channels: Mapping[str, Channel],
     settings: Settings,
     calendar: WorkCalendar,
     *,
@@ -420,20 +374,18 @@ async def delivery_loop(
     instance: str,
     stop: asyncio.Event,
     wake: asyncio.Event | None = None,
-    limiter: Limits | None = None,
     poll_seconds: float = 5.0,
     max_rows: int = 500,
 ) -> None:
     """Deliver until `stop` is set: a round right after a busy one, else wait `poll_seconds`
     (or until `wake` is set, e.g. after something was queued)."""
-    limiter = limiter or Limits()
     wake = wake or asyncio.Event()
     while not stop.is_set():
         wake.clear()  # what is queued from now on gets another round
         claimed = 0
         try:
-            res = await deliver_due(session_factory, bot, settings, calendar, clock(),
-                                    instance=instance, limiter=limiter, max_rows=max_rows)
+            res = await deliver_due(session_factory, channels, settings, calendar, clock(),
+                                    instance=instance, max_rows=max_rows)
             claimed = res.claimed
         except asyncio.CancelledError:
             raise

@@ -22,16 +22,17 @@ from functools import cached_property
 from typing import Any
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings, dashboard_url
-from bot.text import TELEGRAM_LIMIT, esc, see_all
 from scheduler import cycle
-from scheduler.outbox import notice_key
+from scheduler.messages import see_all
+from scheduler.notice import Line, Notice, Strong, line, to_json
+from scheduler.outbox import Draft, dialect_insert, notice_key, write
 from scheduler.policy import LEVEL_ICONS, LEVELS, rank
-from scheduler.sweep import describe
+from scheduler.recipients import describe
 from scheduler.workdays import WorkCalendar
+from storage.addresses import reach_of
 from storage.labels import SCOPE_LABELS, fmt_date, milestone_label, short_name
 from storage.models import (
     Alert,
@@ -48,6 +49,7 @@ from storage.models import (
     Report,
     Role,
 )
+from storage.states import OutboxKind
 
 DIGEST_ROLES = (Role.SERVICE, Role.DISTRICT_LEADER, Role.CITY_LEADER)
 HORIZON_WORKDAYS = 7
@@ -56,6 +58,8 @@ CHUNK = 2000
 WEEKDAYS = "一二三四五六日"
 EVENT_STATUS = {"done": "已完成", "planned": "计划", "not_done": "未完成"}
 NOTHING = "今日无新情况"
+# Characters of plain text a digest may fill: one Telegram message (4,096 with markup).
+TEXT_BUDGET = 3800
 
 
 # --- the snapshot (pure data) and its text -----------------------------------------------------
@@ -149,66 +153,71 @@ def _colour_counts(alerts: Sequence[AlertLine]) -> str:
 
 def _alert_section(
     title: str, alerts: Sequence[AlertLine], max_lines: int, *, icons: bool = True
-) -> list[str]:
+) -> list[Line]:
     if not alerts:
         return []
-    head = f"<b>{title}</b>（{len(alerts)}）"
+    head = f"（{len(alerts)}）"
     if icons:
         head += f" {_colour_counts(alerts)}"
     lines = [
-        f"· {LEVEL_ICONS.get(a.level, '') + ' ' if icons else ''}"
-        f"{esc(a.project)}：{esc(_clip(a.what))}"
+        f"· {LEVEL_ICONS.get(a.level, '') + ' ' if icons else ''}{a.project}：{_clip(a.what)}"
         for a in _by_colour(alerts)
     ]
-    return ["", head, *_capped(lines, max_lines)]
+    return [(), line(Strong(title), head), *_plain_lines(_capped(lines, max_lines))]
 
 
-def render_digest(s: DigestSnapshot, dashboard_url: str | None = None) -> str:
-    """The digest text (HTML, within Telegram's 4,096 characters). Empty sections are left
-    out; a day with nothing at all gives one line. Sections too long for chat are cut and
-    the digest ends with the dashboard's address."""
-    title = f"📋 <b>每日简报</b> {_day(s.day)}（周{WEEKDAYS[s.day.weekday()]}）"
+def _plain_lines(texts: Sequence[str]) -> list[Line]:
+    return [(t,) for t in texts]
+
+
+def render_digest(s: DigestSnapshot, dashboard_url: str | None = None) -> Notice:
+    """The digest (within one Telegram message). Empty sections are left out; a day with
+    nothing at all gives one line. Sections too long for chat are cut and the digest ends
+    with the dashboard's address."""
+    head = f" {_day(s.day)}（周{WEEKDAYS[s.day.weekday()]}）"
     if s.empty:
-        return f"{title}：{NOTHING}"
+        return Notice.of([], title=line("📋 ", Strong("每日简报"), f"{head}：{NOTHING}"))
+    title = line("📋 ", Strong("每日简报"), head)
     max_lines = MAX_LINES
     while True:
         body = _sections(s, max_lines)
-        if CUT in body:
-            body += ["", see_all(dashboard_url)]
-        text = "\n".join([title, *body])
-        if len(text) <= TELEGRAM_LIMIT or max_lines <= 1:
-            return text
+        if (CUT,) in body:
+            body += [(), see_all(dashboard_url)]
+        notice = Notice.of(body, title=title)
+        if len(notice.plain_text()) <= TEXT_BUDGET or max_lines <= 1:
+            return notice
         max_lines //= 2
 
 
-def _sections(s: DigestSnapshot, max_lines: int) -> list[str]:
-    out = [f"{esc(s.name)}，您关注的 {s.project_count} 个项目："]
+def _sections(s: DigestSnapshot, max_lines: int) -> list[Line]:
+    out: list[Line] = [(f"{s.name}，您关注的 {s.project_count} 个项目：",)]
     if s.updates:
-        out += ["", f"<b>新确认的进展</b>（{len(s.updates)}）"]
-        out += _capped([f"· {esc(u.project)}：{esc(_clip('；'.join(u.items), 120))}"
-                        for u in s.updates], max_lines)
+        out += [(), line(Strong("新确认的进展"), f"（{len(s.updates)}）")]
+        out += _plain_lines(_capped([f"· {u.project}：{_clip('；'.join(u.items), 120)}"
+                                     for u in s.updates], max_lines))
     out += _alert_section("新增预警", s.new_alerts, max_lines)
     out += _alert_section("预警升级", s.escalated_alerts, max_lines)
     out += _alert_section("已解除预警", s.closed_alerts, max_lines, icons=False)
     if s.open_issues:
-        head = f"<b>交办件</b>：未办结 {s.open_issues} 件"
+        head = f"：未办结 {s.open_issues} 件"
         if s.overdue_issues:
             head += f"，其中超期 {len(s.overdue_issues)} 件"
-        out += ["", head]
-        out += _capped([
-            f"· {esc(i.project)}：{esc(i.text)}（期限{_day(i.deadline)}）"
+        out += [(), line(Strong("交办件"), head)]
+        out += _plain_lines(_capped([
+            f"· {i.project}：{i.text}（期限{_day(i.deadline)}）"
             for i in sorted(s.overdue_issues, key=lambda i: (i.deadline, i.project))
-        ], max_lines)
+        ], max_lines))
     if s.upcoming:
-        out += ["", f"<b>近{HORIZON_WORKDAYS}个工作日到期节点</b>（{len(s.upcoming)}）"]
-        out += _capped([
-            f"· {esc(m.project)}：{milestone_label(m.milestone)} {_day(m.planned)}"
+        out += [(), line(Strong(f"近{HORIZON_WORKDAYS}个工作日到期节点"),
+                         f"（{len(s.upcoming)}）")]
+        out += _plain_lines(_capped([
+            f"· {m.project}：{milestone_label(m.milestone)} {_day(m.planned)}"
             for m in sorted(s.upcoming, key=lambda m: (m.planned, m.project))
-        ], max_lines)
+        ], max_lines))
     if s.missing_reports:
-        out += ["", f"<b>未报送进度</b>（{len(s.missing_reports)}）"]
-        out += _capped([f"· {esc(m.project)}：{esc(m.person)}" for m in s.missing_reports],
-                       max_lines)
+        out += [(), line(Strong("未报送进度"), f"（{len(s.missing_reports)}）")]
+        out += _plain_lines(_capped([f"· {m.project}：{m.person}" for m in s.missing_reports],
+                                    max_lines))
     return out
 
 
@@ -238,7 +247,8 @@ def investment_item(scope: str, wan_yuan: Decimal) -> str:
 class Recipient:
     person_id: int
     name: str
-    chat_id: int
+    channel: str
+    address: str
     project_ids: set[int] | None  # None: sees everything
     since: dt.datetime
 
@@ -296,11 +306,11 @@ async def recipients(
     cond = Person.id.in_(roles)
     if everyone:
         cond = or_(cond, Person.name.in_(sorted(everyone)))
-    people = (await session.execute(
-        select(Person.id, Person.name, Person.telegram_chat_id)
-        .where(cond, Person.telegram_chat_id.is_not(None), Person.unreachable_since.is_(None))
-        .order_by(Person.id)
+    found = (await session.execute(
+        select(Person.id, Person.name).where(cond).order_by(Person.id)
     )).all()
+    reach = await reach_of(session, [p.id for p in found])
+    people = [p for p in found if p.id in reach and reach[p.id].ok]
     if not people:
         return []
     ids = [p.id for p in people]
@@ -321,7 +331,7 @@ async def recipients(
     default_since = previous_digest(day, settings, calendar)
     return [
         Recipient(
-            p.id, p.name, int(p.telegram_chat_id),
+            p.id, p.name, reach[p.id].channel or "", reach[p.id].address or "",
             None if p.name in everyone else scope.get(p.id, set()),
             last.get(p.id, default_since),
         )
@@ -443,15 +453,15 @@ def snapshot_for(who: Recipient, data: _Data, day: dt.date) -> DigestSnapshot:
         if items:
             first = min(at for at, _ in data.updates[pid] if at > who.since)
             updates.append((first, UpdateLine(data.name(pid), tuple(dict.fromkeys(items)))))
-        for a, line in data.alerts.get(pid, ()):
+        for a, shown in data.alerts.get(pid, ()):
             if a.closed_at is not None and a.closed_at > who.since:
-                closed.append(line)
+                closed.append(shown)
             elif a.state == "closed":
                 continue
             elif a.opened_at > who.since:
-                new.append(line)
+                new.append(shown)
             elif a.level_changed_at > who.since and a.level_changed_at > a.opened_at:
-                escalated.append(line)
+                escalated.append(shown)
         for issue, late in data.issues.get(pid, ()):
             issues += 1
             if late:
@@ -520,22 +530,13 @@ async def queue_digests(
     if await session.scalar(select(JobRun.id).where(JobRun.key == job_key(day))):
         return 0
     link = dashboard_url(settings)
-    rows = [
-        dict(key=digest_key(who.person_id, day), kind="digest", person_id=who.person_id,
-             chat_id=who.chat_id, text=render_digest(snap, link), reply_markup=None,
-             alert_id=None, urgent=False, state="pending", attempts=0, next_attempt_at=now,
-             created_at=now)
+    drafts = [
+        Draft(digest_key(who.person_id, day), OutboxKind.DIGEST, who.channel, who.address,
+              to_json(render_digest(snap, link)), person_id=who.person_id)
         for who, snap in await collect_snapshots(session, settings, calendar, now)
     ]
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    added = 0
-    if rows:  # scheduler.outbox.enqueue's rule, as one cached executemany
-        result = await session.execute(
-            insert(Outbox).on_conflict_do_nothing(index_elements=["key"]).returning(Outbox.id),
-            rows,
-        )
-        added = len(result.all())
+    added = await write(session, drafts, now)
+    insert = dialect_insert(session)
     await session.execute(
         insert(JobRun).values(key=job_key(day), ran_at=now)
         .on_conflict_do_nothing(index_elements=["key"])

@@ -1,14 +1,16 @@
-"""Chinese texts of alerts, reminders and notices, and their inline keyboards (pure)."""
+"""Chinese notices of alerts, reminders, plan changes and 交办件, with their actions (pure).
+
+Each function returns a channel-neutral scheduler.notice.Notice: plain-text spans (never
+escaped here: every channel escapes its own way) and typed actions carrying their ids.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from bot.text import esc
-from handlers.callbacks import AlertAction, IssueAction, PlanChangeAction
+from scheduler.notice import Action, ActionKind, Level, Line, Link, Notice, Strong, line
 from scheduler.policy import LEVEL_ICONS, LEVEL_NAMES
 from storage.labels import fmt_date, fmt_moment, period_words
 
@@ -22,7 +24,7 @@ class AlertView:
     level: str
     project: str  # short name
     project_code: str
-    what: str  # plain text, escaped when rendered
+    what: str
     since: dt.date
     days_late: int
     responsible: str | None
@@ -32,25 +34,31 @@ class AlertView:
     escalated_from: str | None = None
 
 
-def alert_text(view: AlertView) -> str:
-    head = f"{LEVEL_ICONS[view.level]} <b>{LEVEL_NAMES[view.level]}</b>"
+def alert_notice(view: AlertView, issue_id: int | None = None) -> Notice:
+    """The alert; `issue_id` (for the 交办件's responsible person) adds 已办结."""
+    suffix = ""
     if view.escalated_from:
-        head += f"（由{LEVEL_NAMES[view.escalated_from]}升级）"
+        suffix = f"（由{LEVEL_NAMES[view.escalated_from]}升级）"
     elif view.repeat:
-        head += "（再次提醒）"
+        suffix = "（再次提醒）"
     lines = [
-        head,
-        f"项目：{esc(view.project)}（{esc(view.project_code)}）",
-        f"事项：{esc(view.what)}",
+        f"项目：{view.project}（{view.project_code}）",
+        f"事项：{view.what}",
         f"逾期：自{fmt_date(view.since)}起已逾期 {view.days_late} 个工作日",
-        f"责任人：{esc(view.responsible or '未指定')}",
+        f"责任人：{view.responsible or '未指定'}",
     ]
     if view.acknowledged_by:
         lines.append(ack_line(view.acknowledged_by, view.acknowledged_at))
     else:
         lines.append(NOT_ACKNOWLEDGED)
     lines.append(NEXT_STEP.get(view.kind, NEXT_STEP[""]))
-    return "\n".join(lines)
+    actions = [Action(ActionKind.ACKNOWLEDGE, view.alert_id, "已知悉")]
+    if issue_id is not None:
+        actions.append(Action(ActionKind.RESOLVE, issue_id, "已办结"))
+    return Notice.of(
+        lines, title=line(f"{LEVEL_ICONS[view.level]} ", Strong(LEVEL_NAMES[view.level]), suffix),
+        level=Level(view.level), actions=[actions],
+    )
 
 
 NOT_ACKNOWLEDGED = "尚无人点“已知悉”"
@@ -64,90 +72,80 @@ NEXT_STEP = {
 
 
 def ack_line(who: str, when: dt.datetime | None) -> str:
-    """`when` local."""
-    return f"已知悉：{esc(who)}" + (f"（{fmt_moment(when)}）" if when else "") + "，尚未办结"
+    """`when` local. Alert notices are rendered at delivery, so a copy still waiting in the
+    outbox says who pressed 已知悉 in the meantime."""
+    return f"已知悉：{who}" + (f"（{fmt_moment(when)}）" if when else "") + "，尚未办结"
 
 
-def with_acknowledgement(text: str, who: str, when: dt.datetime | None) -> str:
-    """An alert notice rendered before someone pressed 已知悉, as it reads after."""
-    return text.replace(NOT_ACKNOWLEDGED, ack_line(who, when), 1)
+def reminder_notice(
+    person: str, period_key: str, due: dt.datetime, projects: Sequence[str]
+) -> Notice:
+    names = "、".join(projects)
+    return Notice.of([
+        f"📋 {person}，您好：本期（{period_words(period_key)}）项目进度请于"
+        f"{fmt_date(due.date())} {due:%H:%M} 前报送。",
+        f"待报送项目：{names}",
+        "直接发送文字即可，例如“本月完成投资1.2亿元，形象进度60%”。",
+    ])
 
 
-def _keyboard(rows: Sequence[Sequence[tuple[str, str]]]) -> dict[str, Any]:
-    return {"inline_keyboard": [
-        [{"text": text, "callback_data": data} for text, data in row] for row in rows
-    ]}
-
-
-def alert_keyboard(alert_id: int, issue_id: int | None = None) -> dict[str, Any]:
-    row = [("已知悉", AlertAction(alert_id=alert_id, action="ack").pack())]
-    if issue_id is not None:
-        row.append(("已办结", IssueAction(issue_id=issue_id, action="resolve").pack()))
-    return _keyboard([row])
-
-
-def reminder_text(person: str, period_key: str, due: dt.datetime, projects: Sequence[str]) -> str:
-    names = "、".join(esc(p) for p in projects)
-    return (
-        f"📋 {esc(person)}，您好：本期（{esc(period_words(period_key))}）项目进度请于"
-        f"{fmt_date(due.date())} {due:%H:%M} 前报送。\n"
-        f"待报送项目：{names}\n直接发送文字即可，例如“本月完成投资1.2亿元，形象进度60%”。"
-    )
-
-
-def plan_change_request_text(
-    project: str, milestone: str, old: dt.date | None, new: dt.date, requester: str | None
-) -> str:
+def plan_change_request_notice(
+    change_id: int, project: str, milestone: str, old: dt.date | None, new: dt.date,
+    requester: str | None,
+) -> Notice:
     old_text = fmt_date(old) if old else "未定"
-    return (
-        f"📅 <b>计划调整申请</b>\n项目：{esc(project)}\n节点：{esc(milestone)}\n"
-        f"原计划：{old_text}\n申请调整为：{fmt_date(new)}\n"
-        f"申请人：{esc(requester or '未知')}\n该节点已逾期，请审核。"
+    return Notice.of(
+        [f"项目：{project}", f"节点：{milestone}", f"原计划：{old_text}",
+         f"申请调整为：{fmt_date(new)}", f"申请人：{requester or '未知'}",
+         "该节点已逾期，请审核。"],
+        title=line("📅 ", Strong("计划调整申请")),
+        actions=[[Action(ActionKind.APPROVE, change_id, "同意"),
+                  Action(ActionKind.REJECT, change_id, "驳回")]],
     )
 
 
-def plan_change_keyboard(change_id: int) -> dict[str, Any]:
-    return _keyboard([[
-        ("同意", PlanChangeAction(change_id=change_id, action="approve").pack()),
-        ("驳回", PlanChangeAction(change_id=change_id, action="reject").pack()),
-    ]])
-
-
-def plan_change_decided_text(
+def plan_change_decided_notice(
     project: str, milestone: str, new: dt.date, approved: bool, decider: str
-) -> str:
+) -> Notice:
     verdict = "已同意" if approved else "已驳回"
     tail = "预警已关闭。" if approved else "原计划不变，逾期预警继续有效。"
-    return (
-        f"📅 {esc(project)}「{esc(milestone)}」调整至{fmt_date(new)}的申请"
-        f"{verdict}（{esc(decider)}）。{tail}"
+    return Notice.of([
+        f"📅 {project}「{milestone}」调整至{fmt_date(new)}的申请{verdict}（{decider}）。{tail}"
+    ])
+
+
+def unreachable_notice(person: str, project: str, what: str, level: str | None) -> Notice:
+    return Notice.of(
+        [f"⚠️ {person} 无法接收消息（可能已屏蔽机器人），以下预警未能送达：",
+         f"项目：{project}", f"事项：{what}", "请电话联系督办。"],
+        level=Level(level) if level in LEVEL_NAMES else Level.INFO,
     )
 
 
-def unreachable_text(person: str, project: str, what: str) -> str:
-    return (
-        f"⚠️ {esc(person)} 无法接收消息（可能已屏蔽机器人），"
-        f"以下预警未能送达：\n项目：{esc(project)}\n事项：{esc(what)}\n请电话联系督办。"
+def issue_resolved_notice(
+    issue_id: int, project: str, issue: str, responsible: str, note: str
+) -> Notice:
+    return Notice.of(
+        [f"项目：{project}", f"问题：{issue}", f"办理人：{responsible}", f"办结反馈：{note}",
+         "如问题仍未解决，请点“未解决”。"],
+        title=line("✅ ", Strong("交办件已办结")),
+        actions=[[Action(ActionKind.REOPEN, issue_id, "未解决")]],
     )
 
 
-def issue_resolved_text(project: str, issue: str, responsible: str, note: str) -> str:
-    return (
-        f"✅ <b>交办件已办结</b>\n项目：{esc(project)}\n问题：{esc(issue)}\n"
-        f"办理人：{esc(responsible)}\n办结反馈：{esc(note)}\n如问题仍未解决，请点“未解决”。"
+def issue_reopened_notice(
+    issue_id: int, project: str, issue: str, reporter: str, deadline: dt.date
+) -> Notice:
+    return Notice.of(
+        [f"项目：{project}", f"问题：{issue}", f"{reporter} 反馈问题仍未解决，请继续办理。",
+         f"新的办理期限：{fmt_date(deadline)}"],
+        title=line("↩️ ", Strong("交办件被退回")),
+        actions=[[Action(ActionKind.RESOLVE, issue_id, "已办结")]],
     )
 
 
-def issue_reopen_keyboard(issue_id: int) -> dict[str, Any]:
-    return _keyboard([[("未解决", IssueAction(issue_id=issue_id, action="reopen").pack())]])
-
-
-def issue_reopened_text(project: str, issue: str, reporter: str) -> str:
-    return (
-        f"↩️ <b>交办件被退回</b>\n项目：{esc(project)}\n问题：{esc(issue)}\n"
-        f"{esc(reporter)} 反馈问题仍未解决，请继续办理。"
-    )
-
-
-def issue_reopened_keyboard(issue_id: int) -> dict[str, Any]:
-    return _keyboard([[("已办结", IssueAction(issue_id=issue_id, action="resolve").pack())]])
+def see_all(dashboard_url: str | None) -> Line:
+    """The last line of a list too long for chat: where to see all of it."""
+    if dashboard_url:
+        return line("全部内容请在一屏统览查看：", Link(dashboard_url, dashboard_url))
+    return ("请在一屏统览查看全部",)

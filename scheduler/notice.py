@@ -9,9 +9,11 @@ string in it is plain text: each channel escapes and marks it up its own way
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import base64
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class Level(StrEnum):
@@ -37,7 +39,15 @@ class Em:
     text: str
 
 
-Span = str | Strong | Em
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A web address shown as `text` (the dashboard; served by the program itself)."""
+
+    text: str
+    url: str
+
+
+Span = str | Strong | Em | Link
 Line = tuple[Span, ...]
 
 
@@ -182,3 +192,59 @@ class Notice:
     def with_actions(self, actions: Sequence[Sequence[Action]]) -> Notice:
         return Notice(self.lines, self.title, self.level,
                       tuple(tuple(r) for r in actions if r), self.attachment, self.mentions)
+
+
+# --- JSON (the outbox payload) ---------------------------------------------------------------
+
+def _span_json(s: Span) -> str | dict[str, str]:
+    if isinstance(s, Strong):
+        return {"b": s.text}
+    if isinstance(s, Em):
+        return {"i": s.text}
+    if isinstance(s, Link):
+        return {"a": s.text, "href": s.url}
+    return s
+
+
+def _span(value: str | dict[str, str]) -> Span:
+    if isinstance(value, str):
+        return value
+    if "a" in value:
+        return Link(value["a"], value["href"])
+    return Strong(value["b"]) if "b" in value else Em(value["i"])
+
+
+def to_json(notice: Notice) -> dict[str, Any]:
+    """A JSON-able form (attachments as base64)."""
+    out: dict[str, Any] = {"lines": [[_span_json(s) for s in ln] for ln in notice.lines]}
+    if notice.title:
+        out["title"] = [_span_json(s) for s in notice.title]
+    if notice.level is not Level.INFO:
+        out["level"] = notice.level.value
+    if notice.actions:
+        out["actions"] = [[
+            {"kind": a.kind.value, "target": a.target_id, "label": a.label,
+             **({"option": a.option_id} if a.option_id is not None else {})}
+            for a in row] for row in notice.actions]
+    if notice.attachment is not None:
+        att = notice.attachment
+        out["attachment"] = {"kind": att.kind.value, "filename": att.filename,
+                             "data": base64.b64encode(att.data).decode("ascii")}
+    if notice.mentions:
+        out["mentions"] = list(notice.mentions)
+    return out
+
+
+def from_json(data: Mapping[str, Any]) -> Notice:
+    att = data.get("attachment")
+    return Notice(
+        lines=tuple(tuple(_span(s) for s in ln) for ln in data.get("lines") or ()),
+        title=tuple(_span(s) for s in data["title"]) if data.get("title") else None,
+        level=Level(data.get("level", Level.INFO)),
+        actions=tuple(tuple(
+            Action(ActionKind(a["kind"]), int(a["target"]), a["label"], a.get("option"))
+            for a in row) for row in data.get("actions") or ()),
+        attachment=Attachment(AttachmentKind(att["kind"]), att["filename"],
+                              base64.b64decode(att["data"])) if att else None,
+        mentions=tuple(data.get("mentions") or ()),
+    )

@@ -20,16 +20,16 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from aiogram import Bot
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from scheduler.delivery import Limits, delivery_loop
+from scheduler.channel import Channel
+from scheduler.delivery import delivery_loop
 from scheduler.digest import queue_digests
 from scheduler.locks import engine_of, sweep_lock
 from scheduler.sweep import run_sweep
@@ -53,19 +53,17 @@ class SchedulerService:
         self,
         settings: Settings,
         session_factory: async_sessionmaker[AsyncSession],
-        bot: Bot,
+        channels: Mapping[str, Channel],
         *,
         clock: Clock = system_clock,
         instance: str | None = None,
         calendar: WorkCalendar | None = None,
-        limiter: Limits | None = None,
         delivery_poll_seconds: float = 5.0,
     ) -> None:
-        self.settings, self.session_factory, self.bot = settings, session_factory, bot
+        self.settings, self.session_factory, self.channels = settings, session_factory, channels
         self.clock = clock
         self.instance = instance or default_instance()
         self.calendar = calendar or calendar_for(settings)
-        self.limiter = limiter
         self.delivery_poll_seconds = delivery_poll_seconds
         self.scheduler: AsyncIOScheduler | None = None
         self._stop = asyncio.Event()
@@ -130,8 +128,8 @@ class SchedulerService:
         await self._guarded(self.sweep_job, "sweep")
         await self._guarded(self.digest_job, "digest")
         self._delivery = asyncio.create_task(delivery_loop(
-            self.session_factory, self.bot, self.settings, self.calendar, clock=self.clock,
-            instance=self.instance, stop=self._stop, wake=self._wake, limiter=self.limiter,
+            self.session_factory, self.channels, self.settings, self.calendar, clock=self.clock,
+            instance=self.instance, stop=self._stop, wake=self._wake,
             poll_seconds=self.delivery_poll_seconds,
         ), name=f"delivery:{self.instance}")
         self.scheduler.start()

@@ -11,19 +11,18 @@ which the delivery worker enforces).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, exists, func, insert, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from scheduler import cycle, messages, policy
-from scheduler.outbox import enqueue, notice_key
+from scheduler import alert_notices, cycle, messages, policy
+from scheduler.notice import to_json
+from scheduler.outbox import Draft, notice_key, write
 from scheduler.overdue import (
     ISSUE,
     MILESTONE,
@@ -34,26 +33,27 @@ from scheduler.overdue import (
     milestone_subject,
     report_subject,
 )
+from scheduler.recipients import Directory
 from scheduler.workdays import WorkCalendar
-from storage.labels import milestone_label, period_words, short_name
+from storage.addresses import Reach
+from storage.labels import milestone_label
 from storage.models import (
     Alert,
     AuditLog,
     CoordinationIssue,
     Milestone,
     Outbox,
-    Person,
     PlanChange,
     Project,
     ProjectRole,
     Report,
     Role,
 )
+from storage.states import OutboxKind, OutboxState
 
 log = logging.getLogger(__name__)
 CHUNK = 2000
-BIG = 3000  # projects: above this, Directory loads every role at once
-SUPERSEDABLE = ("pending", "held")
+SUPERSEDABLE = (OutboxState.PENDING,)
 
 
 @dataclass
@@ -66,7 +66,7 @@ class SweepResult:
     reminders: int = 0
     plan_change_requests: int = 0
     superseded: int = 0  # pending notices made moot by a newer level or a closure
-    skipped_no_chat: int = 0  # recipients without a telegram_chat_id
+    skipped_no_chat: int = 0  # recipients bound on no channel
     skipped_unreachable: int = 0  # recipients who blocked the bot
     closed_reasons: dict[str, int] = field(default_factory=dict)
 
@@ -74,11 +74,6 @@ class SweepResult:
 def _chunks(seq: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
     for i in range(0, len(seq), size):
         yield seq[i:i + size]
-
-
-def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def _local_midnight_utc(day: dt.date, settings: Settings) -> dt.datetime:
@@ -206,7 +201,8 @@ class _Sweep:
         for chunk in _chunks(unsent, 5000):
             await self.session.execute(
                 update(Outbox).where(Outbox.id.in_(chunk), Outbox.state.in_(SUPERSEDABLE))
-                .values(state="superseded").execution_options(synchronize_session=False)
+                .values(state=OutboxState.SUPERSEDED)
+                .execution_options(synchronize_session=False)
             )
         self.result.superseded += len(unsent)
 
@@ -341,69 +337,45 @@ class _Sweep:
     # --- notices -----------------------------------------------------------------------------
 
     async def queue_notices(self) -> None:
+        """One row per recipient saying which alert and how (first, repeat, escalated);
+        the text is rendered at delivery (scheduler.alert_notices)."""
         if not self.notify:
             return
         await self._supersede({a for a, (kind, _) in self.notify.items() if kind != "first"})
         fetched = (await self.session.execute(
-            select(Alert.id, Alert.kind, Alert.subject, Alert.level, Alert.project_id,
-                   Alert.due_date, Alert.person_id, Alert.state, Alert.acknowledged_by_id,
-                   Alert.acknowledged_at, Alert.milestone_id, Alert.issue_id,
-                   Project.code, Project.name, Project.short_names,
-                   Milestone.code.label("milestone_code"), Milestone.planned_date,
-                   CoordinationIssue.text.label("issue_text"),
-                   CoordinationIssue.responsible_id)
-            .join(Project, Project.id == Alert.project_id)
-            .outerjoin(Milestone, Milestone.id == Alert.milestone_id)
-            .outerjoin(CoordinationIssue, CoordinationIssue.id == Alert.issue_id)
+            alert_notices.alert_query()
             .where(Alert.last_notified_at == self.now, Alert.state.in_(OPEN_STATES))
         )).all()
         alerts = [a for a in fetched if a.id in self.notify]
         book = await self.directory(
             {a.project_id for a in alerts},
-            {a.person_id for a in alerts} | {a.responsible_id for a in alerts}
-            | {a.acknowledged_by_id for a in alerts},
+            {a.person_id for a in alerts} | {a.responsible_id for a in alerts},
         )
-        rows: list[dict[str, Any]] = []
+        drafts: list[Draft] = []
         period = self.today.isoformat()
-        tz = self.settings.schedule.tz
         for a in alerts:
-            kind, previous = self.notify[a.id]
-            view = messages.AlertView(
-                alert_id=a.id, kind=a.kind, level=a.level,
-                project=short_name(a.name, a.short_names), project_code=a.code,
-                what=describe(a), since=a.due_date, days_late=self.days(a.due_date),
-                responsible=book.responsible(a), acknowledged_by=book.name(a.acknowledged_by_id),
-                acknowledged_at=a.acknowledged_at.astimezone(tz) if a.acknowledged_at else None,
-                repeat=kind == "repeat", escalated_from=previous,
-            )
-            text = messages.alert_text(view)
-            keyboard = messages.alert_keyboard(a.id)
+            variant, previous = self.notify[a.id]
+            payload = alert_notices.spec(variant, a.level, previous, self.today)
             for pid in book.recipients(a, a.level):
-                chat = self._chat(book, pid)
-                if chat is None:
+                where = self._reach(book, pid)
+                if where is None:
                     continue
-                markup = keyboard
-                if a.kind == ISSUE and pid == a.responsible_id:
-                    markup = messages.alert_keyboard(a.id, a.issue_id)
-                rows.append(dict(
-                    key=notice_key(a.subject, a.level, pid, period), kind="alert",
-                    person_id=pid, chat_id=chat, text=text, reply_markup=markup,
-                    alert_id=a.id, urgent=policy.urgent(a.level),
+                drafts.append(Draft(
+                    notice_key(a.subject, a.level, pid, period), OutboxKind.ALERT,
+                    where.channel, where.address, payload, person_id=pid, alert_id=a.id,
+                    urgent=policy.urgent(a.level),
                 ))
-        self.result.queued += await self._enqueue_many(rows)
+        self.result.queued += await write(self.session, drafts, self.now)
 
-    def _chat(self, book: Directory, pid: int) -> int | None:
-        person = book.people.get(pid)
-        if person is None or person.telegram_chat_id is None:
+    def _reach(self, book: Directory, pid: int) -> Reach | None:
+        info = book.people.get(pid)
+        if info is None or (not info.reach.ok and not info.reach.unreachable):
             self.result.skipped_no_chat += 1
             return None
-        if person.unreachable_since is not None:
+        if not info.reach.ok:
             self.result.skipped_unreachable += 1
             return None
-        return int(person.telegram_chat_id)
-
-    async def _enqueue_many(self, rows: list[dict[str, Any]]) -> int:
-        return await enqueue_many(self.session, rows, self.now)
+        return info.reach
 
     # --- reminders and plan changes -------------------------------------------------------------
 
@@ -419,18 +391,19 @@ class _Sweep:
         for c in pending:
             by_person.setdefault(c.person_id, []).append(c.project_id)
         book = await self.directory({c.project_id for c in pending}, set(by_person))
-        rows = []
+        drafts = []
         for pid, project_ids in by_person.items():
-            chat = self._chat(book, pid)
-            if chat is None:
+            where = self._reach(book, pid)
+            if where is None:
                 continue
             names = [book.project_name(p) for p in sorted(project_ids)]
-            rows.append(dict(
-                key=notice_key(f"reminder:{pid}", "reminder", pid, period.key), kind="reminder",
-                person_id=pid, chat_id=chat, alert_id=None, urgent=False, reply_markup=None,
-                text=messages.reminder_text(book.people[pid].name, period.key, period.due, names),
+            notice = messages.reminder_notice(book.people[pid].name, period.key, period.due,
+                                              names)
+            drafts.append(Draft(
+                notice_key(f"reminder:{pid}", "reminder", pid, period.key), OutboxKind.REMINDER,
+                where.channel, where.address, to_json(notice), person_id=pid,
             ))
-        self.result.reminders = await self._enqueue_many(rows)
+        self.result.reminders = await write(self.session, drafts, self.now)
 
     async def plan_change_requests(self) -> None:
         self.result.plan_change_requests = await queue_plan_change_requests(
@@ -451,168 +424,6 @@ class _Sweep:
         return self.result
 
 
-_PG_ENQUEUE = text("""
-INSERT INTO outbox (key, kind, person_id, chat_id, text, reply_markup, alert_id, urgent,
-                    state, attempts, next_attempt_at, created_at)
-SELECT k, kd, p, c, t, CAST(m AS json), a, u, 'pending', 0, CAST(:now AS timestamptz),
-       CAST(:now AS timestamptz)
-FROM unnest(CAST(:keys AS text[]), CAST(:kinds AS text[]), CAST(:persons AS integer[]),
-            CAST(:chats AS bigint[]), CAST(:texts AS text[]), CAST(:markups AS text[]),
-            CAST(:alerts AS integer[]), CAST(:urgents AS boolean[]))
-     AS x(k, kd, p, c, t, m, a, u)
-ON CONFLICT (key) DO NOTHING
-RETURNING id
-""")
-
-
-async def enqueue_many(
-    session: AsyncSession, rows: list[dict[str, Any]], now: dt.datetime
-) -> int:
-    """scheduler.outbox.enqueue for many rows at once (same columns, same key rule):
-    INSERT … ON CONFLICT (key) DO NOTHING RETURNING id — on PostgreSQL one statement per
-    10,000 rows from arrays (unnest), elsewhere one cached executemany. Returns how many
-    were added."""
-    if not rows:
-        return 0
-    conn = await session.connection()
-    added = 0
-    if conn.dialect.name == "postgresql":
-        for chunk in _chunks(rows, 10_000):
-            params = dict(
-                now=now, keys=[r["key"] for r in chunk], kinds=[r["kind"] for r in chunk],
-                persons=[r.get("person_id") for r in chunk],
-                chats=[r.get("chat_id") for r in chunk], texts=[r["text"] for r in chunk],
-                markups=[json.dumps(r["reply_markup"], ensure_ascii=False)
-                         if r.get("reply_markup") is not None else None for r in chunk],
-                alerts=[r.get("alert_id") for r in chunk],
-                urgents=[bool(r.get("urgent")) for r in chunk],
-            )
-            added += len((await conn.execute(_PG_ENQUEUE, params)).all())
-        return added
-    stmt = (
-        _insert(session)(Outbox.__table__)
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(Outbox.__table__.c.id)
-    )
-    values = [dict(
-        r, state="pending", attempts=0, next_attempt_at=now, created_at=now,
-    ) for r in rows]
-    for chunk in _chunks(values, 5000):
-        added += len((await conn.execute(stmt, list(chunk))).all())
-    return added
-
-
-def describe(a: Any) -> str:
-    """What an alert is about, in plain text."""
-    if a.kind == MILESTONE:
-        planned = messages.fmt_date(a.planned_date) if a.planned_date else "未定"
-        return f"{milestone_label(a.milestone_code)}节点逾期（计划{planned}完成）"
-    if a.kind == ISSUE:
-        text = " ".join((a.issue_text or "").split())
-        return f"交办件超期未办结：{text[:60]}"
-    return f"{period_words(a.subject.rsplit(':', 1)[-1])}进度未报送"
-
-
-@dataclass
-class _PersonInfo:
-    id: int
-    name: str
-    telegram_chat_id: int | None
-    unreachable_since: dt.datetime | None
-
-
-class Directory:
-    """Who holds which role on a set of projects, and the people involved (one query each)."""
-
-    def __init__(self) -> None:
-        self.roles: dict[int, dict[str, list[int]]] = {}
-        self.people: dict[int, _PersonInfo] = {}
-        self.projects: dict[int, str] = {}
-        self.top_leader: int | None = None
-        self.complete = False  # every project and person loaded
-
-    @classmethod
-    async def load(
-        cls, session: AsyncSession, settings: Settings, project_ids: set[int],
-        person_ids: set[int | None],
-    ) -> Directory:
-        book = cls()
-        conn = await session.connection()  # Core rows: no ORM overhead on big reads
-        pids = sorted(project_ids)
-        wanted = {p for p in person_ids if p is not None}
-        everything = len(pids) > BIG  # one full scan beats many IN lists
-        book.complete = everything
-        chunks: Iterable[Sequence[int] | None] = [None] if everything else _chunks(pids)
-        for chunk in chunks:
-            roles = select(ProjectRole.project_id, ProjectRole.person_id, ProjectRole.role,
-                           ProjectRole.position)
-            projects = select(Project.id, Project.name, Project.short_names)
-            if chunk is not None:
-                roles = roles.where(ProjectRole.project_id.in_(chunk))
-                projects = projects.where(Project.id.in_(chunk))
-            for r in sorted((await conn.execute(roles)).all(), key=lambda r: r.position):
-                book.roles.setdefault(r.project_id, {}).setdefault(r.role, []).append(r.person_id)
-                wanted.add(r.person_id)
-            for r in await conn.execute(projects):
-                book.projects[r.id] = short_name(r.name, r.short_names)
-        cond: Any = Person.id.in_(sorted(wanted)) if wanted else None
-        if everything:
-            cond = Person.id.is_not(None)
-        top = settings.org.top_leader
-        if top:
-            cond = Person.name == top if cond is None else or_(cond, Person.name == top)
-        if cond is not None:
-            for r in await conn.execute(
-                select(Person.id, Person.name, Person.telegram_chat_id, Person.unreachable_since)
-                .where(cond)
-            ):
-                book.people[r.id] = _PersonInfo(r.id, r.name, r.telegram_chat_id,
-                                                r.unreachable_since)
-                if r.name == top:
-                    book.top_leader = r.id
-        return book
-
-    def name(self, person_id: int | None) -> str | None:
-        info = self.people.get(person_id) if person_id is not None else None
-        return info.name if info else None
-
-    def project_name(self, project_id: int) -> str:
-        return self.projects.get(project_id, str(project_id))
-
-    def role(self, project_id: int, role: str) -> list[int]:
-        return self.roles.get(project_id, {}).get(role, [])
-
-    def responsible(self, a: Any) -> str | None:
-        if a.kind == ISSUE:
-            return self.name(a.responsible_id)
-        if a.kind == MISSING_REPORT:
-            return self.name(a.person_id)
-        names = [self.name(p) for p in self.role(a.project_id, Role.CONTACT)]
-        return "、".join(n for n in names if n) or None
-
-    def by_role(self, a: Any, role: str) -> list[int]:
-        if role == policy.CONTACT:
-            if a.kind == ISSUE:
-                return [a.responsible_id] if a.responsible_id else []
-            if a.kind == MISSING_REPORT:
-                return [a.person_id] if a.person_id else []
-            return self.role(a.project_id, Role.CONTACT)
-        if role == policy.TOP_LEADER:
-            return [self.top_leader] if self.top_leader else []
-        return self.role(a.project_id, role)
-
-    def recipients(self, a: Any, level: str) -> list[int]:
-        return self.recipients_for_roles(a, policy.recipient_roles(level))
-
-    def recipients_for_roles(self, a: Any, roles: Iterable[str]) -> list[int]:
-        out: list[int] = []
-        for role in roles:
-            for pid in self.by_role(a, role):
-                if pid not in out:
-                    out.append(pid)
-        return out
-
-
 async def queue_plan_change_requests(
     session: AsyncSession, settings: Settings, now: dt.datetime
 ) -> int:
@@ -628,22 +439,23 @@ async def queue_plan_change_requests(
     book = await Directory.load(
         session, settings, {r.project_id for r in rows}, {r.requested_by_id for r in rows}
     )
-    out: list[dict[str, Any]] = []
+    out: list[Draft] = []
     for r in rows:
-        text = messages.plan_change_request_text(
-            book.project_name(r.project_id), milestone_label(r.code), r.old_date,
+        payload = to_json(messages.plan_change_request_notice(
+            r.id, book.project_name(r.project_id), milestone_label(r.code), r.old_date,
             r.new_date, book.name(r.requested_by_id),
-        )
+        ))
         for pid in book.role(r.project_id, Role.SERVICE):
             info = book.people.get(pid)
-            if info is None or info.telegram_chat_id is None or info.unreachable_since:
+            if info is None or not info.reach.ok:
                 continue
-            out.append(dict(
-                key=notice_key(f"planchange:{r.id}", "request", pid, "approval"), kind="notice",
-                person_id=pid, chat_id=int(info.telegram_chat_id), text=text,
-                reply_markup=messages.plan_change_keyboard(r.id), alert_id=None, urgent=False,
+            assert info.reach.channel is not None and info.reach.address is not None
+            out.append(Draft(
+                notice_key(f"planchange:{r.id}", "request", pid, "approval"),
+                OutboxKind.NOTICE, info.reach.channel, info.reach.address, payload,
+                person_id=pid,
             ))
-    return await enqueue_many(session, out, now)
+    return await write(session, out, now)
 
 
 async def run_sweep(
@@ -654,66 +466,3 @@ async def run_sweep(
     result = await _Sweep(session, settings, calendar, now).run()
     log.info("sweep %s: %s", now.isoformat(), result)
     return result
-
-
-async def escalate_unreachable(
-    session: AsyncSession, settings: Settings, row: Outbox, now: dt.datetime
-) -> None:
-    """A recipient of `row` blocked the bot: tell the next level for that alert's project
-    (or, for a reminder, the contact's service people) that X 无法接收消息.
-
-    Queues in the caller's transaction; the caller commits.
-    """
-    if row.person_id is None:
-        return
-    person = await session.get(Person, row.person_id)
-    if person is None:
-        return
-    targets: list[int]
-    subject: str
-    what: str
-    level = "notice"
-    if row.alert_id is not None:
-        alert = (await session.execute(
-            select(Alert.id, Alert.kind, Alert.subject, Alert.level, Alert.project_id,
-                   Alert.due_date, Alert.person_id, Alert.milestone_id, Alert.issue_id,
-                   Milestone.code.label("milestone_code"), Milestone.planned_date,
-                   CoordinationIssue.text.label("issue_text"),
-                   CoordinationIssue.responsible_id)
-            .outerjoin(Milestone, Milestone.id == Alert.milestone_id)
-            .outerjoin(CoordinationIssue, CoordinationIssue.id == Alert.issue_id)
-            .where(Alert.id == row.alert_id)
-        )).one_or_none()
-        if alert is None or alert.project_id is None:
-            return
-        book = await Directory.load(session, settings, {alert.project_id}, set())
-        targets = book.recipients_for_roles(alert, policy.next_level_roles(alert.level))
-        if not targets:  # nobody above: the service people at least
-            targets = book.role(alert.project_id, Role.SERVICE)
-        project_ids = [alert.project_id]
-        subject, what, level = alert.subject, describe(alert), alert.level
-    else:
-        project_ids = [r.project_id for r in await session.execute(
-            select(ProjectRole.project_id).where(ProjectRole.person_id == person.id,
-                                                 ProjectRole.role == Role.CONTACT))]
-        if not project_ids:
-            return
-        book = await Directory.load(session, settings, set(project_ids), set())
-        targets = []
-        for p in project_ids:
-            targets += [t for t in book.role(p, Role.SERVICE) if t not in targets]
-        subject, what = f"{row.kind}:{row.id}", "进度报送提醒"
-    project = "、".join(book.project_name(p) for p in project_ids)
-    text = messages.unreachable_text(person.name, project, what)
-    for pid in targets:
-        info = book.people.get(pid)
-        if pid == person.id or info is None or info.telegram_chat_id is None:
-            continue
-        if info.unreachable_since is not None:
-            continue
-        await enqueue(
-            session, key=notice_key(f"unreachable:{person.id}:{subject}", level, pid,
-                                    now.astimezone(settings.schedule.tz).date().isoformat()),
-            kind="notice", text=text, now=now, person_id=pid, chat_id=int(info.telegram_chat_id),
-            alert_id=row.alert_id, urgent=level == policy.RED,
-        )

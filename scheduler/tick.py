@@ -10,22 +10,18 @@ become savepoints), and the rows that would be sent are returned instead of sent
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import datetime as dt
 import logging
-import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiogram import Bot
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from bot.text import to_plain
-from scheduler.delivery import DeliveryResult, Limits, Preview, deliver_due, preview_due
+from scheduler.channel import Channel
+from scheduler.delivery import DeliveryResult, Preview, deliver_due, preview_due
 from scheduler.digest import queue_digests
 from scheduler.locks import engine_of, sweep_lock
 from scheduler.sweep import run_sweep
@@ -90,11 +86,10 @@ class TickReport:
             lines.append(f"待发送 {len(self.would_send)} 条：")
             total = len(self.would_send)
             for i, p in enumerate(self.would_send, 1):
-                # Whole, as the reader will see it: a name, not a chat id; no HTML.
+                # Whole, as the reader will see it: a name, not an address; no markup.
                 who = self.names.get(p.person_id or 0, "（群聊）" if p.person_id is None else "?")
-                unbound = "，未绑定，发不出" if p.chat_id is None else ""
-                lines += ["", f"—— {i}/{total} 发给 {who}（{KIND_NAMES.get(p.kind, p.kind)}"
-                              f"{unbound}）——", to_plain(p.text)]
+                lines += ["", f"—— {i}/{total} 发给 {who}（{KIND_NAMES.get(p.kind, p.kind)}）——",
+                          p.text]
         return "\n".join(lines)
 
 
@@ -109,15 +104,15 @@ async def _plan(
 async def tick_once(
     settings: Settings,
     session_factory: async_sessionmaker[AsyncSession],
-    bot: Bot | None,
+    channels: Mapping[str, Channel] | None,
     now: dt.datetime,
     *,
     dry_run: bool = False,
     instance: str = "tick",
-    limiter: Limits | None = None,
     calendar: WorkCalendar | None = None,
 ) -> TickReport:
-    """Sweep, queue digests due at `now`, deliver due rows (bot None: list them instead)."""
+    """Sweep, queue digests due at `now`, deliver due rows through `channels` (None: list
+    them instead)."""
     calendar = calendar or calendar_for(settings)
     report = TickReport(at=now, dry_run=dry_run)
     engine = engine_of(session_factory)
@@ -146,13 +141,13 @@ async def tick_once(
             async with session_factory() as session:
                 await _plan(session, settings, calendar, now, report)
                 await session.commit()
-    if bot is None:
+    if channels is None:
         async with session_factory() as session:
             report.would_send = await preview_due(session, settings, calendar, now)
             report.names = await person_names(session, report.would_send)
     else:
-        report.delivery = await deliver_due(session_factory, bot, settings, calendar, now,
-                                            instance=instance, limiter=limiter)
+        report.delivery = await deliver_due(session_factory, channels, settings, calendar, now,
+                                            instance=instance)
     return report
 
 
@@ -164,52 +159,3 @@ def parse_at(value: str | None, settings: Settings) -> dt.datetime:
     if at.tzinfo is None:
         at = at.replace(tzinfo=settings.schedule.tz)
     return at.astimezone(dt.UTC)
-
-
-async def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.telegram import make_bot
-    from storage.db import make_engine, make_sessionmaker
-
-    try:
-        now = parse_at(getattr(args, "at", None), settings)
-    except ValueError:
-        print(f"时间格式不对：{args.at}（例：2023-06-01T08:30）", file=sys.stderr)
-        return 2
-    dry_run = bool(getattr(args, "dry_run", False))
-    if not dry_run and settings.telegram.token is None:
-        print("未配置 Telegram token（telegram.token 或 GONGJIAN_TELEGRAM__TOKEN）；"
-              "只想查看将发送的内容请加 --dry-run", file=sys.stderr)
-        return 2
-    from scheduler.workdays import coverage_warning
-    from storage.scope import org_problems
-
-    # Loud, first: deadlines counted without the year's holidays are wrong.
-    warning = coverage_warning(calendar_for(settings).years_ahead(
-        now.astimezone(settings.schedule.tz).date()))
-    if warning:
-        print(warning)
-    engine = make_engine(settings.database.url)
-    try:
-        async with make_sessionmaker(engine)() as session:
-            problems = await org_problems(session, settings.org)
-    except SQLAlchemyError:  # no ledger yet: the tick itself says what is wrong
-        problems = []
-    if problems:
-        await engine.dispose()
-        print("\n".join(problems), file=sys.stderr)
-        return 2
-    bot = None if dry_run else make_bot(settings.telegram)
-    try:
-        report = await tick_once(settings, make_sessionmaker(engine), bot, now,
-                                 dry_run=dry_run, instance="cli-tick")
-    finally:
-        if bot is not None:
-            await bot.session.close()
-        await engine.dispose()
-    print(report.summary(settings))
-    return 0
-
-
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    """`gongjian tick [--at 2023-06-01T08:30] [--dry-run]`."""
-    return asyncio.run(_run(args, settings))

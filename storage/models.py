@@ -66,8 +66,6 @@ class Person(Base):
     phone: Mapped[str | None] = mapped_column(String(32))
     title: Mapped[str | None] = mapped_column(String(128))
     telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
-    telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger)  # private chat for pushes
-    unreachable_since: Mapped[dt.datetime | None]  # blocked the bot / chat gone
     # What the next plain text from this person answers, e.g.
     # {"kind": "report_correction", "report_id": 7} or {"kind": "issue_feedback", "issue_id": 3}.
     pending_input: Mapped[dict[str, Any] | None]
@@ -305,27 +303,52 @@ class Alert(Base):
     close_reason: Mapped[str | None] = mapped_column(String(64))
 
 
+class Address(Base):
+    """Where a person can be reached on one channel (Telegram: the private chat id).
+
+    A person may have several; pushes go to the newest reachable one. `unreachable_since`
+    is set when the platform says the recipient cannot be reached there (blocked the bot,
+    left) and cleared by the next successful send or a new binding.
+    """
+
+    __tablename__ = "addresses"
+    __table_args__ = (UniqueConstraint("channel", "address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"),
+                                           index=True)
+    channel: Mapped[str] = mapped_column(String(32))  # scheduler.channel registry name
+    address: Mapped[str] = mapped_column(String(128))  # opaque to all but the channel
+    unreachable_since: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class Outbox(Base):
-    """Every outgoing notice, written before it is sent; `key` makes queueing idempotent."""
+    """Every outgoing notice, written before it is sent; `key` makes queueing idempotent.
+
+    A row says what to send, not how a platform shows it: `payload` is either a neutral
+    notice (scheduler.notice.Notice as JSON) or, for alert notices, what to render from
+    (scheduler.alert_notices) — texts are rendered at delivery by the row's channel.
+    """
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)  # subject:level:recipient:period
-    kind: Mapped[str] = mapped_column(String(24))  # alert | reminder | digest | notice
+    kind: Mapped[str] = mapped_column(String(24))  # OutboxKind
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
-    chat_id: Mapped[int | None] = mapped_column(BigInteger)
-    text: Mapped[str] = mapped_column(Text)
-    reply_markup: Mapped[dict[str, Any] | None]  # Telegram InlineKeyboardMarkup as JSON
+    channel: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(128))
+    payload: Mapped[dict[str, Any]]
     alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), index=True)
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)  # may pass quiet hours
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed|held
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # OutboxState
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
     claimed_by: Mapped[str | None] = mapped_column(String(64))
-    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    platform_message_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[dt.datetime | None]
 

@@ -13,10 +13,10 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from bot.text import esc
 from scheduler import messages
+from scheduler.notice import Notice
 from scheduler.outbox import enqueue, notice_key
-from scheduler.sweep import Directory
+from scheduler.recipients import Directory
 from scheduler.workdays import WorkCalendar
 from storage import audit
 from storage.labels import milestone_label
@@ -32,6 +32,7 @@ from storage.models import (
     Role,
 )
 from storage.scope import is_administrator
+from storage.states import OutboxKind, OutboxState
 
 FEEDBACK = "issue_feedback"
 STALE = "该按钮已失效或您无权操作，未做任何更改。"
@@ -41,11 +42,19 @@ OPEN_STATES = ("open", "acknowledged")
 @dataclass(frozen=True, slots=True)
 class Outcome:
     ok: bool
-    text: str  # answer to the person who pressed / wrote (HTML-safe)
+    notice: Notice  # the answer to the person who pressed / wrote
+
+    @classmethod
+    def say(cls, ok: bool, *lines: str) -> Outcome:
+        return cls(ok, Notice.of(lines))
+
+    @property
+    def text(self) -> str:
+        return self.notice.plain_text()
 
 
 def _no() -> Outcome:
-    return Outcome(False, STALE)
+    return Outcome.say(False, STALE)
 
 
 async def _project_name(session: AsyncSession, project_id: int) -> str:
@@ -77,19 +86,15 @@ async def acknowledge(
     if alert.state == "acknowledged":
         who = await session.get(Person, alert.acknowledged_by_id) if alert.acknowledged_by_id \
             else None
-        return Outcome(False, f"该预警已由{esc(who.name if who else '他人')}点过“已知悉”。")
+        return Outcome.say(False, f"该预警已由{who.name if who else '他人'}点过“已知悉”。")
     alert.state = "acknowledged"
     alert.acknowledged_by_id = person.id
     alert.acknowledged_at = now
     audit.record(session, at=now, action="alert.acknowledged", entity="alert",
                  entity_id=alert.id, actor_id=person.id, detail={"level": alert.level})
-    # Copies of this alert still waiting in the outbox (quiet hours, retries) say who knows.
-    local = now.astimezone(settings.schedule.tz)
-    for row in await session.scalars(select(Outbox).where(
-        Outbox.alert_id == alert.id, Outbox.state == "pending"
-    )):
-        row.text = messages.with_acknowledgement(row.text, person.name, local)
-    return Outcome(True, "已知悉。本级预警不再重复提醒；逾期未办结仍会升级。")
+    # Copies still waiting in the outbox say who knows: alert notices are rendered at
+    # delivery from the alert as it is then.
+    return Outcome.say(True, "已知悉。本级预警不再重复提醒；逾期未办结仍会升级。")
 
 
 async def _is_recipient(
@@ -121,8 +126,8 @@ async def close_alert(
     audit.record(session, at=now, action="alert.closed", entity="alert", entity_id=alert.id,
                  actor_id=actor_id, detail={"reason": reason, **(detail or {})})
     await session.execute(
-        update(Outbox).where(Outbox.alert_id == alert.id, Outbox.state.in_(("pending", "held")))
-        .values(state="superseded").execution_options(synchronize_session=False)
+        update(Outbox).where(Outbox.alert_id == alert.id, Outbox.state == OutboxState.PENDING)
+        .values(state=OutboxState.SUPERSEDED).execution_options(synchronize_session=False)
     )
 
 
@@ -162,19 +167,16 @@ async def decide_plan_change(
             await close_alert(session, alert, reason="plan_changed", now=now,
                               actor_id=person.id, detail={"plan_change_id": change.id})
     project = await _project_name(session, milestone.project_id)
-    text = messages.plan_change_decided_text(
+    notice = messages.plan_change_decided_notice(
         project, milestone_label(milestone.code), change.new_date, approve, person.name
     )
     if change.requested_by_id and change.requested_by_id != person.id:
-        requester = await session.get(Person, change.requested_by_id)
-        if requester is not None and requester.telegram_chat_id is not None:
-            await enqueue(
-                session, key=notice_key(f"planchange:{change.id}", change.state, requester.id,
-                                        "decision"),
-                kind="notice", text=text, now=now, person_id=requester.id,
-                chat_id=requester.telegram_chat_id,
-            )
-    return Outcome(True, text)
+        await enqueue(
+            session, key=notice_key(f"planchange:{change.id}", change.state,
+                                    change.requested_by_id, "decision"),
+            kind=OutboxKind.NOTICE, notice=notice, now=now, person_id=change.requested_by_id,
+        )
+    return Outcome(True, notice)
 
 
 # --- 交办件 已办结 / 未解决 -------------------------------------------------------------------
@@ -189,8 +191,8 @@ async def start_resolution(
     person.pending_input = {"kind": FEEDBACK, "issue_id": issue.id}
     audit.record(session, at=now, action="issue.resolution_started", entity="issue",
                  entity_id=issue.id, actor_id=person.id)
-    return Outcome(True, f"请回复一条文字消息，说明交办件的办理结果（办结反馈）：\n"
-                         f"{esc(issue.text)}")
+    return Outcome.say(True, "请回复一条文字消息，说明交办件的办理结果（办结反馈）：",
+                       issue.text)
 
 
 def awaiting_feedback(person: Person | None) -> bool:
@@ -206,7 +208,7 @@ async def finish_resolution(
     issue = await session.get(CoordinationIssue, int(pending.get("issue_id", 0)),
                               with_for_update=True)
     if issue is None or issue.state != "open" or issue.responsible_id != person.id:
-        return Outcome(False, "该交办件已不在办理中，未做更改。")
+        return Outcome.say(False, "该交办件已不在办理中，未做更改。")
     note = note.strip()
     issue.state, issue.resolution_note = "closed", note
     issue.closed_at, issue.closed_by_id = now, person.id
@@ -218,17 +220,15 @@ async def finish_resolution(
         await close_alert(session, alert, reason="issue_closed", now=now, actor_id=person.id)
     project = await _project_name(session, issue.project_id)
     reporter = await session.get(Person, issue.raised_by_id) if issue.raised_by_id else None
-    done = f"✅ 交办件已办结（{esc(project)}）"
-    if reporter is not None and reporter.telegram_chat_id is not None and reporter.id != person.id:
-        await enqueue(
-            session, key=notice_key(f"issue:{issue.id}", "resolved", reporter.id,
-                                    f"r{issue.reopen_count}"),
-            kind="notice", now=now, person_id=reporter.id, chat_id=reporter.telegram_chat_id,
-            text=messages.issue_resolved_text(project, issue.text, person.name, note),
-            reply_markup=messages.issue_reopen_keyboard(issue.id),
-        )
-        return Outcome(True, f"{done}，已通知报告人{esc(reporter.name)}。")
-    return Outcome(True, f"{done}。")
+    done = f"✅ 交办件已办结（{project}）"
+    if reporter is not None and reporter.id != person.id and await enqueue(
+        session, key=notice_key(f"issue:{issue.id}", "resolved", reporter.id,
+                                f"r{issue.reopen_count}"),
+        kind=OutboxKind.NOTICE, now=now, person_id=reporter.id,
+        notice=messages.issue_resolved_notice(issue.id, project, issue.text, person.name, note),
+    ):
+        return Outcome.say(True, f"{done}，已通知报告人{reporter.name}。")
+    return Outcome.say(True, f"{done}。")
 
 
 async def reopen(
@@ -251,15 +251,13 @@ async def reopen(
     project = await _project_name(session, issue.project_id)
     responsible = await session.get(Person, issue.responsible_id) if issue.responsible_id \
         else None
-    if responsible is not None and responsible.telegram_chat_id is not None:
+    if responsible is not None:
         await enqueue(
             session, key=notice_key(f"issue:{issue.id}", "reopened", responsible.id,
                                     f"r{issue.reopen_count}"),
-            kind="notice", now=now, person_id=responsible.id,
-            chat_id=responsible.telegram_chat_id,
-            text=messages.issue_reopened_text(project, issue.text, person.name)
-            + f"\n新的办理期限：{messages.fmt_date(issue.deadline)}",
-            reply_markup=messages.issue_reopened_keyboard(issue.id),
+            kind=OutboxKind.NOTICE, now=now, person_id=responsible.id,
+            notice=messages.issue_reopened_notice(issue.id, project, issue.text, person.name,
+                                                  issue.deadline),
         )
-    return Outcome(True, f"已退回重办，新的办理期限为{messages.fmt_date(issue.deadline)}，"
-                         "已通知责任人。")
+    return Outcome.say(True, f"已退回重办，新的办理期限为{messages.fmt_date(issue.deadline)}，"
+                             "已通知责任人。")

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -28,7 +27,7 @@ from bot.services.render import (
     short_date,
 )
 from bot.text import esc
-from handlers.callbacks import IssueAction
+from scheduler.notice import Action, ActionKind, Notice, Strong, line
 from scheduler.outbox import enqueue, notice_key
 from scheduler.sweep import queue_plan_change_requests
 from scheduler.workdays import WorkCalendar
@@ -47,6 +46,7 @@ from storage.models import (
     Report,
     Role,
 )
+from storage.states import OutboxKind
 
 STAGE_ORDER = ("preparing", "under_construction", "completed", "operating")
 STAGE_AFTER: dict[str, str] = {
@@ -107,16 +107,6 @@ async def first_service_person(session: AsyncSession, project: Project) -> Perso
         .order_by(ProjectRole.position, ProjectRole.id)
     )
     return role.person if role else None
-
-
-def _markup(rows: list[list[tuple[str, str]]]) -> dict[str, Any]:
-    keyboard = InlineKeyboardMarkup(
-        inline_keyboard=[
-            [InlineKeyboardButton(text=text, callback_data=data) for text, data in row]
-            for row in rows
-        ]
-    )
-    return keyboard.model_dump(exclude_none=True)
 
 
 async def _apply_event(
@@ -276,19 +266,17 @@ async def _apply_issue(
     out.lines.append(f"📮 已生成交办件 #{row.id}【{cat}】{who}，办理时限 {format_date(deadline)}")
     out.issues.append(row)
     if service is not None:
-        notice = (
-            f"📮 <b>新交办件 #{row.id}</b>\n项目：{esc(project.name)}\n类别：{cat}\n"
-            f"问题：{esc(clip(text))}\n报告人：{esc(actor.name)}\n"
-            f"办理时限：{format_date(deadline)}（{settings.schedule.issue_deadline_days}个工作日）"
+        notice = Notice.of(
+            [f"项目：{project.name}", f"类别：{CATEGORY_LABELS.get(category, '其他')}",
+             f"问题：{clip(text)}", f"报告人：{actor.name}",
+             f"办理时限：{format_date(deadline)}（{settings.schedule.issue_deadline_days}个工作日）"],
+            title=line("📮 ", Strong(f"新交办件 #{row.id}")),
+            actions=[[Action(ActionKind.RESOLVE, row.id, "已办结")]],
         )
         await enqueue(
             session,
             key=notice_key(f"issue:{row.id}", "new", service.id, today.isoformat()),
-            kind="notice", text=notice, person_id=service.id,
-            chat_id=service.telegram_chat_id, now=now,
-            reply_markup=_markup([[
-                ("已办结", IssueAction(issue_id=row.id, action="resolve").pack()),
-            ]]),
+            kind=OutboxKind.NOTICE, notice=notice, person_id=service.id, now=now,
         )
 
 

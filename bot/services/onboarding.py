@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import OrgSettings
 from bot.text import esc
-from storage import audit
+from storage import addresses, audit
 from storage.models import InviteToken, Person, Project, ProjectRole, Role
 from storage.scope import is_administrator, sees_everything
 from storage.tokens import hash_token, new_token, spend
@@ -100,12 +100,11 @@ async def redeem_invite(
     await session.execute(
         update(Person)
         .where(Person.telegram_user_id == user_id, Person.id != person.id)
-        .values(telegram_user_id=None, telegram_chat_id=None)
+        .values(telegram_user_id=None)
     )
     await session.flush()
     person.telegram_user_id = user_id
-    person.telegram_chat_id = chat_id
-    person.unreachable_since = None
+    await addresses.bind(session, person.id, addresses.TELEGRAM, str(chat_id), now)
     audit.record(session, at=now, action="person.bind", entity="person", entity_id=person.id,
                  actor_id=person.id, detail={"telegram_user_id": user_id,
                                              "invite_token_id": row.id})

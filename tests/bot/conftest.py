@@ -22,6 +22,7 @@ from bot.middlewares import InboundLimit
 from bot.polling import DurablePolling
 from bot.services.registry import ParserHolder
 from bot.telegram import make_bot
+from tests.outbox_support import bind
 from tests.seed import person_named, seed_sample_ledger
 
 CST = dt.timezone(dt.timedelta(hours=8))
@@ -59,8 +60,7 @@ class BotHarness:
         user = self.new_user(name)
         async with self.session_factory() as session:
             person = await person_named(session, name)
-            person.telegram_user_id = user["id"]
-            person.telegram_chat_id = user["id"]
+            await bind(session, person, user["id"])
             await session.commit()
         return user
 

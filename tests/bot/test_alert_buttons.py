@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.services.alerts import STALE
+from channels.telegram import TelegramChannel
+from scheduler.delivery import _Claimed, render_notices
 from scheduler.sweep import run_sweep
 from storage.models import (
     Alert,
@@ -20,6 +22,7 @@ from storage.models import (
     Project,
 )
 from tests.bot.conftest import BotHarness
+from tests.outbox_support import shown
 
 D = dt.date
 
@@ -65,9 +68,11 @@ async def _deliver(h: BotHarness, key_prefix: str, person_id: int) -> dict[str, 
             Outbox.key.startswith(key_prefix), Outbox.person_id == person_id
         ).order_by(Outbox.id.desc()))).first()
         assert row is not None, key_prefix
-        assert row.chat_id is not None
-        sent = await h.bot.send_message(row.chat_id, row.text, reply_markup=row.reply_markup)
-    return h.fake.messages[(sent.chat.id, sent.message_id)]
+        claimed = _Claimed(row.id, row.key, row.kind, row.person_id, row.channel,
+                           row.address, row.payload, row.alert_id, row.attempts)
+        notice = (await render_notices(s, h.settings, _calendar(h), [claimed]))[row.id]
+        message_id = await TelegramChannel(h.bot).deliver(int(row.address), notice)
+    return h.fake.messages[(int(row.address), message_id)]
 
 
 async def _press(h: BotHarness, user: dict[str, Any], message: dict[str, Any], data: str) -> str:
@@ -144,8 +149,8 @@ async def test_plan_change_approve_closes_the_alert(harness: BotHarness) -> None
         assert (change.state, change.decided_by_id) == ("approved", lin)
         assert milestone.planned_date == D(2023, 6, 30)
         assert (alert.state, alert.close_reason) == ("closed", "plan_changed")
-        told = (await s.scalars(select(Outbox).where(
-            Outbox.key.startswith(f"planchange:{change_id}|approved|")))).all()
+        told = await shown(s, harness.settings, (await s.scalars(select(Outbox).where(
+            Outbox.key.startswith(f"planchange:{change_id}|approved|")))).all())
         assert [t.person_id for t in told] == [sun]
         assert "已同意" in told[0].text
         actions = set((await s.scalars(select(AuditLog.action))).all())

@@ -16,6 +16,7 @@ from bot.app import run, serve
 from bot.config import Settings, load_settings
 from bot.fake_api import FakeTelegram
 from bot.telegram import make_bot
+from tests.outbox_support import bind
 from tests.seed import person_named, seed_sample_ledger
 
 TOKEN = "123456:APP-SECRET-TOKEN"
@@ -39,7 +40,7 @@ async def _bind(session_factory: async_sessionmaker[AsyncSession], name: str, ui
     async with session_factory() as session:
         await seed_sample_ledger(session)
         person = await person_named(session, name)
-        person.telegram_user_id = person.telegram_chat_id = uid
+        await bind(session, person, uid)
         await session.commit()
 
 

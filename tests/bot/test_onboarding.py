@@ -12,6 +12,7 @@ from bot.app import startup
 from bot.commands import invite
 from bot.config import DatabaseSettings
 from bot.services.onboarding import create_invite, hash_token
+from storage.addresses import reach
 from storage.models import AuditLog, InviteToken, Person
 from tests.bot.conftest import BotHarness
 from tests.seed import person_named
@@ -50,7 +51,8 @@ async def test_invite_command_then_start_binds_and_greets(
     assert "三一产业基地" in reply["text"] and "业主联系人" in reply["text"]
     person = await _person(harness, "孙浩")
     assert person.telegram_user_id == user["id"]
-    assert person.telegram_chat_id == user["id"]
+    async with harness.session_factory() as session:
+        assert (await reach(session, person.id)).address == str(user["id"])
     async with harness.session_factory() as session:
         actions = (await session.scalars(select(AuditLog.action))).all()
     assert "person.bind" in actions

@@ -27,6 +27,7 @@ from storage.models import (
     Report,
 )
 from tests.bot.conftest import CST, BotHarness
+from tests.outbox_support import shown
 from tests.seed import person_named
 
 WALKTHROUGH = "三一产业基地今天主体封顶，本月完成投资1.2亿元"
@@ -524,6 +525,7 @@ async def test_correction_after_confirm_is_a_new_report(harness: BotHarness) -> 
 @pytest.mark.sqlite_only
 async def test_problem_becomes_issue_with_working_day_deadline(harness: BotHarness) -> None:
     harness.clock.now = dt.datetime(2023, 9, 27, 10, 0, tzinfo=CST)  # before National Day
+    await harness.bound_user("林晓")  # the service person the 交办件 goes to
     user = await harness.bound_user("孙浩")
     text = "三一产业基地还有3户未签征收协议，影响施工，请街道加快协调。"
     _, [reply] = await send(harness, user, text)
@@ -536,7 +538,8 @@ async def test_problem_becomes_issue_with_working_day_deadline(harness: BotHarne
     async with harness.session_factory() as session:
         issue = (await session.scalars(select(CoordinationIssue))).one()
         service = await session.scalar(select(Person).where(Person.name == "林晓"))
-        notice = (await session.scalars(select(Outbox))).one()
+        [notice] = await shown(session, harness.settings,
+                               (await session.scalars(select(Outbox))).all())
     assert service is not None
     assert issue.deadline == dt.date(2023, 10, 10)  # 5 working days: 10-07/08 are make-up days
     assert issue.category == "land" and issue.responsible_id == service.id
@@ -588,7 +591,8 @@ async def test_plan_change_pending_when_alert_open(harness: BotHarness) -> None:
         # The next sweep must not ask a second time.
         await queue_plan_change_requests(session, harness.settings, harness.clock())
         await session.commit()
-        notice = (await session.scalars(select(Outbox))).one()
+        [notice] = await shown(session, harness.settings,
+                               (await session.scalars(select(Outbox))).all())
     assert change.state == "pending" and change.old_date == dt.date(2023, 6, 30)
     assert m is not None and m.planned_date == dt.date(2023, 6, 30)
     assert alert is not None and alert.state == "open"

@@ -28,6 +28,7 @@ from storage.models import (
     Project,
     Report,
 )
+from tests.outbox_support import bind, shown
 from tests.seed import person_named, seed_sample_ledger
 
 CST = dt.timezone(dt.timedelta(hours=8))
@@ -137,7 +138,7 @@ async def test_plan_change_pending_only_when_overdue(ledger: AsyncSession) -> No
                                      _update(project="P007", events=[planned])], now,
                            sender="林晓")
     person = await person_named(session, "林晓")
-    person.telegram_user_id = person.telegram_chat_id = 555  # the service person is bound
+    await bind(session, person, 555)  # the service person is bound
     applied = await apply_report(session, report, person, settings=SETTINGS,
                                  calendar=WorkCalendar(), now=now)
     await session.commit()
@@ -148,8 +149,8 @@ async def test_plan_change_pending_only_when_overdue(ledger: AsyncSession) -> No
     assert changes[m7.id].state == "pending" and m7.planned_date == dt.date(2023, 6, 30)
     assert any("推迟：竣工 7月10日 → 7月31日" in line for line in applied.lines)
     outbox = (await session.scalars(select(Outbox))).all()
-    assert [(o.key.split("|")[0], o.chat_id) for o in outbox] == [
-        (f"planchange:{changes[m7.id].id}", 555)]
+    assert [(o.key.split("|")[0], o.channel, o.address) for o in outbox] == [
+        (f"planchange:{changes[m7.id].id}", "telegram", "555")]
 
 
 async def test_done_milestone_withdraws_unsent_alert_notices(ledger: AsyncSession) -> None:
@@ -165,8 +166,9 @@ async def test_done_milestone_withdraws_unsent_alert_notices(ledger: AsyncSessio
                   milestone_id=m.id, due_date=dt.date(2023, 6, 30), level="yellow")
     session.add(alert)
     await session.flush()
-    for key, state in (("held", "held"), ("pending", "pending"), ("sent", "sent")):
-        session.add(Outbox(key=key, kind="alert", text="逾期", alert_id=alert.id, state=state,
+    for key, state in (("pending", "pending"), ("sent", "sent")):
+        session.add(Outbox(key=key, kind="alert", channel="telegram", address="1",
+                           payload={"lines": [["逾期"]]}, alert_id=alert.id, state=state,
                            attempts=0, next_attempt_at=now, created_at=now))
     done = {"milestone": "topped_out", "status": "done", "date": "2023-07-03"}
     report = await _report(session, [_update(events=[done])], now)
@@ -174,13 +176,14 @@ async def test_done_milestone_withdraws_unsent_alert_notices(ledger: AsyncSessio
                        calendar=WorkCalendar(), now=now)
     await session.commit()
     states = {o.key: o.state for o in (await session.scalars(select(Outbox))).all()}
-    assert states == {"held": "superseded", "pending": "superseded", "sent": "sent"}
+    assert states == {"pending": "superseded", "sent": "sent"}
     assert alert.state == "closed" and alert.close_reason == "milestone_done"
 
 
 async def test_issue_deadline_counts_working_days(ledger: AsyncSession) -> None:
     session = ledger
     now = dt.datetime(2023, 9, 27, 10, tzinfo=CST)  # before the National Day holiday
+    await bind(session, await person_named(session, "林晓"), 556)
     report = await _report(session, [_update(
         issues=[{"category": "land", "text": "红线内还有两户未拆迁"}])], now)
     person = await person_named(session, "孙浩")
@@ -191,7 +194,7 @@ async def test_issue_deadline_counts_working_days(ledger: AsyncSession) -> None:
     service = await person_named(session, "林晓")
     assert issue.deadline == dt.date(2023, 10, 10)  # 10-07 and 10-08 are make-up days
     assert issue.responsible_id == service.id and issue.department_id is not None
-    notice = (await session.scalars(select(Outbox))).one()
+    [notice] = await shown(session, SETTINGS, (await session.scalars(select(Outbox))).all())
     assert notice.person_id == service.id and notice.kind == "notice"
     assert notice.key == f"issue:{issue.id}|new|{service.id}|2023-09-27"
     assert "红线内还有两户未拆迁" in notice.text

@@ -9,7 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings, load_settings
-from storage.models import Alert, Milestone, Outbox, Person, Project
+from storage.models import Address, Alert, Milestone, Outbox, Person, Project
+from tests.outbox_support import Shown, bind, shown
 from tests.seed import seed_sample_ledger
 
 CST = dt.timezone(dt.timedelta(hours=8))
@@ -33,7 +34,7 @@ async def seed_with_chats(session: AsyncSession, *, without_chat: tuple[str, ...
     await seed_sample_ledger(session)
     for p in (await session.scalars(select(Person))).all():
         if p.name not in without_chat:
-            p.telegram_user_id = p.telegram_chat_id = 10000 + p.id
+            await bind(session, p, 10000 + p.id)
     await session.commit()
 
 
@@ -50,7 +51,9 @@ async def add_milestone(
 
 
 async def chat_of(session: AsyncSession, name: str) -> int:
-    chat = await session.scalar(select(Person.telegram_chat_id).where(Person.name == name))
+    chat = await session.scalar(
+        select(Address.address).join(Person, Person.id == Address.person_id)
+        .where(Person.name == name, Address.channel == "telegram"))
     assert chat is not None
     return int(chat)
 
@@ -61,14 +64,15 @@ async def pid(session: AsyncSession, name: str) -> int:
     return found
 
 
-async def outbox(session: AsyncSession, **where: Any) -> list[Outbox]:
+async def outbox(session: AsyncSession, **where: Any) -> list[Shown]:
+    """Outbox rows (with their text and keyboard as Telegram shows them)."""
     stmt = select(Outbox).order_by(Outbox.id).execution_options(populate_existing=True)
     for k, v in where.items():
         stmt = stmt.where(getattr(Outbox, k) == v)
-    return list((await session.scalars(stmt)).all())
+    return await shown(session, make_settings(), list((await session.scalars(stmt)).all()))
 
 
-async def recipients(session: AsyncSession, rows: list[Outbox]) -> set[str]:
+async def recipients(session: AsyncSession, rows: list[Any]) -> set[str]:
     ids = {r.person_id for r in rows}
     names = await session.execute(select(Person.id, Person.name).where(Person.id.in_(ids)))
     by_id = {i: n for i, n in names}

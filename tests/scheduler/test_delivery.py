@@ -16,10 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Settings, TelegramSettings
 from bot.fake_api import FakeTelegram
 from bot.telegram import make_bot
-from scheduler.delivery import MAX_PER_CHAT, Limits, deliver_due, preview_due
+from channels.telegram import Limits, TelegramChannel
+from scheduler.channel import Channel
+from scheduler.delivery import MAX_PER_CHAT, deliver_due, preview_due
+from scheduler.notice import Action, ActionKind, Notice, Strong, line
 from scheduler.outbox import enqueue
 from scheduler.workdays import WorkCalendar
-from storage.models import Outbox, Person
+from storage.models import Address, Outbox, Person
+from storage.states import OutboxKind
+from tests.outbox_support import bind, queue_text
 from tests.seed import person_named, seed_sample_ledger
 
 CST = dt.timezone(dt.timedelta(hours=8))
@@ -36,20 +41,31 @@ async def fake() -> AsyncIterator[FakeTelegram]:
     await server.stop()
 
 
+Channels = dict[str, Channel]
+
+
 @pytest.fixture
-async def bot(fake: FakeTelegram) -> AsyncIterator[Bot]:
+async def bot(fake: FakeTelegram) -> AsyncIterator[Channels]:
+    """The Telegram channel over the bot `gongjian run` uses (with its retry middleware)."""
     b = make_bot(TelegramSettings(token="123:T", api_base_url=fake.base_url))
-    yield b
+    yield {"telegram": TelegramChannel(b)}
     await b.session.close()
 
 
 @pytest.fixture
-async def bare_bot(fake: FakeTelegram) -> AsyncIterator[Bot]:
+async def bare_bot(fake: FakeTelegram) -> AsyncIterator[Channels]:
     """A client without the retry middleware: every error reaches the worker at once."""
     session = AiohttpSession(api=TelegramAPIServer.from_base(fake.base_url))
     b = Bot(token="123:T", session=session, default=DefaultBotProperties(parse_mode="HTML"))
-    yield b
+    yield {"telegram": TelegramChannel(b)}
     await b.session.close()
+
+
+def limited(channels: Channels, limits: Limits) -> Channels:
+    """The same bot behind other limits."""
+    tg = channels["telegram"]
+    assert isinstance(tg, TelegramChannel)
+    return {"telegram": TelegramChannel(tg.bot, limits=limits)}
 
 
 @pytest.fixture
@@ -66,20 +82,38 @@ async def add_person(
     sf: async_sessionmaker[AsyncSession], name: str, chat_id: int | None
 ) -> int:
     async with sf() as s:
-        p = Person(name=name, telegram_user_id=chat_id, telegram_chat_id=chat_id)
+        p = Person(name=name)
         s.add(p)
+        await s.flush()
+        if chat_id is not None:
+            await bind(s, p, chat_id)
         await s.commit()
         return p.id
 
 
 async def queue(
-    sf: async_sessionmaker[AsyncSession], key: str, text: str, now: dt.datetime, **kw: object
+    sf: async_sessionmaker[AsyncSession], key: str, text: str, now: dt.datetime, *,
+    kind: OutboxKind = OutboxKind.NOTICE, chat_id: int | None = None,
+    person_id: int | None = None, notice: Notice | None = None, **kw: object,
 ) -> bool:
+    """Queue a one-line notice to a chat, or through enqueue to a person's address."""
     async with sf() as s:
-        added = await enqueue(s, key=key, kind=str(kw.pop("kind", "notice")), text=text,
-                              now=now, **kw)  # type: ignore[arg-type]
+        if chat_id is None:
+            assert person_id is not None
+            added = await enqueue(s, key=key, kind=kind, notice=notice or Notice.of([text]),
+                                  person_id=person_id, now=now, **kw)  # type: ignore[arg-type]
+        else:
+            added = await queue_text(s, key, text, now, chat_id=chat_id, kind=kind,
+                                     person_id=person_id, notice=notice, **kw)  # type: ignore[arg-type]
         await s.commit()
         return added
+
+
+async def unreachable_since(sf: async_sessionmaker[AsyncSession], person_id: int
+                            ) -> dt.datetime | None:
+    async with sf() as s:
+        return await s.scalar(select(Address.unreachable_since)
+                              .where(Address.person_id == person_id))
 
 
 async def rows(sf: async_sessionmaker[AsyncSession]) -> list[Outbox]:
@@ -89,10 +123,10 @@ async def rows(sf: async_sessionmaker[AsyncSession]) -> list[Outbox]:
 
 async def test_queued_row_sent_once_and_marked(session_factory, fake, bot, settings, calendar):
     pid = await add_person(session_factory, "刘洋", 1001)
-    markup = {"inline_keyboard": [[{"text": "知悉", "callback_data": "a:1:ack"}]]}
-    assert await queue(session_factory, "k1", "<b>黄色预警</b> 测试", DAY, person_id=pid,
-                       reply_markup=markup)
-    assert not await queue(session_factory, "k1", "<b>黄色预警</b> 测试", DAY, person_id=pid)
+    notice = Notice.of([line(Strong("黄色预警"), " 测试")],
+                       actions=[[Action(ActionKind.ACKNOWLEDGE, 1, "知悉")]])
+    assert await queue(session_factory, "k1", "", DAY, person_id=pid, notice=notice)
+    assert not await queue(session_factory, "k1", "", DAY, person_id=pid, notice=notice)
 
     res = await deliver_due(session_factory, bot, settings, calendar, DAY, instance="t")
     assert (res.claimed, res.sent, res.failed) == (1, 1, 0)
@@ -104,10 +138,11 @@ async def test_queued_row_sent_once_and_marked(session_factory, fake, bot, setti
     assert len(sent) == 1
     assert sent[0]["text"] == "<b>黄色预警</b> 测试"
     assert sent[0]["parse_mode"] == "HTML"
-    assert sent[0]["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "a:1:ack"
+    assert sent[0]["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "al:1:ack"
     [row] = await rows(session_factory)
     assert row.state == "sent" and row.attempts == 1 and row.claimed_by is None
-    assert row.sent_at == DAY and row.telegram_message_id == 1
+    assert row.sent_at == DAY and row.platform_message_id == "1"
+    assert (row.channel, row.address) == ("telegram", "1001")
 
 
 async def test_not_yet_due_row_waits(session_factory, fake, bot, settings, calendar):
@@ -178,20 +213,18 @@ async def test_blocked_user_unreachable_and_escalated(session_factory, fake, bot
     fake.blocked_chats.add(1006)
     told: list[tuple[str, int | None]] = []
 
-    async def escalate(session, settings_, row, now):
-        told.append((row.key, row.person_id))
+    async def escalate(session, settings_, *, person_id, row_id, **kw):
+        told.append((row_id, person_id))
 
     import scheduler.delivery as delivery
 
-    monkeypatch.setattr(delivery, "_escalate_unreachable", escalate)
+    monkeypatch.setattr(delivery, "escalate_unreachable", escalate)
     res = await deliver_due(session_factory, bot, settings, calendar, DAY, instance="t")
     assert res.failed == 1 and res.unreachable == [pid]
-    assert told == [("kblk", pid)]
     [row] = await rows(session_factory)
+    assert told == [(row.id, pid)]
     assert row.state == "failed" and "blocked" in (row.last_error or "")
-    async with session_factory() as s:
-        person = await s.get(Person, pid)
-        assert person is not None and person.unreachable_since == DAY
+    assert await unreachable_since(session_factory, pid) == DAY
 
 
 async def test_quiet_hours_hold_pass_release(session_factory, fake, bot, settings, calendar):
@@ -237,8 +270,8 @@ async def test_per_chat_order_and_counts(session_factory, fake, bot, settings, c
         for chat in chats:
             await queue(session_factory, f"n{chat}:{i}", f"消息{i}", DAY, chat_id=chat)
     limits = Limits(per_second=1000, per_chat=(1, 0.02), per_group=(20, 0.5))
-    res = await deliver_due(session_factory, bot, settings, calendar, DAY, instance="t",
-                            limiter=limits)
+    res = await deliver_due(session_factory, limited(bot, limits), settings, calendar, DAY,
+                            instance="t")
     assert res.sent == 15
     for chat in chats:
         assert [m["text"] for m in fake.sent_messages(chat)] == [f"消息{i}" for i in range(5)]
@@ -248,17 +281,17 @@ async def test_per_chat_order_and_counts(session_factory, fake, bot, settings, c
 
 async def test_max_rows_and_person_without_chat(session_factory, fake, bot, settings, calendar):
     pid = await add_person(session_factory, "王磊", None)
-    await queue(session_factory, "nochat", "无法送达", DAY, person_id=pid)
+    # bound on no channel: nothing to queue (the sweep counts such recipients for tick)
+    assert not await queue(session_factory, "nochat", "无法送达", DAY, person_id=pid)
     for i in range(4):
         await queue(session_factory, f"m{i}", f"第{i}条", DAY, chat_id=3000 + i)
-    res = await deliver_due(session_factory, bot, settings, calendar, DAY, instance="t",
-                            max_rows=3, limiter=Limits(**FAST))
-    assert res.claimed == 3 and res.failed == 1 and res.sent == 2
-    res = await deliver_due(session_factory, bot, settings, calendar, DAY, instance="t",
-                            limiter=Limits(**FAST))
-    assert res.sent == 2
-    failed = (await rows(session_factory))[0]
-    assert failed.state == "failed" and "未绑定" in (failed.last_error or "")
+    fast = limited(bot, Limits(**FAST))
+    res = await deliver_due(session_factory, fast, settings, calendar, DAY, instance="t",
+                            max_rows=3)
+    assert res.claimed == 3 and res.sent == 3
+    res = await deliver_due(session_factory, fast, settings, calendar, DAY, instance="t")
+    assert res.sent == 1
+    assert len(await rows(session_factory)) == 4
 
 
 async def test_blocked_contact_next_level_told(session, session_factory, fake, bot, settings,
@@ -269,10 +302,10 @@ async def test_blocked_contact_next_level_told(session, session_factory, fake, b
     ids = {}
     for name, chat in (("孙浩", 1104), ("林晓", 1102)):
         p = await person_named(session, name)
-        p.telegram_user_id = p.telegram_chat_id = chat
+        await bind(session, p, chat)
         ids[name] = p.id
     await session.commit()
-    await queue(session_factory, "remind:sunhao", "请报送本周进度", DAY, kind="reminder",
+    await queue(session_factory, "remind:sunhao", "请报送本周进度", DAY, kind=OutboxKind.REMINDER,
                 person_id=ids["孙浩"], chat_id=1104)
     fake.blocked_chats.add(1104)
 
@@ -282,20 +315,17 @@ async def test_blocked_contact_next_level_told(session, session_factory, fake, b
     assert res.sent == 1
     [told] = fake.sent_messages(1102)
     assert "孙浩 无法接收消息" in told["text"] and "三一产业基地" in told["text"]
-    async with session_factory() as s:
-        sun = await s.get(Person, ids["孙浩"])
-        assert sun is not None and sun.unreachable_since == DAY
+    assert await unreachable_since(session_factory, ids["孙浩"]) == DAY
 
 
 async def test_round_takes_at_most_max_per_chat(session_factory, fake, bot, settings, calendar):
     for i in range(MAX_PER_CHAT + 5):
         await queue(session_factory, f"burst:{i}", f"第{i}条", DAY, chat_id=5005)
     await queue(session_factory, "other", "另一个人", DAY, chat_id=5006)
-    first = await deliver_due(session_factory, bot, settings, calendar, DAY, instance="t",
-                              limiter=Limits(**FAST))
+    fast = limited(bot, Limits(**FAST))
+    first = await deliver_due(session_factory, fast, settings, calendar, DAY, instance="t")
     assert (first.claimed, first.sent) == (MAX_PER_CHAT + 1, MAX_PER_CHAT + 1)
-    second = await deliver_due(session_factory, bot, settings, calendar, DAY, instance="t",
-                               limiter=Limits(**FAST))
+    second = await deliver_due(session_factory, fast, settings, calendar, DAY, instance="t")
     assert second.sent == 5
     assert [m["text"] for m in fake.sent_messages(5005)] == [
         f"第{i}条" for i in range(MAX_PER_CHAT + 5)

@@ -8,6 +8,7 @@ from decimal import Decimal
 from sqlalchemy import delete, func, select, update
 
 from bot.config import Settings, load_settings
+from channels.telegram import render_text
 from scheduler.digest import (
     NOTHING,
     AlertLine,
@@ -24,6 +25,7 @@ from scheduler.digest import (
     queue_digests,
     render_digest,
 )
+from scheduler.notice import from_json
 from scheduler.workdays import WorkCalendar
 from storage.models import (
     Alert,
@@ -36,6 +38,7 @@ from storage.models import (
     Project,
     Report,
 )
+from tests.outbox_support import bind
 from tests.seed import person_named, seed_sample_ledger
 
 CST = dt.timezone(dt.timedelta(hours=8))
@@ -44,8 +47,16 @@ AT = dt.datetime(2023, 6, 1, 8, 30, tzinfo=CST)
 CAL = WorkCalendar()
 
 
+def _digest_html(snapshot: DigestSnapshot, dashboard: str | None = None) -> str:
+    return render_text(render_digest(snapshot, dashboard))
+
+
+def html(row: Outbox) -> str:
+    return render_text(from_json(row.payload))
+
+
 def test_empty_digest_is_one_line() -> None:
-    text = render_digest(DigestSnapshot(name="孔德明", day=DAY, project_count=6))
+    text = _digest_html(DigestSnapshot(name="孔德明", day=DAY, project_count=6))
     assert text == f"📋 <b>每日简报</b> 6月1日（周四）：{NOTHING}"
     assert "\n" not in text
 
@@ -64,7 +75,7 @@ def test_digest_sections_and_order() -> None:
         upcoming=[MilestoneLine("钢铁城", "completed", dt.date(2023, 6, 8))],
         missing_reports=[MissingLine("钢铁城", "冯军")],
     )
-    text = render_digest(snap)
+    text = _digest_html(snap)
     lines = text.split("\n")
     assert lines[0] == "📋 <b>每日简报</b> 6月1日（周四）"
     assert lines[1] == "孔德明，您关注的 6 个项目："
@@ -82,17 +93,17 @@ def test_digest_sections_and_order() -> None:
 
 def test_long_sections_are_capped_within_telegram_limit() -> None:
     many = [AlertLine("orange", f"项目{i}", "节点逾期" * 10) for i in range(300)]
-    text = render_digest(DigestSnapshot(name="一把手", day=DAY, project_count=300,
+    text = _digest_html(DigestSnapshot(name="一把手", day=DAY, project_count=300,
                                         new_alerts=many, escalated_alerts=many,
                                         closed_alerts=many))
     assert len(text) <= 4096
     assert "另有" not in text and text.endswith("请在一屏统览查看全部")
-    linked = render_digest(DigestSnapshot(name="一把手", day=DAY, project_count=300,
-                                          new_alerts=many), "https://gj.example.org/")
+    linked = _digest_html(DigestSnapshot(name="一把手", day=DAY, project_count=300,
+                                         new_alerts=many), "https://gj.example.org/")
     assert linked.endswith('一屏统览查看：<a href="https://gj.example.org/">'
                            'https://gj.example.org/</a>')
-    short = render_digest(DigestSnapshot(name="一把手", day=DAY, project_count=3,
-                                         new_alerts=many[:2]), "https://gj.example.org/")
+    short = _digest_html(DigestSnapshot(name="一把手", day=DAY, project_count=3,
+                                        new_alerts=many[:2]), "https://gj.example.org/")
     assert "一屏统览" not in short
 
 
@@ -115,7 +126,7 @@ def test_digest_due_rules() -> None:
 
 async def _bind(session, name: str, chat: int) -> int:
     p = await person_named(session, name)
-    p.telegram_user_id = p.telegram_chat_id = chat
+    await bind(session, p, chat)
     return p.id
 
 
@@ -160,15 +171,15 @@ async def test_queue_digests_scope_and_once(session, session_factory) -> None:
     assert added == 4
     kong = rows[ids["孔德明"]]
     assert kong.key == digest_key(ids["孔德明"], DAY) and kong.kind == "digest"
-    assert kong.chat_id == 101 and not kong.urgent
-    assert "· 三一产业基地：主体封顶 已完成（2023年5月30日）；本月完成投资 12000万元" in kong.text
-    assert "<b>交办件</b>：未办结 1 件，其中超期 1 件" in kong.text
-    assert "· 三一产业基地：竣工 6月7日" in kong.text
-    assert "硬质材料产业园" not in kong.text  # P002 is 许文涛's, not 孔德明's
-    xu = rows[ids["许文涛"]].text
+    assert (kong.channel, kong.address) == ("telegram", "101") and not kong.urgent
+    assert "· 三一产业基地：主体封顶 已完成（2023年5月30日）；本月完成投资 12000万元" in html(kong)
+    assert "<b>交办件</b>：未办结 1 件，其中超期 1 件" in html(kong)
+    assert "· 三一产业基地：竣工 6月7日" in html(kong)
+    assert "硬质材料产业园" not in html(kong)  # P002 is 许文涛's, not 孔德明's
+    xu = html(rows[ids["许文涛"]])
     assert "<b>新增预警</b>（1） 🟠1" in xu and "· 🟠 硬质材料产业园：开工节点逾期" in xu
     assert "三一产业基地" not in xu
-    top = rows[ids["杨国栋"]].text
+    top = html(rows[ids["杨国栋"]])
     assert "您关注的 32 个项目" in top and "硬质材料产业园" in top and "三一产业基地" in top
     assert "<b>未报送进度</b>" in top
 
@@ -185,8 +196,8 @@ async def test_queue_digests_scope_and_once(session, session_factory) -> None:
     kong2 = await session.scalar(select(Outbox).where(
         Outbox.key == digest_key(ids["孔德明"], dt.date(2023, 6, 2))))
     assert kong2 is not None
-    assert "主体封顶" not in kong2.text  # reported before yesterday's digest
-    assert "<b>交办件</b>：未办结 1 件" in kong2.text
+    assert "主体封顶" not in html(kong2)  # reported before yesterday's digest
+    assert "<b>交办件</b>：未办结 1 件" in html(kong2)
 
 
 async def test_first_digest_after_an_import_lists_no_one_as_missing(session) -> None:
@@ -200,16 +211,16 @@ async def test_first_digest_after_an_import_lists_no_one_as_missing(session) -> 
     imported = dt.datetime(2023, 5, 31, 10, 0, tzinfo=CST).astimezone(dt.UTC)
     await import_ledger(session, read_ledger(SAMPLE_LEDGER), now=imported)
     top = await person_named(session, "杨国栋")
-    top.telegram_chat_id = 700
+    await bind(session, top, 700)
     await session.commit()
     assert await queue_digests(session, settings, CAL, AT.astimezone(dt.UTC)) == 1
-    text = await session.scalar(select(Outbox.text))
-    assert text is not None and "未报送" not in text
+    text = html(await session.scalar(select(Outbox)))
+    assert "未报送" not in text
     # The same ledger on file since the 10th owed 第21周: then everyone is listed.
     await session.execute(update(Project).values(created_at=imported - dt.timedelta(days=21)))
     await session.execute(delete(Outbox))
     await session.execute(delete(JobRun))
     await session.commit()
     assert await queue_digests(session, settings, CAL, AT.astimezone(dt.UTC)) == 1
-    text = await session.scalar(select(Outbox.text))
-    assert text is not None and "<b>未报送进度</b>（34）" in text
+    text = html(await session.scalar(select(Outbox)))
+    assert "<b>未报送进度</b>（34）" in text

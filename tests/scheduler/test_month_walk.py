@@ -17,7 +17,7 @@ from typing import Any
 import chinese_calendar  # the official calendar itself: the oracle for working days
 from sqlalchemy import select
 
-from scheduler.delivery import Limits
+from channels.telegram import Limits, TelegramChannel
 from scheduler.tick import tick_once
 from storage.models import (
     Alert,
@@ -31,6 +31,7 @@ from storage.models import (
 )
 from tests.bot.conftest import CST, BotHarness
 from tests.bot.conftest import harness as harness  # the e2e fixture
+from tests.outbox_support import bind
 
 D = dt.date
 TICK_HOURS = (0, 8, 12)  # every half day, plus the end of quiet hours
@@ -49,7 +50,7 @@ class Walk:
     async def setup(self) -> None:
         async with self.h.session_factory() as s:
             for p in (await s.scalars(select(Person))).all():
-                p.telegram_user_id = p.telegram_chat_id = 5200000 + p.id
+                await bind(s, p, 5200000 + p.id)
                 self.chat[p.name], self.ids[p.name] = 5200000 + p.id, p.id
             await s.commit()
 
@@ -59,8 +60,9 @@ class Walk:
     async def tick(self, when: dt.datetime) -> None:
         self.h.clock.now = when
         before = len(self.h.fake.calls)
-        await tick_once(self.h.settings, self.h.session_factory, self.h.bot,
-                        when.astimezone(dt.UTC), limiter=self.limits)
+        channels = {"telegram": TelegramChannel(self.h.bot, limits=self.limits)}
+        await tick_once(self.h.settings, self.h.session_factory, channels,
+                        when.astimezone(dt.UTC))
         sent = [c.params for c in self.h.fake.calls[before:]
                 if c.method.lower() == "sendmessage"]
         self.ticks.append((when, sent))

@@ -12,13 +12,12 @@ from sqlalchemy import func, select
 from bot.config import TelegramSettings, load_settings
 from bot.fake_api import FakeTelegram
 from bot.telegram import make_bot
-from scheduler.delivery import Limits
-from scheduler.outbox import enqueue
 from scheduler.runner import SchedulerService
 from scheduler.tick import tick_once
 from storage.db import make_engine, make_sessionmaker
 from storage.models import Outbox
-from tests.scheduler.test_delivery import FAST, fake  # noqa: F401  (fixtures used by name)
+from tests.outbox_support import queue_text, telegram
+from tests.scheduler.test_delivery import fake  # noqa: F401  (fixtures used by name)
 from tests.scheduler.test_digest import AT, seed_digest_world
 
 
@@ -43,15 +42,14 @@ async def test_restart_loses_nothing_doubles_nothing(db_url: str, fake) -> None:
     sf = make_sessionmaker(engine)
     async with sf() as s:
         await seed_digest_world(s)
-        await enqueue(s, key="flaky", kind="notice", text="限流的通知", now=clock(),
-                      chat_id=777)
-        await enqueue(s, key="later", kind="notice", text="九点半的通知", now=clock(),
-                      chat_id=778, not_before=AT + dt.timedelta(hours=1))
+        await queue_text(s, "flaky", "限流的通知", clock(), chat_id=777)
+        await queue_text(s, "later", "九点半的通知", clock(), chat_id=778,
+                         not_before=AT + dt.timedelta(hours=1))
         await s.commit()
     fake.fail_next("sendMessage", status=429, retry_after=1, chat_id=777, times=4)
     bot = make_bot(TelegramSettings(token="123:T", api_base_url=fake.base_url))
-    svc = SchedulerService(settings, sf, bot, clock=clock, instance="first",
-                           limiter=Limits(**FAST), delivery_poll_seconds=0.05)
+    svc = SchedulerService(settings, sf, telegram(bot), clock=clock, instance="first",
+                           delivery_poll_seconds=0.05)
     await svc.start()
     try:
         await fake.wait_for(lambda f: len(digests(f)) == 4, timeout=15)
@@ -67,14 +65,14 @@ async def test_restart_loses_nothing_doubles_nothing(db_url: str, fake) -> None:
     engine = make_engine(db_url)
     sf = make_sessionmaker(engine)
     bot = make_bot(TelegramSettings(token="123:T", api_base_url=fake.base_url))
-    svc = SchedulerService(settings, sf, bot, clock=clock, instance="second",
-                           limiter=Limits(**FAST), delivery_poll_seconds=0.05)
+    svc = SchedulerService(settings, sf, telegram(bot), clock=clock, instance="second",
+                           delivery_poll_seconds=0.05)
     await svc.start()
     try:
         await fake.wait_for_messages(777, 1, timeout=15)
         await fake.wait_for_messages(778, 1, timeout=15)
         # And a manual tick on top, as `gongjian tick` would do.
-        report = await tick_once(settings, sf, bot, clock(), limiter=Limits(**FAST))
+        report = await tick_once(settings, sf, telegram(bot), clock())
         assert report.digests_queued == 0
     finally:
         await svc.stop()

@@ -11,11 +11,16 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import func, select
 
 from bot.config import load_settings
-from scheduler.delivery import Limits
-from scheduler.outbox import enqueue
+from channels.telegram import Limits
 from scheduler.runner import SchedulerService
 from storage.models import Outbox
-from tests.scheduler.test_delivery import FAST, bot, fake  # noqa: F401  (fixtures used by name)
+from tests.outbox_support import queue_text
+from tests.scheduler.test_delivery import (  # noqa: F401  (fixtures used by name)
+    FAST,
+    bot,
+    fake,
+    limited,
+)
 from tests.scheduler.test_digest import AT, seed_digest_world
 
 
@@ -33,8 +38,8 @@ def settings():
 
 
 def service(settings, session_factory, bot, clock, name="a"):
-    return SchedulerService(settings, session_factory, bot, clock=clock, instance=name,
-                            limiter=Limits(**FAST), delivery_poll_seconds=0.05)
+    return SchedulerService(settings, session_factory, limited(bot, Limits(**FAST)),
+                            clock=clock, instance=name, delivery_poll_seconds=0.05)
 
 
 async def digest_count(session_factory) -> int:
@@ -102,7 +107,7 @@ async def test_delivery_loop_woken_by_new_rows(session_factory, settings, fake,
     await svc.start()
     try:
         async with session_factory() as s:
-            await enqueue(s, key="n1", kind="notice", text="新通知", now=AT, chat_id=4242)
+            await queue_text(s, "n1", "新通知", AT, chat_id=4242)
             await s.commit()
         svc.wake()
         await fake.wait_for_messages(4242, 1, timeout=10)

@@ -10,19 +10,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.services import alerts as alert_service
 from scheduler.outbox import notice_key
 from scheduler.overdue import collect_overdue
-from scheduler.sweep import escalate_unreachable, run_sweep
+from scheduler.sweep import run_sweep
+from scheduler.unreachable import escalate_unreachable
 from scheduler.workdays import WorkCalendar
 from storage.models import (
     AuditLog,
     CoordinationIssue,
     Milestone,
-    Outbox,
     Person,
     PlanChange,
     Project,
     ProjectRole,
     Report,
 )
+from tests.outbox_support import Shown
 from tests.scheduler.sweep_support import (
     add_milestone,
     alerts,
@@ -43,7 +44,12 @@ async def sweep(session: AsyncSession, when: dt.datetime):  # type: ignore[no-un
     return await run_sweep(session, SETTINGS, CAL, when)
 
 
-async def subject_rows(session: AsyncSession, subject: str) -> list[Outbox]:
+async def escalate(session: AsyncSession, row: Shown, now: dt.datetime) -> None:
+    await escalate_unreachable(session, SETTINGS, person_id=row.person_id,
+                               alert_id=row.alert_id, row_kind=row.kind, row_id=row.id, now=now)
+
+
+async def subject_rows(session: AsyncSession, subject: str) -> list[Shown]:
     rows = await outbox(session)
     return [r for r in rows if r.key.startswith(subject + "|")]
 
@@ -287,7 +293,7 @@ async def test_plan_change_request_and_unreachable(session: AsyncSession) -> Non
 
     # 孙浩 blocked the bot: the next level (district leader) hears about it
     [row] = [r for r in await subject_rows(session, f"milestone:{m.id}") if r.person_id == sun]
-    await escalate_unreachable(session, SETTINGS, row, at(2023, 9, 21, 10))
+    await escalate(session, row, at(2023, 9, 21, 10))
     await session.commit()
     notices = [r for r in await outbox(session, kind="notice") if r.key.startswith("unreachable")]
     assert await recipients(session, notices) == {"孔德明"}
@@ -327,8 +333,8 @@ async def test_unreachable_contact_of_a_reminder_tells_the_service_person(
     await sweep(session, at(2023, 9, 22, 9))  # due day: reminders
     luo = await pid(session, "罗军")
     [reminder] = await outbox(session, kind="reminder", person_id=luo)
-    await escalate_unreachable(session, SETTINGS, reminder, at(2023, 9, 22, 10))
-    await escalate_unreachable(session, SETTINGS, reminder, at(2023, 9, 22, 11))  # once a day
+    await escalate(session, reminder, at(2023, 9, 22, 10))
+    await escalate(session, reminder, at(2023, 9, 22, 11))  # once a day
     await session.commit()
     notices = [r for r in await outbox(session, kind="notice")
                if r.key.startswith(f"unreachable:{luo}:")]

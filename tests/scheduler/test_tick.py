@@ -16,11 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.cli import main
 from bot.config import load_settings
 from bot.fake_api import FakeTelegram
-from scheduler.delivery import Limits
+from channels.telegram import Limits
 from scheduler.tick import parse_at, tick_once
 from storage.db import make_engine, make_sessionmaker
 from storage.models import Alert, AuditLog, Base, JobRun, Outbox
-from tests.scheduler.test_delivery import FAST, bot, fake  # noqa: F401  (fixtures used by name)
+from tests.outbox_support import bind
+from tests.scheduler.test_delivery import (  # noqa: F401  (fixtures used by name)
+    FAST,
+    bot,
+    fake,
+    limited,
+)
 from tests.scheduler.test_digest import AT, seed_digest_world
 from tests.seed import person_named, seed_sample_ledger
 
@@ -55,15 +61,14 @@ async def test_dry_run_writes_nothing(session, session_factory, settings) -> Non
 async def test_tick_sends_once_per_day(session, session_factory, settings, fake,
                                        bot) -> None:
     await seed_digest_world(session)
-    limits = Limits(**FAST)
-    first = await tick_once(settings, session_factory, bot, AT, limiter=limits)
+    fast = limited(bot, Limits(**FAST))
+    first = await tick_once(settings, session_factory, fast, AT)
     assert first.digests_queued == 4 and first.delivery is not None
     assert first.delivery.failed == 0 and first.delivery.sent >= 4
     digests = [m for m in fake.sent_messages() if "每日简报" in m["text"]]
     assert sorted(int(m["chat_id"]) for m in digests) == [101, 102, 103, 105]
 
-    second = await tick_once(settings, session_factory, bot, AT + dt.timedelta(hours=1),
-                             limiter=limits)
+    second = await tick_once(settings, session_factory, fast, AT + dt.timedelta(hours=1))
     assert second.digests_queued == 0
     texts = Counter((m["chat_id"], m["text"]) for m in fake.sent_messages())
     assert max(texts.values()) == 1
@@ -151,7 +156,7 @@ def test_cli_tick_sends(db_url: str, monkeypatch, capsys) -> None:
         async with make_sessionmaker(engine)() as s:
             await seed_sample_ledger(s)
             kong = await person_named(s, "孔德明")
-            kong.telegram_user_id = kong.telegram_chat_id = 101
+            await bind(s, kong, 101)
             await s.commit()
         await engine.dispose()
 

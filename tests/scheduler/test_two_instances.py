@@ -13,16 +13,17 @@ from sqlalchemy import func, select
 
 from bot.config import TelegramSettings, load_settings
 from bot.telegram import make_bot
-from scheduler.delivery import DeliveryResult, Limits, deliver_due
+from scheduler.delivery import DeliveryResult, deliver_due
 from scheduler.locks import sweep_lock
-from scheduler.outbox import enqueue, notice_key
+from scheduler.outbox import notice_key
 from scheduler.runner import SchedulerService
 from scheduler.tick import tick_once
 from scheduler.workdays import WorkCalendar
 from storage.db import make_engine, make_sessionmaker
 from storage.models import Outbox
 from tests.conftest import PG_ENV
-from tests.scheduler.test_delivery import FAST, fake  # noqa: F401  (fixtures used by name)
+from tests.outbox_support import queue_text, telegram
+from tests.scheduler.test_delivery import fake  # noqa: F401  (fixtures used by name)
 from tests.scheduler.test_digest import AT, seed_digest_world
 
 pytestmark = [
@@ -68,8 +69,8 @@ async def test_two_workers_send_each_notice_once(pg_url: str, fake, settings) ->
         async with factories[0]() as s:
             await seed_digest_world(s)
             for i in range(NOTICES):
-                await enqueue(s, key=notice_key(f"test:{i}", "notice", i % CHATS, "p"),
-                              kind="notice", text=f"通知 {i}", now=AT, chat_id=10_000 + i % CHATS)
+                await queue_text(s, notice_key(f"test:{i}", "notice", i % CHATS, "p"),
+                                 f"通知 {i}", AT, chat_id=10_000 + i % CHATS)
             await s.commit()
 
         # Both tick at once: one sweeps and queues the digests, the other skips.
@@ -85,10 +86,10 @@ async def test_two_workers_send_each_notice_once(pg_url: str, fake, settings) ->
 
         async def worker(n: int) -> DeliveryResult:
             total = DeliveryResult()
-            limits = Limits(**FAST)
+            channels = telegram(bots[n])
             while True:
-                res = await deliver_due(factories[n], bots[n], settings, calendar, AT,
-                                        instance=f"worker-{n}", limiter=limits, max_rows=15)
+                res = await deliver_due(factories[n], channels, settings, calendar, AT,
+                                        instance=f"worker-{n}", max_rows=15)
                 total.merge(res)
                 if res.claimed == 0:
                     return total
@@ -128,13 +129,12 @@ async def test_two_services_same_database(pg_url: str, fake, settings) -> None:
     async with factories[0]() as s:
         await seed_digest_world(s)
         for i in range(50):
-            await enqueue(s, key=f"svc:{i}", kind="notice", text=f"服务通知 {i}", now=AT,
-                          chat_id=20_000 + i % 10)
+            await queue_text(s, f"svc:{i}", f"服务通知 {i}", AT, chat_id=20_000 + i % 10)
         await s.commit()
     clock = lambda: (AT + dt.timedelta(minutes=5)).astimezone(dt.UTC)  # noqa: E731
     services = [
-        SchedulerService(settings, sf, b, clock=clock, instance=f"svc-{n}",
-                         limiter=Limits(**FAST), delivery_poll_seconds=0.05)
+        SchedulerService(settings, sf, telegram(b), clock=clock, instance=f"svc-{n}",
+                         delivery_poll_seconds=0.05)
         for n, (sf, b) in enumerate(zip(factories, bots, strict=True))
     ]
     try:

@@ -11,8 +11,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from scheduler.outbox import enqueue, notice_key
+from scheduler.outbox import notice_key
 from storage.models import Base, Outbox, Project
+from tests.outbox_support import queue_text
 
 
 async def test_migrations_match_models(engine: AsyncEngine) -> None:
@@ -64,9 +65,9 @@ async def test_naive_datetime_is_refused(session: AsyncSession) -> None:
 async def test_outbox_key_queues_once(session: AsyncSession) -> None:
     now = dt.datetime(2023, 6, 1, tzinfo=dt.UTC)
     key = notice_key("milestone:1", "yellow", 5, "2023-06-01")
-    first = await enqueue(session, key=key, kind="alert", text="a", now=now, chat_id=1)
-    second = await enqueue(session, key=key, kind="alert", text="b", now=now, chat_id=1)
+    first = await queue_text(session, key, "a", now, chat_id=1)
+    second = await queue_text(session, key, "b", now, chat_id=1)
     await session.commit()
     rows = (await session.scalars(select(Outbox))).all()
     assert (first, second) == (True, False)
-    assert [r.text for r in rows] == ["a"]
+    assert [r.payload for r in rows] == [{"lines": [["a"]]}]
