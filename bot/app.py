@@ -24,10 +24,9 @@ from bot.dispatcher import PARSER_RECHECK_SECONDS, build_dispatcher, calendar_fr
 from bot.middlewares import system_clock
 from bot.polling import DurablePolling
 from bot.recovery import recovery_loop
-from bot.services.onboarding import register_commands
 from bot.services.registry import ParserHolder
 from bot.telegram import make_bot
-from channels.telegram import Limits, TelegramChannel
+from channels.telegram import Limits, TelegramChannel, register_commands
 from scheduler.channel import Channel, open_channels
 from scheduler.workdays import coverage_warning
 from storage.db import make_engine, make_sessionmaker
@@ -51,7 +50,7 @@ def polling_concurrency(database_url: str) -> int:
 
 async def startup(bot: Bot) -> None:
     """What the bot does once on start-up, whichever way updates arrive."""
-    await register_commands(bot)
+    await register_commands(bot)  # channels.telegram
 
 
 def outbound_channels(

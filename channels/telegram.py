@@ -22,6 +22,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
 )
 from aiogram.types import (
+    BotCommand,
     BufferedInputFile,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -30,6 +31,7 @@ from aiogram.types import (
 from aiolimiter import AsyncLimiter
 
 from bot.config import Settings
+from bot.services.onboarding import BOT_COMMANDS
 from bot.telegram import make_bot
 from bot.text import TELEGRAM_LIMIT, esc, split_message
 from handlers.callbacks import (
@@ -218,6 +220,11 @@ class TelegramChannel:
     async def close(self) -> None:
         if self._owns_bot:
             await self.bot.session.close()
+
+
+async def register_commands(bot: Bot) -> None:
+    """The command menu in Telegram clients (setMyCommands)."""
+    await bot.set_my_commands([BotCommand(command=c, description=d) for c, d in BOT_COMMANDS])
 
 
 def from_settings(settings: Settings) -> TelegramChannel | None:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.services.groups import link_group
+from channels.telegram import render_text
 from handlers.filters import group_chat
 from storage.models import Person
 
@@ -27,7 +28,7 @@ async def on_link(
     title = message.chat.title or ""
     answer = await link_group(session, person, message.chat.id, title, command.args,
                               settings=settings, now=now)
-    await message.reply(answer)
+    await message.reply(render_text(answer))
 
 
 async def on_link_private(message: Message) -> None:

@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings, dashboard_url
 from bot.services import status
-from bot.services.onboarding import HELP_TEXT, UNBOUND_TEXT
+from bot.services.onboarding import HELP, UNBOUND_TEXT
 from bot.services.registry import ParserHolder
 from bot.text import split_message
+from channels.telegram import render_text
 from nlp.questions import Question, QuestionKind, classify
 from scheduler.workdays import WorkCalendar
 from storage.models import Person
@@ -100,7 +101,7 @@ async def plain_question(
     person: Person,
 ) -> None:
     if question.kind is QuestionKind.HELP:
-        await message.answer(HELP_TEXT)
+        await message.answer(render_text(HELP))
         return
     await answer_status(message, question.subject, session, settings, parser, now, person)
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.services import onboarding
+from channels.telegram import render_text
 from handlers.filters import private_chat
 from storage.models import Person
 
@@ -36,7 +37,8 @@ async def start(
 ) -> None:
     if person is not None:
         await message.answer(
-            await onboarding.greeting(session, person, settings.org, first_time=False)
+            render_text(await onboarding.greeting(session, person, settings.org,
+                                                  first_time=False))
         )
         return
     token = (command.args or "").strip()
@@ -49,11 +51,12 @@ async def start(
         await message.answer(onboarding.INVALID_TOKEN_TEXT if token else onboarding.UNBOUND_TEXT)
         return
     await session.commit()
-    await message.answer(await onboarding.greeting(session, bound, settings.org, first_time=True))
+    await message.answer(render_text(
+        await onboarding.greeting(session, bound, settings.org, first_time=True)))
 
 
 async def help_(message: Message) -> None:
-    await message.answer(onboarding.HELP_TEXT)
+    await message.answer(render_text(onboarding.HELP))
 
 
 async def unbound_message(message: Message) -> None:

@@ -13,13 +13,7 @@ from collections.abc import Callable
 
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.types import (
-    CallbackQuery,
-    InlineKeyboardMarkup,
-    Message,
-    ReplyParameters,
-    Update,
-)
+from aiogram.types import CallbackQuery, Message, Update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
@@ -27,10 +21,12 @@ from bot.services import reporting as svc
 from bot.services.registry import ParserHolder
 from bot.services.render import render_summary
 from bot.services.reply_ids import ReplyIds
-from bot.text import TELEGRAM_LIMIT, split_message
+from bot.text import TELEGRAM_LIMIT
+from channels.telegram import TelegramChannel, render_keyboard, render_text
 from handlers.callbacks import ChooseProject, ReportAction
 from handlers.filters import data_prefix
 from nlp.questions import classify
+from scheduler.notice import Notice, Strong, line
 from scheduler.workdays import WorkCalendar
 from storage.models import Person, Report
 
@@ -62,47 +58,36 @@ async def _is_plain_report(message: Message, person: Person | None = None) -> bo
 
 
 async def send_reply(
-    bot: Bot, chat_id: int, reply: svc.Reply, *, reply_to: int | None = None
+    bot: Bot, chat_id: int, reply: Notice, *, reply_to: int | None = None
 ) -> int | None:
     """Send the reply split to Telegram's limit; buttons go on the last part."""
-    parts = split_message(reply.text)
-    last_id: int | None = None
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        sent = await bot.send_message(
-            chat_id, part,
-            reply_markup=reply.markup if last else None,
-            reply_parameters=(
-                ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
-                if reply_to and i == 0 else None
-            ),
-        )
-        last_id = sent.message_id
-    return last_id
+    return await TelegramChannel(bot).deliver(chat_id, reply, reply_to=reply_to)
 
 
 async def replace_summary(
-    bot: Bot, report: Report, text: str, short: str,
-    markup: InlineKeyboardMarkup | None = None,
+    bot: Bot, report: Report, notice: Notice, short: Notice,
 ) -> int | None:
-    """Show `text` in place of the report's button message (buttons replaced by `markup`).
+    """Show `notice` in place of the report's button message (its actions, if any, replace
+    the buttons).
 
-    When `text` is too long for one message, the old message keeps its text, loses its
-    buttons, and `text` (or `short` when there are no buttons to carry) is sent anew.
+    When it is too long for one message, the old message keeps its text, loses its
+    buttons, and `notice` (or `short` when there are no buttons to carry) is sent anew.
     Returns the id of the message now carrying the buttons (if any)."""
     if (report.reply_message_id or 0) <= 0:  # none, or a summary still being sent
         return None
+    text = render_text(notice)
     try:
         if len(text) <= TELEGRAM_LIMIT:
             await bot.edit_message_text(text=text, chat_id=report.chat_id,
-                                        message_id=report.reply_message_id, reply_markup=markup)
+                                        message_id=report.reply_message_id,
+                                        reply_markup=render_keyboard(notice))
             return report.reply_message_id
         await bot.edit_message_reply_markup(chat_id=report.chat_id,
                                             message_id=report.reply_message_id,
                                             reply_markup=None)
     except TelegramBadRequest as exc:  # deleted, or identical content
         log.info("could not edit report %s message: %s", report.id, exc.message)
-    return await send_reply(bot, report.chat_id, svc.Reply(text if markup else short, markup))
+    return await send_reply(bot, report.chat_id, notice if notice.actions else short)
 
 
 async def on_message(
@@ -147,19 +132,19 @@ async def on_message(
         return
     reply = got.reply
     if old is not None and not got.superseded and got.state == "nothing" and reply is not None:
-        reply = svc.Reply(reply.text + "\n\n" + KEPT_DRAFT, reply.markup)
+        reply = reply.with_lines("", KEPT_DRAFT)
     if got.superseded and old is not None:
         if (old.reply_message_id or 0) <= 0:
             old.reply_message_id = reply_ids.get(old.id)
         names = await svc.project_names(session, old)
         old_text = render_summary(old.parse_result or {}, names,
                                   header="♻️ 已被修改后的内容取代，请以新的回复为准。")
-        await replace_summary(bot, old, old_text, "♻️ 已被修改后的内容取代。")
+        await replace_summary(bot, old, old_text, Notice.of(["♻️ 已被修改后的内容取代。"]))
     if reply is None:
         return
     reply_id = await send_reply(bot, message.chat.id, reply,
                                 reply_to=None if private else message.message_id)
-    if reply_id is not None and reply.markup is not None:
+    if reply_id is not None and reply.actions:
         reply_ids.note(got.report_id, reply_id)
 
 
@@ -200,7 +185,8 @@ async def on_report_action(
             await query.answer(result, show_alert=True)
             return
         await query.answer("已确认，已记入台账。")
-        short = "\n".join(["✅ <b>已确认</b>，已记入台账。", *result.applied.lines])
+        short = Notice.of([line("✅ ", Strong("已确认"), "，已记入台账。"),
+                           *result.applied.lines])
         await replace_summary(bot, report, result.text, short)
     elif action == "cancel":
         why = await svc.cancel(session, report, person, now=now)
@@ -211,7 +197,8 @@ async def on_report_action(
         names = await svc.project_names(session, report)
         text = render_summary(report.parse_result or {}, names,
                               header="🚫 已取消，未记入台账（原消息已保存）。")
-        await replace_summary(bot, report, text, "🚫 已取消，未记入台账（原消息已保存）。")
+        await replace_summary(bot, report, text,
+                              Notice.of(["🚫 已取消，未记入台账（原消息已保存）。"]))
     else:
         why = await svc.start_correction(session, report, person, now=now)
         if why:
@@ -245,7 +232,7 @@ async def on_choose_project(
         await query.answer(result, show_alert=True)
         return
     await query.answer("已选择项目，请核对后确认。")
-    new_id = await replace_summary(bot, report, result.text, result.text, result.markup)
+    new_id = await replace_summary(bot, report, result, result)
     if new_id is not None and new_id != report.reply_message_id:
         await svc.set_reply_message(session, report, new_id)
 

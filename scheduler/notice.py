@@ -10,6 +10,7 @@ string in it is plain text: each channel escapes and marks it up its own way
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -188,6 +189,11 @@ class Notice:
         out = [plain(self.title)] if self.title else []
         out += [plain(ln) for ln in self.lines]
         return "\n".join(out)
+
+    def with_lines(self, *more: Line | str) -> Notice:
+        """The notice with `more` lines at the end."""
+        extra = tuple((ln,) if isinstance(ln, str) else tuple(ln) for ln in more)
+        return dataclasses.replace(self, lines=self.lines + extra)
 
     def with_actions(self, actions: Sequence[Sequence[Action]]) -> Notice:
         return Notice(self.lines, self.title, self.level,

@@ -26,8 +26,7 @@ from bot.services.render import (
     format_date,
     short_date,
 )
-from bot.text import esc
-from scheduler.notice import Action, ActionKind, Notice, Strong, line
+from scheduler.notice import Action, ActionKind, Line, Notice, Strong, line
 from scheduler.outbox import enqueue, notice_key
 from scheduler.sweep import queue_plan_change_requests
 from scheduler.workdays import WorkCalendar
@@ -61,9 +60,9 @@ OPEN_ALERT_STATES = ("open", "acknowledged")
 
 @dataclass
 class Applied:
-    """What confirming changed, as HTML lines for the confirmation message."""
+    """What confirming changed, as lines for the confirmation message."""
 
-    lines: list[str] = field(default_factory=list)
+    lines: list[Line] = field(default_factory=list)
     plan_changes: list[PlanChange] = field(default_factory=list)
     issues: list[CoordinationIssue] = field(default_factory=list)
     closed_alerts: list[Alert] = field(default_factory=list)
@@ -147,7 +146,7 @@ async def _apply_event(
             await close_alert(session, alert, reason="milestone_done", now=now,
                               actor_id=actor.id, detail={"report_id": report.id})
             out.closed_alerts.append(alert)
-            out.lines.append(f"🔕 {esc(name)}逾期提醒已关闭")
+            out.lines.append((f"🔕 {name}逾期提醒已关闭",))
         target = STAGE_AFTER.get(code)
         if target and STAGE_ORDER.index(target) > _stage_index(project.stage):
             old_stage, project.stage = project.stage, target
@@ -201,7 +200,7 @@ async def _plan_change(
     # decides. A change before the date is the contact's to make.
     overdue = bool(await open_milestone_alerts(session, milestone.id)) or (
         old is not None and old < today)
-    label = esc(plan_change_label(milestone.code, old, new_date))
+    label = plan_change_label(milestone.code, old, new_date)
     if overdue:
         change.state = "pending"
         session.add(change)
@@ -210,7 +209,7 @@ async def _plan_change(
                entity_id=change.id, actor_id=actor.id,
                detail={"milestone_id": milestone.id, "old": _iso(old),
                        "new": new_date.isoformat(), "report_id": report.id})
-        out.lines.append(f"🕒 {label}（节点已逾期，待服务责任人审核）")
+        out.lines.append((f"🕒 {label}（节点已逾期，待服务责任人审核）",))
         out.plan_change_requested = True
     else:
         change.state, change.decided_at = "approved", now
@@ -223,7 +222,7 @@ async def _plan_change(
                entity_id=change.id, actor_id=actor.id,
                detail={"milestone_id": milestone.id, "old": _iso(old),
                        "new": new_date.isoformat(), "report_id": report.id, "auto": True})
-        out.lines.append(f"🗓 {label}（已更新）")
+        out.lines.append((f"🗓 {label}（已更新）",))
     out.plan_changes.append(change)
 
 
@@ -261,9 +260,10 @@ async def _apply_issue(
            detail={"project": project.code, "category": category,
                    "deadline": deadline.isoformat(), "report_id": report.id,
                    "responsible_id": row.responsible_id})
-    cat = esc(CATEGORY_LABELS.get(category, "其他"))
-    who = f"，责任人 {esc(service.name)}" if service else ""
-    out.lines.append(f"📮 已生成交办件 #{row.id}【{cat}】{who}，办理时限 {format_date(deadline)}")
+    cat = CATEGORY_LABELS.get(category, "其他")
+    who = f"，责任人 {service.name}" if service else ""
+    out.lines.append(
+        (f"📮 已生成交办件 #{row.id}【{cat}】{who}，办理时限 {format_date(deadline)}",))
     out.issues.append(row)
     if service is not None:
         notice = Notice.of(

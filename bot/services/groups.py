@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from bot.text import esc
+from scheduler.notice import Line, Notice, Strong, line
 from storage.audit import record
 from storage.models import Person, Project
 from storage.scope import is_administrator
@@ -25,18 +25,18 @@ async def link_group(
     *,
     settings: Settings,
     now: dt.datetime,
-) -> str:
+) -> Notice:
     """Link the group `chat_id` to the project named by `args`; the Chinese answer."""
     if person is None or not is_administrator(person, settings.org):
-        return "抱歉，只有管理员可以把工作群关联到项目。如需关联，请联系管理员。"
+        return Notice.of(["抱歉，只有管理员可以把工作群关联到项目。如需关联，请联系管理员。"])
     code = (args or "").strip().split()[0].upper() if (args or "").strip() else ""
     if not code:
-        return USAGE
+        return Notice.of([USAGE])
     project = await session.scalar(select(Project).where(func.upper(Project.code) == code))
     if project is None:
-        return f"台账中没有项目编号 {esc(code)}。{USAGE}"
+        return Notice.of([f"台账中没有项目编号 {code}。{USAGE}"])
     if project.group_chat_id == chat_id:
-        return f"本群已关联到 {esc(project.code)} {esc(project.name)}。"
+        return Notice.of([f"本群已关联到 {project.code} {project.name}。"])
     previous = await session.scalar(select(Project).where(Project.group_chat_id == chat_id))
     if previous is not None:
         previous.group_chat_id = None
@@ -49,8 +49,9 @@ async def link_group(
            actor_id=person.id, detail={"chat_id": chat_id, "title": title,
                                        "replaced_chat_id": old_chat})
     await session.commit()
-    lines = [f"✅ 本群已关联到 <b>{esc(project.code)} {esc(project.name)}</b>。",
-             "群内成员的进度报告如未写明项目，默认记入该项目。"]
+    lines: list[Line | str] = [
+        line("✅ 本群已关联到 ", Strong(f"{project.code} {project.name}"), "。"),
+        "群内成员的进度报告如未写明项目，默认记入该项目。"]
     if previous is not None:
-        lines.append(f"（原关联的 {esc(previous.code)} {esc(previous.name)} 已解除）")
-    return "\n".join(lines)
+        lines.append(f"（原关联的 {previous.code} {previous.name} 已解除）")
+    return Notice.of(lines)

@@ -8,13 +8,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from aiogram import Bot
-from aiogram.types import BotCommand
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import OrgSettings
-from bot.text import esc
+from scheduler.notice import Line, Notice, Strong, line
 from storage import addresses, audit
 from storage.models import InviteToken, Person, Project, ProjectRole, Role
 from storage.scope import is_administrator, sees_everything
@@ -29,13 +27,14 @@ ROLE_NAMES = {
 }
 TOP_LEADER_NAME = "一把手"
 ADMIN_NAME = "管理员"
+# The command menu (command, description); each channel shows it its own way.
 BOT_COMMANDS = (
-    BotCommand(command="start", description="开始使用 / 绑定身份"),
-    BotCommand(command="help", description="使用说明与报送示例"),
-    BotCommand(command="status", description="项目状态：/status 或 /status 项目名称"),
-    BotCommand(command="overdue", description="逾期节点、未报送和逾期交办件"),
-    BotCommand(command="rank", description="龙虎榜：/rank 月 或 /rank 季"),
-    BotCommand(command="web", description="一屏统览：获取本人登录链接"),
+    ("start", "开始使用 / 绑定身份"),
+    ("help", "使用说明与报送示例"),
+    ("status", "项目状态：/status 或 /status 项目名称"),
+    ("overdue", "逾期节点、未报送和逾期交办件"),
+    ("rank", "龙虎榜：/rank 月 或 /rank 季"),
+    ("web", "一屏统览：获取本人登录链接"),
 )
 
 UNBOUND_TEXT = (
@@ -46,21 +45,24 @@ INVALID_TOKEN_TEXT = (
     "抱歉，该邀请链接无效、已被使用或已过期。\n"
     "请联系区重点项目办重新获取邀请链接。"
 )
-HELP_TEXT = (
-    "<b>攻坚助手使用说明</b>\n\n"
-    "<b>报送进展</b>：直接用一句话发给我，写明项目、进展、投资或问题，例如：\n"
-    "• 三一产业基地今天主体封顶，本月完成投资1.2亿元\n"
-    "• 道岔二期用地红线内还有2户没有搬迁，影响桩基施工\n"
-    "我会把理解的内容发给您，点 <b>确认</b> 后记入台账；点 <b>修改</b> 可更正，"
-    "点 <b>取消</b> 作废。报送中提到的问题会形成交办件，转服务责任部门限期办理。\n\n"
-    "<b>命令</b>\n"
-    "/status — 我的项目一览（阶段、进度、今年投资、预警）\n"
-    "/status 项目名称 — 单个项目详情，如 /status 三一产业基地\n"
-    "/overdue — 逾期节点、未按时报送和逾期交办件\n"
-    "/rank 月 或 /rank 季 — 上月或上季度龙虎榜（按部门、所在地、项目）\n"
-    "/web — 一屏统览（网页）登录链接，15 分钟内一次有效\n"
-    "/help — 本说明"
-)
+HELP = Notice.of([
+    line(Strong("攻坚助手使用说明")),
+    "",
+    line(Strong("报送进展"), "：直接用一句话发给我，写明项目、进展、投资或问题，例如："),
+    "• 三一产业基地今天主体封顶，本月完成投资1.2亿元",
+    "• 道岔二期用地红线内还有2户没有搬迁，影响桩基施工",
+    line("我会把理解的内容发给您，点 ", Strong("确认"), " 后记入台账；点 ", Strong("修改"),
+         " 可更正，点 ", Strong("取消"),
+         " 作废。报送中提到的问题会形成交办件，转服务责任部门限期办理。"),
+    "",
+    line(Strong("命令")),
+    "/status — 我的项目一览（阶段、进度、今年投资、预警）",
+    "/status 项目名称 — 单个项目详情，如 /status 三一产业基地",
+    "/overdue — 逾期节点、未按时报送和逾期交办件",
+    "/rank 月 或 /rank 季 — 上月或上季度龙虎榜（按部门、所在地、项目）",
+    "/web — 一屏统览（网页）登录链接，15 分钟内一次有效",
+    "/help — 本说明",
+])
 
 
 async def person_by_name(session: AsyncSession, name: str) -> Person | None:
@@ -152,10 +154,10 @@ async def person_roles(
 
 async def greeting(
     session: AsyncSession, person: Person, org: OrgSettings, *, first_time: bool
-) -> str:
+) -> Notice:
     roles, projects = await person_roles(session, person, org)
-    lines = [
-        f"{esc(person.name)}，您好！" + ("已为您开通攻坚助手。" if first_time else "欢迎回来。"),
+    lines: list[Line | str] = [
+        f"{person.name}，您好！" + ("已为您开通攻坚助手。" if first_time else "欢迎回来。"),
         f"您的身份：{'、'.join(roles) if roles else '—'}",
     ]
     if sees_everything(person, org):
@@ -163,15 +165,8 @@ async def greeting(
         lines.append(f"您可查看全部 {total} 个重点项目。")
     if projects:
         lines.append("")
-        lines.append("<b>您联系的项目</b>")
-        lines += [
-            f"• {esc(p.code)} {esc(p.short)}（{'、'.join(p.roles)}）" for p in projects
-        ]
+        lines.append(line(Strong("您联系的项目")))
+        lines += [f"• {p.code} {p.short}（{'、'.join(p.roles)}）" for p in projects]
     lines.append("")
     lines.append("直接发送文字即可报送进展；发送 /help 查看示例，/status 查看项目。")
-    return "\n".join(lines)
-
-
-async def register_commands(bot: Bot) -> None:
-    """The command menu in Telegram clients (setMyCommands)."""
-    await bot.set_my_commands(list(BOT_COMMANDS))
+    return Notice.of(lines)

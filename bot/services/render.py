@@ -1,6 +1,7 @@
-"""The Chinese summary of what the bot understood from a report (HTML, every value escaped).
+"""The Chinese summary of what the bot understood from a report, as a neutral Notice.
 
-Pure functions over the spec-shaped parse JSON ({"updates": [...]}) and project names.
+Pure functions over the spec-shaped parse JSON ({"updates": [...]}) and project names;
+every value stays plain text (each channel escapes its own way).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from bot.text import esc
+from scheduler.notice import Em, Line, Notice, Strong, line
 from storage.labels import (
     CATEGORY_LABELS,
     EVENT_STATUS_LABELS,
@@ -19,12 +20,13 @@ from storage.labels import (
     fmt_date,
 )
 
-HELP_TEXT = (
-    "没有识别到需要记录的进度。\n"
-    "请用一句话说明项目、节点、进度、投资或问题，例如：\n"
-    "<i>三一产业基地今天主体封顶，本月完成投资1.2亿元</i>\n"
-    "<i>钢铁城计划6月底竣工，目前完成80%，供电线路迁改需要协调</i>"
-)
+HELP = Notice.of([
+    "没有识别到需要记录的进度。",
+    "请用一句话说明项目、节点、进度、投资或问题，例如：",
+    line(Em("三一产业基地今天主体封顶，本月完成投资1.2亿元")),
+    line(Em("钢铁城计划6月底竣工，目前完成80%，供电线路迁改需要协调")),
+])
+Note = Line | str  # a line under the summary
 
 
 ISSUE_SHOWN = 600  # characters of a problem's text shown in a summary (kept whole in the DB)
@@ -67,8 +69,8 @@ def short_date(day: dt.date | None, with_year: bool = False) -> str:
 UNSURE_MARK = "（请核对）"
 
 
-def update_lines(update: Mapping[str, Any], project_label: str) -> list[str]:
-    """The lines describing one update; `project_label` is already escaped HTML."""
+def update_lines(update: Mapping[str, Any], project_label: str | None) -> list[Line]:
+    """The lines describing one update (None: the project is still to be chosen)."""
     # Items the parser was unsure of (a word matched by sound, a table column, a figure
     # without unit, a date put in the next year): the contact should look before confirming.
     unsure = {(d.get("item"), d.get("index")) for d in update.get("unsure") or []}
@@ -76,30 +78,31 @@ def update_lines(update: Mapping[str, Any], project_label: str) -> list[str]:
     def check(item: str, index: int = 0) -> str:
         return UNSURE_MARK if (item, index) in unsure else ""
 
-    lines = [f"📌 <b>{project_label}</b>{check('project')}"]
+    lines: list[Line] = [line("📌 ", Strong(project_label if project_label is not None
+                                           else "（待选择项目）"), check("project"))]
     for i, event in enumerate(update.get("events") or []):
         name = MILESTONE_LABELS.get(event.get("milestone"), str(event.get("milestone")))
         status = EVENT_STATUS_LABELS.get(event.get("status"), str(event.get("status")))
         date = format_date(event.get("date"))
-        lines.append(f"• {esc(name)}：{esc(status)}" + (f"（{esc(date)}）" if date else "")
-                     + check("events", i))
+        lines.append((f"• {name}：{status}" + (f"（{date}）" if date else "")
+                      + check("events", i),))
     pct = update.get("progress_pct")
     if pct is not None:
         part = update.get("progress_part")
-        lines.append(f"• 形象进度：{esc(format_pct(pct))}"
-                     + (f"（{esc(part)}）" if part else "") + check("progress"))
+        lines.append((f"• 形象进度：{format_pct(pct)}"
+                      + (f"（{part}）" if part else "") + check("progress"),))
     for i, inv in enumerate(update.get("investment") or []):
         scope = SCOPE_LABELS.get(inv.get("scope")) or "未注明"
-        lines.append(f"• 完成投资（{esc(scope)}）：{esc(format_money(inv.get('wan_yuan', 0)))}"
-                     + check("investment", i))
+        lines.append((f"• 完成投资（{scope}）：{format_money(inv.get('wan_yuan', 0))}"
+                      + check("investment", i),))
     for i, issue in enumerate(update.get("issues") or []):
         category = CATEGORY_LABELS.get(issue.get("category"), "其他")
-        lines.append(f"• 问题【{esc(category)}】：{esc(clip(str(issue.get('text', ''))))}"
-                     + check("issues", i))
+        lines.append((f"• 问题【{category}】：{clip(str(issue.get('text', '')))}"
+                      + check("issues", i),))
     if len(lines) == 1:
         # Nothing to record, but naming the project is still this period's report
         # ("钢铁城无新进展"); say so rather than claim there is no progress.
-        lines.append("• 未识别到节点、进度、投资或问题；确认后记为本期已报送")
+        lines.append(("• 未识别到节点、进度、投资或问题；确认后记为本期已报送",))
     return lines
 
 
@@ -107,17 +110,16 @@ def render_summary(
     parse: Mapping[str, Any],
     names: Mapping[str, str],
     *,
-    header: str = "📝 我理解的内容如下，请核对：",
-    notes: Sequence[str] = (),
-) -> str:
+    header: Note = "📝 我理解的内容如下，请核对：",
+    notes: Sequence[Note] = (),
+) -> Notice:
     """The summary of every update; `names` maps project codes to full names."""
-    lines = [header]
+    lines: list[Note] = [header]
     for update in parse.get("updates") or []:
         code = update.get("project")
-        label = esc(names.get(code, code)) if code else "（待选择项目）"
         lines.append("")
-        lines.extend(update_lines(update, label))
+        lines.extend(update_lines(update, names.get(code, code) if code else None))
     if notes:
         lines.append("")
         lines.extend(notes)
-    return "\n".join(lines)
+    return Notice.of(lines)

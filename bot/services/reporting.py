@@ -1,7 +1,8 @@
 """The reporting conversation: store raw → parse → summary with 确认/修改/取消 → apply.
 
 Services take the session, settings, clock and calendar as arguments and commit their own
-transactions; they return what the handler should say (HTML text + inline keyboard).
+transactions; they return what to say as a neutral Notice with typed actions (确认 / 修改 /
+取消, a project to choose), which each channel renders its own way.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,9 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Settings
 from bot.services.facts import Applied, apply_report, local_date, plan_change_label
 from bot.services.registry import LedgerSnapshot, ParserHolder, ProjectInfo
-from bot.services.render import HELP_TEXT, format_money, render_summary
-from bot.text import esc
-from handlers.callbacks import ChooseProject, ReportAction
+from bot.services.render import HELP, Note, format_money, render_summary
+from scheduler.notice import Action, ActionKind, Notice, Strong, line
 from scheduler.workdays import WorkCalendar
 from storage.audit import record
 from storage.figures import DEAD_REPORT_STATES, fact_order
@@ -43,12 +42,8 @@ TOO_LONG = (f"这条消息太长了（超过{MAX_MESSAGE_CHARS}字），原文�
 CORRECTION = "report_correction"
 
 
-@dataclass
-class Reply:
-    """What to show: HTML text (may exceed one message) and buttons for its last part."""
-
-    text: str
-    markup: InlineKeyboardMarkup | None = None
+Reply = Notice  # what to answer: text blocks and actions (buttons on the last part)
+CONFIRMED_HEADER = line("✅ ", Strong("已确认"), "，已记入台账：")
 
 
 @dataclass
@@ -144,34 +139,19 @@ async def supersede(session: AsyncSession, old: Report) -> bool:
 
 # --- keyboards -------------------------------------------------------------------------------
 
-def confirm_markup(report_id: int) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[[
-        InlineKeyboardButton(
-            text="确认", callback_data=ReportAction(report_id=report_id, action="confirm").pack()
-        ),
-        InlineKeyboardButton(
-            text="修改", callback_data=ReportAction(report_id=report_id, action="edit").pack()
-        ),
-        InlineKeyboardButton(
-            text="取消", callback_data=ReportAction(report_id=report_id, action="cancel").pack()
-        ),
-    ]])
+def confirm_actions(report_id: int) -> list[list[Action]]:
+    return [[Action(ActionKind.CONFIRM, report_id, "确认"),
+             Action(ActionKind.CORRECT, report_id, "修改"),
+             Action(ActionKind.CANCEL, report_id, "取消")]]
 
 
-def choose_markup(
+def choose_actions(
     report_id: int, projects: Sequence[Project | ProjectInfo]
-) -> InlineKeyboardMarkup:
-    rows = [
-        [InlineKeyboardButton(
-            text=label_of(p)[:60],
-            callback_data=ChooseProject(report_id=report_id, project_id=p.id).pack(),
-        )]
-        for p in projects
-    ]
-    rows.append([InlineKeyboardButton(
-        text="取消", callback_data=ReportAction(report_id=report_id, action="cancel").pack()
-    )])
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+) -> list[list[Action]]:
+    rows = [[Action(ActionKind.CHOOSE_PROJECT, report_id, label_of(p)[:60], option_id=p.id)]
+            for p in projects]
+    rows.append([Action(ActionKind.CANCEL, report_id, "取消")])
+    return rows
 
 
 def label_of(project: Project | ProjectInfo) -> str:
@@ -195,7 +175,7 @@ def _choices(
 
 
 async def _plan_notes(session: AsyncSession, parse: dict[str, Any],
-                      projects: Mapping[str, ProjectInfo | Project]) -> list[str]:
+                      projects: Mapping[str, ProjectInfo | Project]) -> list[Note]:
     """Preview lines for planned dates that differ from the milestone plan on file."""
     planned = [(projects[upd["project"]].id, event)
                for upd in parse.get("updates") or [] if upd.get("project") in projects
@@ -209,13 +189,13 @@ async def _plan_notes(session: AsyncSession, parse: dict[str, Any],
                Milestone.state != "done")
     )).all()
     on_file = {(pid, code): day for pid, code, day in rows}
-    notes: list[str] = []
+    notes: list[Note] = []
     for pid, event in planned:
         old = on_file.get((pid, event.get("milestone")))
         new = dt.date.fromisoformat(event["date"])
         if old is not None and old != new:
             label = plan_change_label(event["milestone"], old, new)
-            notes.append(f"🗓 {esc(label)}")
+            notes.append(f"🗓 {label}")
     return notes
 
 
@@ -231,7 +211,7 @@ _EARLIER_FIGURES = (
 
 
 async def _replaced_figures(session: AsyncSession, parse: dict[str, Any],
-                            projects: Mapping[str, ProjectInfo], day: dt.date) -> list[str]:
+                            projects: Mapping[str, ProjectInfo], day: dt.date) -> list[Note]:
     """Preview lines for month and year figures that would replace one reported earlier in
     the same period (the later report counts, it is not added)."""
     wanted = [(projects[u["project"]], inv) for u in parse.get("updates") or []
@@ -243,14 +223,14 @@ async def _replaced_figures(session: AsyncSession, parse: dict[str, Any],
         _EARLIER_FIGURES, {"ids": list({p.id for p, _ in wanted}),
                            "since": dt.date(day.year, 1, 1)}
     )).all()
-    notes: list[str] = []
+    notes: list[Note] = []
     for project, inv in wanted:
         same = [f for f in earlier if f.project_id == project.id and f.scope == inv["scope"]
                 and f.as_of.year == day.year
                 and (inv["scope"] == "year" or f.as_of.month == day.month)]
         if same:
             last = max(same, key=fact_order)
-            name = esc(short_name(project.name, list(project.short_names)))
+            name = short_name(project.name, list(project.short_names))
             notes.append(f"ℹ️ {name}{SCOPE_LABELS[inv['scope']]}已报 "
                          f"{format_money(last.wan_yuan)}（{last.as_of.month}月{last.as_of.day}日），确认后以本条为准")
     return notes
@@ -264,7 +244,7 @@ class _Draft:
     state: str
     parse: dict[str, Any] | None
     project_id: int | None = None
-    text: str | None = None
+    text: Notice | None = None
     offered: list[ProjectInfo] | None = None  # choose-a-project buttons
     confirm: bool = False  # 确认 / 修改 / 取消 buttons
 
@@ -281,10 +261,10 @@ async def _draft(
         result = engine.parse(msg.text, sender=person.name, sent=sent_day)
     except Exception:  # a parser bug must not lose the report: it is stored all the same
         log.exception("parsing message %s/%s failed", msg.chat_id, msg.message_id)
-        return _Draft("nothing", None, text=UNPARSABLE if private else None)
+        return _Draft("nothing", None, text=Notice.of([UNPARSABLE]) if private else None)
     visible = snapshot.visible(person, settings.org)
     group_project = snapshot.by_group.get(msg.chat_id) if msg.chat_id < 0 else None
-    notes: list[str] = [header_note] if header_note else []
+    notes: list[Note] = [header_note] if header_note else []
     updates: list[dict[str, Any]] = []
     candidates: list[str] = []
     refused = False
@@ -306,15 +286,16 @@ async def _draft(
     if not updates:
         text = None
         if refusal:
-            text = refusal
+            text = Notice.of([refusal])
         elif private:
-            text = (HELP_TEXT if msg.text.strip() else
-                    "📷 已收到，请附上文字说明（项目、进度、投资或问题）。")
+            text = (HELP if msg.text.strip() else
+                    Notice.of(["📷 已收到，请附上文字说明（项目、进度、投资或问题）。"]))
         return _Draft("nothing", parse, text=text)
     if any(u["project"] is None for u in updates):
         offered = _choices(snapshot, person, visible, candidates)
         if not offered:
-            return _Draft("nothing", parse, text="没有找到您可以报告的项目，请联系管理员。")
+            return _Draft("nothing", parse,
+                          text=Notice.of(["没有找到您可以报告的项目，请联系管理员。"]))
         if len(offered) > 1:
             summary = render_summary(parse, names, header="❓ 请问这条进度属于哪个项目？",
                                      notes=[*notes, *([refusal] if refusal else []),
@@ -375,9 +356,9 @@ async def receive(
         record(session, at=now, action="report.superseded", entity="report", entity_id=old.id,
                actor_id=person.id, detail={"by": report_id})
     await session.commit()
-    markup = (confirm_markup(report_id) if draft.confirm
-              else choose_markup(report_id, draft.offered) if draft.offered else None)
-    reply = Reply(draft.text, markup) if draft.text is not None else None
+    actions = (confirm_actions(report_id) if draft.confirm
+               else choose_actions(report_id, draft.offered) if draft.offered else [])
+    reply = draft.text.with_actions(actions) if draft.text is not None else None
     return Received(report_id, draft.state, draft.parse, reply, old, superseded)
 
 
@@ -427,7 +408,7 @@ async def project_names(session: AsyncSession, report: Report) -> dict[str, str]
 
 @dataclass
 class Confirmed:
-    text: str  # the full confirmation message (summary + what changed)
+    text: Notice  # the full confirmation message (summary + what changed)
     applied: Applied
 
 
@@ -461,7 +442,7 @@ async def confirm(
                                  calendar=calendar, now=now)
     names = await project_names(session, report)
     await session.commit()
-    text = render_summary(report.parse_result or {}, names, header="✅ <b>已确认</b>，已记入台账：",
+    text = render_summary(report.parse_result or {}, names, header=CONFIRMED_HEADER,
                           notes=applied.lines)
     return Confirmed(text, applied)
 
@@ -560,7 +541,7 @@ async def choose_project(
     await session.commit()
     summary = render_summary(report.parse_result, {c: p.name for c, p in by_code.items()},
                              notes=extra)
-    return Reply(summary, confirm_markup(report.id))
+    return summary.with_actions(confirm_actions(report.id))
 
 
 # --- recovery: what a crash or an outage left unfinished ------------------------------------
@@ -605,9 +586,9 @@ async def reparse_received(
         await session.rollback()
         return None
     await session.commit()
-    markup = (confirm_markup(report.id) if draft.confirm
-              else choose_markup(report.id, draft.offered) if draft.offered else None)
-    reply = Reply(draft.text, markup) if draft.text is not None else None
+    actions = (confirm_actions(report.id) if draft.confirm
+               else choose_actions(report.id, draft.offered) if draft.offered else [])
+    reply = draft.text.with_actions(actions) if draft.text is not None else None
     return Received(report.id, draft.state, draft.parse, reply)
 
 
@@ -660,7 +641,8 @@ async def summary_of(
     parse = report.parse_result or {"updates": []}
     names = await project_names(session, report)
     if report.state == "pending":
-        return Reply(render_summary(parse, names, notes=[RESENT]), confirm_markup(report.id))
+        return render_summary(parse, names, notes=[RESENT]).with_actions(
+            confirm_actions(report.id))
     if report.state == "needs_project" and report.sender_id is not None:
         person = await session.get(Person, report.sender_id)
         if person is None:
@@ -670,7 +652,7 @@ async def summary_of(
         summary = render_summary(parse, {c: p.name for c, p in visible.items()},
                                  header="❓ 请问这条进度属于哪个项目？",
                                  notes=[RESENT, "请点击下方按钮选择项目，选好后再确认。"])
-        return Reply(summary, choose_markup(report.id, projects[:MAX_PROJECT_BUTTONS]))
+        return summary.with_actions(choose_actions(report.id, projects[:MAX_PROJECT_BUTTONS]))
     return None
 
 

@@ -14,6 +14,7 @@ from bot.config import load_settings
 from bot.services.facts import apply_report, plan_change_label
 from bot.services.groups import link_group
 from bot.services.render import format_money, render_summary
+from channels.telegram import render_text
 from scheduler.workdays import WorkCalendar
 from storage.models import (
     Alert,
@@ -40,7 +41,7 @@ def test_money_and_summary() -> None:
     assert format_money(Decimal("3000")) == "3000万元"
     assert format_money(166000) == "16.6亿元"
     assert format_money(850.5) == "850.5万元"
-    text = render_summary(
+    text = render_text(render_summary(
         {"updates": [{
             "project": "P004",
             "events": [{"milestone": "topped_out", "status": "done", "date": "2023-05-10"},
@@ -50,7 +51,7 @@ def test_money_and_summary() -> None:
             "issues": [{"category": "funding", "text": "<b>资金</b>缺口"}],
         }]},
         {"P004": "三一集团产业基地"},
-    )
+    ))
     assert "三一集团产业基地" in text
     assert "主体封顶：已完成（2023年5月10日）" in text
     assert "竣工：计划" in text
@@ -208,16 +209,15 @@ async def test_link_group_service(ledger: AsyncSession) -> None:
     now = dt.datetime(2023, 5, 10, 10, tzinfo=CST)
     admin = await person_named(session, "林晓")
     other = await person_named(session, "杨国栋")
-    refused = await link_group(session, other, -100, "群", "P004", settings=SETTINGS, now=now)
-    assert "只有管理员" in refused
-    assert "用法" in await link_group(session, admin, -100, "群", None, settings=SETTINGS,
-                                      now=now)
-    assert "没有项目编号" in await link_group(session, admin, -100, "群", "P999",
-                                              settings=SETTINGS, now=now)
-    ok = await link_group(session, admin, -100, "群", "p004", settings=SETTINGS, now=now)
-    assert "三一集团产业基地" in ok
-    moved = await link_group(session, admin, -100, "群", "P007", settings=SETTINGS, now=now)
-    assert "已解除" in moved
+    async def link(who: Any, args: str | None) -> str:
+        notice = await link_group(session, who, -100, "群", args, settings=SETTINGS, now=now)
+        return notice.plain_text()
+
+    assert "只有管理员" in await link(other, "P004")
+    assert "用法" in await link(admin, None)
+    assert "没有项目编号" in await link(admin, "P999")
+    assert "三一集团产业基地" in await link(admin, "p004")
+    assert "已解除" in await link(admin, "P007")
     linked = {p.code: p.group_chat_id for p in (await session.scalars(select(Project))).all()
               if p.group_chat_id}
     assert linked == {"P007": -100}
