@@ -8,13 +8,17 @@ import datetime as dt
 
 from aiogram import F, Router
 from aiogram.filters import Filter
+from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, Message, TelegramObject
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
+from bot.conversation import act, converse
 from bot.services import alerts as service
-from channels.telegram import render_text
-from handlers.callbacks import AlertAction, IssueAction, PlanChangeAction
+from bot.services.registry import ParserHolder
+from handlers import adapter
+from handlers.adapter import context
+from handlers.callbacks import AlertAction, IssueAction, PlanChangeAction, action_of
 from handlers.filters import plain_text, private_chat
 from scheduler.workdays import WorkCalendar
 from storage.models import Person
@@ -25,75 +29,35 @@ class AwaitingFeedback(Filter):
         return service.awaiting_feedback(person)
 
 
-async def _answer(
-    query: CallbackQuery, session: AsyncSession, outcome: service.Outcome, *, message: bool
+async def press(
+    query: CallbackQuery, callback_data: CallbackData, session: AsyncSession,
+    settings: Settings, calendar: WorkCalendar, parser: ParserHolder, now: dt.datetime,
+    person: Person | None,
 ) -> None:
-    if outcome.ok:
-        await session.commit()
-    else:
-        await session.rollback()
-    await query.answer(outcome.text[:190], show_alert=not outcome.ok)
-    if outcome.ok and message and query.message is not None:
-        await query.bot.send_message(  # type: ignore[union-attr]
-            query.message.chat.id, render_text(outcome.notice))
-
-
-async def ack(
-    query: CallbackQuery, callback_data: AlertAction, session: AsyncSession,
-    settings: Settings, now: dt.datetime, person: Person | None,
-) -> None:
-    if person is None:
+    action = action_of(callback_data)
+    if person is None or action is None:
         await query.answer(service.STALE, show_alert=True)
         return
-    outcome = await service.acknowledge(session, settings, callback_data.alert_id, person, now)
-    await _answer(query, session, outcome, message=False)
-
-
-async def plan_change(
-    query: CallbackQuery, callback_data: PlanChangeAction, session: AsyncSession,
-    settings: Settings, now: dt.datetime, person: Person | None,
-) -> None:
-    if person is None or callback_data.action not in ("approve", "reject"):
-        await query.answer(service.STALE, show_alert=True)
-        return
-    outcome = await service.decide_plan_change(
-        session, settings, callback_data.change_id, person, callback_data.action == "approve",
-        now,
-    )
-    await _answer(query, session, outcome, message=True)
-
-
-async def issue(
-    query: CallbackQuery, callback_data: IssueAction, session: AsyncSession,
-    settings: Settings, calendar: WorkCalendar, now: dt.datetime, person: Person | None,
-) -> None:
-    if person is None:
-        await query.answer(service.STALE, show_alert=True)
-        return
-    if callback_data.action == "resolve":
-        outcome = await service.start_resolution(session, callback_data.issue_id, person, now)
-    elif callback_data.action == "reopen":
-        outcome = await service.reopen(
-            session, settings, calendar, callback_data.issue_id, person, now
-        )
-    else:
-        outcome = service.Outcome(False, service.STALE)
-    await _answer(query, session, outcome, message=True)
+    turn = await act(session, context(settings, calendar, parser), person, action, now)
+    await adapter.answer(query, turn)
+    if turn.replies and query.message is not None:
+        await adapter.send(query.bot, query.message.chat.id, turn)  # type: ignore[arg-type]
 
 
 async def feedback(
-    message: Message, session: AsyncSession, now: dt.datetime, person: Person
+    message: Message, session: AsyncSession, settings: Settings, calendar: WorkCalendar,
+    parser: ParserHolder, now: dt.datetime, person: Person,
 ) -> None:
-    outcome = await service.finish_resolution(session, person, message.text or "", now)
-    await session.commit()
-    await message.answer(render_text(outcome.notice))
+    turn = await converse(session, context(settings, calendar, parser),
+                          adapter.from_message(message), now, person=person)
+    await adapter.send(message.bot, message.chat.id, turn)  # type: ignore[arg-type]
 
 
 def build_router() -> Router:
     """A new router with this module's handlers, in order (one per dispatcher)."""
     router = Router(name="alerts")
-    router.callback_query.register(ack, AlertAction.filter(F.action == "ack"))
-    router.callback_query.register(plan_change, PlanChangeAction.filter())
-    router.callback_query.register(issue, IssueAction.filter())
+    router.callback_query.register(press, AlertAction.filter(F.action == "ack"))
+    router.callback_query.register(press, PlanChangeAction.filter())
+    router.callback_query.register(press, IssueAction.filter())
     router.message.register(feedback, private_chat, plain_text, AwaitingFeedback())
     return router

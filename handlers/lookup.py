@@ -9,76 +9,51 @@ from typing import Any
 
 from aiogram import F, Router
 from aiogram.enums import ChatType
-from aiogram.filters import Command, CommandObject, Filter
+from aiogram.filters import Command, Filter
 from aiogram.types import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import Settings, dashboard_url
+from bot import conversation
+from bot.config import Settings
 from bot.services import status
 from bot.services.onboarding import HELP, UNBOUND_TEXT
 from bot.services.registry import ParserHolder
-from bot.text import split_message
-from channels.telegram import render_text
+from channels.telegram import TelegramChannel, render_text
+from handlers import adapter
+from handlers.adapter import context
 from nlp.questions import Question, QuestionKind, classify
+from scheduler.notice import Notice
 from scheduler.workdays import WorkCalendar
 from storage.models import Person
 
 
-async def _reply(message: Message, text: str) -> None:
-    for part in split_message(text):
-        await message.answer(part)
+async def _reply(message: Message, notice: Notice) -> None:
+    await TelegramChannel(message.bot).deliver(message.chat.id, notice)  # type: ignore[arg-type]
 
 
-async def status_cmd(
+async def command_cmd(
     message: Message,
-    command: CommandObject,
     session: AsyncSession,
     settings: Settings,
+    calendar: WorkCalendar,
     parser: ParserHolder,
     now: dt.datetime,
     person: Person | None,
 ) -> None:
+    """/status, /overdue (and /rank, handlers.ranking): answered by the conversation core."""
     if person is None:
         await message.answer(UNBOUND_TEXT)
         return
-    await answer_status(message, (command.args or "").strip(), session, settings, parser, now,
-                        person)
+    turn = await conversation.command(session, context(settings, calendar, parser), person,
+                                      adapter.from_message(message), now)
+    await adapter.send(message.bot, message.chat.id, turn)  # type: ignore[arg-type]
 
 
 async def answer_status(
     message: Message, query: str, session: AsyncSession, settings: Settings,
     parser: ParserHolder, now: dt.datetime, person: Person,
 ) -> None:
-    tz = settings.schedule.tz
-    if not query:
-        await _reply(message, await status.status_list(
-            session, person, settings.org, now, tz, dashboard_url(settings)))
-        return
-    found = await status.find_project(session, parser, person, settings.org, query)
-    if found.project is not None:
-        text = await status.project_card(session, found.project, now, tz)
-    elif found.candidates:
-        text = status.candidates_text(query, found.candidates)
-    elif found.forbidden:
-        text = status.FORBIDDEN_TEXT
-    else:
-        text = status.unknown_text(query)
-    await _reply(message, text)
-
-
-async def overdue_cmd(
-    message: Message,
-    session: AsyncSession,
-    settings: Settings,
-    calendar: WorkCalendar,
-    now: dt.datetime,
-    person: Person | None,
-) -> None:
-    if person is None:
-        await message.answer(UNBOUND_TEXT)
-        return
-    text = await status.overdue_for(session, person, settings, now, calendar)
-    await _reply(message, text)
+    await _reply(message, await status.answer(session, parser, person, settings, now, query))
 
 
 class PlainQuestion(Filter):
@@ -109,7 +84,7 @@ async def plain_question(
 def build_router() -> Router:
     """A new router with this module's handlers, in order (one per dispatcher)."""
     router = Router(name="lookup")
-    router.message.register(status_cmd, Command("status"))
-    router.message.register(overdue_cmd, Command("overdue"))
+    router.message.register(command_cmd, Command("status"))
+    router.message.register(command_cmd, Command("overdue"))
     router.message.register(plain_question, F.chat.type == ChatType.PRIVATE, PlainQuestion())
     return router

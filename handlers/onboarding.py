@@ -13,10 +13,15 @@ from aiogram.filters import Command, CommandObject, CommandStart, Filter
 from aiogram.types import CallbackQuery, Message, TelegramObject
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import conversation
 from bot.config import Settings
+from bot.conversation import Turn
 from bot.services import onboarding
-from channels.telegram import render_text
+from bot.services.registry import ParserHolder
+from handlers import adapter
+from handlers.adapter import context
 from handlers.filters import private_chat
+from scheduler.workdays import WorkCalendar
 from storage.models import Person
 
 
@@ -32,31 +37,20 @@ async def start(
     command: CommandObject,
     session: AsyncSession,
     settings: Settings,
+    calendar: WorkCalendar,
+    parser: ParserHolder,
     now: dt.datetime,
     person: Person | None,
 ) -> None:
-    if person is not None:
-        await message.answer(
-            render_text(await onboarding.greeting(session, person, settings.org,
-                                                  first_time=False))
-        )
-        return
-    token = (command.args or "").strip()
-    user = message.from_user
-    bound = None
-    if token and user is not None:
-        bound = await onboarding.redeem_invite(session, token, user.id, message.chat.id, now)
-    if bound is None:
-        await session.rollback()
-        await message.answer(onboarding.INVALID_TOKEN_TEXT if token else onboarding.UNBOUND_TEXT)
-        return
-    await session.commit()
-    await message.answer(render_text(
-        await onboarding.greeting(session, bound, settings.org, first_time=True)))
+    """/start <invitation code>: binding, answered by the conversation core."""
+    turn = await conversation.start(session, context(settings, calendar, parser), person,
+                                    adapter.from_message(message),
+                                    (command.args or "").strip(), now)
+    await adapter.send(message.bot, message.chat.id, turn)  # type: ignore[arg-type]
 
 
 async def help_(message: Message) -> None:
-    await message.answer(render_text(onboarding.HELP))
+    await adapter.send(message.bot, message.chat.id, Turn([onboarding.HELP]))  # type: ignore[arg-type]
 
 
 async def unbound_message(message: Message) -> None:

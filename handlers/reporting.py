@@ -16,25 +16,24 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, Message, Update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import conversation
 from bot.config import Settings
 from bot.services import reporting as svc
 from bot.services.registry import ParserHolder
-from bot.services.render import render_summary
 from bot.services.reply_ids import ReplyIds
 from bot.text import TELEGRAM_LIMIT
 from channels.telegram import TelegramChannel, render_keyboard, render_text
-from handlers.callbacks import ChooseProject, ReportAction
+from handlers import adapter
+from handlers.adapter import context
+from handlers.callbacks import ChooseProject, ReportAction, action_of
 from handlers.filters import data_prefix
 from nlp.questions import classify
-from scheduler.notice import Notice, Strong, line
+from scheduler.notice import Notice
 from scheduler.workdays import WorkCalendar
 from storage.models import Person, Report
 
 log = logging.getLogger(__name__)
 
-EDITED_CONFIRMED = "ℹ️ 原报告已经确认过了，修改后的内容作为一条新报告，请重新确认。"
-CORRECTION_LATE = "ℹ️ 原报告已处理，这条内容作为新报告。"
-KEPT_DRAFT = "ℹ️ 原报告草稿保留未变，可在原消息上确认，或再次点击“修改”。"
 
 
 async def _is_report(message: Message, person: Person | None = None) -> bool:
@@ -95,6 +94,7 @@ async def on_message(
     bot: Bot,
     session: AsyncSession,
     settings: Settings,
+    calendar: WorkCalendar,
     now: dt.datetime,
     parser: ParserHolder,
     person: Person,
@@ -105,47 +105,23 @@ async def on_message(
     """A new or an edited message (registered for both): an edit is re-parsed as a report.
     `acknowledge` (bot.polling) is told once the report is stored."""
     is_edit = event_update is not None and event_update.edited_message is not None
-    msg = svc.Inbound(
-        update_id=event_update.update_id if event_update else None,
-        chat_id=message.chat.id, message_id=message.message_id,
-        sender_telegram_id=message.from_user.id if message.from_user else None,
-        text=message.text if message.text is not None else (message.caption or ""),
-        photo_file_id=message.photo[-1].file_id if message.photo else None,
-        sent_at=message.date, is_edit=is_edit,
-    )
-    note: str | None = None
-    old: Report | None = None
-    if is_edit:
-        old = await svc.latest_for_message(session, message.chat.id, message.message_id)
-        if old is not None and old.state == "confirmed":
-            note = EDITED_CONFIRMED
-    elif person.pending_input:
-        old = await svc.correction_target(session, person, message.chat.id)
-        if old is not None and old.state not in svc.OPEN_STATES:
-            note = CORRECTION_LATE
-    private = message.chat.type == "private"
-    got = await svc.receive(session, msg, person, parser=parser, settings=settings, now=now,
-                            private=private, old=old, header_note=note)
-    if acknowledge is not None:
+    inbound = adapter.from_message(message, is_edit=is_edit,
+                                   update_id=event_update.update_id if event_update else None)
+    turn = await conversation.report(session, context(settings, calendar, parser), person,
+                                     inbound, now)
+    if acknowledge is not None:  # stored: polling may move past this update
         acknowledge()
-    if got is None:  # the same update again: it was answered the first time
-        return
-    reply = got.reply
-    if old is not None and not got.superseded and got.state == "nothing" and reply is not None:
-        reply = reply.with_lines("", KEPT_DRAFT)
-    if got.superseded and old is not None:
-        if (old.reply_message_id or 0) <= 0:
+    old = turn.replaces
+    if turn.replace is not None and old is not None:
+        if (old.reply_message_id or 0) <= 0:  # none yet, or a claim to send it
             old.reply_message_id = reply_ids.get(old.id)
-        names = await svc.project_names(session, old)
-        old_text = render_summary(old.parse_result or {}, names,
-                                  header="♻️ 已被修改后的内容取代，请以新的回复为准。")
-        await replace_summary(bot, old, old_text, Notice.of(["♻️ 已被修改后的内容取代。"]))
-    if reply is None:
+        await replace_summary(bot, old, turn.replace, turn.replace_short or turn.replace)
+    if not turn.replies:
         return
-    reply_id = await send_reply(bot, message.chat.id, reply,
-                                reply_to=None if private else message.message_id)
-    if reply_id is not None and reply.actions:
-        reply_ids.note(got.report_id, reply_id)
+    reply_id = await adapter.send(bot, message.chat.id, turn,
+                                  reply_to=None if inbound.private else message.message_id)
+    if reply_id is not None and turn.carries_actions and turn.report_id is not None:
+        reply_ids.note(turn.report_id, reply_id)
 
 
 # --- buttons ---------------------------------------------------------------------------------
@@ -160,81 +136,37 @@ def _button_message(report: Report | None, query: CallbackQuery) -> None:
 
 async def on_report_action(
     query: CallbackQuery,
-    callback_data: ReportAction,
+    callback_data: ReportAction | ChooseProject,
     bot: Bot,
     session: AsyncSession,
     settings: Settings,
-    now: dt.datetime,
     calendar: WorkCalendar,
+    parser: ParserHolder,
+    now: dt.datetime,
     person: Person | None,
 ) -> None:
+    """确认 / 修改 / 取消 and a chosen project: the core decides, this shows it in place."""
     report = await svc.get_report(session, callback_data.report_id)
     _button_message(report, query)
-    action = callback_data.action
-    if action not in ("confirm", "edit", "cancel"):
+    action = action_of(callback_data)
+    if action is None:
         await query.answer("按钮已失效。", show_alert=True)
         return
-    why = svc.refusal(report, person, svc.OPEN_STATES)
-    if why or report is None or person is None:
-        await query.answer(why or "按钮已失效。", show_alert=True)
+    if person is None or report is None:
+        await query.answer(svc.refusal(report, person, svc.OPEN_STATES) or "按钮已失效。",
+                           show_alert=True)
         return
-    if action == "confirm":
-        result = await svc.confirm(session, report, person, settings=settings,
-                                   calendar=calendar, now=now)
-        if isinstance(result, str):
-            await query.answer(result, show_alert=True)
-            return
-        await query.answer("已确认，已记入台账。")
-        short = Notice.of([line("✅ ", Strong("已确认"), "，已记入台账。"),
-                           *result.applied.lines])
-        await replace_summary(bot, report, result.text, short)
-    elif action == "cancel":
-        why = await svc.cancel(session, report, person, now=now)
-        if why:
-            await query.answer(why, show_alert=True)
-            return
-        await query.answer("已取消。")
-        names = await svc.project_names(session, report)
-        text = render_summary(report.parse_result or {}, names,
-                              header="🚫 已取消，未记入台账（原消息已保存）。")
-        await replace_summary(bot, report, text,
-                              Notice.of(["🚫 已取消，未记入台账（原消息已保存）。"]))
-    else:
-        why = await svc.start_correction(session, report, person, now=now)
-        if why:
-            await query.answer(why, show_alert=True)
-            return
-        await query.answer("请发送修改后的内容。")
-        await bot.send_message(
-            report.chat_id,
-            "✏️ 请直接发送修改后的完整内容，我会重新识别并请您确认。",
-        )
-
-
-async def on_choose_project(
-    query: CallbackQuery,
-    callback_data: ChooseProject,
-    bot: Bot,
-    session: AsyncSession,
-    settings: Settings,
-    now: dt.datetime,
-    person: Person | None,
-) -> None:
-    report = await svc.get_report(session, callback_data.report_id)
-    _button_message(report, query)
-    why = svc.refusal(report, person, ("needs_project", "pending"))
-    if why or report is None or person is None:
-        await query.answer(why or "按钮已失效。", show_alert=True)
-        return
-    result = await svc.choose_project(session, report, person, callback_data.project_id,
-                                      settings=settings, now=now)
-    if isinstance(result, str):
-        await query.answer(result, show_alert=True)
-        return
-    await query.answer("已选择项目，请核对后确认。")
-    new_id = await replace_summary(bot, report, result, result)
-    if new_id is not None and new_id != report.reply_message_id:
-        await svc.set_reply_message(session, report, new_id)
+    turn = await conversation.act_on_report(session, context(settings, calendar, parser),
+                                            person, action, now)
+    await adapter.answer(query, turn)
+    if turn.replace is not None:
+        new_id = await replace_summary(bot, report, turn.replace,
+                                       turn.replace_short or turn.replace)
+        if (turn.replace.actions and new_id is not None
+                and new_id != report.reply_message_id):
+            await svc.set_reply_message(session, report, new_id)
+    if turn.replies:
+        await adapter.send(bot, report.chat_id, turn)
 
 
 async def on_malformed(query: CallbackQuery) -> None:
@@ -248,7 +180,7 @@ def build_router() -> Router:
     router.message.register(on_message, _is_report)
     router.edited_message.register(on_message, _is_report)
     router.callback_query.register(on_report_action, ReportAction.filter())
-    router.callback_query.register(on_choose_project, ChooseProject.filter())
+    router.callback_query.register(on_report_action, ChooseProject.filter())
     router.callback_query.register(on_malformed, data_prefix("rp:", "pj:"))
     return router
 

@@ -84,20 +84,27 @@ async def create_invite(
     return token, expires
 
 
-async def redeem_invite(
-    session: AsyncSession, token: str, user_id: int, chat_id: int, now: dt.datetime
-) -> Person | None:
-    """Bind the Telegram user to the token's person; None if the token is not valid.
-
-    Single use is enforced by a conditional UPDATE, so two concurrent /start with the same
-    token bind at most once. The caller commits.
-    """
+async def _take_invite(
+    session: AsyncSession, token: str, now: dt.datetime
+) -> tuple[InviteToken, Person] | None:
+    """Use up a valid token (storage.tokens.spend: single use by a conditional UPDATE, so
+    two concurrent redemptions bind at most once). The caller commits."""
     row = await spend(session, InviteToken, token, now)
     if row is None:
         return None
     person = await session.get(Person, row.person_id)
-    if person is None:
+    return (row, person) if person is not None else None
+
+
+async def redeem_invite(
+    session: AsyncSession, token: str, user_id: int, chat_id: int, now: dt.datetime
+) -> Person | None:
+    """Bind the Telegram user to the token's person; None if the token is not valid.
+    The caller commits."""
+    taken = await _take_invite(session, token, now)
+    if taken is None:
         return None
+    row, person = taken
     # A Telegram account belongs to one person: release it from anyone else first.
     await session.execute(
         update(Person)
@@ -109,6 +116,22 @@ async def redeem_invite(
     await addresses.bind(session, person.id, addresses.TELEGRAM, str(chat_id), now)
     audit.record(session, at=now, action="person.bind", entity="person", entity_id=person.id,
                  actor_id=person.id, detail={"telegram_user_id": user_id,
+                                             "invite_token_id": row.id})
+    return person
+
+
+async def redeem_invite_on(
+    session: AsyncSession, token: str, channel: str, user_id: str, now: dt.datetime
+) -> Person | None:
+    """Bind the user `user_id` of `channel` (their id is also where pushes reach them) to
+    the token's person; None if the token is not valid. The caller commits."""
+    taken = await _take_invite(session, token, now)
+    if taken is None:
+        return None
+    row, person = taken
+    await addresses.bind(session, person.id, channel, user_id, now)
+    audit.record(session, at=now, action="person.bind", entity="person", entity_id=person.id,
+                 actor_id=person.id, detail={"channel": channel, "user_id": user_id,
                                              "invite_token_id": row.id})
     return person
 

@@ -11,7 +11,8 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from bot.text import esc, see_all
+from scheduler.messages import see_all
+from scheduler.notice import Line, Notice, Strong, line
 from scheduler.ranking import (
     Dimension,
     Entry,
@@ -67,17 +68,18 @@ def parts_text(parts: Parts) -> str:
     ])
 
 
-def entry_line(e: Entry) -> str:
+def entry_line(e: Entry) -> Line:
     if e.score is None:
-        return f"· {esc(e.name)}：暂无可评分事项"
+        return (f"· {e.name}：暂无可评分事项",)
     head = MEDAL_ICONS[e.medal] if e.medal else ("🔻末位" if e.last else f"{e.rank}.")
-    return f"{head} {esc(e.name)} <b>{e.score}</b> 分｜{parts_text(e.parts)}"
+    return line(f"{head} {e.name} ", Strong(str(e.score)), f" 分｜{parts_text(e.parts)}")
 
 
-def rankings_text(r: Rankings, dashboard_url: str | None) -> str:
+def rankings_text(r: Rankings, dashboard_url: str | None) -> Notice:
     w = r.weights
-    lines = [
-        f"🏆 <b>{r.period.label}龙虎榜</b>（截至{r.as_of.month}月{r.as_of.day}日）",
+    lines: list[Line | str] = [
+        line("🏆 ", Strong(f"{r.period.label}龙虎榜"),
+             f"（截至{r.as_of.month}月{r.as_of.day}日）"),
         f"得分＝投资完成（对序时进度）{w.investment}％＋节点按期 {w.milestones}％"
         f"＋按时报送 {w.reports}％＋交办件按期办结 {w.issues}％；无可评事项的部分不计",
     ]
@@ -85,7 +87,7 @@ def rankings_text(r: Rankings, dashboard_url: str | None) -> str:
     for dimension in Dimension:
         ranking = r[dimension]
         ranked = [e for e in ranking.entries if e.score is not None]
-        lines += ["", f"<b>按{ranking.label}</b>"]
+        lines += ["", line(Strong(f"按{ranking.label}"))]
         if not ranking.entries:
             lines.append("暂无")
             continue
@@ -94,12 +96,12 @@ def rankings_text(r: Rankings, dashboard_url: str | None) -> str:
         else:  # the medals (or the first three), then the last (at most SHOWN of them)
             head = [e for e in ranked if e.medal] or ranked[:len(MEDAL_ICONS)]
             shown = [entry_line(e) for e in head]
-            shown += ["……", *(entry_line(e) for e in ranked if e.last)][:SHOWN + 1]
+            shown += [("……",), *(entry_line(e) for e in ranked if e.last)][:SHOWN + 1]
             cut = True
         lines += shown
     if cut:
         lines += ["", see_all(dashboard_url)]
-    return "\n".join(lines)
+    return Notice.of(lines)
 
 
 async def rank_reply(
@@ -109,11 +111,11 @@ async def rank_reply(
     args: str,
     today: dt.date,
     dashboard_url: str | None,
-) -> str:
+) -> Notice:
     period = period_from_args(args, today)
     if period is None:
-        return USAGE
+        return Notice.of([USAGE])
     if period.start > today:
-        return f"{period.label}尚未开始。\n{USAGE}"
+        return Notice.of([f"{period.label}尚未开始。", USAGE])
     rankings = await compute_rankings(session, settings, period, today, calendar)
     return rankings_text(rankings, dashboard_url)

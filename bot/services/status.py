@@ -1,7 +1,7 @@
 """What leaders and contacts look up in chat: /status (list and project card) and /overdue.
 
-Everything here takes the session, the caller and `now`; the texts are HTML with every
-ledger or user string escaped.
+Everything here takes the session, the caller and `now`; the answers are neutral Notices
+(plain-text spans: each channel escapes and marks them up its own way).
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import OrgSettings, Settings
+from bot.config import OrgSettings, Settings, dashboard_url
 from bot.services.registry import ParserHolder
-from bot.text import esc, see_all
+from scheduler.messages import see_all
+from scheduler.notice import Line, Notice, Strong, line
 from scheduler.overdue import collect_overdue
 from scheduler.policy import LEVEL_ICONS, LEVEL_RANK, level_for
 from scheduler.workdays import WorkCalendar
@@ -161,28 +162,28 @@ def cumulative_text(project: Project, cumulative: Cumulative) -> str:
 async def status_list(
     session: AsyncSession, person: Person, org: OrgSettings, now: dt.datetime, tz: ZoneInfo,
     dashboard_url: str | None = None,
-) -> str:
+) -> Notice:
     projects = await visible_projects(session, person, org)
     if not projects:
-        return "您名下暂无项目。如有疑问，请联系项目办。"
+        return Notice.of(["您名下暂无项目。如有疑问，请联系项目办。"])
     today = local_today(now, tz)
     shown = projects[:LIST_SHOWN]
     figs = await figures(session, shown, today.year)
     scope = "全部项目" if sees_everything(person, org) else "您的项目"
-    lines = [f"<b>{scope}（{len(projects)} 个）</b>"]
+    lines: list[Line | str] = [line(Strong(f"{scope}（{len(projects)} 个）"))]
     for p in shown:
         f = figs[p.id]
         progress = f"进度 {fmt_pct(f.progress_pct)}%" if f.progress_pct is not None else "进度 —"
-        name = esc(short_name(p.name, p.short_names))
+        name = short_name(p.name, p.short_names)
         lines.append(
-            f"{esc(p.code)} {name}｜{stage_name(p, today)}｜{progress}｜"
+            f"{p.code} {name}｜{stage_name(p, today)}｜{progress}｜"
             f"{investment_text(p, f.year_investment_wan)}｜{alert_counts_text(f.alerts)}"
         )
     if len(projects) > len(shown):
         lines += ["……", see_all(dashboard_url)]
     lines.append("")
     lines.append("查看单个项目：/status 项目名称")
-    return "\n".join(lines)
+    return Notice.of(lines)
 
 
 # --- finding a project by name ------------------------------------------------------------------
@@ -246,20 +247,20 @@ async def find_project(
     return Lookup(candidates=allowed)
 
 
-def candidates_text(query: str, projects: Sequence[Project]) -> str:
+def candidates_text(query: str, projects: Sequence[Project]) -> Notice:
     if len(projects) == 1:
-        lines = [f"没有找到与“{esc(query)}”完全对应的项目，您是不是要找："]
+        lines = [f"没有找到与“{query}”完全对应的项目，您是不是要找："]
     else:
-        lines = [f"“{esc(query)}”对应多个项目，请写得更具体些："]
-    lines += [f"• {esc(p.code)} {esc(p.name)}（/status {esc(p.code)}）" for p in projects]
-    return "\n".join(lines)
+        lines = [f"“{query}”对应多个项目，请写得更具体些："]
+    lines += [f"• {p.code} {p.name}（/status {p.code}）" for p in projects]
+    return Notice.of(lines)
 
 
-def unknown_text(query: str) -> str:
-    return (
-        f"没有找到与“{esc(query)}”对应的项目。\n"
-        "请使用台账中的项目名称、简称或编号（如 P004），发送 /status 可查看您的项目列表。"
-    )
+def unknown_text(query: str) -> Notice:
+    return Notice.of([
+        f"没有找到与“{query}”对应的项目。",
+        "请使用台账中的项目名称、简称或编号（如 P004），发送 /status 可查看您的项目列表。",
+    ])
 
 
 FORBIDDEN_TEXT = "无权查看该项目。如需查看，请联系项目办。"
@@ -276,18 +277,18 @@ async def project_card(
     project: Project,
     now: dt.datetime,
     tz: ZoneInfo,
-) -> str:
+) -> Notice:
     today = local_today(now, tz)
     figs = (await figures(session, [project], today.year))[project.id]
-    lines = [
-        f"<b>{esc(project.name)}</b>（{esc(project.code)}）",
+    lines: list[Line | str] = [
+        line(Strong(project.name), f"（{project.code}）"),
         f"阶段：{stage_name(project, today)}"
         + (f"｜形象进度 {fmt_pct(figs.progress_pct)}%" if figs.progress_pct is not None else ""),
     ]
     if project.owner_org:
-        lines.append(f"业主单位：{esc(project.owner_org)}")
+        lines.append(f"业主单位：{project.owner_org}")
     if project.period_text:
-        lines.append(f"建设期：{esc(project.period_text)}")
+        lines.append(f"建设期：{project.period_text}")
 
     # Last confirmed report and its sender.
     row = (
@@ -304,9 +305,9 @@ async def project_card(
     else:
         report, sender = row
         when = fmt_moment(report.sent_at.astimezone(tz))
-        who = esc(sender.name) if sender else "未知"
+        who = sender.name if sender else "未知"
         text = report.text if len(report.text) <= 80 else report.text[:80] + "…"
-        lines.append(f"最近报送：{when} {who}：{esc(text)}")
+        lines.append(f"最近报送：{when} {who}：{text}")
 
     # Milestones, planned and done.
     milestones = sorted(
@@ -314,11 +315,11 @@ async def project_card(
         key=lambda m: (MILESTONE_ORDER.get(m.code, 99), m.code),
     )
     lines.append("")
-    lines.append("<b>关键节点</b>")
+    lines.append(line(Strong("关键节点")))
     if not milestones:
         lines.append("暂无节点计划")
     for m in milestones:
-        name = esc(MILESTONE_LABELS.get(m.code, m.code))
+        name = MILESTONE_LABELS.get(m.code, m.code)
         if m.state == "done":
             lines.append(f"✅ {name}：已完成 {_date(m.actual_date)}"
                          + (f"（计划 {_date(m.planned_date)}）" if m.planned_date else ""))
@@ -329,7 +330,7 @@ async def project_card(
 
     # Investment: ledger figures and the reported facts.
     lines.append("")
-    lines.append("<b>投资</b>")
+    lines.append(line(Strong("投资")))
     lines.append(
         f"总投资 {fmt_yi(project.total_investment)} 亿元｜"
         f"{cumulative_text(project, figs.cumulative)}｜"
@@ -353,22 +354,22 @@ async def project_card(
         )
     ).all()
     lines.append("")
-    lines.append(f"<b>未办结交办件</b>（{len(issues)}）")
+    lines.append(line(Strong("未办结交办件"), f"（{len(issues)}）"))
     for issue, dept in issues:
         late = "，已逾期" if issue.deadline < today else ""
-        owner = f"{esc(dept.name)}，" if dept else ""
-        lines.append(f"• {esc(issue.text)}（{owner}期限 {_date(issue.deadline)}{late}）")
+        owner = f"{dept.name}，" if dept else ""
+        lines.append(f"• {issue.text}（{owner}期限 {_date(issue.deadline)}{late}）")
 
     # Open alerts.
     alerts = sorted(await open_alerts(session, [project.id]),
                     key=lambda a: (-LEVEL_RANK.get(a.level, 0), a.due_date))
     lines.append("")
-    lines.append(f"<b>预警</b>：{alert_counts_text(figs.alerts)}")
+    lines.append(line(Strong("预警"), f"：{alert_counts_text(figs.alerts)}"))
     for alert in alerts:
         icon = LEVEL_ICONS.get(alert.level, "")
         kind = ALERT_KIND_LABELS.get(alert.kind, alert.kind)
         lines.append(f"{icon} {kind}（应于 {_date(alert.due_date)}）")
-    return "\n".join(lines)
+    return Notice.of(lines)
 
 
 # --- /overdue -----------------------------------------------------------------------------------
@@ -388,19 +389,19 @@ class OverdueLine:
     acknowledged: bool = False
 
 
-def overdue_text(lines_in: Sequence[OverdueLine]) -> str:
+def overdue_text(lines_in: Sequence[OverdueLine]) -> Notice:
     if not lines_in:
-        return "✅ 您的项目目前没有逾期事项。"
-    lines = [f"<b>逾期事项（{len(lines_in)} 项，按严重程度排列）</b>"]
+        return Notice.of(["✅ 您的项目目前没有逾期事项。"])
+    lines: list[Line | str] = [line(Strong(f"逾期事项（{len(lines_in)} 项，按严重程度排列）"))]
     for i in lines_in:
         icon = LEVEL_ICONS.get(i.level or "", "⚪")
-        who = f"｜责任人 {esc(i.responsible)}" if i.responsible else ""
+        who = f"｜责任人 {i.responsible}" if i.responsible else ""
         ack = "（已知悉）" if i.acknowledged else ""
         lines.append(
-            f"{icon} {esc(i.project)}｜{esc(i.what)}｜"
+            f"{icon} {i.project}｜{i.what}｜"
             f"逾期 {i.late_days} 个工作日{who}{ack}"
         )
-    return "\n".join(lines)
+    return Notice.of(lines)
 
 
 async def overdue_lines(
@@ -428,7 +429,25 @@ async def overdue_for(
     settings: Settings,
     now: dt.datetime,
     calendar: WorkCalendar,
-) -> str:
+) -> Notice:
     projects = await visible_projects(session, person, settings.org)
     today = local_today(now, settings.schedule.tz)
     return overdue_text(await overdue_lines(session, projects, today, calendar, settings))
+
+
+async def answer(
+    session: AsyncSession, parser: ParserHolder, person: Person, settings: Settings,
+    now: dt.datetime, query: str,
+) -> Notice:
+    """/status [query]: the caller's list, or the project the query names (or why not)."""
+    tz = settings.schedule.tz
+    if not query:
+        return await status_list(session, person, settings.org, now, tz, dashboard_url(settings))
+    found = await find_project(session, parser, person, settings.org, query)
+    if found.project is not None:
+        return await project_card(session, found.project, now, tz)
+    if found.candidates:
+        return candidates_text(query, found.candidates)
+    if found.forbidden:
+        return Notice.of([FORBIDDEN_TEXT])
+    return unknown_text(query)

@@ -108,7 +108,7 @@ async def test_a_parser_failure_still_stores_the_raw_text(
         got = await receive(session, inbound(1, "  原样 <保存>  "), person,
                             parser=BrokenHolder(), settings=SETTINGS, now=now)
         assert got is not None and got.state == "nothing"
-        assert got.reply is not None and "原文已保存" in got.reply.text
+        assert got.reply is not None and "原文已保存" in got.reply.plain_text()
     async with session_factory() as session:
         [report] = (await session.scalars(select(Report))).all()
         assert (report.text, report.state, report.parse_result) == ("  原样 <保存>  ", "nothing",

@@ -15,6 +15,7 @@ from bot.services.facts import apply_report, plan_change_label
 from bot.services.groups import link_group
 from bot.services.render import format_money, render_summary
 from channels.telegram import render_text
+from scheduler.notice import plain
 from scheduler.workdays import WorkCalendar
 from storage.models import (
     Alert,
@@ -148,7 +149,7 @@ async def test_plan_change_pending_only_when_overdue(ledger: AsyncSession) -> No
     assert m4.planned_date == dt.date(2023, 7, 31)
     assert m4.original_planned_date == dt.date(2023, 7, 10)
     assert changes[m7.id].state == "pending" and m7.planned_date == dt.date(2023, 6, 30)
-    assert any("推迟：竣工 7月10日 → 7月31日" in line for line in applied.lines)
+    assert any("推迟：竣工 7月10日 → 7月31日" in plain(line) for line in applied.lines)
     outbox = (await session.scalars(select(Outbox))).all()
     assert [(o.key.split("|")[0], o.channel, o.address) for o in outbox] == [
         (f"planchange:{changes[m7.id].id}", "telegram", "555")]
