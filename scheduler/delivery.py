@@ -13,6 +13,19 @@ No platform code here: a row's `channel` names a registered Channel, its `addres
 
 Quiet hours (scheduler.policy.in_quiet_hours): non-urgent rows stay pending with
 next_attempt_at moved to the opening of the window; urgent (red) rows go.
+
+The promise is at-least-once per platform (a crash between a platform's "sent" and our
+mark sends that row again after its lease), never silently dropped:
+- transient failures (RetryAfter: 429, 5xx, network, a send that timed out) retry with
+  back-off (30 s doubling to 1 h) for `GIVE_UP_AFTER` (3 days) from queueing; a row that
+  has retried for `STUCK_AFTER` is logged as an error for the operator once and counted
+  in tick's summary; only then does it end `failed` — with the reason;
+- before every send the row's claim is re-checked and renewed (lease from the real clock),
+  so a row another instance took over after a lease passed is never sent twice by us;
+- a send that takes longer than `SEND_TIMEOUT` counts as transient; a round stops starting
+  sends after `ROUND_BUDGET` and puts what it did not start back (due at once), so one slow
+  chat does not hold the others. LEASE > ROUND_BUDGET + SEND_TIMEOUT: a round always ends
+  inside its lease.
 """
 
 from __future__ import annotations
@@ -36,17 +49,21 @@ from scheduler.policy import in_quiet_hours, window_opens
 from scheduler.unreachable import escalate_unreachable
 from scheduler.workdays import WorkCalendar
 from storage import addresses, audit
-from storage.models import Outbox
+from storage.models import AuditLog, Outbox
 from storage.states import OutboxKind, OutboxState
 
 log = logging.getLogger(__name__)
 
 PENDING, SENDING, SENT, FAILED = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.SENT,
                                   OutboxState.FAILED)
-MAX_ATTEMPTS = 6
 BASE_BACKOFF = dt.timedelta(seconds=30)
 MAX_BACKOFF = dt.timedelta(hours=1)
+GIVE_UP_AFTER = dt.timedelta(days=3)  # transient failures: retried this long after queueing
+STUCK_AFTER = dt.timedelta(hours=1)  # …and reported to the operator once past this
+SEND_TIMEOUT = 60.0  # seconds one send may take before it counts as transient
+ROUND_BUDGET = 120.0  # seconds a round keeps starting sends
 LEASE = dt.timedelta(minutes=5)  # a claimed row is claimable again after this
+assert LEASE.total_seconds() > ROUND_BUDGET + SEND_TIMEOUT
 # Rows per address in one round: at 1/s per chat (20/min in groups) a round ends well
 # inside the lease, so no other instance takes a row over while it is still being sent.
 MAX_PER_CHAT = 20
@@ -72,6 +89,8 @@ class DeliveryResult:
     retried: int = 0  # back to pending with a later next_attempt_at
     failed: int = 0
     held: int = 0  # non-urgent rows moved to the end of quiet hours
+    stuck: int = 0  # rows retrying longer than STUCK_AFTER (reported to the operator)
+    released: int = 0  # rows put back unsent: the round's time was up, or the claim lost
     unreachable: list[int] = field(default_factory=list)  # person ids newly marked
     sent_ids: list[int] = field(default_factory=list)
     would_send: list[Preview] = field(default_factory=list)  # dry run
@@ -82,6 +101,8 @@ class DeliveryResult:
         self.retried += other.retried
         self.failed += other.failed
         self.held += other.held
+        self.stuck += other.stuck
+        self.released += other.released
         self.unreachable += other.unreachable
         self.sent_ids += other.sent_ids
         self.would_send += other.would_send
@@ -98,6 +119,12 @@ class _Claimed:
     payload: dict[str, Any]
     alert_id: int | None
     attempts: int
+    created_at: dt.datetime
+
+    @classmethod
+    def of(cls, row: Outbox) -> _Claimed:
+        return cls(row.id, row.key, row.kind, row.person_id, row.channel, row.address,
+                   row.payload, row.alert_id, row.attempts, row.created_at)
 
 
 @dataclass
@@ -145,7 +172,8 @@ async def _hold_for_quiet_hours(
 
 
 _COLUMNS = (Outbox.id, Outbox.key, Outbox.kind, Outbox.person_id, Outbox.channel,
-            Outbox.address, Outbox.payload, Outbox.alert_id, Outbox.attempts)
+            Outbox.address, Outbox.payload, Outbox.alert_id, Outbox.attempts,
+            Outbox.created_at)
 
 
 async def _claim(
@@ -204,9 +232,10 @@ async def render_notices(
     return out
 
 
-def _outcome(result: SendResult, attempts: int, now: dt.datetime, max_attempts: int
+def _outcome(result: SendResult, row: _Claimed, now: dt.datetime, give_up_after: dt.timedelta
              ) -> _Outcome:
-    """What the channel's answer means for the row (`attempts` counts this one)."""
+    """What the channel's answer means for the row."""
+    attempts = row.attempts + 1  # this one included
     if isinstance(result, Sent):
         return _Outcome(SENT, message_id=result.message_id)
     if isinstance(result, Unreachable):
@@ -215,12 +244,12 @@ def _outcome(result: SendResult, attempts: int, now: dt.datetime, max_attempts: 
         return _Outcome(FAILED, error=result.reason[:1000])
     assert isinstance(result, RetryAfter)
     error = result.reason[:1000] or "retry"
-    if attempts >= max_attempts:
-        return _Outcome(FAILED, error=error)
     if result.seconds > 0:  # the platform said how long
         delay = max(dt.timedelta(seconds=result.seconds), dt.timedelta(seconds=1))
     else:
         delay = backoff(attempts)
+    if now + delay - row.created_at > give_up_after:
+        return _Outcome(FAILED, error=f"重试 {attempts} 次后放弃（{give_up_after}）：{error}")
     return _Outcome(PENDING, error=error, retry_at=now + delay)
 
 
@@ -258,9 +287,12 @@ async def _mark(
         return
     if outcome.state == PENDING:
         result.retried += 1
+        if now - row.created_at > STUCK_AFTER:
+            result.stuck += 1
+            await _report_stuck(session, row, now, outcome.error)
         return
     result.failed += 1
-    log.warning("outbox %s (%s) failed: %s", row.id, row.key, outcome.error)
+    log.error("outbox %s (%s) failed: %s", row.id, row.key, outcome.error)
     if not outcome.unreachable:
         return
     person_id = row.person_id
@@ -276,6 +308,22 @@ async def _mark(
         )
     await escalate_unreachable(session, settings, person_id=person_id, alert_id=row.alert_id,
                                row_kind=row.kind, row_id=row.id, now=now)
+
+
+async def _report_stuck(
+    session: AsyncSession, row: _Claimed, now: dt.datetime, error: str | None
+) -> None:
+    """Once per row: an error in the log and an audit entry for the operator."""
+    told = await session.scalar(select(AuditLog.id).where(
+        AuditLog.action == "outbox.stuck", AuditLog.entity == "outbox",
+        AuditLog.entity_id == row.id).limit(1))
+    if told is not None:
+        return
+    log.error("outbox %s (%s) to %s:%s not delivered for %s, still retrying: %s",
+              row.id, row.key, row.channel, row.address, now - row.created_at, error)
+    audit.record(session, at=now, action="outbox.stuck", entity="outbox", entity_id=row.id,
+                 actor="scheduler", detail={"channel": row.channel, "address": row.address,
+                                            "attempts": row.attempts + 1, "error": error})
 
 
 async def preview_due(
@@ -302,6 +350,31 @@ async def preview_due(
     ]
 
 
+async def _renew(
+    session: AsyncSession, row: _Claimed, instance: str, until: dt.datetime
+) -> bool:
+    """Still ours? Then the lease runs from now again. False: another instance took the row
+    over (our lease had passed), or it was superseded — do not send it."""
+    renewed = await session.execute(
+        update(Outbox)
+        .where(Outbox.id == row.id, Outbox.state == SENDING, Outbox.claimed_by == instance)
+        .values(next_attempt_at=until)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(renewed.rowcount)
+
+
+async def _release(session: AsyncSession, row: _Claimed, instance: str,
+                   due: dt.datetime) -> None:
+    """Back to pending, unsent and without an attempt counted (the round's time was up)."""
+    await session.execute(
+        update(Outbox)
+        .where(Outbox.id == row.id, Outbox.state == SENDING, Outbox.claimed_by == instance)
+        .values(state=PENDING, claimed_by=None, next_attempt_at=due)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def deliver_due(
     session_factory: async_sessionmaker[AsyncSession],
     channels: Mapping[str, Channel],
@@ -311,12 +384,17 @@ async def deliver_due(
     *,
     instance: str,
     max_rows: int = 500,
-    max_attempts: int = MAX_ATTEMPTS,
+    give_up_after: dt.timedelta = GIVE_UP_AFTER,
+    clock: Callable[[], dt.datetime] | None = None,
+    send_timeout: float = SEND_TIMEOUT,
+    round_budget: float = ROUND_BUDGET,
 ) -> DeliveryResult:
     """One delivery round at `now`: hold what quiet hours hold, claim up to `max_rows` due
     rows, render and send them (addresses in parallel, each address in queue order), mark
-    each."""
+    each. `clock` is the real time for leases (default: `now`, for rounds at a fixed
+    instant); the round's budget and each send's timeout are wall-clock seconds."""
     result = DeliveryResult()
+    real_clock = clock or (lambda: now)
     opening = _quiet_opening(now, settings, calendar)
     async with session_factory() as session:
         if opening is not None:
@@ -329,26 +407,62 @@ async def deliver_due(
         notices = await render_notices(session, settings, calendar, rows)
         await session.commit()
 
-    mark_lock = asyncio.Lock()  # one writer at a time in this process (SQLite)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + round_budget
+    db_lock = asyncio.Lock()  # one writer at a time in this process (SQLite)
 
     async def finish(row: _Claimed, outcome: _Outcome) -> None:
-        async with mark_lock, session_factory() as session:
+        async with db_lock, session_factory() as session:
             await _mark(session, settings, row, outcome, instance=instance, now=now,
                         result=result)
             await session.commit()
 
+    async def still_ours(row: _Claimed) -> bool:
+        async with db_lock, session_factory() as session:
+            if loop.time() > deadline:
+                await _release(session, row, instance, now)
+                await session.commit()
+                result.released += 1
+                return False
+            ours = await _renew(session, row, instance, real_clock() + LEASE)
+            await session.commit()
+        if not ours:
+            result.released += 1
+            log.warning("outbox %s: claim lost before sending; not sent", row.id)
+        return ours
+
+    async def release(rest: Sequence[_Claimed], due: dt.datetime) -> None:
+        async with db_lock, session_factory() as session:
+            for row in rest:
+                await _release(session, row, instance, due)
+            await session.commit()
+        result.released += len(rest)
+
     async def send_address(address_rows: list[_Claimed]) -> None:
-        for row in address_rows:
+        for i, row in enumerate(address_rows):
             channel = channels.get(row.channel)
             notice = notices.get(row.id)
             if notice is None:
                 await finish(row, _Outcome(FAILED, error="通知内容无法生成"))
                 continue
+            if not await still_ours(row):
+                continue
+            sent: SendResult
             if channel is None:  # not configured here: another instance may have it
-                sent: SendResult = RetryAfter(0, f"channel {row.channel} not configured")
+                sent = RetryAfter(0, f"channel {row.channel} not configured")
             else:
-                sent = await channel.send(row.address, notice)
-            await finish(row, _outcome(sent, row.attempts + 1, now, max_attempts))
+                try:
+                    sent = await asyncio.wait_for(channel.send(row.address, notice),
+                                                  send_timeout)
+                except TimeoutError:
+                    sent = RetryAfter(0, f"send timed out after {send_timeout:g} s")
+            outcome = _outcome(sent, row, now, give_up_after)
+            await finish(row, outcome)
+            if outcome.state == PENDING and outcome.retry_at is not None:
+                # The platform is struggling with this chat: the rest waits behind this
+                # row (in order), and this round moves on to the other chats.
+                await release(address_rows[i + 1:], outcome.retry_at)
+                return
 
     by_address: dict[tuple[str, str], list[_Claimed]] = defaultdict(list)
     for row in rows:
@@ -385,7 +499,7 @@ async def delivery_loop(
         claimed = 0
         try:
             res = await deliver_due(session_factory, channels, settings, calendar, clock(),
-                                    instance=instance, max_rows=max_rows)
+                                    instance=instance, max_rows=max_rows, clock=clock)
             claimed = res.claimed
         except asyncio.CancelledError:
             raise

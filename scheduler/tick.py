@@ -82,6 +82,9 @@ class TickReport:
                 f"发送：成功 {d.sent}，稍后重试 {d.retried}，失败 {d.failed}，"
                 f"静默时段暂缓 {d.held}"
             )
+            if d.stuck:  # the operator must see a platform that has been failing for long
+                lines.append(f"⚠️ {d.stuck} 条通知超过 1 小时仍未送达（平台故障？仍在重试，"
+                             "详见日志）")
         if self.delivery is None or self.would_send:
             lines.append(f"待发送 {len(self.would_send)} 条：")
             total = len(self.would_send)

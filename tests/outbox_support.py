@@ -62,8 +62,7 @@ async def shown(
     session: AsyncSession, settings: Settings, rows: Sequence[Outbox],
     calendar: WorkCalendar | None = None,
 ) -> list[Shown]:
-    claimed = [_Claimed(r.id, r.key, r.kind, r.person_id, r.channel, r.address, r.payload,
-                        r.alert_id, r.attempts) for r in rows]
+    claimed = [_Claimed.of(r) for r in rows]
     cal = calendar or WorkCalendar(settings.calendar.holidays, settings.calendar.workdays)
     notices = await render_notices(session, settings, cal, claimed)
     out = []

@@ -68,9 +68,7 @@ async def _deliver(h: BotHarness, key_prefix: str, person_id: int) -> dict[str, 
             Outbox.key.startswith(key_prefix), Outbox.person_id == person_id
         ).order_by(Outbox.id.desc()))).first()
         assert row is not None, key_prefix
-        claimed = _Claimed(row.id, row.key, row.kind, row.person_id, row.channel,
-                           row.address, row.payload, row.alert_id, row.attempts)
-        notice = (await render_notices(s, h.settings, _calendar(h), [claimed]))[row.id]
+        notice = (await render_notices(s, h.settings, _calendar(h), [_Claimed.of(row)]))[row.id]
         message_id = await TelegramChannel(h.bot).deliver(int(row.address), notice)
     return h.fake.messages[(int(row.address), message_id)]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 
@@ -10,19 +11,25 @@ from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings, TelegramSettings
 from bot.fake_api import FakeTelegram
 from bot.telegram import make_bot
 from channels.telegram import Limits, TelegramChannel
-from scheduler.channel import Channel
-from scheduler.delivery import MAX_PER_CHAT, deliver_due, preview_due
+from scheduler.channel import Channel, Sent
+from scheduler.delivery import (
+    GIVE_UP_AFTER,
+    MAX_BACKOFF,
+    MAX_PER_CHAT,
+    deliver_due,
+    preview_due,
+)
 from scheduler.notice import Action, ActionKind, Notice, Strong, line
 from scheduler.outbox import enqueue
 from scheduler.workdays import WorkCalendar
-from storage.models import Address, Outbox, Person
+from storage.models import Address, AuditLog, Outbox, Person
 from storage.states import OutboxKind
 from tests.outbox_support import bind, queue_text
 from tests.seed import person_named, seed_sample_ledger
@@ -185,25 +192,128 @@ async def test_repeated_failures_end_failed(session_factory, fake, bare_bot, set
     [row] = await rows(session_factory)
     assert row.state == "failed" and "can't parse entities" in (row.last_error or "")
 
-    # Transient errors back off exponentially, then fail after max_attempts.
+
+
+async def test_a_502_storm_is_retried_for_days_then_given_up_loudly(
+    session_factory, fake, bare_bot, settings, calendar, caplog
+):
+    """Transient errors never end a row after minutes: back-off doubles to an hour, the
+    operator is told once when the row has waited an hour, and only after GIVE_UP_AFTER
+    does the row end failed, saying why. When the platform is back, it is sent once."""
+    bare_bot = limited(bare_bot, Limits(**FAST))  # no 1 s pacing between tries in a test
     await queue(session_factory, "kflaky", "服务器错误", DAY, chat_id=1005)
     fake.fail_next("sendMessage", status=502, retry_after=None, description="Bad Gateway",
-                   times=100)
+                   times=10_000)
     now, delays = DAY, []
-    for _ in range(3):
+    for _ in range(12):  # 30 s, 1, 2, 4 … 32 min, then 1 h each: well past an hour
         res = await deliver_due(session_factory, bare_bot, settings, calendar, now,
-                                instance="t", max_attempts=3)
-        assert res.claimed == 1
-        row = (await rows(session_factory))[1]
+                                instance="t")
+        assert res.claimed == 1 and res.failed == 0
+        [row] = await rows(session_factory)
         delays.append(row.next_attempt_at - now)
         now = row.next_attempt_at
-    assert row.state == "failed" and row.attempts == 3
-    assert "Bad Gateway" in (row.last_error or "")
-    assert delays[:2] == [dt.timedelta(seconds=30), dt.timedelta(seconds=60)]
-    res = await deliver_due(session_factory, bare_bot, settings, calendar,
-                            now + dt.timedelta(hours=2), instance="t")
-    assert res.claimed == 0
-    assert fake.sent_messages() == []
+    assert row.state == "pending" and row.attempts == 12
+    assert delays[:3] == [dt.timedelta(seconds=30), dt.timedelta(minutes=1),
+                          dt.timedelta(minutes=2)]
+    assert delays[-1] == MAX_BACKOFF and "Bad Gateway" in (row.last_error or "")
+    async with session_factory() as s:
+        told = (await s.scalars(select(AuditLog).where(AuditLog.action == "outbox.stuck"))).all()
+    assert [t.entity_id for t in told] == [row.id]  # once, however many retries followed
+    assert sum("still retrying" in r.getMessage() for r in caplog.records) == 1
+
+    # Back up: the next try is sent, once.
+    fake._failures.clear()
+    res = await deliver_due(session_factory, bare_bot, settings, calendar, now, instance="t")
+    assert res.sent == 1 and len(fake.sent_messages(1005)) == 1
+
+    # A row that cannot get through for GIVE_UP_AFTER ends failed with the reason.
+    await queue(session_factory, "kdown", "一直失败", DAY, chat_id=1006)
+    fake.fail_next("sendMessage", status=502, retry_after=None, description="Bad Gateway",
+                   times=10_000)
+    now = DAY
+    for _ in range(200):
+        res = await deliver_due(session_factory, bare_bot, settings, calendar, now,
+                                instance="t")
+        row = (await rows(session_factory))[1]
+        if row.state != "pending":
+            break
+        now = row.next_attempt_at
+    assert row.state == "failed" and "放弃" in (row.last_error or "")
+    assert now - DAY >= GIVE_UP_AFTER - MAX_BACKOFF  # (quiet hours held it longer)
+
+
+class _Stalling:
+    """A channel that hangs for one address (a platform that never answers) and sends to
+    the others at once."""
+
+    name = "telegram"
+
+    def __init__(self, stuck_address: str) -> None:
+        self.stuck, self.sent = stuck_address, []
+
+    async def send(self, address: str, notice):  # type: ignore[no-untyped-def]
+        if address == self.stuck:
+            await asyncio.sleep(3600)
+        self.sent.append((address, notice.plain_text()))
+        return Sent(str(len(self.sent)))
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_one_slow_chat_does_not_hold_the_round(session_factory, settings, calendar):
+    for i in range(3):
+        await queue(session_factory, f"slow:{i}", f"慢{i}", DAY, chat_id=7001)
+    for i in range(3):
+        await queue(session_factory, f"fast:{i}", f"快{i}", DAY, chat_id=7002)
+    channel = _Stalling("7001")
+    res = await deliver_due(session_factory, {"telegram": channel}, settings, calendar, DAY,
+                            instance="t", send_timeout=0.2, round_budget=0.5)
+    assert [a for a, _ in channel.sent] == ["7002"] * 3
+    assert (res.sent, res.retried, res.released) == (3, 1, 2)
+    by_key = {r.key: r for r in await rows(session_factory)}
+    slow = [by_key[f"slow:{i}"] for i in range(3)]
+    assert [r.state for r in slow] == ["pending"] * 3
+    assert "timed out" in (slow[0].last_error or "")
+    assert [r.attempts for r in slow] == [1, 0, 0]  # the rest waits behind it, in order
+    assert {r.next_attempt_at for r in slow} == {DAY + dt.timedelta(seconds=30)}
+    assert all(r.claimed_by is None for r in by_key.values())
+
+
+async def test_a_round_stops_starting_sends_when_its_time_is_up(
+    session_factory, settings, calendar
+):
+    for chat in (7011, 7012):
+        await queue(session_factory, f"r{chat}", "消息", DAY, chat_id=chat)
+    channel = _Stalling("none")
+    res = await deliver_due(session_factory, {"telegram": channel}, settings, calendar, DAY,
+                            instance="t", round_budget=-1)
+    assert channel.sent == [] and (res.claimed, res.released) == (2, 2)
+    assert {(r.state, r.attempts, r.next_attempt_at) for r in await rows(session_factory)} == {
+        ("pending", 0, DAY)}  # due again at once, no attempt counted
+
+
+async def test_claim_is_rechecked_before_every_send(session_factory, settings, calendar):
+    """A row another instance took over (our lease passed) is not sent by us."""
+    for i in range(2):
+        await queue(session_factory, f"c{i}", f"第{i}条", DAY, chat_id=7003)
+
+    class TakenOver(_Stalling):
+        async def send(self, address, notice):  # type: ignore[no-untyped-def]
+            async with session_factory() as s:  # meanwhile, another instance claims c1
+                await s.execute(update(Outbox).where(Outbox.key == "c1")
+                                .values(claimed_by="other"))
+                await s.commit()
+            return await super().send(address, notice)
+
+    channel = TakenOver("none")
+    res = await deliver_due(session_factory, {"telegram": channel}, settings, calendar, DAY,
+                            instance="t", clock=lambda: DAY + dt.timedelta(minutes=3))
+    assert [text for _, text in channel.sent] == ["第0条"]
+    assert (res.sent, res.released) == (1, 1)
+    by_key = {r.key: r for r in await rows(session_factory)}
+    assert by_key["c1"].state == "sending" and by_key["c1"].claimed_by == "other"
+    assert by_key["c1"].attempts == 0  # untouched: the other instance owns it
 
 
 async def test_blocked_user_unreachable_and_escalated(session_factory, fake, bot, settings,
