@@ -10,10 +10,11 @@ import datetime as dt
 import logging
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from aiogram import Bot, Dispatcher
+from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -83,6 +84,31 @@ def stop_on_signals() -> asyncio.Event:
     return stop
 
 
+# What an unreachable platform raises at start-up (after the client's own retries).
+UNREACHABLE = (TelegramNetworkError, TelegramServerError, TelegramRetryAfter, OSError,
+               TimeoutError)
+
+
+async def until_reachable(
+    call: Callable[[], Awaitable[object]], what: str, stop: asyncio.Event,
+    *, first_delay: float = 1.0, max_delay: float = 60.0,
+) -> bool:
+    """Call until the platform answers (back-off, logged), or `stop` is set (False): start-up
+    waits out an outage instead of exiting, while the scheduler keeps running."""
+    delay = first_delay
+    while not stop.is_set():
+        try:
+            await call()
+            return True
+        except UNREACHABLE as exc:
+            log.warning("Telegram 暂时无法连接（%s：%s），%.0f 秒后重试；调度与外发照常运行",
+                        what, type(exc).__name__, delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, max_delay)
+    return False
+
+
 async def run_polling(
     bot: Bot,
     dp: Dispatcher,
@@ -91,7 +117,9 @@ async def run_polling(
     concurrency: int | None = None,
 ) -> None:
     """Long polling that acknowledges an update only once it is handled (bot.polling)."""
-    await bot.delete_webhook(drop_pending_updates=False)
+    if not await until_reachable(lambda: bot.delete_webhook(drop_pending_updates=False),
+                                 "deleteWebhook", stop):
+        return
     await DurablePolling(dp, bot, concurrency=concurrency or 16,
                          polling_timeout=polling_timeout).run(stop)
 
@@ -116,8 +144,13 @@ async def run_webhook(bot: Bot, dp: Dispatcher, settings: Settings, stop: asynci
     await runner.setup()
     site = web.TCPSite(runner, hook.listen_host, hook.listen_port)
     await site.start()
-    await bot.set_webhook(hook.public_url, secret_token=secret,
-                          allowed_updates=dp.resolve_used_update_types())
+    if not await until_reachable(
+        lambda: bot.set_webhook(hook.public_url, secret_token=secret,
+                                allowed_updates=dp.resolve_used_update_types()),
+        "setWebhook", stop,
+    ):
+        await runner.cleanup()
+        return
     log.info("webhook 已启动：监听 %s:%s%s", hook.listen_host, hook.listen_port, hook.path)
     try:
         await stop.wait()
@@ -141,12 +174,16 @@ async def serve(
         "parser", ParserHolder(recheck_seconds=PARSER_RECHECK_SECONDS))
     clock = dispatcher_kwargs.get("clock", system_clock)
     dp = build_dispatcher(settings, session_factory, **dispatcher_kwargs)
-    await startup(bot)
+    # The scheduler first: sweeps and the outbox run whether or not Telegram answers now.
     scheduler = make_scheduler(settings, session_factory, outbound_channels(settings, bot))
     await scheduler.start()
     recovery = asyncio.create_task(
         recovery_loop(session_factory, bot, settings, parser, stop, clock))
     try:
+        try:
+            await startup(bot)
+        except UNREACHABLE as exc:  # the command menu can wait for the next start
+            log.warning("命令菜单未能注册（%s），稍后重启时再试", type(exc).__name__)
         if settings.telegram.mode == "webhook":
             await run_webhook(bot, dp, settings, stop)
         else:
@@ -182,8 +219,12 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             return 2
         bot = make_bot(settings.telegram)
         try:
-            me = await bot.get_me()
-            log.info("机器人 @%s 启动（%s 模式）", me.username, settings.telegram.mode)
+            try:
+                me = await bot.get_me()
+                log.info("机器人 @%s 启动（%s 模式）", me.username, settings.telegram.mode)
+            except UNREACHABLE as exc:  # an outage at start-up: serve() waits it out
+                log.warning("Telegram 暂时无法连接（getMe：%s）；先启动调度，连接恢复后开始收发",
+                            type(exc).__name__)
             await serve(settings, session_factory, bot)
         finally:
             await bot.session.close()

@@ -74,6 +74,39 @@ async def test_polling_serves_and_registers_commands(
     assert TOKEN not in caplog.text and "APP-SECRET" not in caplog.text
 
 
+async def test_start_up_waits_out_a_platform_outage(
+    fake: FakeTelegram,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """Telegram answers 502 at start: no exit, the scheduler and the outbox run meanwhile,
+    and once the platform is back the bot polls and answers."""
+    await _bind(session_factory, "孙浩", 4242)
+    settings = load_settings(None, telegram={"token": TOKEN, "api_base_url": fake.base_url})
+    for method, times in (("setMyCommands", 4), ("deleteWebhook", 6)):
+        fake.fail_next(method, status=502, retry_after=None, description="Bad Gateway",
+                       times=times)
+    bot = make_bot(settings.telegram)
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        serve(settings, session_factory, bot, stop=stop, polling_timeout=1)
+    )
+    try:
+        fake.send_text(fake.user(4242, "孙"), "/status")
+        [reply] = await fake.wait_for(
+            lambda f: [m for m in f.sent_messages(4242) if "您的项目" in m["text"]], 30)
+        assert "三一产业基地" in reply["text"]
+        assert not task.done()
+        rejected = [c.method for c in fake.rejected]
+        assert rejected.count("deleteWebhook") == 6 and rejected.count("setMyCommands") == 4
+        methods = [c.method for c in fake.calls]
+        # the outbox delivered the sweep's notices while Telegram refused the start-up calls
+        assert methods.index("sendMessage") < methods.index("deleteWebhook")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await bot.session.close()
+
+
 async def test_webhook_mode_checks_secret(
     fake: FakeTelegram, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
