@@ -49,7 +49,7 @@ from storage.models import (
     Report,
     Role,
 )
-from storage.states import OutboxKind
+from storage.states import AlertState, IssueState, MilestoneState, OutboxKind, ReportState
 
 DIGEST_ROLES = (Role.SERVICE, Role.DISTRICT_LEADER, Role.CITY_LEADER)
 HORIZON_WORKDAYS = 7
@@ -353,7 +353,7 @@ async def _load(
     # Confirmed updates and their facts.
     reports = (await session.execute(
         select(Report.id, Report.project_id, Report.confirmed_at)
-        .where(Report.state == "confirmed", Report.confirmed_at > since,
+        .where(Report.state == ReportState.CONFIRMED, Report.confirmed_at > since,
                Report.project_id.is_not(None))
         .order_by(Report.confirmed_at, Report.id)
     )).all()
@@ -397,7 +397,7 @@ async def _load(
 
     for i in await session.execute(
         select(CoordinationIssue.project_id, CoordinationIssue.text, CoordinationIssue.deadline)
-        .where(CoordinationIssue.state == "open")
+        .where(CoordinationIssue.state == IssueState.OPEN)
         .order_by(CoordinationIssue.deadline, CoordinationIssue.id)
     ):
         line = IssueLine(data.name(i.project_id), " ".join(i.text.split())[:40], i.deadline)
@@ -406,7 +406,7 @@ async def _load(
     horizon = calendar.add_workdays(day, HORIZON_WORKDAYS)
     for m in await session.execute(
         select(Milestone.project_id, Milestone.code, Milestone.planned_date)
-        .where(Milestone.state != "done", Milestone.planned_date >= day,
+        .where(Milestone.state != MilestoneState.DONE, Milestone.planned_date >= day,
                Milestone.planned_date <= horizon)
         .order_by(Milestone.planned_date, Milestone.id)
     ):
@@ -421,7 +421,7 @@ async def _load(
         reported = {
             (r.sender_id, r.project_id) for r in await session.execute(
                 select(Report.sender_id, Report.project_id).distinct()
-                .where(Report.sent_at > start, Report.state != "rejected",
+                .where(Report.sent_at > start, Report.state != ReportState.REJECTED,
                        Report.project_id.is_not(None), Report.sender_id.is_not(None))
             )
         }
@@ -456,7 +456,7 @@ def snapshot_for(who: Recipient, data: _Data, day: dt.date) -> DigestSnapshot:
         for a, shown in data.alerts.get(pid, ()):
             if a.closed_at is not None and a.closed_at > who.since:
                 closed.append(shown)
-            elif a.state == "closed":
+            elif a.state == AlertState.CLOSED:
                 continue
             elif a.opened_at > who.since:
                 new.append(shown)

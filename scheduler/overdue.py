@@ -29,8 +29,9 @@ from storage.models import (
     Report,
     Role,
 )
+from storage.states import ALERT_OPEN, AlertState, IssueState, MilestoneState, ReportState
 
-OPEN_STATES = ("open", "acknowledged")
+OPEN_STATES = ALERT_OPEN
 MILESTONE, MISSING_REPORT, ISSUE = "milestone_overdue", "missing_report", "issue_overdue"
 KIND_ORDER = {MILESTONE: 0, ISSUE: 1, MISSING_REPORT: 2}
 
@@ -133,13 +134,13 @@ async def collect_overdue(
     def alert_fields(a) -> dict[str, object]:  # type: ignore[no-untyped-def]
         if a is None:
             return {}
-        return dict(level=a.level, acknowledged=a.state == "acknowledged",
+        return dict(level=a.level, acknowledged=a.state == AlertState.ACKNOWLEDGED,
                     acknowledged_by=names.get(a.acknowledged_by_id), alert_id=a.id)
 
     # Milestones past their planned date.
     for m in (await session.execute(_scoped(
         select(Milestone.id, Milestone.project_id, Milestone.code, Milestone.planned_date)
-        .where(Milestone.state != "done", Milestone.planned_date.is_not(None),
+        .where(Milestone.state != MilestoneState.DONE, Milestone.planned_date.is_not(None),
                Milestone.planned_date < today),
         Milestone.project_id, project_ids,
     ))).all():
@@ -157,7 +158,7 @@ async def collect_overdue(
     issue_rows = (await session.execute(_scoped(
         select(CoordinationIssue.id, CoordinationIssue.project_id, CoordinationIssue.text,
                CoordinationIssue.deadline, CoordinationIssue.responsible_id)
-        .where(CoordinationIssue.state == "open", CoordinationIssue.deadline < today),
+        .where(CoordinationIssue.state == IssueState.OPEN, CoordinationIssue.deadline < today),
         CoordinationIssue.project_id, project_ids,
     ))).all()
     people = await _names(session, {i.responsible_id for i in issue_rows} - {None})
@@ -179,7 +180,7 @@ async def collect_overdue(
         since = cycle.window_start(period, settings.schedule, calendar)
         reported = {(r.sender_id, r.project_id) for r in (await session.execute(_scoped(
             select(Report.sender_id, Report.project_id).distinct()
-            .where(Report.state != "rejected", Report.sent_at > since,
+            .where(Report.state != ReportState.REJECTED, Report.sent_at > since,
                    Report.sender_id.is_not(None)),
             Report.project_id, project_ids,
         ))).all()}

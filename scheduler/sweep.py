@@ -49,7 +49,15 @@ from storage.models import (
     Report,
     Role,
 )
-from storage.states import OutboxKind, OutboxState
+from storage.states import (
+    AlertState,
+    IssueState,
+    MilestoneState,
+    OutboxKind,
+    OutboxState,
+    PlanChangeState,
+    ReportState,
+)
 
 log = logging.getLogger(__name__)
 CHUNK = 2000
@@ -128,16 +136,17 @@ class _Sweep:
             select(Alert.id, Milestone.state, Milestone.planned_date)
             .join(Milestone, Milestone.id == Alert.milestone_id)
             .where(Alert.state.in_(OPEN_STATES), Alert.kind == MILESTONE,
-                   or_(Milestone.state == "done", Milestone.planned_date.is_(None),
+                   or_(Milestone.state == MilestoneState.DONE, Milestone.planned_date.is_(None),
                        Milestone.planned_date > cut_y))
         )
         for r in rows:
-            to_close.append((r.id, "done" if r.state == "done" else "plan_changed"))
+            to_close.append((r.id, "done" if r.state == MilestoneState.DONE else "plan_changed"))
         rows = await self.session.execute(
             select(Alert.id, CoordinationIssue.state)
             .join(CoordinationIssue, CoordinationIssue.id == Alert.issue_id)
             .where(Alert.state.in_(OPEN_STATES), Alert.kind == ISSUE,
-                   or_(CoordinationIssue.state != "open", CoordinationIssue.deadline > cut_y))
+                   or_(CoordinationIssue.state != IssueState.OPEN,
+                       CoordinationIssue.deadline > cut_y))
         )
         for r in rows:
             to_close.append((r.id, "issue_closed" if r.state != "open" else "deadline_changed"))
@@ -150,7 +159,7 @@ class _Sweep:
             for chunk in _chunks(ids):
                 await self.session.execute(
                     update(Alert).where(Alert.id.in_(chunk), Alert.state.in_(OPEN_STATES))
-                    .values(state="closed", closed_at=self.now, close_reason=reason)
+                    .values(state=AlertState.CLOSED, closed_at=self.now, close_reason=reason)
                     .execution_options(synchronize_session=False)
                 )
             self.result.closed_reasons[reason] = len(ids)
@@ -175,7 +184,7 @@ class _Sweep:
             (r.sender_id, r.project_id): r.last
             for r in await self.session.execute(
                 select(Report.sender_id, Report.project_id, func.max(Report.sent_at).label("last"))
-                .where(Report.state != "rejected", Report.sent_at > min(starts.values()),
+                .where(Report.state != ReportState.REJECTED, Report.sent_at > min(starts.values()),
                        Report.sender_id.is_not(None), Report.project_id.is_not(None))
                 .group_by(Report.sender_id, Report.project_id)
             )
@@ -219,14 +228,14 @@ class _Sweep:
                 return
             new.append(dict(
                 kind=kind, subject=subject, project_id=project_id, due_date=due, level=level,
-                state="open", opened_at=self.now, level_changed_at=self.now,
+                state=AlertState.OPEN, opened_at=self.now, level_changed_at=self.now,
                 last_notified_at=self.now, milestone_id=ids.get("milestone_id"),
                 issue_id=ids.get("issue_id"), person_id=ids.get("person_id"),
             ))
 
         for m in await self.session.execute(
             select(Milestone.id, Milestone.project_id, Milestone.planned_date)
-            .where(Milestone.state != "done", Milestone.planned_date <= cut_y,
+            .where(Milestone.state != MilestoneState.DONE, Milestone.planned_date <= cut_y,
                    ~exists(open_alert.where(Alert.milestone_id == Milestone.id,
                                             Alert.kind == MILESTONE)))
         ):
@@ -235,7 +244,7 @@ class _Sweep:
         for i in await self.session.execute(
             select(CoordinationIssue.id, CoordinationIssue.project_id, CoordinationIssue.deadline,
                    CoordinationIssue.responsible_id)
-            .where(CoordinationIssue.state == "open", CoordinationIssue.deadline <= cut_y,
+            .where(CoordinationIssue.state == IssueState.OPEN, CoordinationIssue.deadline <= cut_y,
                    ~exists(open_alert.where(Alert.issue_id == CoordinationIssue.id,
                                             Alert.kind == ISSUE)))
         ):
@@ -274,7 +283,7 @@ class _Sweep:
                    ~exists(select(Report.id).where(
                        Report.sender_id == ProjectRole.person_id,
                        Report.project_id == ProjectRole.project_id,
-                       Report.state != "rejected", Report.sent_at > since)))
+                       Report.state != ReportState.REJECTED, Report.sent_at > since)))
         )
         if not with_open_alert:
             stmt = stmt.where(~exists(select(Alert.id).where(
@@ -326,7 +335,7 @@ class _Sweep:
                                                         Alert.last_notified_at < before)))
         # opened and escalated alerts were notified `now`, so they do not match
         ids = [r.id for r in await self.session.execute(
-            update(Alert).where(Alert.state == "open", or_(*conds))
+            update(Alert).where(Alert.state == AlertState.OPEN, or_(*conds))
             .values(last_notified_at=self.now).returning(Alert.id)
             .execution_options(synchronize_session=False)
         )]
@@ -432,7 +441,7 @@ async def queue_plan_change_requests(
         select(PlanChange.id, PlanChange.old_date, PlanChange.new_date,
                PlanChange.requested_by_id, Milestone.project_id, Milestone.code)
         .join(Milestone, Milestone.id == PlanChange.milestone_id)
-        .where(PlanChange.state == "pending")
+        .where(PlanChange.state == PlanChangeState.PENDING)
     )).all()
     if not rows:
         return 0

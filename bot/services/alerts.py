@@ -32,11 +32,18 @@ from storage.models import (
     Role,
 )
 from storage.scope import is_administrator
-from storage.states import OutboxKind, OutboxState
+from storage.states import (
+    ALERT_OPEN,
+    AlertState,
+    IssueState,
+    OutboxKind,
+    OutboxState,
+    PlanChangeState,
+)
 
 FEEDBACK = "issue_feedback"
 STALE = "该按钮已失效或您无权操作，未做任何更改。"
-OPEN_STATES = ("open", "acknowledged")
+OPEN_STATES = ALERT_OPEN
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +90,11 @@ async def acknowledge(
         return _no()
     if not await _is_recipient(session, settings, alert, person):
         return _no()
-    if alert.state == "acknowledged":
+    if alert.state == AlertState.ACKNOWLEDGED:
         who = await session.get(Person, alert.acknowledged_by_id) if alert.acknowledged_by_id \
             else None
         return Outcome.say(False, f"该预警已由{who.name if who else '他人'}点过“已知悉”。")
-    alert.state = "acknowledged"
+    alert.state = AlertState.ACKNOWLEDGED
     alert.acknowledged_by_id = person.id
     alert.acknowledged_at = now
     audit.record(session, at=now, action="alert.acknowledged", entity="alert",
@@ -122,7 +129,7 @@ async def close_alert(
 ) -> None:
     """Close an alert (闭环) and withdraw its notices not yet sent: a notice held for quiet
     hours must not go out after the milestone was reported done."""
-    alert.state, alert.closed_at, alert.close_reason = "closed", now, reason
+    alert.state, alert.closed_at, alert.close_reason = AlertState.CLOSED, now, reason
     audit.record(session, at=now, action="alert.closed", entity="alert", entity_id=alert.id,
                  actor_id=actor_id, detail={"reason": reason, **(detail or {})})
     await session.execute(
@@ -138,7 +145,7 @@ async def decide_plan_change(
     approve: bool, now: dt.datetime,
 ) -> Outcome:
     change = await session.get(PlanChange, change_id, with_for_update=True)
-    if change is None or change.state != "pending":
+    if change is None or change.state != PlanChangeState.PENDING:
         return _no()
     milestone = await session.get(Milestone, change.milestone_id)
     if milestone is None:
@@ -146,7 +153,7 @@ async def decide_plan_change(
     if not (is_administrator(person, settings.org)
             or await _has_role(session, person, milestone.project_id, Role.SERVICE)):
         return _no()
-    change.state = "approved" if approve else "rejected"
+    change.state = PlanChangeState.APPROVED if approve else PlanChangeState.REJECTED
     change.decided_by_id = person.id
     change.decided_at = now
     audit.record(session, at=now, action=f"plan_change.{change.state}", entity="plan_change",
@@ -186,7 +193,7 @@ async def start_resolution(
 ) -> Outcome:
     """已办结 by the responsible person: ask for the feedback note (next plain text)."""
     issue = await session.get(CoordinationIssue, issue_id)
-    if issue is None or issue.state != "open" or issue.responsible_id != person.id:
+    if issue is None or issue.state != IssueState.OPEN or issue.responsible_id != person.id:
         return _no()
     person.pending_input = {"kind": FEEDBACK, "issue_id": issue.id}
     audit.record(session, at=now, action="issue.resolution_started", entity="issue",
@@ -207,10 +214,10 @@ async def finish_resolution(
     person.pending_input = None
     issue = await session.get(CoordinationIssue, int(pending.get("issue_id", 0)),
                               with_for_update=True)
-    if issue is None or issue.state != "open" or issue.responsible_id != person.id:
+    if issue is None or issue.state != IssueState.OPEN or issue.responsible_id != person.id:
         return Outcome.say(False, "该交办件已不在办理中，未做更改。")
     note = note.strip()
-    issue.state, issue.resolution_note = "closed", note
+    issue.state, issue.resolution_note = IssueState.CLOSED, note
     issue.closed_at, issue.closed_by_id = now, person.id
     audit.record(session, at=now, action="issue.closed", entity="issue", entity_id=issue.id,
                  actor_id=person.id, detail={"note": note, "reopen_count": issue.reopen_count})
@@ -238,10 +245,10 @@ async def reopen(
     """未解决 by the reporter: the 交办件 reopens with a fresh deadline; the responsible
     person is told."""
     issue = await session.get(CoordinationIssue, issue_id, with_for_update=True)
-    if issue is None or issue.state != "closed" or issue.raised_by_id != person.id:
+    if issue is None or issue.state != IssueState.CLOSED or issue.raised_by_id != person.id:
         return _no()
     today = now.astimezone(settings.schedule.tz).date()
-    issue.state = "open"
+    issue.state = IssueState.OPEN
     issue.reopen_count += 1
     issue.closed_at = issue.closed_by_id = None
     issue.deadline = calendar.add_workdays(today, settings.schedule.issue_deadline_days)

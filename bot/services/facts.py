@@ -45,7 +45,7 @@ from storage.models import (
     Report,
     Role,
 )
-from storage.states import OutboxKind
+from storage.states import ALERT_OPEN, MilestoneState, OutboxKind
 
 STAGE_ORDER = ("preparing", "under_construction", "completed", "operating")
 STAGE_AFTER: dict[str, str] = {
@@ -55,7 +55,7 @@ STAGE_AFTER: dict[str, str] = {
     "accepted": "completed",
     "operating": "operating",
 }
-OPEN_ALERT_STATES = ("open", "acknowledged")
+OPEN_ALERT_STATES = ALERT_OPEN
 
 
 @dataclass
@@ -155,7 +155,7 @@ async def _apply_event(
                    detail={"from": old_stage, "to": target, "report_id": report.id})
     elif status == "planned" and day is not None:
         milestone = await _milestone(session, project, code)
-        if milestone.state == "done" or milestone.planned_date == day:
+        if milestone.state == MilestoneState.DONE or milestone.planned_date == day:
             return
         await _plan_change(session, report=report, project=project, milestone=milestone,
                            new_date=day, today=today, actor=actor, now=now, out=out)
