@@ -257,15 +257,17 @@ async def test_waiting_copies_say_who_acknowledged(harness: BotHarness) -> None:
     _, alert_id = await _milestone_alert(harness)
     msg = await _deliver(harness, "milestone:", sun)
     assert NOT_ACKNOWLEDGED in msg["text"] and "办结反馈" not in msg["text"].split("\n")[-1]
-    async with harness.session_factory() as s:
-        waiting = (await s.scalars(select(Outbox).where(
-            Outbox.alert_id == alert_id, Outbox.state == "pending"))).all()
-    assert waiting and all(NOT_ACKNOWLEDGED in row.text for row in waiting)
+
+    async def waiting() -> list[Any]:  # rendered as delivery would render them now
+        async with harness.session_factory() as s:
+            return await shown(s, harness.settings, (await s.scalars(select(Outbox).where(
+                Outbox.alert_id == alert_id, Outbox.state == "pending"))).all())
+
+    before = await waiting()
+    assert before and all(NOT_ACKNOWLEDGED in row.text for row in before)
     assert (await _press(harness, sun_user, msg, f"al:{alert_id}:ack")).startswith("已知悉")
-    async with harness.session_factory() as s:
-        waiting = (await s.scalars(select(Outbox).where(
-            Outbox.alert_id == alert_id, Outbox.state == "pending"))).all()
-    assert waiting
-    for row in waiting:
+    after = await waiting()
+    assert after
+    for row in after:
         assert NOT_ACKNOWLEDGED not in row.text
         assert "已知悉：孙浩（2023年5月10日 09:00），尚未办结" in row.text

@@ -13,6 +13,7 @@ from bot.cli import main
 from bot.services.onboarding import redeem_invite
 from storage.db import make_engine, make_sessionmaker
 from storage.ledger.tables import read_table
+from tests.outbox_support import bind
 from tests.seed import person_named, seed_sample_ledger
 
 
@@ -32,7 +33,7 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         async with make_sessionmaker(engine)() as session:
             await seed_sample_ledger(session)
             sun = await person_named(session, "孙浩")
-            sun.telegram_user_id = sun.telegram_chat_id = 4242  # already bound
+            await bind(session, sun, 4242)  # already bound
             await session.commit()
         await engine.dispose()
 

@@ -103,7 +103,7 @@ def test_window_opens() -> None:
 def test_one_wording_for_periods_dates_and_next_steps() -> None:
     import datetime as dt
 
-    from scheduler.messages import AlertView, alert_text, reminder_text
+    from scheduler.messages import AlertView, alert_notice, reminder_notice
     from storage.labels import fmt_date, period_words
 
     assert period_words("2026-W50") == "2026年第50周"
@@ -114,10 +114,10 @@ def test_one_wording_for_periods_dates_and_next_steps() -> None:
     base = dict(alert_id=1, level="yellow", project="道岔二期", project_code="P020",
                 what="2023年第21周进度未报送", since=dt.date(2023, 5, 30), days_late=2,
                 responsible="潘婷")
-    missing = alert_text(AlertView(kind="missing_report", **base))  # type: ignore[arg-type]
+    missing = alert_notice(AlertView(kind="missing_report", **base)).plain_text()  # type: ignore[arg-type]
     assert "办结反馈" not in missing and "报送本期进度" in missing
-    issue = alert_text(AlertView(kind="issue_overdue", **base))  # type: ignore[arg-type]
+    issue = alert_notice(AlertView(kind="issue_overdue", **base)).plain_text()  # type: ignore[arg-type]
     assert "办结反馈" in issue
     due = dt.datetime(2023, 6, 21, 17, 0)
-    text = reminder_text("潘婷", "2023-W25", due, ["道岔二期"])
+    text = reminder_notice("潘婷", "2023-W25", due, ["道岔二期"]).plain_text()
     assert "本期（2023年第25周）" in text and "W25" not in text
