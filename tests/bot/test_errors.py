@@ -68,7 +68,7 @@ async def test_sandbox_failure_is_an_apology_and_the_session_goes_on(
         raise RuntimeError("clock fell off")
 
     shown: list[str] = []
-    person = Person(id=1, name="孙浩", telegram_user_id=1, telegram_chat_id=1)
+    person = Person(id=1, name="孙浩", telegram_user_id=1)
     chat = TerminalChat(FakeTelegram(), [person], lambda prompt: None,  # type: ignore[arg-type]
                         lambda text, end="\n": shown.append(text), broken_time)
     chat.switch(person)
