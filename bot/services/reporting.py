@@ -256,7 +256,7 @@ async def _draft(
     """Parse and resolve projects; reads only (the report is not stored yet)."""
     sent_day = local_date(msg.sent_at, settings)
     if len(msg.text) > MAX_MESSAGE_CHARS:  # stored, not parsed: the parser reads no further
-        return _Draft("nothing", {"updates": []}, text=TOO_LONG)
+        return _Draft("nothing", {"updates": []}, text=Notice.of([TOO_LONG]))
     try:
         result = engine.parse(msg.text, sender=person.name, sent=sent_day)
     except Exception:  # a parser bug must not lose the report: it is stored all the same
