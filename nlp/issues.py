@@ -240,5 +240,36 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
             prev = out[-1]
             out[-1] = IssueMention(prev.start, ce, category, text[prev.start:ce].strip())
             continue
-        out.append(IssueMention(cs, ce, category, text[cs:ce].strip()))
+        out.extend(_two_problems(text, blanked, cs, ce)
+                   or [IssueMention(cs, ce, category, text[cs:ce].strip())])
     return out
+
+
+_AND = re.compile(r"和|及|以及|与|、|同时")
+
+
+def _two_problems(text: str, blanked: str, cs: int, ce: int) -> list[IssueMention]:
+    """主要困难是供电线路迁改进度慢和钢材价格上涨: two problems of different kinds joined in
+    one clause are two issues (each side has its own problem word and category)."""
+    clause = blanked[cs:ce]
+    for m in _AND.finditer(clause):
+        left, right = clause[:m.start()], clause[m.end():]
+        a, b = _STRONG.search(left), _STRONG.search(right)
+        if a is None and b is not None and 2 <= len(left.strip()) <= 6:
+            # 资金和用地都很紧张: one problem word said of two things of different kinds.
+            ca, cb = _category(left, len(left)), _category(right, b.start())
+            if ca is not None and cb is not None and ca != cb:
+                whole = text[cs:ce].strip()
+                return [IssueMention(cs, ce, ca, whole), IssueMention(cs, ce, cb, whole)]
+            continue
+        if a is None or b is None:
+            continue
+        ca, cb = _category(left, a.start()), _category(right, b.start())
+        if ca is None or cb is None or ca == cb:
+            continue
+        # The first issue starts after a lead-in (主要困难是): at its category word.
+        lead = min(mm.start() for _n, p in _CATEGORIES for mm in [p.search(left)] if mm)
+        return [IssueMention(cs + lead, cs + m.start(), ca,
+                             text[cs + lead:cs + m.start()].strip()),
+                IssueMention(cs + m.end(), ce, cb, text[cs + m.end():ce].strip())]
+    return []

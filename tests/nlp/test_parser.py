@@ -640,3 +640,13 @@ def test_a_list_on_one_line(parser: Parser) -> None:
 def test_changed_dates_and_structural_inspections(parser: Parser, text: str,
                                                   expected: list[tuple[Any, ...]]) -> None:
     assert events(parser, text) == expected
+
+
+@pytest.mark.parametrize(("text", "categories"), [
+    ("雪峰岭学校目前主要困难是供电线路迁改进度慢和钢材价格上涨", ["utilities", "construction"]),
+    ("雪峰岭学校资金和用地都很紧张", ["funding", "land"]),
+    ("雪峰岭学校征地和拆迁进度慢", ["land"]),
+])
+def test_two_problems_in_one_clause(parser: Parser, text: str, categories: list[str]) -> None:
+    [update] = parse(parser, text)
+    assert [i["category"] for i in update["issues"]] == categories
