@@ -144,6 +144,10 @@ class Parser:
         # jieba's dictionary and algorithm, walked faster (same tokens as jieba's tokenize).
         self._segmenter = _new_segmenter(self._matcher.forms,
                                          [*self._matcher.dictionary_words(), *DOMAIN_WORDS])
+        # The first two characters of every name word: a block of text without any of them
+        # holds no name, and need not be segmented to look for one.
+        self._heads = frozenset(w[:2] for w in (*self._matcher.forms, *self._matcher.vocab)
+                                if len(w) >= 2)
         contacts: dict[str, list[str]] = {}
         for entry in self.entries:
             for name in entry.contacts:
@@ -194,7 +198,8 @@ class Parser:
         work = drop_non_reports(blank_fillers(text))
         if not work.strip():
             return ParseResult()
-        mentions = [m for m in self._matcher.find(work, self._tokens(work)) if m.codes]
+        mentions = [m for m in self._matcher.find(work, self._segmenter.tokens(work, self._heads))
+                    if m.codes]
         if not mentions:
             mentions = self._matcher.one_off(work)
         mentions = self._with_codes(work, mentions)

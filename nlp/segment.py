@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 
 # jieba's own block patterns (jieba.re_han_default, re_skip_default, re_eng).
 _HAN = re.compile("([\u4e00-\u9fd5a-zA-Z0-9+#&\\._%\\-]+)", re.U)
@@ -39,15 +40,24 @@ class Segmenter:
         self._logtotal = math.log(total)
         self._unknown = math.log(1) - self._logtotal
 
-    def tokens(self, text: str) -> list[tuple[str, int, int]]:
-        """(word, start, end) of every token, as jieba's tokenize(HMM=False) gives them."""
+    def tokens(self, text: str, heads: AbstractSet[str] | None = None
+               ) -> list[tuple[str, int, int]]:
+        """(word, start, end) of every token, as jieba's tokenize(HMM=False) gives them.
+
+        With `heads` (the first two characters of every word the caller looks for), a block
+        that contains none of them is not segmented but given as one token: no word sought
+        can be among its tokens (jieba segments each block on its own)."""
         out: list[tuple[str, int, int]] = []
         pos = 0
         for block in _HAN.split(text):
             if not block:
                 continue
             if _HAN.match(block):
-                self._cut(block, pos, out)
+                if heads is not None and not any(
+                        block[i:i + 2] in heads for i in range(len(block) - 1)):
+                    out.append((block, pos, pos + len(block)))
+                else:
+                    self._cut(block, pos, out)
             else:
                 for x in _SKIP.split(block):
                     if not x:

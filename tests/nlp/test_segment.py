@@ -42,3 +42,11 @@ _JIEBA: dict[int, jieba.Tokenizer] = {}
 def test_words_added_like_add_word() -> None:
     seg = Segmenter(log_freqs({"钢铁": 10, "钢": 0, "城": 5}), 15, [("钢铁城", 100)])
     assert [w for w, _s, _e in seg.tokens("钢铁城开工")] == ["钢铁城", "开", "工"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=_ALPHABET + "雪峰岭学校火车站改扩建道岔项目产业园", max_size=80))
+def test_blocks_without_a_name_need_no_segmenting(parser: Parser, text: str) -> None:
+    full = parser._matcher.find(text, parser._segmenter.tokens(text))
+    quick = parser._matcher.find(text, parser._segmenter.tokens(text, parser._heads))
+    assert quick == full
