@@ -35,7 +35,6 @@ ROLE_WORDS = {**{label: role for role, label in ROLE_LABELS.items()},
 SHEET_HEADERS = ("姓名", "角色", "项目", "电话", "邀请链接", "邀请码", "有效期至", "状态")
 SHEET_WIDTHS = {"A": 10, "B": 22, "C": 36, "D": 14, "E": 70, "F": 36, "G": 18, "H": 10}
 DEFAULT_SHEET = "邀请名单.xlsx"
-ONE_WEEK = "7天"
 
 
 def link(username: str | None, token: str) -> str:
@@ -184,7 +183,7 @@ async def invite_sheet(args: argparse.Namespace, settings: Settings) -> int:
         await engine.dispose()
     bound = len(sheet.rows) - sheet.invited
     print(f"已为 {sheet.invited} 人生成邀请（另有 {bound} 人已开通），写入 {out}。"
-          f"每个链接只能用一次，{ONE_WEEK} 内有效。")
+          f"每个链接只能用一次，7 天内有效。")
     if username is None:
         print("注意：未配置 Telegram token（或无法连接），链接中的机器人用户名为占位符；"
               "也可在机器人对话中发送 /start 邀请码。")
