@@ -5,6 +5,7 @@ nothing another test imported can hide a violation."""
 
 from __future__ import annotations
 
+import ast
 import json
 import pkgutil
 import subprocess
@@ -55,3 +56,41 @@ def test_the_check_sees_a_violation() -> None:
     """The probe itself works: importing the Telegram adapter does load aiogram."""
     loaded = loaded_after_import(["handlers.callbacks"])
     assert "aiogram" in loaded and "handlers.callbacks" in loaded
+
+
+# Every import statement, including the ones inside functions that a fresh interpreter
+# never runs, read from the source: what each floor may not name. `bot.config` is the
+# configuration's types, handed down by the caller; it imports nothing above (checked above).
+ABOVE = {
+    "nlp": ("storage", "scheduler", "bot", "handlers", "channels", "web", "aiogram"),
+    "storage": ("scheduler", "bot", "handlers", "channels", "web", "aiogram"),
+    "scheduler": ("bot", "handlers", "channels", "web", "aiogram"),
+    "bot/services": ("handlers", "channels", "web", "aiogram"),
+}
+ALLOWED = ("bot.config",)
+# Known and reported, not yet fixed: the parser's CLI reads .xlsx ledgers through storage.
+KNOWN = {("nlp/registry.py", "storage.ledger.reader")}
+
+
+def imported_names(path: Path) -> list[str]:
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.append(node.module)
+    return names
+
+
+@pytest.mark.parametrize("floor", sorted(ABOVE))
+def test_no_import_statement_reaches_up(floor: str) -> None:
+    found = []
+    files = sorted((ROOT / floor).rglob("*.py"))
+    assert files
+    for path in files:
+        rel = path.relative_to(ROOT).as_posix()
+        for name in imported_names(path):
+            if name.split(".")[0] in ABOVE[floor] and name not in ALLOWED \
+                    and (rel, name) not in KNOWN:
+                found.append(f"{rel}: {name}")
+    assert found == []
