@@ -52,6 +52,7 @@ _ON_TIME = re.compile(r"按计划|按期|按时|如期|按节点")
 _NEG = re.compile(
     r"还没有?|还未|尚未|暂未|暂时没有|未能|没能|没有|仍未|迟迟未|迟迟没有?|未|没|无法"
     r"|待定|未定|不能|不会|不了|难以|来不及|无望|不具备|不可能|达不到|赶不上|做不到"
+    r"|暂不|暂缓|缓建|停止|取消|能否|是否|能不能|会不会|可否"
 )
 # Under way rather than not done: 正在办理施工许可证. Not done, unless the message gives the
 # milestone a planned date (预计5月初取得): then the plan is what is reported.
