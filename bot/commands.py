@@ -212,6 +212,8 @@ async def invite(args: argparse.Namespace, settings: Settings) -> int:
     print(f"{name} 的邀请链接（一次有效，{local} 前使用）：")
     print(link(username, token))
     print(f"邀请码：{token}")
+    if settings.dingtalk.configured:
+        print(f"钉钉：在与攻坚助手机器人的单聊中发送「绑定 {token}」")
     if username is None:
         print("注意：未配置 Telegram token（或无法连接），链接中的机器人用户名为占位符，"
               "请替换为机器人的用户名；也可在机器人对话中发送 /start 邀请码。")

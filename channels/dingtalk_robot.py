@@ -1,0 +1,77 @@
+"""The DingTalk robot as one service for `gongjian run`: the Stream connection in, the
+conversation, and replies out through the DingTalk channel.
+
+Replies go straight back (as the Telegram handlers answer the person who wrote); pushes to
+people (alerts, digests) go through the outbox and the same channel, registered as
+`dingtalk_app`. A reply the platform throttles is tried again after the wait it asks for,
+a few times, before it is given up (logged): the report itself is stored either way. A bug
+while handling a message is answered with the apology naming its logged reference
+(bot.failures), as on Telegram; storage being away leaves the message unacknowledged, so
+DingTalk delivers it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import failures
+from bot.config import Settings
+from bot.services.registry import ParserHolder
+from channels.dingtalk_app import DingTalkApi, DingTalkChannel
+from channels.dingtalk_chat import Clock, DingTalkChat, utcnow
+from channels.dingtalk_stream import RobotMessage, StreamClient
+from scheduler.channel import RetryAfter, Sent
+from scheduler.notice import Notice
+from scheduler.workdays import WorkCalendar
+
+log = logging.getLogger(__name__)
+REPLY_TRIES = 3
+MAX_REPLY_WAIT = 10.0
+
+
+class DingTalkRobot:
+    def __init__(self, settings: Settings, session_factory: async_sessionmaker[AsyncSession],
+                 *, parser: ParserHolder, calendar: WorkCalendar, clock: Clock = utcnow,
+                 api: DingTalkApi | None = None) -> None:
+        self.api = api or DingTalkApi(settings.dingtalk)
+        self.channel = DingTalkChannel(self.api)
+        self.chat = DingTalkChat(settings, session_factory, self.api, parser=parser,
+                                 calendar=calendar, clock=clock)
+        self.stream = StreamClient(self.api, self.on_message)
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def on_message(self, message: RobotMessage) -> None:
+        try:
+            notices = await self.chat.handle(message)
+        except (DBAPIError, OSError):
+            raise  # storage is away: not acknowledged, DingTalk delivers it again
+        except Exception as exc:  # never silence: an apology naming the logged reference
+            reference = failures.record_failure(
+                exc, self.chat.clock(), f"dingtalk message {message.message_id}")
+            notices = [Notice.of([failures.apology(reference)])]
+        for notice in notices:
+            for _ in range(REPLY_TRIES):
+                result = await self.channel.send(message.reply_address, notice, numbered=True)
+                if not isinstance(result, RetryAfter):
+                    break
+                await asyncio.sleep(min(max(result.seconds, 0.5), MAX_REPLY_WAIT))
+            if not isinstance(result, Sent):
+                log.warning("钉钉回复 %s 未送达：%s", message.reply_address, result)
+
+    async def start(self) -> None:
+        self._stop.clear()
+        self._task = asyncio.create_task(self.stream.run(self._stop))
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.api.close()

@@ -1,0 +1,253 @@
+"""The DingTalk two-way conversation end to end: the real Stream client on a websocket to the
+fake DingTalk, the real conversation and services on a real database (SQLite, and
+PostgreSQL when configured), replies sent through the real channel to the fake's robot API.
+
+Binding (invitation code, mobile), report → summary → correction → confirm, numbered and
+worded replies, /status and 状态, an alert acknowledged, a group, a redelivered message."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import Settings, load_settings
+from bot.dispatcher import calendar_from
+from bot.fake_dingtalk import DingUser, FakeDingTalk, Sent
+from bot.services.alerts import STALE
+from bot.services.onboarding import create_invite
+from channels.dingtalk_robot import DingTalkRobot
+from scheduler.sweep import run_sweep
+from storage.models import Address, Alert, InvestmentFact, Milestone, Project, Report
+from tests.bot.conftest import _PARSER, MutableClock
+from tests.seed import person_named, seed_sample_ledger
+
+
+@dataclass
+class Ding:
+    fake: FakeDingTalk
+    robot: DingTalkRobot
+    settings: Settings
+    session_factory: async_sessionmaker[AsyncSession]
+    clock: MutableClock
+
+    async def say(self, user: DingUser, text: str, *, group: str | None = None,
+                  replies: int = 1) -> list[Sent]:
+        """`user` writes; the robot's next `replies` messages in that chat."""
+        to = f"group:{group}" if group else user.user_id
+        before = len(self.fake.sent_to(to))
+        await self.fake.send_text(user, text, group=group)
+        sent = await self.fake.wait_sent(to, before + replies, timeout=15)
+        return sent[before:]
+
+    async def silent(self, user: DingUser, text: str, *, group: str | None = None) -> None:
+        """`user` writes and the robot acknowledges without answering."""
+        to = f"group:{group}" if group else user.user_id
+        before = len(self.fake.sent_to(to))
+        frame_count = len(self.fake.acks)
+        await self.fake.send_text(user, text, group=group)
+        await self.fake.wait_for(lambda f: len(f.acks) > frame_count, timeout=15)
+        await asyncio.sleep(0.1)
+        assert len(self.fake.sent_to(to)) == before
+
+    async def invite(self, name: str) -> str:
+        async with self.session_factory() as s:
+            token, _ = await create_invite(s, await person_named(s, name), self.clock())
+            await s.commit()
+        return token
+
+
+async def _start(session_factory: async_sessionmaker[AsyncSession], **dingtalk: Any
+                 ) -> tuple[FakeDingTalk, DingTalkRobot, Settings, MutableClock]:
+    fake = FakeDingTalk()
+    await fake.start()
+    settings = load_settings(
+        None,
+        dingtalk={"client_id": fake.client_id, "client_secret": fake.client_secret,
+                  "api_base_url": fake.base_url, "oapi_base_url": fake.base_url, **dingtalk},
+        org={"top_leader": "杨国栋", "administrators": ["林晓"]},
+    )
+    clock = MutableClock()
+    fake.clock = lambda: clock().timestamp()
+    robot = DingTalkRobot(settings, session_factory, parser=_PARSER,
+                          calendar=calendar_from(settings), clock=clock)
+    await robot.start()
+    await asyncio.wait_for(robot.stream.connected.wait(), 10)
+    return fake, robot, settings, clock
+
+
+@pytest.fixture
+async def ding(session_factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[Ding]:
+    async with session_factory() as session:
+        await seed_sample_ledger(session)
+    fake, robot, settings, clock = await _start(session_factory)
+    try:
+        yield Ding(fake, robot, settings, session_factory, clock)
+    finally:
+        await robot.stop()
+        await fake.stop()
+
+
+async def _reports(h: Ding) -> list[Report]:
+    async with h.session_factory() as s:
+        return list((await s.scalars(select(Report).order_by(Report.id))).all())
+
+
+async def test_two_way_conversation(ding: Ding) -> None:
+    h = ding
+    sun = h.fake.add_user("u104", "孙浩", "13800000104")
+
+    # Unbound: a polite wall, nothing about any project, nothing stored.
+    [wall] = await h.say(sun, "三一产业基地今天主体封顶")
+    assert "还没有开通" in wall.text and "三一" not in wall.text
+    [bad] = await h.say(sun, "绑定 not-a-real-code")
+    assert "无效" in bad.text
+    [wall] = await h.say(sun, "状态")
+    assert "还没有开通" in wall.text
+    assert await _reports(h) == []
+
+    # Binding by the one-time code from `gongjian invite`.
+    token = await h.invite("孙浩")
+    [hello] = await h.say(sun, f"绑定 {token}")
+    assert "孙浩" in hello.text and "三一产业基地" in hello.text and "状态" in hello.text
+    async with h.session_factory() as s:
+        sun_id = (await person_named(s, "孙浩")).id
+        address = await s.scalar(select(Address).where(Address.channel == "dingtalk_app"))
+        assert address is not None and (address.person_id, address.address) == (sun_id, "u104")
+    liu = h.fake.add_user("u101", "刘洋")
+    [again] = await h.say(liu, f"绑定 {token}")  # the code was spent
+    assert "无效" in again.text
+
+    # Report → summary with numbered choices.
+    [summary] = await h.say(sun, "三一产业基地今天主体封顶，本月完成投资1.2亿元")
+    assert "主体封顶" in summary.text and "1.2" in summary.text
+    assert "1 确认" in summary.text and "2 修改" in summary.text and "3 取消" in summary.text
+    [first] = await _reports(h)
+    assert first.state == "pending" and first.sender_id == sun_id
+
+    # 2 = 修改: the next text corrects the draft.
+    [ask] = await h.say(sun, "2")
+    assert "修改后的完整内容" in ask.text
+    [fixed] = await h.say(sun, "三一产业基地今天主体封顶，本月完成投资1.5亿元")
+    assert "取代" in fixed.text and "1.5" in fixed.text and "1 确认" in fixed.text
+    old, new = await _reports(h)
+    assert (old.state, new.state) == ("superseded", "pending")
+
+    # 1 = 确认: applied to the ledger.
+    [done] = await h.say(sun, "1")
+    assert "已确认" in done.text
+    async with h.session_factory() as s:
+        report = await s.get(Report, new.id)
+        assert report is not None and report.state == "confirmed"
+        facts = (await s.scalars(select(InvestmentFact).where(
+            InvestmentFact.report_id == new.id))).all()
+        assert [f.wan_yuan for f in facts] == [Decimal("15000")]
+    [late] = await h.say(sun, "1")  # the numbers were used up with the confirmation
+    assert "没有待选的选项" in late.text
+
+    # A worded reply works as well as the number.
+    [summary] = await h.say(sun, "三一产业基地本月完成投资0.3亿元")
+    assert "3 取消" in summary.text
+    [cancelled] = await h.say(sun, "取消")
+    assert "已取消" in cancelled.text
+    assert (await _reports(h))[-1].state == "cancelled"
+
+    # /status and 状态, /overdue and 逾期.
+    [listing] = await h.say(sun, "状态")
+    assert "三一产业基地" in listing.text
+    [card] = await h.say(sun, "/status 三一产业基地")
+    assert "三一集团产业基地" in card.text
+    [overdue] = await h.say(sun, "逾期")
+    assert overdue.text
+
+    # An alert reaches the contact and is acknowledged from DingTalk.
+    async with h.session_factory() as s:
+        project_id = await s.scalar(select(Project.id).where(Project.code == "P004"))
+        m = Milestone(project_id=project_id, code="completed",
+                      planned_date=dt.date(2023, 5, 8))
+        s.add(m)
+        await s.commit()
+        await run_sweep(s, h.settings, calendar_from(h.settings), h.clock())
+        alert_id = await s.scalar(select(Alert.id).where(Alert.milestone_id == m.id))
+    assert alert_id is not None
+    liu_token = await h.invite("刘洋")
+    await h.say(liu, f"绑定 {liu_token}")
+    [refused] = await h.say(liu, f"知悉 {alert_id}")  # not a recipient of this alert
+    assert refused.text == STALE
+    [ack] = await h.say(sun, f"知悉 {alert_id}")
+    assert "已确认知悉" in ack.text
+    async with h.session_factory() as s:
+        alert = await s.get(Alert, alert_id)
+        assert alert is not None
+        assert (alert.state, alert.acknowledged_by_id) == ("acknowledged", sun_id)
+
+    # In a group with the robot: the reply goes to the group.
+    cid = h.fake.add_group("三一项目调度群")
+    [group_reply] = await h.say(sun, "状态", group=cid)
+    assert "三一产业基地" in group_reply.text
+    stranger = h.fake.add_user("u900", "路人")
+    await h.silent(stranger, "状态", group=cid)  # unbound in a group: silence
+
+
+async def test_redelivered_message_is_stored_once(ding: Ding) -> None:
+    h = ding
+    sun = h.fake.add_user("u104", "孙浩")
+    await h.say(sun, f"绑定 {await h.invite('孙浩')}")
+    before = len(h.fake.sent_to("u104"))
+    data = await h.fake.send_text(sun, "钢铁城目前完成80%")
+    await h.fake.wait_sent("u104", before + 1)
+    # DingTalk sends the same message again (say its ack was lost): acknowledged, stored
+    # once, answered once.
+    ack = await h.fake.wait_ack(await h.fake.redeliver(data))
+    assert ack["code"] == 200
+    await asyncio.sleep(0.2)
+    assert len(h.fake.sent_to("u104")) == before + 1
+    reports = await _reports(h)
+    assert [r.text for r in reports] == ["钢铁城目前完成80%"]
+
+
+async def test_binding_by_mobile(session_factory: async_sessionmaker[AsyncSession]) -> None:
+    async with session_factory() as session:
+        await seed_sample_ledger(session)
+    fake, robot, settings, clock = await _start(session_factory, bind_by_mobile=True)
+    h = Ding(fake, robot, settings, session_factory, clock)
+    try:
+        sun = fake.add_user("u104", "孙浩", "+86 138-0000-0104")  # the ledger has 13800000104
+        [hello] = await h.say(sun, "你好")
+        assert "孙浩" in hello.text and "三一产业基地" in hello.text
+        other = fake.add_user("u555", "某人", "13900000000")  # a mobile the ledger lacks
+        [wall] = await h.say(other, "你好")
+        assert "还没有开通" in wall.text
+        fake.mobile_permission = False  # the app may not read mobiles: codes only
+        luo = fake.add_user("u111", "罗军", "13800000111")
+        [wall] = await h.say(luo, "你好")
+        assert "还没有开通" in wall.text
+    finally:
+        await robot.stop()
+        await fake.stop()
+
+
+async def test_a_bug_is_answered_with_a_reference(ding: Ding, monkeypatch: pytest.MonkeyPatch
+                                                  ) -> None:
+    h = ding
+    sun = h.fake.add_user("u104", "孙浩")
+    await h.say(sun, f"绑定 {await h.invite('孙浩')}")
+
+    async def broken(*args: Any, **kwargs: Any) -> str:
+        raise RuntimeError("a bug in /status")
+
+    monkeypatch.setattr("bot.services.status.status_list", broken)
+    data = await h.fake.send_text(sun, "状态")
+    [apology] = (await h.fake.wait_sent("u104", 2))[1:]
+    assert "编号" in apology.text and "抱歉" in apology.text
+    # acknowledged (200): DingTalk will not send it again
+    await h.fake.wait_for(lambda f: not any(
+        json.loads(fr["data"])["msgId"] == data["msgId"] for fr in f._unacked.values()))
