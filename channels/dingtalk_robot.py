@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -32,6 +33,7 @@ from scheduler.workdays import WorkCalendar
 log = logging.getLogger(__name__)
 REPLY_TRIES = 3
 MAX_REPLY_WAIT = 10.0
+SEEN_KEPT = 2000  # message ids remembered against redelivery
 
 
 class DingTalkRobot:
@@ -45,8 +47,22 @@ class DingTalkRobot:
         self.stream = StreamClient(self.api, self.on_message)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._handled: OrderedDict[str, None] = OrderedDict()
+
+    def _remember(self, message_id: str) -> None:
+        """DingTalk sends a message again when its ack was lost: what this process answered
+        is not answered twice (reports are also deduplicated in the database)."""
+        self._handled[message_id] = None
+        if len(self._handled) > SEEN_KEPT:
+            self._handled.popitem(last=False)
+
+    async def check(self) -> None:
+        """Fail early on wrong credentials (raises TokenError with DingTalk's reason)."""
+        await self.api.access_token()
 
     async def on_message(self, message: RobotMessage) -> None:
+        if message.message_id in self._handled:
+            return
         try:
             notices = await self.chat.handle(message)
         except (DBAPIError, OSError):
@@ -55,6 +71,7 @@ class DingTalkRobot:
             reference = failures.record_failure(
                 exc, self.chat.clock(), f"dingtalk message {message.message_id}")
             notices = [Notice.of([failures.apology(reference)])]
+        self._remember(message.message_id)
         for notice in notices:
             for _ in range(REPLY_TRIES):
                 result = await self.channel.send(message.reply_address, notice, numbered=True)

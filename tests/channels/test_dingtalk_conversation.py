@@ -212,6 +212,13 @@ async def test_redelivered_message_is_stored_once(ding: Ding) -> None:
     assert len(h.fake.sent_to("u104")) == before + 1
     reports = await _reports(h)
     assert [r.text for r in reports] == ["钢铁城目前完成80%"]
+    # a command too is answered once
+    data = await h.fake.send_text(sun, "状态")
+    await h.fake.wait_sent("u104", before + 2)
+    ack = await h.fake.wait_ack(await h.fake.redeliver(data))
+    assert ack["code"] == 200
+    await asyncio.sleep(0.2)
+    assert len(h.fake.sent_to("u104")) == before + 2
 
 
 async def test_binding_by_mobile(session_factory: async_sessionmaker[AsyncSession]) -> None:
