@@ -12,7 +12,8 @@ What a person can send:
   gets the polite wall and learns nothing about any project (silence in groups);
 - a report in plain Chinese → the summary with 1 确认 · 2 修改 · 3 取消 (or the projects
   to choose from); the reply «1», the word «确认» or «确认 57» all work;
-- «状态» / «/status» [项目], «逾期» / «/overdue», «帮助» / «/help»;
+- «状态» / «/status» [项目], «逾期» / «/overdue», «帮助» / «/help», and in a private chat
+  plain questions («道岔二期怎么样了？», «查询三一产业基地») as on Telegram;
 - the replies a push offers: «知悉 12», «办结 3», «未解决 3», «同意 5», «驳回 5».
 
 Reports keep their Telegram-shaped columns until the core generalises them: the chat is a
@@ -50,6 +51,7 @@ from handlers.callbacks import (
     PlanChangeAction,
     ReportAction,
 )
+from nlp.questions import QuestionKind, classify
 from scheduler.notice import Action, ActionKind, Em, Line, Notice, Span, Strong
 from scheduler.workdays import WorkCalendar
 from storage import addresses, audit
@@ -266,6 +268,11 @@ class DingTalkChat:
         chosen = self._choice(turn, text)
         if chosen is not None:
             return await self._act(turn, chosen) if isinstance(chosen, Action) else [chosen]
+        question = None if turn.message.group else classify(text)
+        if question is not None:  # "道岔二期怎么样了？" asks; it reports nothing
+            if question.kind is QuestionKind.HELP:
+                return [self._with_help(to_notice(onboarding.HELP_TEXT))]
+            return [await self._status(turn, question.subject)]
         return await self._report(turn)
 
     async def _status(self, turn: Turn, query: str) -> Notice:

@@ -167,6 +167,8 @@ async def test_two_way_conversation(ding: Ding) -> None:
     assert "三一集团产业基地" in card.text
     [overdue] = await h.say(sun, "逾期")
     assert overdue.text
+    [asked] = await h.say(sun, "三一产业基地怎么样了？")  # a question, not a report
+    assert "三一集团产业基地" in asked.text and "确认" not in asked.text
 
     # An alert reaches the contact and is acknowledged from DingTalk.
     async with h.session_factory() as s:
