@@ -11,7 +11,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
@@ -27,12 +27,16 @@ from bot.polling import DurablePolling
 from bot.recovery import recovery_loop
 from bot.services.registry import ParserHolder
 from bot.telegram import make_bot
+from channels.dingtalk_app import TokenError
 from channels.telegram import Limits, TelegramChannel, register_commands
 from scheduler.channel import Channel, open_channels
 from scheduler.workdays import coverage_warning
 from storage.db import make_engine, make_sessionmaker
 from storage.schema import upgrade
 from storage.scope import org_problems
+
+if TYPE_CHECKING:
+    from channels.dingtalk_robot import DingTalkRobot
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +59,27 @@ async def startup(bot: Bot) -> None:
 
 
 def outbound_channels(
-    settings: Settings, bot: Bot, *, limits: Limits | None = None
+    settings: Settings, bot: Bot | None, *, limits: Limits | None = None,
+    shared: Mapping[str, Channel] | None = None,
 ) -> dict[str, Channel]:
-    """Every configured channel; Telegram shares the dispatcher's Bot."""
-    out = open_channels(settings, skip={"telegram"})
-    out["telegram"] = TelegramChannel(bot, limits=limits)
-    return out
+    """Every configured channel; Telegram shares the dispatcher's Bot, and a channel in
+    `shared` (the DingTalk robot's, with its token) is used as it is."""
+    shared = dict(shared or {})
+    out = open_channels(settings, skip={"telegram", *shared})
+    if bot is not None:
+        out["telegram"] = TelegramChannel(bot, limits=limits)
+    return {**out, **shared}
+
+
+def make_dingtalk(
+    settings: Settings, session_factory: async_sessionmaker[AsyncSession], **kwargs: Any
+) -> DingTalkRobot | None:
+    """The DingTalk app robot (Stream mode) when [dingtalk] is configured."""
+    if not settings.dingtalk.configured:
+        return None
+    from channels.dingtalk_robot import DingTalkRobot
+
+    return DingTalkRobot(settings, session_factory, **kwargs)
 
 
 def make_scheduler(
@@ -161,44 +180,65 @@ async def run_webhook(bot: Bot, dp: Dispatcher, settings: Settings, stop: asynci
 async def serve(
     settings: Settings,
     session_factory: async_sessionmaker[AsyncSession],
-    bot: Bot,
+    bot: Bot | None,
     *,
     stop: asyncio.Event | None = None,
     polling_timeout: int = 10,
     **dispatcher_kwargs: Any,
 ) -> None:
-    """Run the dispatcher (polling or webhook) and the scheduler until `stop` is set
-    (default: until SIGINT or SIGTERM)."""
+    """Run the Telegram dispatcher (polling or webhook; `bot` None: no Telegram), the
+    DingTalk robot when configured, and the scheduler until `stop` is set (default: until
+    SIGINT or SIGTERM). A wrong DingTalk AppKey/AppSecret raises TokenError before anything
+    starts."""
     stop = stop or stop_on_signals()
+    # One parser (and its jieba dictionaries) for every platform.
     parser = dispatcher_kwargs.setdefault(
         "parser", ParserHolder(recheck_seconds=PARSER_RECHECK_SECONDS))
+    calendar = dispatcher_kwargs.setdefault("calendar", calendar_from(settings))
     clock = dispatcher_kwargs.get("clock", system_clock)
-    dp = build_dispatcher(settings, session_factory, **dispatcher_kwargs)
+    robot = make_dingtalk(settings, session_factory, parser=parser, calendar=calendar,
+                          clock=clock)
+    if robot is not None:
+        await robot.check()
+    channels = outbound_channels(settings, bot,
+                                 shared={"dingtalk_app": robot.channel} if robot else None)
     # The scheduler first: sweeps and the outbox run whether or not Telegram answers now.
-    scheduler = make_scheduler(settings, session_factory, outbound_channels(settings, bot))
+    scheduler = make_scheduler(settings, session_factory, channels)
     await scheduler.start()
+    # Telegram drafts whose summary never went out (DingTalk answers in the same turn).
     recovery = asyncio.create_task(
-        recovery_loop(session_factory, bot, settings, parser, stop, clock))
+        recovery_loop(session_factory, bot, settings, parser, stop, clock)
+    ) if bot is not None else None
     try:
-        try:
-            await startup(bot)
-        except UNREACHABLE as exc:  # the command menu can wait for the next start
-            log.warning("命令菜单未能注册（%s），稍后重启时再试", type(exc).__name__)
-        if settings.telegram.mode == "webhook":
-            await run_webhook(bot, dp, settings, stop)
+        if robot is not None:
+            await robot.start()
+            log.info("钉钉机器人（Stream 模式）启动")
+        if bot is None:
+            await stop.wait()
         else:
-            await run_polling(bot, dp, stop, polling_timeout,
-                              polling_concurrency(settings.database.url))
+            dp = build_dispatcher(settings, session_factory, **dispatcher_kwargs)
+            try:
+                await startup(bot)
+            except UNREACHABLE as exc:  # the command menu can wait for the next start
+                log.warning("命令菜单未能注册（%s），稍后重启时再试", type(exc).__name__)
+            if settings.telegram.mode == "webhook":
+                await run_webhook(bot, dp, settings, stop)
+            else:
+                await run_polling(bot, dp, stop, polling_timeout,
+                                  polling_concurrency(settings.database.url))
     finally:
         stop.set()  # the webhook or polling may end for other reasons
-        await recovery
+        if recovery is not None:
+            await recovery
+        if robot is not None:
+            await robot.stop()
         await scheduler.stop()
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
-    if settings.telegram.token is None:
-        print("配置错误 telegram.token: 未配置（可用 GONGJIAN_TELEGRAM__TOKEN 设置，"
-              "或运行 gongjian sandbox 试用）")
+    if settings.telegram.token is None and not settings.dingtalk.configured:
+        print("配置错误 telegram.token: 未配置（可用 GONGJIAN_TELEGRAM__TOKEN 设置；"
+              "或配置 [dingtalk] 使用钉钉；或运行 gongjian sandbox 试用）")
         return 2
     warning = coverage_warning(calendar_from(settings).years_ahead(
         dt.datetime.now(settings.schedule.tz).date()))
@@ -206,6 +246,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         print(warning, file=sys.stderr)
         log.warning(warning)
     engine = make_engine(settings.database.url)
+    bot = make_bot(settings.telegram) if settings.telegram.token is not None else None
     try:
         await upgrade(engine)
         async with make_sessionmaker(engine)() as session:
@@ -217,19 +258,23 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         dashboard = await start_dashboard(settings, session_factory)
         if dashboard is None:
             return 2
-        bot = make_bot(settings.telegram)
         try:
-            try:
-                me = await bot.get_me()
-                log.info("机器人 @%s 启动（%s 模式）", me.username, settings.telegram.mode)
-            except UNREACHABLE as exc:  # an outage at start-up: serve() waits it out
-                log.warning("Telegram 暂时无法连接（getMe：%s）；先启动调度，连接恢复后开始收发",
-                            type(exc).__name__)
+            if bot is not None:
+                try:
+                    me = await bot.get_me()
+                    log.info("机器人 @%s 启动（%s 模式）", me.username, settings.telegram.mode)
+                except UNREACHABLE as exc:  # an outage at start-up: serve() waits it out
+                    log.warning("Telegram 暂时无法连接（getMe：%s）；先启动调度，连接恢复后开始收发",
+                                type(exc).__name__)
             await serve(settings, session_factory, bot)
         finally:
-            await bot.session.close()
             await dashboard.cleanup()
+    except TokenError as exc:
+        print(f"配置错误 dingtalk: {exc}（请核对 client_id / client_secret）")
+        return 2
     finally:
+        if bot is not None:
+            await bot.session.close()
         await engine.dispose()
     return 0
 
@@ -259,7 +304,7 @@ async def tick(args: argparse.Namespace, settings: Settings) -> int:
         print(f"时间格式不对：{args.at}（例：2023-06-01T08:30）", file=sys.stderr)
         return 2
     dry_run = bool(getattr(args, "dry_run", False))
-    if not dry_run and settings.telegram.token is None:
+    if not dry_run and settings.telegram.token is None and not settings.dingtalk.configured:
         print("未配置 Telegram token（telegram.token 或 GONGJIAN_TELEGRAM__TOKEN）；"
               "只想查看将发送的内容请加 --dry-run", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import logging
 import socket
 from collections.abc import AsyncIterator
@@ -15,7 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.app import run, serve
 from bot.config import Settings, load_settings
 from bot.fake_api import FakeTelegram
+from bot.fake_dingtalk import FakeDingTalk
 from bot.telegram import make_bot
+from storage import addresses
 from tests.outbox_support import bind
 from tests.seed import person_named, seed_sample_ledger
 
@@ -278,3 +281,49 @@ async def test_webhook_mode_refuses_to_start_without_a_secret(fake: FakeTelegram
         assert not fake.calls_to("setWebhook")
     finally:
         await bot.session.close()
+
+async def test_dingtalk_alone_serves_the_stream_and_the_scheduler(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """No Telegram token: `gongjian run` serves DingTalk (Stream) and the scheduler."""
+    async with session_factory() as session:
+        await seed_sample_ledger(session)
+        person = await person_named(session, "孙浩")
+        await addresses.bind(session, person.id, "dingtalk_app", "u104",
+                             dt.datetime.now(dt.UTC))
+        await session.commit()
+    ding = FakeDingTalk()
+    await ding.start()
+    user = ding.add_user("u104", "孙浩")
+    settings = load_settings(None, dingtalk={
+        "client_id": ding.client_id, "client_secret": ding.client_secret,
+        "api_base_url": ding.base_url, "oapi_base_url": ding.base_url})
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings, session_factory, None, stop=stop))
+    try:
+        await ding.wait_for(lambda f: f.connected, timeout=10)
+        await ding.send_text(user, "状态")
+        [reply] = await ding.wait_sent("u104", 1, timeout=10)
+        assert "三一产业基地" in reply.text
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await ding.stop()
+    assert not ding.connected
+
+
+async def test_run_with_a_wrong_dingtalk_secret_refuses(
+    db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ding = FakeDingTalk()
+    await ding.start()
+    try:
+        settings = load_settings(
+            None, database={"url": db_url}, web={"listen_port": _free_port()},
+            dingtalk={"client_id": ding.client_id, "client_secret": "wrong",
+                      "api_base_url": ding.base_url, "oapi_base_url": ding.base_url})
+        assert await run(argparse.Namespace(), settings) == 2
+    finally:
+        await ding.stop()
+    out = capsys.readouterr().out
+    assert "配置错误 dingtalk" in out and "wrong" not in out

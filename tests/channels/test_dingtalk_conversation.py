@@ -25,8 +25,17 @@ from bot.fake_dingtalk import DingUser, FakeDingTalk, Sent
 from bot.services.alerts import STALE
 from bot.services.onboarding import create_invite
 from channels.dingtalk_robot import DingTalkRobot
+from scheduler.delivery import deliver_due
 from scheduler.sweep import run_sweep
-from storage.models import Address, Alert, InvestmentFact, Milestone, Project, Report
+from storage.models import (
+    Address,
+    Alert,
+    InvestmentFact,
+    Milestone,
+    Outbox,
+    Project,
+    Report,
+)
 from tests.bot.conftest import _PARSER, MutableClock
 from tests.seed import person_named, seed_sample_ledger
 
@@ -170,7 +179,7 @@ async def test_two_way_conversation(ding: Ding) -> None:
     [asked] = await h.say(sun, "三一产业基地怎么样了？")  # a question, not a report
     assert "三一集团产业基地" in asked.text and "确认" not in asked.text
 
-    # An alert reaches the contact and is acknowledged from DingTalk.
+    # An alert reaches the contact through the outbox on DingTalk and is acknowledged there.
     async with h.session_factory() as s:
         project_id = await s.scalar(select(Project.id).where(Project.code == "P004"))
         m = Milestone(project_id=project_id, code="completed",
@@ -178,8 +187,18 @@ async def test_two_way_conversation(ding: Ding) -> None:
         s.add(m)
         await s.commit()
         await run_sweep(s, h.settings, calendar_from(h.settings), h.clock())
+        await s.commit()
         alert_id = await s.scalar(select(Alert.id).where(Alert.milestone_id == m.id))
+        rows = (await s.scalars(select(Outbox).where(Outbox.alert_id == alert_id))).all()
     assert alert_id is not None
+    assert [(r.channel, r.address) for r in rows] == [("dingtalk_app", "u104")]
+    before = len(h.fake.sent_to("u104"))
+    delivered = await deliver_due(h.session_factory, {"dingtalk_app": h.robot.channel},
+                                  h.settings, calendar_from(h.settings), h.clock(),
+                                  instance="test")
+    assert delivered.sent == 1
+    [pushed] = (await h.fake.wait_sent("u104", before + 1))[before:]
+    assert "预警" in pushed.text and f"回复「知悉 {alert_id}」" in pushed.text
     liu_token = await h.invite("刘洋")
     await h.say(liu, f"绑定 {liu_token}")
     [refused] = await h.say(liu, f"知悉 {alert_id}")  # not a recipient of this alert
