@@ -1,7 +1,7 @@
-"""`gongjian invite NAME` (a one-time /start link) and `gongjian login-link NAME` (a one-time
-dashboard sign-in link) for a person in the ledger; `gongjian invite --all [--role 角色]
---out 邀请名单.xlsx`: a sheet of links and codes for everyone in the ledger (or one role) in
-one run, to hand out at once."""
+"""`gongjian invite NAME` (a one-time /start link and DingTalk binding code) and
+`gongjian login-link NAME` (a one-time dashboard sign-in link) for a person in the ledger;
+`gongjian invite --all [--role 角色] --out 邀请名单.xlsx`: a sheet of links and codes for
+everyone in the ledger (or one role) in one run, to hand out at once."""
 
 from __future__ import annotations
 
@@ -202,13 +202,17 @@ async def invite(args: argparse.Namespace, settings: Settings) -> int:
     if made is None:
         return _no_such_person(name)
     token, expires = made
+    local = expires.astimezone(settings.schedule.tz).strftime("%Y-%m-%d %H:%M")
+    if settings.dingtalk.configured and settings.telegram.token is None:  # DingTalk only
+        print(f"{name} 的邀请码（一次有效，{local} 前使用）：{token}")
+        print(f"钉钉：在与攻坚助手机器人的单聊中发送「绑定 {token}」")
+        return 0
     try:
         username = await bot_username(settings)
     except Exception as exc:  # the link is still useful with a placeholder
         log.warning("getMe failed (%s): printing the link with a placeholder",
                     type(exc).__name__)
         username = None
-    local = expires.astimezone(settings.schedule.tz).strftime("%Y-%m-%d %H:%M")
     print(f"{name} 的邀请链接（一次有效，{local} 前使用）：")
     print(link(username, token))
     print(f"邀请码：{token}")

@@ -10,8 +10,8 @@ from sqlalchemy import select, text
 
 from bot.app import startup
 from bot.commands import invite
-from bot.config import DatabaseSettings
-from bot.services.onboarding import create_invite, hash_token
+from bot.config import DatabaseSettings, DingTalkSettings
+from bot.services.onboarding import create_invite, hash_token, use_invite
 from storage.addresses import reach
 from storage.models import AuditLog, InviteToken, Person
 from tests.bot.conftest import BotHarness
@@ -171,3 +171,20 @@ async def test_startup_registers_commands(harness: BotHarness) -> None:
     [call] = harness.fake.calls_to("setMyCommands")
     commands = [c["command"] for c in call.params["commands"]]
     assert commands == ["start", "help", "status", "overdue", "rank", "web"]
+
+
+@pytest.mark.sqlite_only
+async def test_invite_for_dingtalk_only_prints_the_binding_code(
+    harness: BotHarness, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    telegram = harness.settings.telegram.model_copy(update={"token": None})
+    dingtalk = DingTalkSettings(client_id="dingappkey", client_secret="s")
+    settings = harness.settings.model_copy(update={
+        "database": DatabaseSettings(url=db_url), "telegram": telegram, "dingtalk": dingtalk})
+    assert await invite(argparse.Namespace(name="孔德明"), settings) == 0
+    out = capsys.readouterr().out
+    assert "t.me" not in out and "占位符" not in out
+    code = out.split("「绑定 ")[1].split("」")[0]
+    async with harness.session_factory() as session:
+        used = await use_invite(session, code, harness.clock())
+        assert used is not None and used[0].name == "孔德明"
