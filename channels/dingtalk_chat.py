@@ -57,6 +57,7 @@ from scheduler.workdays import WorkCalendar
 from storage import addresses, audit
 from storage.models import Person
 
+PHOTO_ID_MAX = 256  # reports.photo_file_id
 CHOICES = "choices"  # Person.pending_input kind: what the numbers of the last reply mean
 UNBOUND_TEXT = (
     "您好！您还没有开通攻坚助手。",
@@ -395,7 +396,7 @@ class DingTalkChat:
         note = CORRECTION_LATE if old is not None and old.state not in svc.OPEN_STATES else None
         inbound = svc.Inbound(update_id=message_key(message), chat_id=turn.chat,
                               message_id=None, sender_telegram_id=None, text=message.text,
-                              photo_file_id=None, sent_at=message.sent_at)
+                              photo_file_id=_photo(message), sent_at=message.sent_at)
         got = await svc.receive(session, inbound, person, parser=self.parser,
                                 settings=self.settings, now=now, private=not message.group,
                                 old=old, header_note=note)
@@ -412,6 +413,11 @@ class DingTalkChat:
         notice = self._offer(turn, to_notice("\n".join(lines), markup))
         await session.commit()
         return [notice]
+
+
+def _photo(message: RobotMessage) -> str | None:
+    """The picture's DingTalk downloadCode, kept with the report when the column holds it."""
+    return message.photo if message.photo and len(message.photo) <= PHOTO_ID_MAX else None
 
 
 def _digits(phone: str) -> str:

@@ -233,6 +233,12 @@ async def test_redelivered_message_is_stored_once(ding: Ding) -> None:
     assert len(h.fake.sent_to("u104")) == before + 1
     reports = await _reports(h)
     assert [r.text for r in reports] == ["钢铁城目前完成80%"]
+    # a photo with its caption: the picture's downloadCode is kept with the report
+    await h.fake.send_text(sun, "三一产业基地主体结构施工中", picture="dlcode-abc123")
+    await h.fake.wait_sent("u104", before + 2)
+    photo = (await _reports(h))[-1]
+    assert (photo.text, photo.photo_file_id) == ("三一产业基地主体结构施工中", "dlcode-abc123")
+    before += 1
     # a command too is answered once
     data = await h.fake.send_text(sun, "状态")
     await h.fake.wait_sent("u104", before + 2)
