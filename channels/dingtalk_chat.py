@@ -2,9 +2,10 @@
 
 Interim: issue 9 §1's conversation core (one entry point for every inbound adapter) had not
 landed when this was written, so this one module turns a DingTalk robot message into calls
-to the same services the Telegram handlers call (bot.services.*) and their answers (HTML +
-inline keyboard) into Notices. When the core lands it replaces this module; the Stream
-client (channels/dingtalk_stream.py) and the channel (channels/dingtalk_app.py) stay.
+to the same services the Telegram handlers call (bot.services.*), whose answers are
+Notices (the status texts, still HTML, are converted). When the core lands it replaces this
+module; the Stream client (channels/dingtalk_stream.py) and the channel
+(channels/dingtalk_app.py) stay.
 
 What a person can send:
 - unbound: «绑定 <邀请码>» (from `gongjian invite`); or nothing at all when [dingtalk]
@@ -32,7 +33,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiogram.types import InlineKeyboardMarkup
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -44,13 +44,6 @@ from bot.services.registry import ParserHolder
 from bot.services.render import render_summary
 from channels.dingtalk_app import COMMAND_WORDS, NAME, DingTalkApi, parse_command
 from channels.dingtalk_stream import RobotMessage
-from handlers.callbacks import (
-    AlertAction,
-    ChooseProject,
-    IssueAction,
-    PlanChangeAction,
-    ReportAction,
-)
 from nlp.questions import QuestionKind, classify
 from scheduler.notice import Action, ActionKind, Em, Line, Notice, Span, Strong
 from scheduler.workdays import WorkCalendar
@@ -124,36 +117,9 @@ def html_line(text: str) -> Line:
     return tuple(spans)
 
 
-def button_action(label: str, data: str) -> Action | None:
-    """The typed action behind one of the services' inline buttons."""
-    prefix = data.split(":", 1)[0]
-    if prefix == ReportAction.__prefix__:
-        ra = ReportAction.unpack(data)
-        kinds = {"confirm": ActionKind.CONFIRM, "edit": ActionKind.CORRECT,
-                 "cancel": ActionKind.CANCEL}
-        return Action(kinds[ra.action], ra.report_id, label) if ra.action in kinds else None
-    if prefix == ChooseProject.__prefix__:
-        cp = ChooseProject.unpack(data)
-        return Action(ActionKind.CHOOSE_PROJECT, cp.report_id, label, cp.project_id)
-    if prefix == AlertAction.__prefix__:
-        return Action(ActionKind.ACKNOWLEDGE, AlertAction.unpack(data).alert_id, label)
-    if prefix == IssueAction.__prefix__:
-        ia = IssueAction.unpack(data)
-        kind = ActionKind.RESOLVE if ia.action == "resolve" else ActionKind.REOPEN
-        return Action(kind, ia.issue_id, label)
-    if prefix == PlanChangeAction.__prefix__:
-        pc = PlanChangeAction.unpack(data)
-        kind = ActionKind.APPROVE if pc.action == "approve" else ActionKind.REJECT
-        return Action(kind, pc.change_id, label)
-    return None
-
-
-def to_notice(text: str, markup: InlineKeyboardMarkup | None = None) -> Notice:
-    actions = [
-        [a for b in row if b.callback_data and (a := button_action(b.text, b.callback_data))]
-        for row in (markup.inline_keyboard if markup else [])
-    ]
-    return Notice.of([html_line(ln) for ln in text.split("\n")], actions=actions)
+def to_notice(text: str) -> Notice:
+    """The services' remaining HTML answers (status cards, lists) as a Notice."""
+    return Notice.of([html_line(ln) for ln in text.split("\n")])
 
 
 def say(*lines: str) -> Notice:
@@ -226,8 +192,9 @@ class DingTalkChat:
                      entity_id=person.id, actor_id=person.id,
                      detail={"channel": NAME, "address": message.sender_id, **how})
         await session.commit()
-        text = await onboarding.greeting(session, person, self.settings.org, first_time=True)
-        return [self._with_help(to_notice(text))]
+        greeting = await onboarding.greeting(session, person, self.settings.org,
+                                             first_time=True)
+        return [self._with_help(greeting)]
 
     async def _by_mobile(self, session: AsyncSession, user_id: str) -> Person | None:
         """The one ledger person whose phone is the user's mobile in the address book."""
@@ -241,7 +208,7 @@ class DingTalkChat:
 
     @staticmethod
     def _with_help(notice: Notice) -> Notice:
-        return Notice.of([*notice.lines, (), (DINGTALK_HELP,)])
+        return notice.with_lines("", DINGTALK_HELP)
 
     # --- a bound person ---------------------------------------------------------------------
 
@@ -250,9 +217,9 @@ class DingTalkChat:
         if _BIND.match(text):
             greeting = await onboarding.greeting(turn.session, turn.person, self.settings.org,
                                                  first_time=False)
-            return [self._with_help(to_notice(greeting))]
+            return [self._with_help(greeting)]
         if _HELP.match(text):
-            return [self._with_help(to_notice(onboarding.HELP_TEXT))]
+            return [self._with_help(onboarding.HELP)]
         if m := _STATUS.match(text):
             return [await self._status(turn, (m.group(1) or "").strip())]
         if _OVERDUE.match(text):
@@ -265,14 +232,14 @@ class DingTalkChat:
             outcome = await alert_svc.finish_resolution(turn.session, turn.person, text,
                                                         turn.now)
             await turn.session.commit()
-            return [to_notice(outcome.text)]
+            return [outcome.notice]
         chosen = self._choice(turn, text)
         if chosen is not None:
             return await self._act(turn, chosen) if isinstance(chosen, Action) else [chosen]
         question = None if turn.message.group else classify(text)
         if question is not None:  # "道岔二期怎么样了？" asks; it reports nothing
             if question.kind is QuestionKind.HELP:
-                return [self._with_help(to_notice(onboarding.HELP_TEXT))]
+                return [self._with_help(onboarding.HELP)]
             return [await self._status(turn, question.subject)]
         return await self._report(turn)
 
@@ -347,7 +314,7 @@ class DingTalkChat:
             await session.commit()
         else:
             await session.rollback()
-        return [to_notice(outcome.text)]
+        return [outcome.notice]
 
     async def _report_action(self, turn: Turn, action: Action) -> list[Notice]:
         session, person, now = turn.session, turn.person, turn.now
@@ -360,7 +327,7 @@ class DingTalkChat:
                                               settings=self.settings, now=now)
             if isinstance(chosen, str):
                 return [say(chosen)]
-            notice = self._offer(turn, to_notice(chosen.text, chosen.markup))
+            notice = self._offer(turn, chosen)
             await session.commit()
             return [notice]
         why = svc.refusal(report, person, svc.OPEN_STATES)
@@ -371,14 +338,14 @@ class DingTalkChat:
                                        calendar=self.calendar, now=now)
             if isinstance(result, str):
                 return [say(result)]
-            notice = to_notice(result.text)
+            notice = result.text
         elif action.kind is ActionKind.CANCEL:
             refused = await svc.cancel(session, report, person, now=now)
             if refused:
                 return [say(refused)]
             names = await svc.project_names(session, report)
-            notice = to_notice(render_summary(report.parse_result or {}, names,
-                                              header="🚫 已取消，未记入台账（原消息已保存）。"))
+            notice = render_summary(report.parse_result or {}, names,
+                                    header="🚫 已取消，未记入台账（原消息已保存）。")
         else:
             refused = await svc.start_correction(session, report, person, now=now)
             if refused:
@@ -402,15 +369,15 @@ class DingTalkChat:
                                 old=old, header_note=note)
         if got is None or got.reply is None:  # None: DingTalk delivered it again
             return []
-        lines, markup = [got.reply.text], got.reply.markup
+        reply = got.reply
         if got.superseded:
-            lines.insert(0, SUPERSEDED)
+            reply = Notice.of([SUPERSEDED, *reply.lines], actions=reply.actions)
         elif old is not None and got.state == "nothing" and old.state in svc.OPEN_STATES:
             # Not understood: the draft stays, and its choices are offered again.
-            lines.append("\n" + KEPT_DRAFT)
+            reply = reply.with_lines("", KEPT_DRAFT)
             if old.state == "pending":
-                markup = svc.confirm_markup(old.id)
-        notice = self._offer(turn, to_notice("\n".join(lines), markup))
+                reply = reply.with_actions(svc.confirm_actions(old.id))
+        notice = self._offer(turn, reply)
         await session.commit()
         return [notice]
 
