@@ -26,6 +26,7 @@ from bot.services.alerts import STALE
 from bot.services.onboarding import create_invite
 from channels.dingtalk_robot import DingTalkRobot
 from scheduler.delivery import deliver_due
+from scheduler.digest import queue_digests
 from scheduler.sweep import run_sweep
 from storage.models import (
     Address,
@@ -285,3 +286,27 @@ async def test_a_bug_is_answered_with_a_reference(ding: Ding, monkeypatch: pytes
     # acknowledged (200): DingTalk will not send it again
     await h.fake.wait_for(lambda f: not any(
         json.loads(fr["data"])["msgId"] == data["msgId"] for fr in f._unacked.values()))
+
+
+async def test_the_digest_reaches_a_leader_on_dingtalk(ding: Ding) -> None:
+    """A leader bound on DingTalk gets the morning digest one to one, its picture after the
+    text, through the outbox and the channel."""
+    h = ding
+    kong = h.fake.add_user("u200", "孔德明")
+    await h.say(kong, f"绑定 {await h.invite('孔德明')}")
+    h.clock.now = h.clock.now.replace(hour=8, minute=31)
+    async with h.session_factory() as s:
+        assert await queue_digests(s, h.settings, calendar_from(h.settings), h.clock()) > 0
+        await s.commit()
+        rows = (await s.scalars(select(Outbox).where(Outbox.channel == "dingtalk_app"))).all()
+    assert {r.address for r in rows} == {"u200"}
+    before = len(h.fake.sent_to("u200"))
+    result = await deliver_due(h.session_factory, {"dingtalk_app": h.robot.channel},
+                               h.settings, calendar_from(h.settings), h.clock(),
+                               instance="test")
+    assert result.sent == len(rows)
+    sent = h.fake.sent_to("u200")[before:]
+    assert any("简报" in s.text for s in sent if s.msg_key == "sampleMarkdown")
+    pictures = [s for s in sent if s.msg_key == "sampleImageMsg"]
+    if pictures:  # the digest carries a chart: uploaded, then sent as a picture
+        assert h.fake.media[pictures[0].param["photoURL"]][2].startswith(b"\x89PNG")
