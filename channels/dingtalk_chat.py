@@ -15,6 +15,8 @@ What a person can send:
   to choose from); the reply «1», the word «确认» or «确认 57» all work;
 - «状态» / «/status» [项目], «逾期» / «/overdue», «帮助» / «/help», and in a private chat
   plain questions («道岔二期怎么样了？», «查询三一产业基地») as on Telegram;
+- in a group, an administrator's «关联 P004» / «/link P004» links the group to the project
+  (reports there that name no project go to it);
 - the replies a push offers: «知悉 12», «办结 3», «未解决 3», «同意 5», «驳回 5».
 
 Reports keep their Telegram-shaped columns until the core generalises them: the chat is a
@@ -38,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.services import alerts as alert_svc
-from bot.services import onboarding, status
+from bot.services import groups, onboarding, status
 from bot.services import reporting as svc
 from bot.services.registry import ParserHolder
 from bot.services.render import render_summary
@@ -61,6 +63,8 @@ INVALID_CODE_TEXT = (
     "请联系区重点项目办重新获取邀请码。",
 )
 BIND_ELSEWHERE = "请在与攻坚助手的单聊中发送邀请码完成绑定，不要发在群里。"
+LINK_IN_GROUP = ("请在项目工作群里 @攻坚助手 发送「关联 项目编号」（如 关联 P004），"
+                 "把该群关联到项目。")
 NO_CHOICES = "数字回复对应我刚发出的选项；现在没有待选的选项。请直接发送报告内容。"
 CORRECTION_ASK = "✏️ 请直接发送修改后的完整内容，我会重新识别并请您确认。"
 SUPERSEDED = "♻️ 原草稿已被这次修改后的内容取代。"
@@ -71,6 +75,7 @@ DINGTALK_HELP = "在钉钉中也可发送「状态」「状态 项目名称」�
 _BIND = re.compile(r"^\s*(?:/start|/bind|绑定)\s*[:：]?\s*(\S*)\s*$", re.IGNORECASE)
 _STATUS = re.compile(r"^\s*(?:/status|状态|/状态)(?:\s+(.*?))?\s*$", re.IGNORECASE)
 _OVERDUE = re.compile(r"^\s*(?:/overdue|逾期|/逾期)\s*$", re.IGNORECASE)
+_LINK = re.compile(r"^\s*(?:/link|关联)(?:\s+(.*?))?\s*$", re.IGNORECASE)
 _HELP = re.compile(r"^\s*(?:/help|帮助|/帮助)\s*$", re.IGNORECASE)
 _NUMBER = re.compile(r"^\s*(\d{1,2})\s*$")
 
@@ -220,6 +225,12 @@ class DingTalkChat:
             return [self._with_help(greeting)]
         if _HELP.match(text):
             return [self._with_help(onboarding.HELP)]
+        if m := _LINK.match(text):
+            if not turn.message.group:
+                return [say(LINK_IN_GROUP)]
+            return [await groups.link_group(
+                turn.session, turn.person, turn.chat, turn.message.conversation_title,
+                m.group(1), settings=self.settings, now=turn.now)]
         if m := _STATUS.match(text):
             return [await self._status(turn, (m.group(1) or "").strip())]
         if _OVERDUE.match(text):

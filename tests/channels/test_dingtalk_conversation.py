@@ -215,6 +215,15 @@ async def test_two_way_conversation(ding: Ding) -> None:
     cid = h.fake.add_group("三一项目调度群")
     [group_reply] = await h.say(sun, "状态", group=cid)
     assert "三一产业基地" in group_reply.text
+    # An administrator links the group to a project: a report there naming none goes to it.
+    lin = h.fake.add_user("u902", "林晓")
+    await h.say(lin, f"绑定 {await h.invite('林晓')}")
+    [refused] = await h.say(sun, "关联 P004", group=cid)
+    assert "只有管理员" in refused.text
+    [linked] = await h.say(lin, "关联 P004", group=cid)
+    assert "本群已关联到" in linked.text and "三一集团产业基地" in linked.text
+    [draft] = await h.say(sun, "今天主体结构完成80%", group=cid)
+    assert "三一集团产业基地" in draft.text and "1 确认" in draft.text
     stranger = h.fake.add_user("u900", "路人")
     await h.silent(stranger, "状态", group=cid)  # unbound in a group: silence
 
