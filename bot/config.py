@@ -106,7 +106,7 @@ class DingTalkSettings(_Section):
     client_secret: SecretStr | None = None  # AppSecret / Client Secret
     robot_code: str | None = None  # 机器人 RobotCode; defaults to client_id (the usual case)
     # Bind a user whose mobile matches the ledger's when the app may read mobiles
-    # (通讯录 成员信息读权限 + 手机号码信息).
+    # (通讯录 成员信息读权限 + 企业员工手机号信息).
     bind_by_mobile: bool = False
     api_base_url: str = "https://api.dingtalk.com"
     oapi_base_url: str = "https://oapi.dingtalk.com"
