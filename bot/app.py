@@ -264,8 +264,8 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                     me = await bot.get_me()
                     log.info("机器人 @%s 启动（%s 模式）", me.username, settings.telegram.mode)
                 except UNREACHABLE as exc:  # an outage at start-up: serve() waits it out
-                    log.warning("Telegram 暂时无法连接（getMe：%s）；先启动调度，连接恢复后开始收发",
-                                type(exc).__name__)
+                    log.warning("Telegram 暂时无法连接（getMe：%s）；"
+                                "先启动调度，连接恢复后开始收发", type(exc).__name__)
             await serve(settings, session_factory, bot)
         finally:
             await dashboard.cleanup()
