@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 from bot.app import startup
 from bot.commands import invite
 from bot.config import DatabaseSettings, DingTalkSettings
-from bot.services.onboarding import create_invite, hash_token, use_invite
+from bot.services.onboarding import create_invite, hash_token, redeem_invite_on
 from storage.addresses import reach
 from storage.models import AuditLog, InviteToken, Person
 from tests.bot.conftest import BotHarness
@@ -186,5 +186,5 @@ async def test_invite_for_dingtalk_only_prints_the_binding_code(
     assert "t.me" not in out and "占位符" not in out
     code = out.split("「绑定 ")[1].split("」")[0]
     async with harness.session_factory() as session:
-        used = await use_invite(session, code, harness.clock())
-        assert used is not None and used[0].name == "孔德明"
+        bound = await redeem_invite_on(session, code, "dingtalk_app", "u1", harness.clock())
+        assert bound is not None and bound.name == "孔德明"
