@@ -205,7 +205,7 @@ async def test_two_way_conversation(ding: Ding) -> None:
     [refused] = await h.say(liu, f"知悉 {alert_id}")  # not a recipient of this alert
     assert refused.text == STALE
     [ack] = await h.say(sun, f"知悉 {alert_id}")
-    assert "已确认知悉" in ack.text
+    assert ack.text.startswith("已知悉") and "不再重复提醒" in ack.text
     async with h.session_factory() as s:
         alert = await s.get(Alert, alert_id)
         assert alert is not None
@@ -298,8 +298,8 @@ async def test_a_bug_is_answered_with_a_reference(ding: Ding, monkeypatch: pytes
 
 
 async def test_the_digest_reaches_a_leader_on_dingtalk(ding: Ding) -> None:
-    """A leader bound on DingTalk gets the morning digest one to one, its picture after the
-    text, through the outbox and the channel."""
+    """A leader bound on DingTalk gets the morning digest one to one, through the outbox
+    and the channel."""
     h = ding
     kong = h.fake.add_user("u200", "孔德明")
     await h.say(kong, f"绑定 {await h.invite('孔德明')}")
@@ -316,6 +316,4 @@ async def test_the_digest_reaches_a_leader_on_dingtalk(ding: Ding) -> None:
     assert result.sent == len(rows)
     sent = h.fake.sent_to("u200")[before:]
     assert any("简报" in s.text for s in sent if s.msg_key == "sampleMarkdown")
-    pictures = [s for s in sent if s.msg_key == "sampleImageMsg"]
-    if pictures:  # the digest carries a chart: uploaded, then sent as a picture
-        assert h.fake.media[pictures[0].param["photoURL"]][2].startswith(b"\x89PNG")
+
