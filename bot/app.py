@@ -27,7 +27,7 @@ from bot.polling import DurablePolling
 from bot.recovery import recovery_loop
 from bot.services.registry import ParserHolder
 from bot.telegram import make_bot
-from channels.dingtalk_app import TokenError
+from channels.dingtalk_app import CredentialsRejected
 from channels.telegram import Limits, TelegramChannel, register_commands
 from scheduler.channel import Channel, open_channels
 from scheduler.workdays import coverage_warning
@@ -188,8 +188,8 @@ async def serve(
 ) -> None:
     """Run the Telegram dispatcher (polling or webhook; `bot` None: no Telegram), the
     DingTalk robot when configured, and the scheduler until `stop` is set (default: until
-    SIGINT or SIGTERM). A wrong DingTalk AppKey/AppSecret raises TokenError before anything
-    starts."""
+    SIGINT or SIGTERM). AppKey/AppSecret that DingTalk refuses raise CredentialsRejected
+    before anything starts; DingTalk being unreachable does not stop start-up."""
     stop = stop or stop_on_signals()
     # One parser (and its jieba dictionaries) for every platform.
     parser = dispatcher_kwargs.setdefault(
@@ -269,7 +269,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             await serve(settings, session_factory, bot)
         finally:
             await dashboard.cleanup()
-    except TokenError as exc:
+    except CredentialsRejected as exc:
         print(f"配置错误 dingtalk: {exc}（请核对 client_id / client_secret）")
         return 2
     finally:

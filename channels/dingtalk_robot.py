@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import failures
 from bot.config import Settings
 from bot.services.registry import ParserHolder
-from channels.dingtalk_app import DingTalkApi, DingTalkChannel
+from channels.dingtalk_app import CredentialsRejected, DingTalkApi, DingTalkChannel, TokenError
 from channels.dingtalk_chat import Clock, DingTalkChat, utcnow
 from channels.dingtalk_stream import RobotMessage, StreamClient
 from scheduler.channel import RetryAfter, Sent
@@ -57,8 +57,14 @@ class DingTalkRobot:
             self._handled.popitem(last=False)
 
     async def check(self) -> None:
-        """Fail early on wrong credentials (raises TokenError with DingTalk's reason)."""
-        await self.api.access_token()
+        """Fail early on credentials DingTalk refuses (CredentialsRejected with its reason);
+        an outage is only logged: the Stream connection keeps trying."""
+        try:
+            await self.api.access_token()
+        except CredentialsRejected:
+            raise
+        except TokenError as exc:
+            log.warning("钉钉暂时无法连接（%s）；Stream 连接会自动重试", exc)
 
     async def on_message(self, message: RobotMessage) -> None:
         if message.message_id in self._handled:

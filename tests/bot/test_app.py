@@ -327,3 +327,20 @@ async def test_run_with_a_wrong_dingtalk_secret_refuses(
         await ding.stop()
     out = capsys.readouterr().out
     assert "配置错误 dingtalk" in out and "wrong" not in out
+
+
+async def test_dingtalk_unreachable_at_start_up_does_not_stop_the_service(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """DingTalk down (nothing listens): the scheduler and the Stream client start anyway and
+    the Stream client keeps trying; stop ends it cleanly."""
+    nowhere = f"http://127.0.0.1:{_free_port()}"
+    settings = load_settings(None, dingtalk={
+        "client_id": "dingappkey", "client_secret": "s",
+        "api_base_url": nowhere, "oapi_base_url": nowhere})
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings, session_factory, None, stop=stop))
+    await asyncio.sleep(1.5)
+    assert not task.done()  # serving, not failed
+    stop.set()
+    await asyncio.wait_for(task, 10)
