@@ -607,6 +607,9 @@ async def claim_unanswered(session: AsyncSession, now: dt.datetime) -> list[Repo
     lapsed = summary_claim(now - SUMMARY_LEASE)
     candidates = (await session.scalars(
         select(Report.id).where(
+            # Telegram's drafts: other channels answer in the same turn and have no
+            # message to keep (the recovery worker sends through Telegram).
+            Report.sender_telegram_id.is_not(None),
             Report.state.in_(OPEN_STATES),
             (Report.reply_message_id.is_(None))
             | ((Report.reply_message_id < 0) & (Report.reply_message_id > lapsed)),

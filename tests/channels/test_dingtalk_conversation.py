@@ -24,6 +24,7 @@ from bot.dispatcher import calendar_from
 from bot.fake_dingtalk import DingUser, FakeDingTalk, Sent
 from bot.services.alerts import STALE
 from bot.services.onboarding import create_invite
+from bot.services.reporting import claim_unanswered
 from channels.dingtalk_robot import DingTalkRobot
 from scheduler.delivery import deliver_due
 from scheduler.digest import queue_digests
@@ -226,6 +227,19 @@ async def test_two_way_conversation(ding: Ding) -> None:
     assert "三一集团产业基地" in draft.text and "1 确认" in draft.text
     stranger = h.fake.add_user("u900", "路人")
     await h.silent(stranger, "状态", group=cid)  # unbound in a group: silence
+
+
+async def test_the_telegram_recovery_worker_leaves_dingtalk_drafts_alone(ding: Ding) -> None:
+    """A DingTalk draft has no Telegram message: the worker that resends Telegram summaries
+    that never went out must not take it."""
+    h = ding
+    sun = h.fake.add_user("u104", "孙浩")
+    await h.say(sun, f"绑定 {await h.invite('孙浩')}")
+    await h.say(sun, "三一产业基地今天主体封顶")
+    [draft] = await _reports(h)
+    assert draft.state == "pending" and draft.reply_message_id is None
+    async with h.session_factory() as s:
+        assert await claim_unanswered(s, h.clock() + dt.timedelta(minutes=10)) == []
 
 
 async def test_redelivered_message_is_stored_once(ding: Ding) -> None:
