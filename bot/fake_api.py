@@ -188,13 +188,18 @@ class FakeTelegram:
         return [c for c in self.calls if c.method.lower() == method.lower()]
 
     def sent_messages(self, chat_id: int | None = None) -> list[dict[str, Any]]:
-        """Messages the bot sent (sendMessage, sendDocument, sendPhoto) in order."""
+        """Messages the bot sent (sendMessage, sendDocument, sendPhoto) in order, as their
+        request parameters; a photo's or document's caption is also under "text" (empty
+        when it has none), so a test reads what the person sees the same way."""
         out = []
         for c in self.calls:
             if c.method.lower() in ("sendmessage", "senddocument", "sendphoto") and (
                 chat_id is None or int(c.params.get("chat_id", 0)) == chat_id
             ):
-                out.append(c.params)
+                params = c.params
+                if "text" not in params:
+                    params = {**params, "text": params.get("caption") or ""}
+                out.append(params)
         return out
 
     async def wait_for(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings, dashboard_url
 from scheduler import cycle
+from scheduler.leader_digest import Extras, leader_extras
 from scheduler.messages import see_all
 from scheduler.notice import Line, Notice, Strong, line, to_json
 from scheduler.outbox import Draft, dialect_insert, notice_key, write
@@ -112,6 +113,7 @@ class DigestSnapshot:
     overdue_issues: Sequence[IssueLine] = ()
     upcoming: Sequence[MilestoneLine] = ()
     missing_reports: Sequence[MissingLine] = ()
+    totals: Sequence[str] = ()  # who sees every project: the text starts with these
 
     @property
     def empty(self) -> bool:
@@ -175,14 +177,17 @@ def render_digest(s: DigestSnapshot, dashboard_url: str | None = None) -> Notice
     nothing at all gives one line. Sections too long for chat are cut and the digest ends
     with the dashboard's address."""
     head = f" {_day(s.day)}（周{WEEKDAYS[s.day.weekday()]}）"
+    totals: list[Line] = [(t,) for t in s.totals]
     if s.empty:
-        return Notice.of([], title=line("📋 ", Strong("每日简报"), f"{head}：{NOTHING}"))
+        return Notice.of(totals, title=line("📋 ", Strong("每日简报"), f"{head}：{NOTHING}"))
     title = line("📋 ", Strong("每日简报"), head)
     max_lines = MAX_LINES
     while True:
         body = _sections(s, max_lines)
         if (CUT,) in body:
             body += [(), see_all(dashboard_url)]
+        if totals:
+            body = [*totals, (), *body]
         notice = Notice.of(body, title=title)
         if len(notice.plain_text()) <= TEXT_BUDGET or max_lines <= 1:
             return notice
@@ -530,11 +535,18 @@ async def queue_digests(
     if await session.scalar(select(JobRun.id).where(JobRun.key == job_key(day))):
         return 0
     link = dashboard_url(settings)
-    drafts = [
-        Draft(digest_key(who.person_id, day), OutboxKind.DIGEST, who.channel, who.address,
-              to_json(render_digest(snap, link)), person_id=who.person_id)
-        for who, snap in await collect_snapshots(session, settings, calendar, now)
-    ]
+    pairs = await collect_snapshots(session, settings, calendar, now)
+    extras = await leader_extras(session, day, [
+        (who.person_id, who.project_ids, snap.open_issues, len(snap.overdue_issues))
+        for who, snap in pairs])
+    drafts = []
+    for who, snap in pairs:
+        extra = extras.get(who.person_id, Extras())
+        notice = render_digest(replace(snap, totals=extra.totals), link)
+        if extra.picture is not None:
+            notice = replace(notice, attachment=extra.picture)
+        drafts.append(Draft(digest_key(who.person_id, day), OutboxKind.DIGEST, who.channel,
+                            who.address, to_json(notice), person_id=who.person_id))
     added = await write(session, drafts, now)
     insert = dialect_insert(session)
     await session.execute(

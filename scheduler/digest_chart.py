@@ -143,8 +143,9 @@ async def chart_rows(session: AsyncSession, year: int) -> dict[int, ChartRow]:
     return out
 
 
-def chart_title(name: str, day: dt.date) -> str:
-    return f"{name}关注的项目 · {day.month}月{day.day}日"
+def chart_title(day: dt.date, everything: bool = False) -> str:
+    scope = "全部重点项目" if everything else "您关注的项目"
+    return f"{scope} · {day.month}月{day.day}日"
 
 
 def _yi(value: Decimal) -> str:
@@ -165,7 +166,7 @@ def totals_lines(rows: Sequence[ChartRow], share: float, open_issues: int,
     money = f"今年完成投资 {_yi(done)} 亿元，为年度计划 {_yi(plan)} 亿元的 "
     money += (f"{done / plan * 100:.1f}%" if plan else "—") + f"（序时进度 {share * 100:.0f}%）"
     if silent:
-        money += f"，{silent} 个项目今年未报送投资"
+        money += f"，{silent} 个项目今年还没有报送投资"
     issues = f"交办件未办结 {open_issues} 件" + (f"，其中超期 {overdue_issues} 件"
                                                  if overdue_issues else "")
     return [f"全区 {len(rows)} 个项目：{lights or '暂无'}", money, issues]

@@ -32,6 +32,7 @@ from scheduler.channel import Channel
 from scheduler.delivery import delivery_loop
 from scheduler.digest import queue_digests
 from scheduler.locks import engine_of, sweep_lock
+from scheduler.month_job import queue_month_report
 from scheduler.sweep import run_sweep
 from scheduler.tick import LOCK_NAME, calendar_for
 from scheduler.workdays import WorkCalendar
@@ -82,7 +83,10 @@ class SchedulerService:
                 log.info("sweep skipped: another instance holds the lock")
                 return
             async with self.session_factory() as session:
-                await run_sweep(session, self.settings, self.calendar, self.clock())
+                now = self.clock()
+                await run_sweep(session, self.settings, self.calendar, now)
+                # the monthly report rides on the sweep: due from its day on, queued once
+                await queue_month_report(session, self.settings, self.calendar, now)
                 await session.commit()
         self._wake.set()
 

@@ -24,6 +24,7 @@ from scheduler.channel import Channel
 from scheduler.delivery import DeliveryResult, Preview, deliver_due, preview_due
 from scheduler.digest import queue_digests
 from scheduler.locks import engine_of, sweep_lock
+from scheduler.month_job import queue_month_report
 from scheduler.sweep import run_sweep
 from scheduler.workdays import WorkCalendar
 from storage.models import Person
@@ -55,6 +56,7 @@ class TickReport:
     lock_acquired: bool = True
     sweep: Any = None  # escalation's SweepResult
     digests_queued: int = 0
+    month_reports_queued: int = 0
     delivery: DeliveryResult | None = None
     would_send: list[Preview] = field(default_factory=list)
     names: dict[int, str] = field(default_factory=dict)  # person id -> name, for previews
@@ -76,6 +78,8 @@ class TickReport:
                 lines.append(f"无法通知：{s.skipped_no_chat} 人次未绑定 Telegram"
                              f"（gongjian invite 姓名），{s.skipped_unreachable} 人次已屏蔽机器人")
         lines.append(f"每日简报：排队 {self.digests_queued} 份")
+        if self.month_reports_queued:
+            lines.append(f"月报：排队 {self.month_reports_queued} 份")
         if self.delivery is not None:
             d = self.delivery
             lines.append(
@@ -102,6 +106,7 @@ async def _plan(
 ) -> None:
     report.sweep = await run_sweep(session, settings, calendar, now)
     report.digests_queued = await queue_digests(session, settings, calendar, now)
+    report.month_reports_queued = await queue_month_report(session, settings, calendar, now)
 
 
 async def tick_once(

@@ -30,7 +30,8 @@ def _glyph_bitmap(font: FT2Font, char: str) -> np.ndarray:
 
 
 def test_png_with_chinese_and_no_missing_glyphs() -> None:
-    title = chart_title("孔德明", dt.date(2023, 5, 10))
+    title = chart_title(dt.date(2023, 5, 10))
+    assert title == "您关注的项目 · 5月10日"
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # matplotlib warns "Glyph … missing from font(s)"
         png = draw_chart(ROWS, title=title, share=0.36)
@@ -49,7 +50,7 @@ def test_the_font_has_every_glyph_the_chart_uses() -> None:
     # a character the font lacks warns (what test_png… listens for) and draws the .notdef
     with pytest.warns(UserWarning, match="missing from font"):
         notdef = _glyph_bitmap(font, "\ue000")
-    text = ("孔德明关注的项目绿灯黄橙红共个序时进度今年完成投资占年度计划"
+    text = ("您关注的项目全部重点绿灯黄橙红共个序时进度今年完成投资占年度计划"
             "未报送无其余请在一屏统览查看")
     text += "".join(r.name for r in ROWS)
     for char in set(text):
@@ -76,7 +77,7 @@ def test_totals_for_the_top_leader() -> None:
     assert totals_lines(ROWS, 0.36, open_issues=4, overdue_issues=1) == [
         "全区 4 个项目：红灯 1、橙灯 1、黄灯 1、绿灯 1",
         "今年完成投资 11.7 亿元，为年度计划 52.4 亿元的 22.3%（序时进度 36%），"
-        "1 个项目今年未报送投资",
+        "1 个项目今年还没有报送投资",
         "交办件未办结 4 件，其中超期 1 件",
     ]
     assert totals_lines([], 0.5, 0, 0) == [

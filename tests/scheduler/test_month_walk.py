@@ -63,8 +63,9 @@ class Walk:
         channels = {"telegram": TelegramChannel(self.h.bot, limits=self.limits)}
         await tick_once(self.h.settings, self.h.session_factory, channels,
                         when.astimezone(dt.UTC))
-        sent = [c.params for c in self.h.fake.calls[before:]
-                if c.method.lower() == "sendmessage"]
+        sent = [{**c.params, "text": c.params.get("text") or c.params.get("caption") or ""}
+                for c in self.h.fake.calls[before:]
+                if c.method.lower() in ("sendmessage", "sendphoto", "senddocument")]
         self.ticks.append((when, sent))
         if when.weekday() == 3 and when.hour == 0:  # Thursdays: everyone reports at 10:00
             await self.report_all(when.replace(hour=10))
