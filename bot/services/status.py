@@ -389,11 +389,14 @@ class OverdueLine:
     acknowledged: bool = False
 
 
-def overdue_text(lines_in: Sequence[OverdueLine]) -> Notice:
+OVERDUE_SHOWN = 30  # most severe first; the rest is left to the dashboard
+
+
+def overdue_text(lines_in: Sequence[OverdueLine], dashboard_url: str | None = None) -> Notice:
     if not lines_in:
         return Notice.of(["✅ 您的项目目前没有逾期事项。"])
     lines: list[Line | str] = [line(Strong(f"逾期事项（{len(lines_in)} 项，按严重程度排列）"))]
-    for i in lines_in:
+    for i in lines_in[:OVERDUE_SHOWN]:
         icon = LEVEL_ICONS.get(i.level or "", "⚪")
         who = f"｜责任人 {i.responsible}" if i.responsible else ""
         ack = "（已知悉）" if i.acknowledged else ""
@@ -401,6 +404,8 @@ def overdue_text(lines_in: Sequence[OverdueLine]) -> Notice:
             f"{icon} {i.project}｜{i.what}｜"
             f"逾期 {i.late_days} 个工作日{who}{ack}"
         )
+    if len(lines_in) > OVERDUE_SHOWN:
+        lines += ["……", see_all(dashboard_url)]
     return Notice.of(lines)
 
 
@@ -432,7 +437,8 @@ async def overdue_for(
 ) -> Notice:
     projects = await visible_projects(session, person, settings.org)
     today = local_today(now, settings.schedule.tz)
-    return overdue_text(await overdue_lines(session, projects, today, calendar, settings))
+    return overdue_text(await overdue_lines(session, projects, today, calendar, settings),
+                        dashboard_url(settings))
 
 
 async def answer(
