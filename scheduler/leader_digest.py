@@ -8,6 +8,7 @@ service people get the text only. Recipients with the same projects share one dr
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from scheduler.digest_chart import chart_rows, chart_title, draw_chart, totals_lines
+from scheduler.digest_chart import ChartRow, chart_rows, chart_title, draw_chart, totals_lines
 from scheduler.notice import Attachment
 from scheduler.ranking import elapsed_share
 from storage.models import ProjectRole, Role
@@ -46,17 +47,31 @@ async def leader_extras(
         return {}
     rows = await chart_rows(session, day.year)
     share = float(elapsed_share(day))
-    drawn: dict[frozenset[int] | None, Attachment] = {}
+    scopes: dict[frozenset[int] | None, list[ChartRow]] = {}
+    for _, scope, _, _ in wanted:
+        key = None if scope is None else frozenset(scope)
+        if key not in scopes:
+            scopes[key] = (list(rows.values()) if scope is None
+                           else [rows[p] for p in sorted(scope) if p in rows])
+    # CPU-bound: drawn in a worker thread so the bot sharing this event loop stays responsive
+    drawn = await asyncio.to_thread(_draw_all, scopes, day, share)
     out: dict[int, Extras] = {}
     for person_id, scope, open_issues, overdue in wanted:
         key = None if scope is None else frozenset(scope)
-        mine = list(rows.values()) if scope is None else [rows[p] for p in sorted(scope)
-                                                         if p in rows]
-        if not mine:
-            continue
         if key not in drawn:
-            png = draw_chart(mine, title=chart_title(day, everything=scope is None), share=share)
-            drawn[key] = Attachment.png(f"digest-{day.isoformat()}.png", png)
-        totals = tuple(totals_lines(mine, share, open_issues, overdue)) if scope is None else ()
+            continue
+        totals = (tuple(totals_lines(scopes[key], share, open_issues, overdue))
+                  if scope is None else ())
         out[person_id] = Extras(totals, drawn[key])
     return out
+
+
+def _draw_all(
+    scopes: dict[frozenset[int] | None, list[ChartRow]], day: dt.date, share: float
+) -> dict[frozenset[int] | None, Attachment]:
+    return {
+        key: Attachment.png(f"digest-{day.isoformat()}.png",
+                            draw_chart(mine, title=chart_title(day, everything=key is None),
+                                       share=share))
+        for key, mine in scopes.items() if mine
+    }
