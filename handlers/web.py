@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Settings
 from bot.services import weblogin
 from bot.services.onboarding import UNBOUND_TEXT
+from channels.telegram import render_text
 from storage.models import Person
 
 PRIVATE_ONLY_TEXT = "登录链接仅限本人使用，请在与我的私聊中发送 /web。"
@@ -33,7 +34,8 @@ async def web_cmd(
         return
     text = await weblogin.web_link_for(session, person, settings.web, now, settings.schedule.tz)
     # No preview: a preview fetch must not be what opens the one-time link.
-    await message.answer(text, link_preview_options=LinkPreviewOptions(is_disabled=True))
+    await message.answer(render_text(text),
+                         link_preview_options=LinkPreviewOptions(is_disabled=True))
 
 
 def build_router() -> Router:

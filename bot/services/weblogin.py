@@ -11,7 +11,7 @@ from urllib.parse import quote
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import WebSettings
-from bot.text import esc
+from scheduler.notice import Notice, Strong, line
 from storage import audit
 from storage.models import Person, WebLoginToken
 from storage.tokens import hash_token, new_token, spend, usable
@@ -56,20 +56,21 @@ async def redeem_login(session: AsyncSession, token: str, now: dt.datetime) -> P
     return person
 
 
-def link_text(url: str, expires: dt.datetime, tz: dt.tzinfo) -> str:
-    """The chat reply to /web (HTML)."""
+def link_text(url: str, expires: dt.datetime, tz: dt.tzinfo) -> Notice:
+    """The chat reply to /web."""
     local = expires.astimezone(tz).strftime("%H:%M")
-    return (
-        "<b>一屏统览</b>：点击下面的链接登录（仅限本人使用，一次有效，"
-        f"{local} 前有效）：\n{esc(url)}\n"
-        "请勿转发。链接失效后再次发送 /web 即可获取新链接。"
-    )
+    return Notice.of([
+        line(Strong("一屏统览"),
+             f"：点击下面的链接登录（仅限本人使用，一次有效，{local} 前有效）："),
+        url,
+        "请勿转发。链接失效后再次发送 /web 即可获取新链接。",
+    ])
 
 
 async def web_link_for(
     session: AsyncSession, person: Person, web: WebSettings, now: dt.datetime, tz: dt.tzinfo
-) -> str:
-    """Make a link for `person` and commit it; the text to send them."""
+) -> Notice:
+    """Make a link for `person` and commit it; the notice to send them."""
     token, expires = await create_login(session, person, now, actor="bot")
     await session.commit()
     return link_text(login_url(web, token), expires, tz)
