@@ -69,11 +69,14 @@ def short_date(day: dt.date | None, with_year: bool = False) -> str:
 UNSURE_MARK = "（请核对）"
 
 
-def update_lines(update: Mapping[str, Any], project_label: str | None) -> list[Line]:
+def update_lines(update: Mapping[str, Any], project_label: str | None,
+                 confirmed: bool = False) -> list[Line]:
     """The lines describing one update (None: the project is still to be chosen)."""
     # Items the parser was unsure of (a word matched by sound, a table column, a figure
-    # without unit, a date put in the next year): the contact should look before confirming.
-    unsure = {(d.get("item"), d.get("index")) for d in update.get("unsure") or []}
+    # without unit, a date put in the next year): the contact should look before confirming
+    # (once confirmed, there is nothing left to check).
+    unsure = set() if confirmed else {
+        (d.get("item"), d.get("index")) for d in update.get("unsure") or []}
 
     def check(item: str, index: int = 0) -> str:
         return UNSURE_MARK if (item, index) in unsure else ""
@@ -112,13 +115,14 @@ def render_summary(
     *,
     header: Note = "📝 我理解的内容如下，请核对：",
     notes: Sequence[Note] = (),
+    confirmed: bool = False,
 ) -> Notice:
     """The summary of every update; `names` maps project codes to full names."""
     lines: list[Note] = [header]
     for update in parse.get("updates") or []:
         code = update.get("project")
         lines.append("")
-        lines.extend(update_lines(update, names.get(code, code) if code else None))
+        lines.extend(update_lines(update, names.get(code, code) if code else None, confirmed))
     if notes:
         lines.append("")
         lines.extend(notes)

@@ -443,7 +443,7 @@ async def confirm(
     names = await project_names(session, report)
     await session.commit()
     text = render_summary(report.parse_result or {}, names, header=CONFIRMED_HEADER,
-                          notes=applied.lines)
+                          notes=applied.lines, confirmed=True)
     return Confirmed(text, applied)
 
 

@@ -234,16 +234,17 @@ def test_plan_change_label_shows_the_year_when_it_changes() -> None:
 
 
 def test_summary_marks_unsure_items_and_names_the_part() -> None:
-    text = render_text(render_summary(
-        {"updates": [{
-            "project": "P004", "events": [], "progress_pct": 60, "progress_part": "外墙施工",
-            "investment": [{"scope": "month", "wan_yuan": 3200}, {"scope": "year", "wan_yuan": 9}],
-            "issues": [],
-            "unsure": [{"item": "investment", "index": 0, "reason": "unit"},
-                       {"item": "project", "index": 0, "reason": "sound"}],
-        }]},
-        {"P004": "三一集团产业基地"},
-    ))
+    parse = {"updates": [{
+        "project": "P004", "events": [], "progress_pct": 60, "progress_part": "外墙施工",
+        "investment": [{"scope": "month", "wan_yuan": 3200}, {"scope": "year", "wan_yuan": 9}],
+        "issues": [],
+        "unsure": [{"item": "investment", "index": 0, "reason": "unit"},
+                   {"item": "project", "index": 0, "reason": "sound"}],
+    }]}
+    # Once confirmed, nothing is left to check.
+    assert "（请核对）" not in render_text(render_summary(parse, {"P004": "三一集团产业基地"},
+                                                     confirmed=True))
+    text = render_text(render_summary(parse, {"P004": "三一集团产业基地"}))
     assert "<b>三一集团产业基地</b>（请核对）" in text
     assert "形象进度：60%（外墙施工）\n" in text
     assert "完成投资（本月）：3200万元（请核对）" in text
