@@ -214,7 +214,8 @@ async def report(
     if got is None:  # the same delivery again: it was answered the first time
         return Turn()
     reply = got.reply
-    if old is not None and not got.superseded and got.state == "nothing" and reply is not None:
+    if (old is not None and not got.superseded and got.state == ReportState.NOTHING
+            and reply is not None):
         reply = reply.with_lines("", KEPT_DRAFT)
     turn = Turn([reply] if reply is not None else [], report_id=got.report_id,
                 carries_actions=bool(reply is not None and reply.actions))

@@ -329,7 +329,7 @@ async def recipients(
             scope[r.person_id].add(r.project_id)
         for r in await session.execute(
             select(Outbox.person_id, func.max(Outbox.created_at))
-            .where(Outbox.kind == "digest", Outbox.person_id.in_(chunk))
+            .where(Outbox.kind == OutboxKind.DIGEST, Outbox.person_id.in_(chunk))
             .group_by(Outbox.person_id)
         ):
             last[r[0]] = r[1]

@@ -27,6 +27,7 @@ from scheduler.policy import LEVEL_RANK
 from storage.figures import live_facts, year_investment
 from storage.labels import short_name
 from storage.models import Alert, InvestmentFact, Project
+from storage.states import AlertState
 
 MAX_ROWS = 25  # projects drawn; the rest are left to the dashboard
 COLOURS = {None: "#3a9d5d", "yellow": "#e6b800", "orange": "#f07c1f", "red": "#d93025"}
@@ -126,7 +127,8 @@ async def chart_rows(session: AsyncSession, year: int) -> dict[int, ChartRow]:
     light: dict[int, str] = {}
     for a in await session.execute(
         select(Alert.project_id, Alert.level)
-        .where(Alert.project_id.is_not(None), Alert.closed_at.is_(None), Alert.state != "closed")
+        .where(Alert.project_id.is_not(None), Alert.closed_at.is_(None),
+               Alert.state != AlertState.CLOSED)
     ):
         if LEVEL_RANK.get(a.level, 0) > LEVEL_RANK.get(light.get(a.project_id, ""), 0):
             light[a.project_id] = a.level

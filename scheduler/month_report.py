@@ -36,6 +36,7 @@ from storage.figures import cumulative_investment, year_investment
 from storage.labels import CATEGORY_LABELS, MILESTONE_LABELS, STAGE_LABELS, stage_label
 from storage.models import Alert, CoordinationIssue, Department, Project
 from storage.ranking_inputs import ProjectInput, RankingInputs, load_ranking_inputs
+from storage.states import IssueState
 
 WAN_PER_YI = Decimal(10000)
 LIGHT_NAMES = {None: "绿灯", "yellow": "黄灯", "orange": "橙灯", "red": "红灯"}
@@ -168,7 +169,7 @@ async def collect_month_report(
         .where(CoordinationIssue.created_at < end_utc)
         .order_by(CoordinationIssue.deadline, CoordinationIssue.id)
     )).all():
-        closed = _local(i.closed_at, settings) if i.state == "closed" else None
+        closed = _local(i.closed_at, settings) if i.state == IssueState.CLOSED else None
         open_at_end = closed is None or closed > as_of
         if open_at_end:
             open_problems[i.project_id].append(_clip(i.text))

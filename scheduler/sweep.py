@@ -149,7 +149,8 @@ class _Sweep:
                        CoordinationIssue.deadline > cut_y))
         )
         for r in rows:
-            to_close.append((r.id, "issue_closed" if r.state != "open" else "deadline_changed"))
+            reason = "issue_closed" if r.state != IssueState.OPEN else "deadline_changed"
+            to_close.append((r.id, reason))
         to_close.extend(await self._reported())
         by_reason: dict[str, list[int]] = {}
         for alert_id, reason in to_close:

@@ -35,6 +35,7 @@ from storage.models import (
     Report,
 )
 from storage.overview import WAN_PER_YI, Light
+from storage.states import AlertState, IssueState, MilestoneState
 
 REPORTS_SHOWN = 30
 REPORT_STATE_LABELS = {
@@ -76,7 +77,7 @@ class MilestoneLine:
 def milestone_lines(milestones: Iterable[Milestone], today: dt.date) -> list[MilestoneLine]:
     out = []
     for m in sorted(milestones, key=lambda m: (MILESTONE_ORDER.get(m.code, 99), m.code)):
-        done = m.state == "done"
+        done = m.state == MilestoneState.DONE
         late = None
         if m.planned_date is not None:
             end = (m.actual_date or today) if done else today
@@ -188,7 +189,7 @@ class AlertLine:
     id: int
     kind: str
     level: Light
-    state: str
+    state: AlertState
     due: dt.date
     opened_at: dt.datetime
     acknowledged_by: str | None
@@ -231,7 +232,7 @@ async def alert_lines(session: AsyncSession, project_id: int) -> list[AlertLine]
     )).all()
     lines = {
         a.id: AlertLine(a.id, a.kind, Light(a.level) if a.level in set(Light) else Light.YELLOW,
-                        a.state, a.due_date, a.opened_at, who)
+                        AlertState(a.state), a.due_date, a.opened_at, who)
         for a, who in rows
     }
     if not lines:
@@ -244,7 +245,7 @@ async def alert_lines(session: AsyncSession, project_id: int) -> list[AlertLine]
     for entry, who in history:
         line = lines[int(entry.entity_id or 0)]
         line.history.append((entry.at, _history_text(entry.action, entry.detail or {}, who)))
-    return sorted(lines.values(), key=lambda a: (a.state == "closed", -a.level.rank))
+    return sorted(lines.values(), key=lambda a: (a.state == AlertState.CLOSED, -a.level.rank))
 
 
 # --- 交办件 ------------------------------------------------------------------------------------
@@ -279,8 +280,8 @@ async def issue_lines(
                   CoordinationIssue.id)
     )).all()
     return [
-        IssueLine(c.id, c.category, c.text, dept, c.deadline, c.state == "open",
-                  c.state == "open" and c.deadline < today, c.resolution_note, c.closed_at,
+        IssueLine(c.id, c.category, c.text, dept, c.deadline, c.state == IssueState.OPEN,
+                  c.state == IssueState.OPEN and c.deadline < today, c.resolution_note, c.closed_at,
                   c.reopen_count, c.created_at)
         for c, dept in rows
     ]

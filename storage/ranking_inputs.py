@@ -25,6 +25,7 @@ from storage.models import (
     Report,
     Role,
 )
+from storage.states import IssueState, MilestoneState, ReportState
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +102,7 @@ async def load_ranking_inputs(
         if m.project_id in projects:
             projects[m.project_id].milestones.append(MilestoneInput(
                 m.code, m.original_planned_date or m.planned_date, m.actual_date,
-                m.state == "done"))
+                m.state == MilestoneState.DONE))
     for r in await session.execute(
         select(ProjectRole.project_id, ProjectRole.person_id)
         .where(ProjectRole.role == Role.CONTACT)
@@ -110,7 +111,7 @@ async def load_ranking_inputs(
             projects[r.project_id].reports.setdefault(r.person_id, [])
     for r in await session.execute(
         select(Report.project_id, Report.sender_id, Report.sent_at)
-        .where(Report.state != "rejected", Report.sent_at > reports_since,
+        .where(Report.state != ReportState.REJECTED, Report.sent_at > reports_since,
                Report.project_id.is_not(None), Report.sender_id.is_not(None))
     ):
         p = projects.get(r.project_id)
@@ -118,7 +119,7 @@ async def load_ranking_inputs(
             p.reports[r.sender_id].append(r.sent_at)
     issues = [  # a reopened 交办件 may keep an old closing time: only a closed one has one
         IssueInput(r.project_id, r.name, r.deadline,
-                   r.closed_at if r.state == "closed" else None)
+                   r.closed_at if r.state == IssueState.CLOSED else None)
         for r in await session.execute(
             select(CoordinationIssue.project_id, Department.name, CoordinationIssue.deadline,
                    CoordinationIssue.closed_at, CoordinationIssue.state)

@@ -45,7 +45,7 @@ from storage.models import (
     Report,
     Role,
 )
-from storage.states import ALERT_OPEN, MilestoneState, OutboxKind
+from storage.states import ALERT_OPEN, MilestoneState, OutboxKind, PlanChangeState
 
 STAGE_ORDER = ("preparing", "under_construction", "completed", "operating")
 STAGE_AFTER: dict[str, str] = {
@@ -78,7 +78,7 @@ async def _milestone(session: AsyncSession, project: Project, code: str) -> Mile
         select(Milestone).where(Milestone.project_id == project.id, Milestone.code == code)
     )
     if found is None:
-        found = Milestone(project_id=project.id, code=code, state="planned")
+        found = Milestone(project_id=project.id, code=code, state=MilestoneState.PLANNED)
         session.add(found)
         await session.flush()
     return found
@@ -136,7 +136,7 @@ async def _apply_event(
     if status == "done":
         milestone = await _milestone(session, project, code)
         milestone.actual_date = day or report_day
-        milestone.state = "done"
+        milestone.state = MilestoneState.DONE
         record(session, at=now, action="milestone.done", entity="milestone",
                entity_id=milestone.id, actor_id=actor.id,
                detail={"project": project.code, "code": code,
@@ -202,7 +202,7 @@ async def _plan_change(
         old is not None and old < today)
     label = plan_change_label(milestone.code, old, new_date)
     if overdue:
-        change.state = "pending"
+        change.state = PlanChangeState.PENDING
         session.add(change)
         await session.flush()
         record(session, at=now, action="plan_change.requested", entity="plan_change",

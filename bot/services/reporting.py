@@ -31,10 +31,11 @@ from storage.models import InvestmentFact, Milestone, Person, Project, Report
 if TYPE_CHECKING:
     from nlp.parser import Parser
 from storage.scope import visible_projects
+from storage.states import MilestoneState, ReportState
 
 log = logging.getLogger(__name__)
 UNPARSABLE = "抱歉，这条消息暂时无法识别，原文已保存。请换一种说法再发一次。"
-OPEN_STATES = ("pending", "needs_project")  # a report still awaiting the sender
+OPEN_STATES = (ReportState.PENDING, ReportState.NEEDS_PROJECT)  # a report still awaiting the sender
 MAX_PROJECT_BUTTONS = 20
 MAX_MESSAGE_CHARS = 4096  # nlp.parser.MAX_CHARS (not imported here: jieba loads lazily)
 TOO_LONG = (f"这条消息太长了（超过{MAX_MESSAGE_CHARS}字），原文已保存，但没有识别。"
@@ -128,12 +129,12 @@ async def supersede(session: AsyncSession, old: Report) -> bool:
     result = await session.execute(
         update(Report)
         .where(Report.id == old.id, Report.state.in_(OPEN_STATES))
-        .values(state="superseded")
+        .values(state=ReportState.SUPERSEDED)
         .execution_options(synchronize_session=False)
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         return False
-    old.state = "superseded"
+    old.state = ReportState.SUPERSEDED
     return True
 
 
@@ -186,7 +187,7 @@ async def _plan_notes(session: AsyncSession, parse: dict[str, Any],
     rows = (await session.execute(
         select(Milestone.project_id, Milestone.code, Milestone.planned_date)
         .where(Milestone.project_id.in_({pid for pid, _ in planned}),
-               Milestone.state != "done")
+               Milestone.state != MilestoneState.DONE)
     )).all()
     on_file = {(pid, code): day for pid, code, day in rows}
     notes: list[Note] = []
@@ -241,7 +242,7 @@ class _Draft:
     """What a parse comes to before it is stored: the report's state and the answer
     (buttons are made once the report has its id)."""
 
-    state: str
+    state: ReportState
     parse: dict[str, Any] | None
     project_id: int | None = None
     text: Notice | None = None
@@ -256,12 +257,12 @@ async def _draft(
     """Parse and resolve projects; reads only (the report is not stored yet)."""
     sent_day = local_date(msg.sent_at, settings)
     if len(msg.text) > MAX_MESSAGE_CHARS:  # stored, not parsed: the parser reads no further
-        return _Draft("nothing", {"updates": []}, text=Notice.of([TOO_LONG]))
+        return _Draft(ReportState.NOTHING, {"updates": []}, text=Notice.of([TOO_LONG]))
     try:
         result = engine.parse(msg.text, sender=person.name, sent=sent_day)
     except Exception:  # a parser bug must not lose the report: it is stored all the same
         log.exception("parsing message %s/%s failed", msg.chat_id, msg.message_id)
-        return _Draft("nothing", None, text=Notice.of([UNPARSABLE]) if private else None)
+        return _Draft(ReportState.NOTHING, None, text=Notice.of([UNPARSABLE]) if private else None)
     visible = snapshot.visible(person, settings.org)
     group_project = snapshot.by_group.get(msg.chat_id) if msg.chat_id < 0 else None
     notes: list[Note] = [header_note] if header_note else []
@@ -290,24 +291,24 @@ async def _draft(
         elif private:
             text = (HELP if msg.text.strip() else
                     Notice.of(["📷 已收到，请附上文字说明（项目、进度、投资或问题）。"]))
-        return _Draft("nothing", parse, text=text)
+        return _Draft(ReportState.NOTHING, parse, text=text)
     if any(u["project"] is None for u in updates):
         offered = _choices(snapshot, person, visible, candidates)
         if not offered:
-            return _Draft("nothing", parse,
+            return _Draft(ReportState.NOTHING, parse,
                           text=Notice.of(["没有找到您可以报告的项目，请联系管理员。"]))
         if len(offered) > 1:
             summary = render_summary(parse, names, header="❓ 请问这条进度属于哪个项目？",
                                      notes=[*notes, *([refusal] if refusal else []),
                                             "请点击下方按钮选择项目，选好后再确认。"])
-            return _Draft("needs_project", parse, text=summary, offered=offered)
+            return _Draft(ReportState.NEEDS_PROJECT, parse, text=summary, offered=offered)
         for u in updates:
             if u["project"] is None:
                 u["project"] = offered[0].code
     extra = [*await _plan_notes(session, parse, visible),
              *await _replaced_figures(session, parse, visible, sent_day)]
     summary = render_summary(parse, names, notes=[*notes, *extra, *([refusal] if refusal else [])])
-    return _Draft("pending", parse, project_id=visible[updates[0]["project"]].id,
+    return _Draft(ReportState.PENDING, parse, project_id=visible[updates[0]["project"]].id,
                   text=summary, confirm=True)
 
 
@@ -336,13 +337,14 @@ async def receive(
     except Exception:
         # A bug after parsing: the raw text is stored as `received` (the recovery worker
         # tries again) before the error is reported.
-        await _insert_report(session, msg, person, now=now, state="received",
+        await _insert_report(session, msg, person, now=now, state=ReportState.RECEIVED,
                              parse_result=None, project_id=None, supersedes_id=None)
         await session.commit()
         raise
     # A correction replaces the draft only when it was understood; otherwise the draft
     # stays as it was and can be confirmed or corrected again.
-    superseded = old is not None and draft.state != "nothing" and await supersede(session, old)
+    superseded = (old is not None and draft.state != ReportState.NOTHING
+                  and await supersede(session, old))
     report_id = await _insert_report(
         session, msg, person, now=now, state=draft.state, parse_result=draft.parse,
         project_id=draft.project_id, supersedes_id=old.id if superseded and old else None,
@@ -377,12 +379,12 @@ async def set_reply_message(session: AsyncSession, report: Report, message_id: i
 # --- what the sender does with the buttons ---------------------------------------------------
 
 STATE_EXPLAINED = {
-    "confirmed": "这条报告已经确认过了。",
-    "cancelled": "这条报告已经取消。",
-    "superseded": "这条报告已被修改后的内容取代。",
-    "nothing": "这条消息没有需要确认的内容。",
-    "received": "这条报告还在处理中，请稍候。",
-    "needs_project": "请先选择项目。",
+    ReportState.CONFIRMED: "这条报告已经确认过了。",
+    ReportState.CANCELLED: "这条报告已经取消。",
+    ReportState.SUPERSEDED: "这条报告已被修改后的内容取代。",
+    ReportState.NOTHING: "这条消息没有需要确认的内容。",
+    ReportState.RECEIVED: "这条报告还在处理中，请稍候。",
+    ReportState.NEEDS_PROJECT: "请先选择项目。",
 }
 
 
@@ -422,20 +424,20 @@ async def confirm(
     now: dt.datetime,
 ) -> Confirmed | str:
     """Apply the report's facts in one transaction; a Chinese refusal string otherwise."""
-    why = refusal(report, person, ("pending",))
+    why = refusal(report, person, (ReportState.PENDING,))
     if why:
         return why
     # The state moves only if nobody else moved it first (double presses, races).
     moved = await session.execute(
         update(Report)
-        .where(Report.id == report.id, Report.state == "pending")
-        .values(state="confirmed", confirmed_at=now)
+        .where(Report.id == report.id, Report.state == ReportState.PENDING)
+        .values(state=ReportState.CONFIRMED, confirmed_at=now)
         .execution_options(synchronize_session=False)
     )
     if not moved.rowcount:
         await session.rollback()
-        return STATE_EXPLAINED["confirmed"]
-    report.state, report.confirmed_at = "confirmed", now
+        return STATE_EXPLAINED[ReportState.CONFIRMED]
+    report.state, report.confirmed_at = ReportState.CONFIRMED, now
     record(session, at=now, action="report.confirmed", entity="report", entity_id=report.id,
            actor_id=person.id)
     applied = await apply_report(session, report, person, settings=settings,
@@ -456,13 +458,13 @@ async def cancel(
     moved = await session.execute(
         update(Report)
         .where(Report.id == report.id, Report.state.in_(OPEN_STATES))
-        .values(state="cancelled")
+        .values(state=ReportState.CANCELLED)
         .execution_options(synchronize_session=False)
     )
     if not moved.rowcount:
         await session.rollback()
         return "这条报告已经处理过了。"
-    report.state = "cancelled"
+    report.state = ReportState.CANCELLED
     if (person.pending_input or {}).get("report_id") == report.id:
         person.pending_input = None
     record(session, at=now, action="report.cancelled", entity="report", entity_id=report.id,
@@ -509,9 +511,9 @@ async def choose_project(
     settings: Settings,
     now: dt.datetime,
 ) -> Reply | str:
-    if report is not None and report.state == "pending":
+    if report is not None and report.state == ReportState.PENDING:
         return "这条报告已经选定项目，请直接确认。"
-    why = refusal(report, person, ("needs_project",))
+    why = refusal(report, person, (ReportState.NEEDS_PROJECT,))
     if why:
         return why
     visible = {p.id: p for p in await visible_projects(session, person, settings.org)}
@@ -525,14 +527,14 @@ async def choose_project(
             u["project"] = project.code
     moved = await session.execute(
         update(Report)
-        .where(Report.id == report.id, Report.state == "needs_project")
-        .values(state="pending", project_id=project.id, parse_result={"updates": updates})
+        .where(Report.id == report.id, Report.state == ReportState.NEEDS_PROJECT)
+        .values(state=ReportState.PENDING, project_id=project.id, parse_result={"updates": updates})
         .execution_options(synchronize_session=False)
     )
     if not moved.rowcount:
         await session.rollback()
         return "这条报告已经选定项目，请直接确认。"
-    report.state, report.project_id = "pending", project.id
+    report.state, report.project_id = ReportState.PENDING, project.id
     report.parse_result = {"updates": updates}
     record(session, at=now, action="report.project_chosen", entity="report",
            entity_id=report.id, actor_id=person.id, detail={"project": project.code})
@@ -566,7 +568,7 @@ async def reparse_received(
     """Parse a report stored as `received` (its parse failed for a bug, or a crash came
     between); None when it is gone, no longer `received`, or another instance took it."""
     report = await session.get(Report, report_id)
-    if report is None or report.state != "received" or report.sender_id is None:
+    if report is None or report.state != ReportState.RECEIVED or report.sender_id is None:
         return None
     person = await session.get(Person, report.sender_id)
     if person is None:
@@ -578,7 +580,7 @@ async def reparse_received(
     draft = await _draft(session, engine, snapshot, msg, person, settings=settings,
                          private=report.chat_id > 0, header_note=None)
     moved = await session.execute(
-        update(Report).where(Report.id == report.id, Report.state == "received")
+        update(Report).where(Report.id == report.id, Report.state == ReportState.RECEIVED)
         .values(state=draft.state, parse_result=draft.parse, project_id=draft.project_id)
         .execution_options(synchronize_session=False)
     )
@@ -594,7 +596,7 @@ async def reparse_received(
 
 async def received_reports(session: AsyncSession, now: dt.datetime) -> list[int]:
     return list((await session.scalars(
-        select(Report.id).where(Report.state == "received",
+        select(Report.id).where(Report.state == ReportState.RECEIVED,
                                 Report.received_at < now - RECOVERY_GRACE,
                                 Report.received_at > now - RECOVERY_HORIZON)
         .order_by(Report.id).limit(100)
@@ -643,10 +645,10 @@ async def summary_of(
     """The summary with its buttons, as first sent, for a draft still awaiting its sender."""
     parse = report.parse_result or {"updates": []}
     names = await project_names(session, report)
-    if report.state == "pending":
+    if report.state == ReportState.PENDING:
         return render_summary(parse, names, notes=[RESENT]).with_actions(
             confirm_actions(report.id))
-    if report.state == "needs_project" and report.sender_id is not None:
+    if report.state == ReportState.NEEDS_PROJECT and report.sender_id is not None:
         person = await session.get(Person, report.sender_id)
         if person is None:
             return None

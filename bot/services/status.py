@@ -52,6 +52,7 @@ from storage.models import (
     Report,
 )
 from storage.scope import sees_everything, visible_projects
+from storage.states import AlertState, IssueState, MilestoneState, ReportState
 
 WAN_PER_YI = Decimal(10000)
 LIST_SHOWN = 40  # projects in a /status list before the rest is left to the dashboard
@@ -100,7 +101,7 @@ async def open_alerts(session: AsyncSession, project_ids: Sequence[int]) -> list
     if not project_ids:
         return []
     stmt = select(Alert).where(Alert.project_id.in_(project_ids), Alert.closed_at.is_(None),
-                               Alert.state != "closed")
+                               Alert.state != AlertState.CLOSED)
     return list((await session.scalars(stmt)).all())
 
 
@@ -295,7 +296,7 @@ async def project_card(
         await session.execute(
             select(Report, Person)
             .outerjoin(Person, Person.id == Report.sender_id)
-            .where(Report.project_id == project.id, Report.state == "confirmed")
+            .where(Report.project_id == project.id, Report.state == ReportState.CONFIRMED)
             .order_by(Report.sent_at.desc(), Report.id.desc())
             .limit(1)
         )
@@ -320,7 +321,7 @@ async def project_card(
         lines.append("暂无节点计划")
     for m in milestones:
         name = MILESTONE_LABELS.get(m.code, m.code)
-        if m.state == "done":
+        if m.state == MilestoneState.DONE:
             lines.append(f"✅ {name}：已完成 {_date(m.actual_date)}"
                          + (f"（计划 {_date(m.planned_date)}）" if m.planned_date else ""))
         elif m.planned_date and m.planned_date < today:
@@ -349,7 +350,7 @@ async def project_card(
             select(CoordinationIssue, Department)
             .outerjoin(Department, Department.id == CoordinationIssue.department_id)
             .where(CoordinationIssue.project_id == project.id,
-                   CoordinationIssue.state == "open")
+                   CoordinationIssue.state == IssueState.OPEN)
             .order_by(CoordinationIssue.deadline, CoordinationIssue.id)
         )
     ).all()
