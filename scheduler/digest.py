@@ -34,7 +34,7 @@ from scheduler.policy import LEVEL_ICONS, LEVELS, rank
 from scheduler.recipients import describe
 from scheduler.workdays import WorkCalendar
 from storage.addresses import reach_of
-from storage.labels import SCOPE_LABELS, fmt_date, milestone_label, short_name
+from storage.labels import SCOPE_LABELS, fmt_date, fmt_money, milestone_label, short_name
 from storage.models import (
     Alert,
     CoordinationIssue,
@@ -243,7 +243,7 @@ def progress_item(pct: Decimal) -> str:
 
 
 def investment_item(scope: str, wan_yuan: Decimal) -> str:
-    return f"{SCOPE_LABELS.get(scope, '')}完成投资 {_amount(wan_yuan)}万元"
+    return f"{SCOPE_LABELS.get(scope, '')}完成投资 {fmt_money(wan_yuan)}"
 
 
 # --- who gets one, and the data ----------------------------------------------------------------

@@ -4,6 +4,7 @@ replies, alerts, digests and the Excel export, so a milestone is called the same
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 MILESTONE_LABELS: dict[str, str] = {  # in life-cycle order
     "signed": "签约",
@@ -59,6 +60,16 @@ def short_name(name: str, short_names: list[str] | None) -> str:
 def fmt_date(day: dt.date) -> str:
     """The one date format in chat and sheets people read: 2023年5月31日."""
     return f"{day.year}年{day.month}月{day.day}日"
+
+
+def fmt_money(wan_yuan: Decimal | float | int | str) -> str:
+    """The one amount format in chat: 12000 → 1.2亿元; 3000 → 3000万元 (figures are kept in
+    万元; from 1亿 on, offices speak in 亿元)."""
+    amount = Decimal(str(wan_yuan))
+    if abs(amount) >= 10000:
+        amount /= Decimal(10000)
+        return f"{format(amount.normalize(), 'f')}亿元"
+    return f"{format(amount.normalize(), 'f')}万元"
 
 
 def fmt_moment(local: dt.datetime) -> str:

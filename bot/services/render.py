@@ -18,6 +18,7 @@ from storage.labels import (
     MILESTONE_LABELS,
     SCOPE_LABELS,
     fmt_date,
+    fmt_money,
 )
 
 HELP = Notice.of([
@@ -39,14 +40,6 @@ def _plain(value: Decimal) -> str:
 def clip(text: str, limit: int = ISSUE_SHOWN) -> str:
     """Shorten for display, so one line never needs a hard cut inside an HTML entity."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def format_money(wan_yuan: Decimal | float | int | str) -> str:
-    """12000 → 1.2亿元; 3000 → 3000万元."""
-    amount = Decimal(str(wan_yuan))
-    if abs(amount) >= 10000:
-        return f"{_plain(amount / Decimal(10000))}亿元"
-    return f"{_plain(amount)}万元"
 
 
 def format_pct(pct: float | int | str) -> str:
@@ -96,7 +89,7 @@ def update_lines(update: Mapping[str, Any], project_label: str | None,
                       + (f"（{part}）" if part else "") + check("progress"),))
     for i, inv in enumerate(update.get("investment") or []):
         scope = SCOPE_LABELS.get(inv.get("scope")) or "未注明"
-        lines.append((f"• 完成投资（{scope}）：{format_money(inv.get('wan_yuan', 0))}"
+        lines.append((f"• 完成投资（{scope}）：{fmt_money(inv.get('wan_yuan', 0))}"
                       + check("investment", i),))
     for i, issue in enumerate(update.get("issues") or []):
         category = CATEGORY_LABELS.get(issue.get("category"), "其他")

@@ -20,12 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Settings
 from bot.services.facts import Applied, apply_report, local_date, plan_change_label
 from bot.services.registry import LedgerSnapshot, ParserHolder, ProjectInfo
-from bot.services.render import HELP, Note, format_money, render_summary
+from bot.services.render import HELP, Note, render_summary
 from scheduler.notice import Action, ActionKind, Notice, Strong, line
 from scheduler.workdays import WorkCalendar
 from storage.audit import record
 from storage.figures import DEAD_REPORT_STATES, fact_order
-from storage.labels import SCOPE_LABELS, short_name
+from storage.labels import SCOPE_LABELS, fmt_money, short_name
 from storage.models import InvestmentFact, Milestone, Person, Project, Report
 
 if TYPE_CHECKING:
@@ -233,7 +233,7 @@ async def _replaced_figures(session: AsyncSession, parse: dict[str, Any],
             last = max(same, key=fact_order)
             name = short_name(project.name, list(project.short_names))
             notes.append(f"ℹ️ {name}{SCOPE_LABELS[inv['scope']]}已报 "
-                         f"{format_money(last.wan_yuan)}（{last.as_of.month}月{last.as_of.day}日），确认后以本条为准")
+                         f"{fmt_money(last.wan_yuan)}（{last.as_of.month}月{last.as_of.day}日），确认后以本条为准")
     return notes
 
 

@@ -37,6 +37,7 @@ from storage.labels import (
     SCOPE_LABELS,
     fmt_date,
     fmt_moment,
+    fmt_money,
     short_name,
     stage_label,
 )
@@ -68,14 +69,6 @@ def fmt_yi(value: Decimal | None) -> str:
         return "—"
     text = f"{value.quantize(Decimal('0.01')):f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def fmt_wan(value: Decimal) -> str:
-    if value >= WAN_PER_YI:
-        return f"{fmt_yi(value / WAN_PER_YI)}亿元"
-    text = f"{value:f}"
-    text = text.rstrip("0").rstrip(".") if "." in text else text
-    return f"{text}万元"
 
 
 def fmt_pct(value: Decimal) -> str:
@@ -342,7 +335,7 @@ async def project_card(
                    key=fact_order, reverse=True)
     for fact in facts[:5]:
         scope = SCOPE_LABELS.get(fact.scope, fact.scope)
-        lines.append(f"• {fmt_date(fact.as_of)}报送{scope}完成投资 {fmt_wan(fact.wan_yuan)}")
+        lines.append(f"• {fmt_date(fact.as_of)}报送{scope}完成投资 {fmt_money(fact.wan_yuan)}")
 
     # Open 交办件.
     issues = (

@@ -13,10 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import load_settings
 from bot.services.facts import apply_report, plan_change_label
 from bot.services.groups import link_group
-from bot.services.render import format_money, render_summary
+from bot.services.render import render_summary
 from channels.telegram import render_text
 from scheduler.notice import plain
 from scheduler.workdays import WorkCalendar
+from storage.labels import fmt_money
 from storage.models import (
     Alert,
     AuditLog,
@@ -38,10 +39,10 @@ SETTINGS = load_settings(None, org={"top_leader": "杨国栋", "administrators":
 
 
 def test_money_and_summary() -> None:
-    assert format_money(12000) == "1.2亿元"
-    assert format_money(Decimal("3000")) == "3000万元"
-    assert format_money(166000) == "16.6亿元"
-    assert format_money(850.5) == "850.5万元"
+    assert fmt_money(12000) == "1.2亿元"
+    assert fmt_money(Decimal("3000")) == "3000万元"
+    assert fmt_money(166000) == "16.6亿元"
+    assert fmt_money(850.5) == "850.5万元"
     text = render_text(render_summary(
         {"updates": [{
             "project": "P004",

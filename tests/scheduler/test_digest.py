@@ -79,7 +79,7 @@ def test_digest_sections_and_order() -> None:
     lines = text.split("\n")
     assert lines[0] == "📋 <b>每日简报</b> 6月1日（周四）"
     assert lines[1] == "孔德明，您关注的 6 个项目："
-    assert "· 三一产业基地：主体封顶 已完成（2023年5月31日）；本月完成投资 12000万元" in lines
+    assert "· 三一产业基地：主体封顶 已完成（2023年5月31日）；本月完成投资 1.2亿元" in lines
     assert "<b>新增预警</b>（2） 🔴1 🟡1" in lines
     i = lines.index("<b>新增预警</b>（2） 🔴1 🟡1")
     assert lines[i + 1] == "· 🔴 三一硅能：竣工节点逾期（计划2023年5月1日完成）"
@@ -111,7 +111,7 @@ def test_fact_items() -> None:
     assert event_item("started", "planned", dt.date(2023, 6, 30)) == "开工 计划2023年6月30日完成"
     assert event_item("permit", "not_done", None) == "施工许可 未完成"
     assert progress_item(Decimal("80.000000")) == "形象进度 80%"
-    assert investment_item("cumulative", Decimal("166000")) == "累计完成投资 166000万元"
+    assert investment_item("cumulative", Decimal("166000")) == "累计完成投资 16.6亿元"
 
 
 def test_digest_due_rules() -> None:
@@ -172,7 +172,7 @@ async def test_queue_digests_scope_and_once(session, session_factory) -> None:
     kong = rows[ids["孔德明"]]
     assert kong.key == digest_key(ids["孔德明"], DAY) and kong.kind == "digest"
     assert (kong.channel, kong.address) == ("telegram", "101") and not kong.urgent
-    assert "· 三一产业基地：主体封顶 已完成（2023年5月30日）；本月完成投资 12000万元" in html(kong)
+    assert "· 三一产业基地：主体封顶 已完成（2023年5月30日）；本月完成投资 1.2亿元" in html(kong)
     assert "<b>交办件</b>：未办结 1 件，其中超期 1 件" in html(kong)
     assert "· 三一产业基地：竣工 6月7日" in html(kong)
     assert "硬质材料产业园" not in html(kong)  # P002 is 许文涛's, not 孔德明's
