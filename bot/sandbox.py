@@ -478,6 +478,9 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     if not getattr(args, "verbose", False):
         for name in ("aiogram", "aiohttp", "scheduler", "apscheduler"):
             logging.getLogger(name).setLevel(logging.WARNING)
+        # The sandbox prints its own dashboard line; the server's notes on secret_key and
+        # public_url are for a deployment and would only puzzle someone trying it out.
+        logging.getLogger("web").setLevel(logging.ERROR)
     for stream in (sys.stdout, sys.stderr):  # never a UnicodeEncodeError on a narrow console
         with contextlib.suppress(AttributeError, ValueError):
             stream.reconfigure(errors="replace")  # type: ignore[union-attr]

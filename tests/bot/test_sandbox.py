@@ -146,6 +146,9 @@ def test_sandbox_serves_the_dashboard_and_web_gives_a_link() -> None:
         proc.stdin.write("/quit\n")
         proc.stdin.flush()
         proc.wait(timeout=30)
+    assert proc.stderr is not None
+    # No deployment advice (secret_key, public_url) on the console of someone trying it out.
+    assert "public_url" not in proc.stderr.read()
 
 
 def test_sandbox_in_a_terminal_pasted_block_and_notices() -> None:
