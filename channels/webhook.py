@@ -256,3 +256,19 @@ def _reason(result: SendResult) -> str:
 def server_fault(status: int, data: Any) -> bool:
     """A 5xx or an answer that is no JSON object: transient."""
     return status >= 500 or not isinstance(data, dict)
+
+
+def errcode_answer(status: int, data: Any, too_fast: set[int], block_seconds: float) -> Answer:
+    """DingTalk's and WeCom's robots answer alike: {"errcode", "errmsg"}, 0 for sent, -1 for
+    busy (retry soon), their rate-limit codes blocking the robot for `block_seconds`."""
+    if server_fault(status, data):
+        return Answer(False, status, f"HTTP {status}", retry_after=0.0)
+    code = int(data.get("errcode", -1))
+    message = str(data.get("errmsg", ""))
+    if code == 0:
+        return Answer(True, 0, message)
+    if code in too_fast:
+        return Answer(False, code, message, retry_after=block_seconds, penalty=block_seconds)
+    if code == -1:
+        return Answer(False, code, message, retry_after=0.0)
+    return Answer(False, code, message)

@@ -17,8 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.config import RobotSettings, Settings
-from channels.webhook import Answer, RobotChannel, body_lines, md_line, split_lines
-from channels.webhook import server_fault as _server_fault
+from channels.webhook import Answer, RobotChannel, body_lines, errcode_answer, md_line, split_lines
 from scheduler.channel import register
 from scheduler.notice import Level, Notice
 
@@ -67,18 +66,7 @@ class WeComChannel(RobotChannel):
         return robot.webhook.get_secret_value().strip(), body
 
     def answer(self, status: int, data: Any) -> Answer:
-        if _server_fault(status, data):
-            return Answer(False, status, f"HTTP {status}", retry_after=0.0)
-        code = int(data.get("errcode", -1))
-        message = str(data.get("errmsg", ""))
-        if code == 0:
-            return Answer(True, 0, message)
-        if code in TOO_FAST:
-            return Answer(False, code, message, retry_after=BLOCK_SECONDS,
-                          penalty=BLOCK_SECONDS)
-        if code == -1:
-            return Answer(False, code, message, retry_after=0.0)
-        return Answer(False, code, message)
+        return errcode_answer(status, data, TOO_FAST, BLOCK_SECONDS)
 
 
 def from_settings(settings: Settings) -> WeComChannel | None:
