@@ -233,6 +233,8 @@ async def serve(
         if robot is not None:
             await robot.stop()
         await scheduler.stop()
+        for channel in channels.values():  # HTTP sessions (Telegram's Bot is the caller's)
+            await channel.close()
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -304,9 +306,10 @@ async def tick(args: argparse.Namespace, settings: Settings) -> int:
         print(f"时间格式不对：{args.at}（例：2023-06-01T08:30）", file=sys.stderr)
         return 2
     dry_run = bool(getattr(args, "dry_run", False))
-    if not dry_run and settings.telegram.token is None and not settings.dingtalk.configured:
-        print("未配置 Telegram token（telegram.token 或 GONGJIAN_TELEGRAM__TOKEN）；"
-              "只想查看将发送的内容请加 --dry-run", file=sys.stderr)
+    if (not dry_run and settings.telegram.token is None and not settings.dingtalk.configured
+            and not settings.robots):
+        print("未配置 Telegram token（telegram.token 或 GONGJIAN_TELEGRAM__TOKEN），"
+              "也未配置钉钉或群机器人；只想查看将发送的内容请加 --dry-run", file=sys.stderr)
         return 2
     # Loud, first: deadlines counted without the year's holidays are wrong.
     warning = coverage_warning(calendar_from(settings).years_ahead(

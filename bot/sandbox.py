@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import re
 import sys
 import tempfile
 import threading
@@ -35,9 +36,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import failures
 from bot.app import outbound_channels, polling_concurrency, startup
 from bot.clock import SandboxClock, TimeCommandError, describe_instant, parse_time_command
-from bot.config import DatabaseSettings, Settings
+from bot.config import ROBOT_KIND_LABELS, DatabaseSettings, Settings
 from bot.dispatcher import build_dispatcher
 from bot.fake_api import Call, FakeTelegram
+from bot.fake_robots import FakeRobots
 from bot.middlewares import Clock
 from bot.telegram import make_bot
 from bot.text import columns, to_plain
@@ -474,6 +476,46 @@ async def sandbox_dashboard(
     return runner, settings.model_copy(update={"web": web_settings})
 
 
+# --- office group robots: each configured group, seen through a local fake of its platform -----
+
+ROBOT_TOKEN = "sandbox{}"
+_MARKUP = re.compile(r"\*\*|</?font[^>]*>|^#+ ", re.M)
+
+
+async def sandbox_robots(settings: Settings) -> tuple[FakeRobots | None, Settings]:
+    """Every configured [[robots]] group pointed at a local fake of its platform (same
+    secret, same checks), so the sandbox shows what each group would see."""
+    if not settings.robots:
+        return None, settings
+    fake = FakeRobots()
+    await fake.start()
+    robots = []
+    for i, robot in enumerate(settings.robots):
+        secret = robot.secret.get_secret_value().strip() if robot.secret else None
+        webhook = fake.add(robot.kind, ROBOT_TOKEN.format(i), secret)
+        robots.append(robot.model_copy(update={"webhook": SecretStr(webhook)}))
+    return fake, settings.model_copy(update={"robots": robots})
+
+
+def group_text(text: str) -> str:
+    """A robot message's markdown as terminal text."""
+    return re.sub(r"\n{2,}", "\n", _MARKUP.sub("", text)).strip()
+
+
+async def pump_groups(fake: FakeRobots, settings: Settings, write: Callable[[str], None],
+                      interval: float = 0.2) -> None:
+    """Show each group's messages as they arrive."""
+    names = {(r.kind, ROBOT_TOKEN.format(i)): f"{r.name}（{ROBOT_KIND_LABELS[r.kind]}）"
+             for i, r in enumerate(settings.robots)}
+    cursor = 0
+    while True:
+        await asyncio.sleep(interval)
+        while cursor < len(fake.received):
+            m = fake.received[cursor]
+            cursor += 1
+            write(f"【群·{names.get((m.platform, m.token), m.token)}】{group_text(m.text)}")
+
+
 async def run(args: argparse.Namespace, settings: Settings) -> int:
     if not getattr(args, "verbose", False):
         for name in ("aiogram", "aiohttp", "scheduler", "apscheduler"):
@@ -498,16 +540,18 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     with tempfile.TemporaryDirectory(prefix="gongjian-sandbox-") as tmp:
         db_url = f"sqlite+aiosqlite:///{Path(tmp) / 'sandbox.db'}"
         settings = sandbox_settings(settings, base_url, db_url, sample)
+        groups, settings = await sandbox_robots(settings)
         engine = make_engine(db_url)
         session_factory = make_sessionmaker(engine)
         bot = make_bot(settings.telegram)
         polling: asyncio.Task[None] | None = None
         dashboard: web.AppRunner | None = None
         # The same scheduler as `gongjian run`: sweeps, digests and outbox delivery.
-        scheduler = SchedulerService(
-            settings, session_factory, outbound_channels(settings, bot, limits=SandboxLimits()),
-            instance="sandbox", delivery_poll_seconds=0.3, clock=clock)
+        channels = outbound_channels(settings, bot, limits=SandboxLimits())
+        scheduler = SchedulerService(settings, session_factory, channels, instance="sandbox",
+                                     delivery_poll_seconds=0.3, clock=clock)
         pump: asyncio.Task[None] | None = None
+        group_pump: asyncio.Task[None] | None = None
 
         async def time_travel(arg: str) -> list[str]:
             if not arg:
@@ -554,6 +598,11 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                            "/time 2023-06-01 08:30 或 /time +3d 让时间前进，"
                            "提醒、预警升级和每日简报随即出现。")
             terminal_write(f"一屏统览：{settings.web.base_url}/（发送 /web 获取登录链接）")
+            if groups is not None:
+                terminal_write("群机器人：" + "、".join(
+                    f"{r.name}（{ROBOT_KIND_LABELS[r.kind]}）" for r in settings.robots)
+                    + " 在本地模拟，群里收到的消息以【群·…】显示。")
+                group_pump = asyncio.create_task(pump_groups(groups, settings, terminal_write))
             interactive = sys.stdin.isatty() and sys.stdout.isatty()
             chat = TerminalChat(fake, people, terminal_reader() if interactive else stdin_line,
                                 terminal_write, time_travel)
@@ -572,17 +621,22 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                 await chat.loop(getattr(args, "as_person", None))
             terminal_write("再见！")
         finally:
-            if pump is not None:
-                pump.cancel()
+            for task in (pump, group_pump):
+                if task is not None:
+                    task.cancel()
             if polling is not None:
                 with contextlib.suppress(RuntimeError):
                     await dp.stop_polling()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(polling, 5)
             await scheduler.stop()
+            for channel in channels.values():
+                await channel.close()
             if dashboard is not None:
                 await dashboard.cleanup()
             await bot.session.close()
             await engine.dispose()
             await fake.stop()
+            if groups is not None:
+                await groups.stop()
     return 0

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 
 from bot.config import ROBOT_KIND_LABELS, RobotSettings, Settings
 from channels.webhook import RobotChannel
-from scheduler.channel import Failed, RetryAfter, SendResult, Sent, Unreachable, open_channels
+from scheduler.channel import Failed, RetryAfter, SendResult, Sent, Unreachable, providers
 from scheduler.notice import Notice, Strong, line
 
 
@@ -50,8 +50,15 @@ async def check_robots(
     if not settings.robots:
         echo("未配置群机器人（[[robots]]，写法见 config.example.toml）")
         return False
-    opened = dict(channels) if channels is not None else {
-        k: v for k, v in open_channels(settings).items() if isinstance(v, RobotChannel)}
+    if channels is not None:
+        opened = dict(channels)
+    else:  # only the robots' platforms: nothing else is opened (or left open)
+        factories = providers()
+        opened = {}
+        for kind in dict.fromkeys(r.kind for r in settings.robots):
+            channel = factories[kind](settings)
+            if isinstance(channel, RobotChannel):
+                opened[kind] = channel
     ok = True
     try:
         for robot in settings.robots:

@@ -21,6 +21,7 @@ from urllib.parse import quote_plus
 
 from bot.config import RobotSettings, Settings
 from channels.webhook import (
+    SIGNATURE,
     Answer,
     RobotChannel,
     body_lines,
@@ -52,12 +53,12 @@ def render(notice: Notice) -> list[dict[str, Any]]:
     plain_title = defuse(notice.plain_text().split("\n", 1)[0])[:60] or "攻坚助手"
     head = f"#### {ICONS[notice.level]}{title}" if title else ICONS[notice.level].strip()
     at = " ".join(f"@{m}" for m in notice.mentions)
-    room = TEXT_LIMIT - len(head.encode()) - len(at.encode()) - 8
+    room = TEXT_LIMIT - len(head.encode()) - len(at.encode()) - len(SIGNATURE.encode()) - 12
     parts = split_lines(body_lines(notice), room, joiner="\n\n")
     out = []
     for i, part in enumerate(parts or [""]):
         mark = f"（{i + 1}/{len(parts)}）" if len(parts) > 1 else ""
-        text = "\n\n".join(x for x in (head + mark if head else mark, part, at) if x)
+        text = "\n\n".join(x for x in (head + mark if head else mark, part, SIGNATURE, at) if x)
         out.append({
             "msgtype": "markdown",
             "markdown": {"title": plain_title, "text": text},

@@ -21,7 +21,7 @@ import hmac
 from typing import Any
 
 from bot.config import RobotSettings, Settings
-from channels.webhook import Answer, RobotChannel, body_lines, split_lines
+from channels.webhook import SIGNATURE, Answer, RobotChannel, body_lines, split_lines
 from channels.webhook import server_fault as _server_fault
 from scheduler.channel import register
 from scheduler.notice import Level, Notice
@@ -45,7 +45,7 @@ def render(notice: Notice) -> list[dict[str, Any]]:
     out = []
     for i, part in enumerate(parts or [""]):
         mark = f"（{i + 1}/{len(parts)}）" if len(parts) > 1 else ""
-        elements = [{"tag": "markdown", "content": part}] if part else []
+        elements = [{"tag": "markdown", "content": f"{part}\n{SIGNATURE}" if part else SIGNATURE}]
         out.append({"msg_type": "interactive", "card": {
             "config": {"wide_screen_mode": True},
             "header": {"template": TEMPLATES[notice.level],
@@ -79,7 +79,7 @@ class FeishuChannel(RobotChannel):
         if code == 0:
             return Answer(True, 0, message)
         if code == 11232 or (code == 9499 and "too many" in message.lower()):
-            return Answer(False, code, message, retry_after=RETRY_SECONDS)
+            return Answer(False, code, message, retry_after=RETRY_SECONDS, rate_limited=True)
         return Answer(False, code, message)
 
 

@@ -37,6 +37,9 @@ from scheduler.notice import Em, Line, Link, Notice, Strong
 log = logging.getLogger(__name__)
 
 MAX_PARTS = 3  # messages one notice may take on a robot; more is trimmed, saying so
+# Ends every robot message: says who posted, and is the keyword for robots secured by
+# 自定义关键词 instead of a signature (README: use 攻坚).
+SIGNATURE = "—— 攻坚助手"
 TIMEOUT = aiohttp.ClientTimeout(total=15)
 _DEFUSE = str.maketrans({"*": "＊", "_": "＿", "`": "｀", "<": "＜", ">": "＞", "[": "［",
                          "]": "］", "#": "＃", "~": "～", "|": "｜"})
@@ -156,8 +159,9 @@ class Answer:
     ok: bool
     code: int | None
     message: str
-    retry_after: float | None = None  # a rate limit: wait this long
+    retry_after: float | None = None  # transient: try again after this long
     penalty: float = 0.0  # the platform blocks the robot this long
+    rate_limited: bool = False  # "too fast": the message itself is fine
 
 
 class RobotChannel:
@@ -200,7 +204,8 @@ class RobotChannel:
             window = self.windows[address]
             wait = window.wait_for(len(bodies))
             if wait > 0:
-                return RetryAfter(wait, f"{self.label}机器人「{address}」本分钟发送额度已用完")
+                return RetryAfter(wait, f"{self.label}机器人「{address}」本分钟发送额度已用完",
+                                  counts=False)
             window.record(len(bodies))
             for i, body in enumerate(bodies):
                 result = await self._post(robot, body)
@@ -233,7 +238,8 @@ class RobotChannel:
             self.windows[robot.name].block(ans.penalty)
         if ans.retry_after is not None:
             log.warning("%s robot %s rate limited: %s", self.name, robot.name, reason)
-            return RetryAfter(ans.retry_after, reason)
+            # a rate limit is no fault of the message: it waits, using up no attempt
+            return RetryAfter(ans.retry_after, reason, counts=not ans.rate_limited)
         log.warning("%s robot %s refused: %s", self.name, robot.name, reason)
         return Failed(reason)
 
@@ -268,7 +274,8 @@ def errcode_answer(status: int, data: Any, too_fast: set[int], block_seconds: fl
     if code == 0:
         return Answer(True, 0, message)
     if code in too_fast:
-        return Answer(False, code, message, retry_after=block_seconds, penalty=block_seconds)
+        return Answer(False, code, message, retry_after=block_seconds, penalty=block_seconds,
+                      rate_limited=True)
     if code == -1:
         return Answer(False, code, message, retry_after=0.0)
     return Answer(False, code, message)

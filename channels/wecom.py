@@ -17,7 +17,15 @@ from __future__ import annotations
 from typing import Any
 
 from bot.config import RobotSettings, Settings
-from channels.webhook import Answer, RobotChannel, body_lines, errcode_answer, md_line, split_lines
+from channels.webhook import (
+    SIGNATURE,
+    Answer,
+    RobotChannel,
+    body_lines,
+    errcode_answer,
+    md_line,
+    split_lines,
+)
 from scheduler.channel import register
 from scheduler.notice import Level, Notice
 
@@ -37,16 +45,16 @@ def render(notice: Notice) -> list[dict[str, Any]]:
     colour = COLOURS[notice.level]
     head = (f'### <font color="{colour}">{LEVEL_WORDS[notice.level]}{title}</font>'
             if title or notice.level is not Level.INFO else "")
-    room = MARKDOWN_LIMIT - len(head.encode()) - 16
+    room = MARKDOWN_LIMIT - len(head.encode()) - len(SIGNATURE.encode()) - 20
     parts = split_lines(body_lines(notice), room)
     out: list[dict[str, Any]] = []
     for i, part in enumerate(parts or [""]):
         mark = f"（{i + 1}/{len(parts)}）" if len(parts) > 1 else ""
-        content = "\n".join(x for x in (head + mark if head else mark, part) if x)
+        content = "\n".join(x for x in (head + mark if head else mark, part, SIGNATURE) if x)
         out.append({"msgtype": "markdown", "markdown": {"content": content}})
     if notice.mentions:
         about = (notice.plain_text().split("\n", 1)[0] or "群消息")[:200]
-        text = f"请相关负责同志关注：{about}"
+        text = f"请相关负责同志关注：{about}\n{SIGNATURE}"
         out.append({"msgtype": "text", "text": {
             "content": split_lines([text], TEXT_LIMIT, max_parts=1)[0],
             "mentioned_mobile_list": list(notice.mentions),

@@ -31,6 +31,10 @@ class Sent:
 class RetryAfter:
     seconds: float
     reason: str = ""
+    # False for a rate limit (the channel's own window was full, or the platform said "too
+    # fast"): no fault of the message, so the wait uses up none of the row's attempts —
+    # what does not fit waits for its window and is never dropped.
+    counts: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,6 +94,7 @@ class DeliveryResult:
     unreachable: list[int] = field(default_factory=list)  # person ids newly marked
     sent_ids: list[int] = field(default_factory=list)
     would_send: list[Preview] = field(default_factory=list)  # dry run
+    failures: list[Failure] = field(default_factory=list)  # rows marked failed this round
 
     def merge(self, other: DeliveryResult) -> None:
         self.claimed += other.claimed
@@ -106,6 +107,16 @@ class DeliveryResult:
         self.unreachable += other.unreachable
         self.sent_ids += other.sent_ids
         self.would_send += other.would_send
+        self.failures += other.failures
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A row the platform refused for good (its reason kept on the row, `last_error`)."""
+
+    channel: str
+    address: str
+    error: str
 
 
 @dataclass
@@ -134,6 +145,7 @@ class _Outcome:
     error: str | None = None
     retry_at: dt.datetime | None = None
     unreachable: bool = False
+    counts: bool = True  # uses up one of the row's attempts
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -244,6 +256,10 @@ def _outcome(result: SendResult, row: _Claimed, now: dt.datetime, give_up_after:
         return _Outcome(FAILED, error=result.reason[:1000])
     assert isinstance(result, RetryAfter)
     error = result.reason[:1000] or "retry"
+    if not result.counts:  # a rate limit: due again when the window has room, never dropped
+        return _Outcome(PENDING, error=error, counts=False,
+                        retry_at=now + max(dt.timedelta(seconds=result.seconds),
+                                           dt.timedelta(seconds=1)))
     if result.seconds > 0:  # the platform said how long
         delay = max(dt.timedelta(seconds=result.seconds), dt.timedelta(seconds=1))
     else:
@@ -264,7 +280,8 @@ async def _mark(
     result: DeliveryResult,
 ) -> None:
     values: dict[str, Any] = dict(
-        state=outcome.state, attempts=row.attempts + 1, claimed_by=None,
+        state=outcome.state, attempts=row.attempts + (1 if outcome.counts else 0),
+        claimed_by=None,
         last_error=outcome.error,
     )
     if outcome.state == SENT:
@@ -292,6 +309,7 @@ async def _mark(
             await _report_stuck(session, row, now, outcome.error)
         return
     result.failed += 1
+    result.failures.append(Failure(row.channel, row.address, outcome.error or ""))
     log.error("outbox %s (%s) failed: %s", row.id, row.key, outcome.error)
     if not outcome.unreachable:
         return

@@ -33,6 +33,7 @@ from scheduler.delivery import delivery_loop
 from scheduler.digest import queue_digests
 from scheduler.locks import engine_of, sweep_lock
 from scheduler.month_job import queue_month_report
+from scheduler.robots import queue_robot_notices
 from scheduler.sweep import run_sweep
 from scheduler.tick import LOCK_NAME, calendar_for
 from scheduler.workdays import WorkCalendar
@@ -83,10 +84,12 @@ class SchedulerService:
                 log.info("sweep skipped: another instance holds the lock")
                 return
             async with self.session_factory() as session:
-                now = self.clock()
+                now = self.clock()  # the groups get what this very sweep notified
                 await run_sweep(session, self.settings, self.calendar, now)
                 # the monthly report rides on the sweep: due from its day on, queued once
                 await queue_month_report(session, self.settings, self.calendar, now)
+                await queue_robot_notices(session, self.settings, self.calendar, now,
+                                          digest_grace=self.grace)
                 await session.commit()
         self._wake.set()
 
@@ -96,8 +99,11 @@ class SchedulerService:
             if not acquired:
                 return 0
             async with self.session_factory() as session:
-                added = await queue_digests(session, self.settings, self.calendar, self.clock(),
+                now = self.clock()
+                added = await queue_digests(session, self.settings, self.calendar, now,
                                             grace=self.grace)
+                added += (await queue_robot_notices(session, self.settings, self.calendar, now,
+                                                    digest_grace=self.grace)).queued
                 await session.commit()
         if added:
             log.info("queued %d digests", added)

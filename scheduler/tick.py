@@ -25,6 +25,7 @@ from scheduler.delivery import DeliveryResult, Preview, deliver_due, preview_due
 from scheduler.digest import queue_digests
 from scheduler.locks import engine_of, sweep_lock
 from scheduler.month_job import queue_month_report
+from scheduler.robots import RobotQueueResult, queue_robot_notices, robot_failure_lines
 from scheduler.sweep import run_sweep
 from scheduler.workdays import WorkCalendar
 from storage.models import Person
@@ -57,6 +58,7 @@ class TickReport:
     sweep: Any = None  # escalation's SweepResult
     digests_queued: int = 0
     month_reports_queued: int = 0
+    robots: RobotQueueResult | None = None  # office group robots
     delivery: DeliveryResult | None = None
     would_send: list[Preview] = field(default_factory=list)
     names: dict[int, str] = field(default_factory=dict)  # person id -> name, for previews
@@ -80,6 +82,8 @@ class TickReport:
         lines.append(f"每日简报：排队 {self.digests_queued} 份")
         if self.month_reports_queued:
             lines.append(f"月报：排队 {self.month_reports_queued} 份")
+        if self.robots is not None and settings.robots:
+            lines.append(f"群机器人：排队 {self.robots.queued} 条")
         if self.delivery is not None:
             d = self.delivery
             lines.append(
@@ -89,6 +93,8 @@ class TickReport:
             if d.stuck:  # the operator must see a platform that has been failing for long
                 lines.append(f"⚠️ {d.stuck} 条通知超过 1 小时仍未送达（平台故障？仍在重试，"
                              "详见日志）")
+            # A refused robot (wrong secret or address) is shown, never only logged.
+            lines += robot_failure_lines(d.failures, settings)
         if self.delivery is None or self.would_send:
             lines.append(f"待发送 {len(self.would_send)} 条：")
             total = len(self.would_send)
@@ -107,6 +113,7 @@ async def _plan(
     report.sweep = await run_sweep(session, settings, calendar, now)
     report.digests_queued = await queue_digests(session, settings, calendar, now)
     report.month_reports_queued = await queue_month_report(session, settings, calendar, now)
+    report.robots = await queue_robot_notices(session, settings, calendar, now)
 
 
 async def tick_once(

@@ -157,6 +157,7 @@ async def test_wecom_markdown_colours_split_and_mentions(fake: FakeRobots, clock
     md = [m for m in msgs if m.body["msgtype"] == "markdown"]
     assert len(md) >= 2 and msgs[-1].body["msgtype"] == "text"
     assert all(len(m.text.encode()) <= 4096 for m in md)
+    assert all(m.text.endswith("—— 攻坚助手") for m in msgs)  # the keyword on every part
     assert md[0].text.startswith('### <font color="warning">【橙色】橙色预警 120 项</font>（1/')
     shown = "\n".join(m.text for m in md)
     assert all(f"第 {i} 个项目" in shown for i in range(120))  # split, nothing dropped
