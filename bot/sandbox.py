@@ -502,18 +502,25 @@ def group_text(text: str) -> str:
     return re.sub(r"\n{2,}", "\n", _MARKUP.sub("", text)).strip()
 
 
-async def pump_groups(fake: FakeRobots, settings: Settings, write: Callable[[str], None],
-                      interval: float = 0.2) -> None:
-    """Show each group's messages as they arrive."""
-    names = {(r.kind, ROBOT_TOKEN.format(i)): f"{r.name}（{ROBOT_KIND_LABELS[r.kind]}）"
-             for i, r in enumerate(settings.robots)}
-    cursor = 0
-    while True:
-        await asyncio.sleep(interval)
-        while cursor < len(fake.received):
-            m = fake.received[cursor]
-            cursor += 1
-            write(f"【群·{names.get((m.platform, m.token), m.token)}】{group_text(m.text)}")
+class GroupView:
+    """Each group's messages, shown as they arrive (and on demand, so none is cut off)."""
+
+    def __init__(self, fake: FakeRobots, settings: Settings, write: Callable[[str], None]):
+        self.fake, self.write, self.cursor = fake, write, 0
+        self.names = {(r.kind, ROBOT_TOKEN.format(i)): f"{r.name}（{ROBOT_KIND_LABELS[r.kind]}）"
+                      for i, r in enumerate(settings.robots)}
+
+    def show_new(self) -> None:
+        while self.cursor < len(self.fake.received):
+            m = self.fake.received[self.cursor]
+            self.cursor += 1
+            name = self.names.get((m.platform, m.token), m.token)
+            self.write(f"【群·{name}】{group_text(m.text)}")
+
+    async def pump(self, interval: float = 0.2) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.show_new()
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -552,6 +559,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                                      delivery_poll_seconds=0.3, clock=clock)
         pump: asyncio.Task[None] | None = None
         group_pump: asyncio.Task[None] | None = None
+        view: GroupView | None = None
 
         async def time_travel(arg: str) -> list[str]:
             if not arg:
@@ -572,6 +580,8 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                                      instance="sandbox-time", calendar=scheduler.calendar)
             scheduler.wake()
             await chat.settle_quietly()
+            if view is not None:
+                view.show_new()
             return time_report_lines(report, settings, scheduler.calendar)
 
         try:
@@ -602,7 +612,8 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                 terminal_write("群机器人：" + "、".join(
                     f"{r.name}（{ROBOT_KIND_LABELS[r.kind]}）" for r in settings.robots)
                     + " 在本地模拟，群里收到的消息以【群·…】显示。")
-                group_pump = asyncio.create_task(pump_groups(groups, settings, terminal_write))
+                view = GroupView(groups, settings, terminal_write)
+                group_pump = asyncio.create_task(view.pump())
             interactive = sys.stdin.isatty() and sys.stdout.isatty()
             chat = TerminalChat(fake, people, terminal_reader() if interactive else stdin_line,
                                 terminal_write, time_travel)
@@ -619,6 +630,8 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                         await chat.converse()
             else:
                 await chat.loop(getattr(args, "as_person", None))
+            if view is not None:
+                view.show_new()
             terminal_write("再见！")
         finally:
             for task in (pump, group_pump):
