@@ -30,7 +30,7 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import failures
@@ -53,8 +53,9 @@ from storage.db import make_engine, make_sessionmaker
 from storage.ledger.importer import LedgerRejected, import_ledger
 from storage.ledger.milestones import import_milestones, read_milestones
 from storage.ledger.reader import read_ledger
-from storage.models import Person
+from storage.models import Outbox, Person
 from storage.schema import upgrade
+from storage.states import OutboxState
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
@@ -507,6 +508,8 @@ class GroupView:
 
     def __init__(self, fake: FakeRobots, settings: Settings, write: Callable[[str], None]):
         self.fake, self.write, self.cursor = fake, write, 0
+        self.robot_names = [r.name for r in settings.robots]
+        self.kinds = sorted({r.kind for r in settings.robots})
         self.names = {(r.kind, ROBOT_TOKEN.format(i)): f"{r.name}（{ROBOT_KIND_LABELS[r.kind]}）"
                       for i, r in enumerate(settings.robots)}
 
@@ -521,6 +524,22 @@ class GroupView:
         while True:
             await asyncio.sleep(interval)
             self.show_new()
+
+    async def settle(self, session_factory: async_sessionmaker[AsyncSession],
+                     now: dt.datetime, timeout: float = 60.0) -> None:
+        """Wait until no group message due at `now` is left to send, then show them."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            async with session_factory() as session:
+                due = await session.scalar(
+                    select(func.count()).select_from(Outbox).where(
+                        Outbox.channel.in_(self.kinds), Outbox.address.in_(self.robot_names),
+                        Outbox.state.in_([OutboxState.PENDING, OutboxState.SENDING]),
+                        Outbox.next_attempt_at <= now))
+            if not due:
+                break
+            await asyncio.sleep(0.2)
+        self.show_new()
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -581,7 +600,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             scheduler.wake()
             await chat.settle_quietly()
             if view is not None:
-                view.show_new()
+                await view.settle(session_factory, clock())
             return time_report_lines(report, settings, scheduler.calendar)
 
         try:

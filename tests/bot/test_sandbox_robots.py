@@ -39,7 +39,7 @@ def test_sandbox_shows_each_groups_messages(tmp_path: Path) -> None:
     out = done.stdout
     assert "群机器人：攻坚办调度群（钉钉）、住建局群（企业微信） 在本地模拟" in out
     dispatch = out.split("【群·攻坚办调度群（钉钉）】")[1:]
-    assert any(b.startswith("🟡 攻坚预警") for b in dispatch)  # signed, accepted, shown
+    assert any(b.startswith("🟡 攻坚预警") for b in dispatch), out  # signed, accepted, shown
     assert any(b.startswith("📋 每日简报") for b in dispatch)
     housing = out.split("【群·住建局群（企业微信）】")[1:]
     assert housing and housing[0].startswith("【黄色】攻坚预警")
