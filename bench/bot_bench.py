@@ -268,6 +268,7 @@ async def main(args: argparse.Namespace) -> None:
     from bot.app import polling_concurrency
     from bot.config import load_settings
     from bot.dispatcher import build_dispatcher
+    from bot.middlewares import InboundLimit
     from bot.sandbox import SAMPLE_LEDGER, load_ledger
     from bot.telegram import make_bot
     from storage import addresses
@@ -326,8 +327,12 @@ async def main(args: argparse.Namespace) -> None:
         counts = Counts(engine)
         concurrency = (polling_concurrency(url) if args.concurrency is None
                        else args.concurrency or 10_000)
+        # Each contact sends reports/contacts messages at once: the per-person limit (a
+        # flood guard, tests/bot/test_inbound_limits.py) would drop most; lifted here.
+        unlimited = InboundLimit(burst=10**9)
         bots = {"echo": (make_bot(settings.telegram), echo_dispatcher(), None),
-                "bot": (make_bot(settings.telegram), build_dispatcher(settings, factory),
+                "bot": (make_bot(settings.telegram),
+                        build_dispatcher(settings, factory, inbound_limit=unlimited),
                         concurrency)}
         for b, _, _ in bots.values():
             stack.push_async_callback(b.session.close)

@@ -31,7 +31,7 @@ from storage.models import (
     ProjectRole,
     Role,
 )
-from storage.scope import is_administrator
+from storage.scope import is_administrator, sees_everything
 from storage.states import (
     ALERT_OPEN,
     AlertState,
@@ -107,12 +107,18 @@ async def acknowledge(
 async def _is_recipient(
     session: AsyncSession, settings: Settings, alert: Alert, person: Person
 ) -> bool:
-    if await session.scalar(select(exists().where(
+    was_sent = await session.scalar(select(exists().where(
         Outbox.alert_id == alert.id, Outbox.person_id == person.id
-    ))):
-        return True
+    )))
     if alert.project_id is None:
-        return False
+        return bool(was_sent)
+    # Having been sent the alert is not enough: the person must still hold a role on the
+    # project (or see everything) at the moment of acting.
+    if was_sent and (sees_everything(person, settings.org)
+             or await session.scalar(select(exists().where(
+                 ProjectRole.project_id == alert.project_id,
+                 ProjectRole.person_id == person.id)))):
+        return True
     book = await Directory.load(session, settings, {alert.project_id}, set())
     issue = await session.get(CoordinationIssue, alert.issue_id) if alert.issue_id else None
 
@@ -193,8 +199,9 @@ async def start_resolution(
 ) -> Outcome:
     """已办结 by the responsible person: ask for the feedback note (next plain text)."""
     issue = await session.get(CoordinationIssue, issue_id)
-    if issue is None or issue.state != IssueState.OPEN or issue.responsible_id != person.id:
-        return _no()
+    if (issue is None or issue.state != IssueState.OPEN or issue.responsible_id != person.id
+            or not await _has_role(session, person, issue.project_id, Role.SERVICE)):
+        return _no()  # responsible when it was raised is not enough: still the service person
     person.pending_input = {"kind": FEEDBACK, "issue_id": issue.id}
     audit.record(session, at=now, action="issue.resolution_started", entity="issue",
                  entity_id=issue.id, actor_id=person.id)
@@ -214,8 +221,9 @@ async def finish_resolution(
     person.pending_input = None
     issue = await session.get(CoordinationIssue, int(pending.get("issue_id", 0)),
                               with_for_update=True)
-    if issue is None or issue.state != IssueState.OPEN or issue.responsible_id != person.id:
-        return Outcome.say(False, "该交办件已不在办理中，未做更改。")
+    if (issue is None or issue.state != IssueState.OPEN or issue.responsible_id != person.id
+            or not await _has_role(session, person, issue.project_id, Role.SERVICE)):
+        return Outcome.say(False, "该交办件已不在办理中，或您已不是其服务责任人，未做更改。")
     note = note.strip()
     issue.state, issue.resolution_note = IssueState.CLOSED, note
     issue.closed_at, issue.closed_by_id = now, person.id

@@ -13,9 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import OrgSettings
 from scheduler.notice import Line, Notice, Strong, line
+from scheduler.outbox import enqueue
 from storage import addresses, audit
 from storage.models import InviteToken, Person, Project, ProjectRole, Role
 from storage.scope import is_administrator, sees_everything
+from storage.states import OutboxKind
 from storage.tokens import hash_token, new_token, spend
 
 INVITE_TTL = dt.timedelta(days=7)
@@ -105,6 +107,23 @@ async def redeem_invite(
     if taken is None:
         return None
     row, person = taken
+    # One person, one live invitation: the others lapse with this one.
+    await session.execute(
+        update(InviteToken)
+        .where(InviteToken.person_id == person.id, InviteToken.used_at.is_(None),
+               InviteToken.id != row.id)
+        .values(used_at=now)
+    )
+    previous_user = person.telegram_user_id
+    if previous_user is not None and previous_user != user_id:
+        # The account bound before is told, so a second account cannot take the person
+        # silently. Queued before the new binding: it goes to the address bound before.
+        await enqueue(
+            session, key=f"rebound:{person.id}:{row.id}", kind=OutboxKind.NOTICE,
+            person_id=person.id, now=now, urgent=True,
+            notice=Notice.of([f"⚠️ 您在攻坚助手中的身份（{person.name}）已绑定到另一个 Telegram "
+                              "账号，本账号不再接收通知。如非本人操作，请立即联系区重点项目办。"]),
+        )
     # A Telegram account belongs to one person: release it from anyone else first.
     await session.execute(
         update(Person)
@@ -116,7 +135,8 @@ async def redeem_invite(
     await addresses.bind(session, person.id, addresses.TELEGRAM, str(chat_id), now)
     audit.record(session, at=now, action="person.bind", entity="person", entity_id=person.id,
                  actor_id=person.id, detail={"telegram_user_id": user_id,
-                                             "invite_token_id": row.id})
+                                             "invite_token_id": row.id,
+                                             "previous_telegram_user_id": previous_user})
     return person
 
 

@@ -378,6 +378,8 @@ async def set_reply_message(session: AsyncSession, report: Report, message_id: i
 
 # --- what the sender does with the buttons ---------------------------------------------------
 
+NO_LONGER_ALLOWED = "您已不再负责这条报告所涉及的项目，未记入台账。如有疑问，请联系项目办。"
+
 STATE_EXPLAINED = {
     ReportState.CONFIRMED: "这条报告已经确认过了。",
     ReportState.CANCELLED: "这条报告已经取消。",
@@ -427,6 +429,12 @@ async def confirm(
     why = refusal(report, person, (ReportState.PENDING,))
     if why:
         return why
+    # Authority is what the ledger says now, not when the draft was made: a contact removed
+    # by a re-import since may no longer write into the project.
+    codes = {u.get("project") for u in (report.parse_result or {}).get("updates") or []}
+    allowed = {p.code for p in await visible_projects(session, person, settings.org)}
+    if not codes <= allowed:
+        return NO_LONGER_ALLOWED
     # The state moves only if nobody else moved it first (double presses, races).
     moved = await session.execute(
         update(Report)

@@ -251,13 +251,13 @@ def candidates_text(query: str, projects: Sequence[Project]) -> Notice:
 
 
 def unknown_text(query: str) -> Notice:
+    """For a project that does not exist and for one the caller may not see alike: the
+    answer must not tell which projects exist."""
     return Notice.of([
-        f"没有找到与“{query}”对应的项目。",
-        "请使用台账中的项目名称、简称或编号（如 P004），发送 /status 可查看您的项目列表。",
+        f"没有找到与“{query}”对应的、您可以查看的项目。",
+        "请使用台账中的项目名称、简称或编号（如 P004），发送 /status 可查看您的项目列表；"
+        "如需查看其他项目，请联系项目办。",
     ])
-
-
-FORBIDDEN_TEXT = "无权查看该项目。如需查看，请联系项目办。"
 
 
 # --- project card -----------------------------------------------------------------------------
@@ -448,6 +448,4 @@ async def answer(
         return await project_card(session, found.project, now, tz)
     if found.candidates:
         return candidates_text(query, found.candidates)
-    if found.forbidden:
-        return Notice.of([FORBIDDEN_TEXT])
-    return unknown_text(query)
+    return unknown_text(query)  # not allowed and not there read the same

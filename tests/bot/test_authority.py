@@ -1,0 +1,70 @@
+"""Authority at the moment of action: a re-import that removes a person's role takes away
+what the role allowed, even on drafts made before; one invitation binds a person, and the
+account bound before is told."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.services.onboarding import create_invite, redeem_invite
+from bot.services.reporting import NO_LONGER_ALLOWED
+from storage.ledger.importer import import_ledger
+from storage.ledger.reader import read_ledger
+from storage.models import Outbox, ProgressFact, Report
+from tests.bot.conftest import BotHarness
+from tests.bot.test_reporting import button_message, data_for, press
+from tests.seed import IMPORTED_AT, SAMPLE_LEDGER, person_named, seed_sample_ledger
+
+
+@pytest.mark.sqlite_only
+async def test_a_contact_removed_by_reimport_can_no_longer_confirm_his_draft(
+    harness: BotHarness, tmp_path: Path,
+) -> None:
+    user = await harness.bound_user("孙浩")
+    await harness.say(user, "三一产业基地本周形象进度45%")
+    summary = button_message(harness, user["id"])
+    # The office re-imports the ledger with another contact for the project.
+    changed = tmp_path / "ledger.csv"
+    changed.write_text(SAMPLE_LEDGER.read_text(encoding="utf-8").replace("孙浩", "赵新来"),
+                       encoding="utf-8")
+    async with harness.session_factory() as session:
+        plan = await import_ledger(session, read_ledger(changed),
+                                   now=IMPORTED_AT.replace(month=2))
+        await session.commit()
+    assert any(c.old == ["孙浩"] for item in plan.updated for c in item.changes)
+    answer = await press(harness, user, summary, data_for(summary, "确认"))
+    assert answer == NO_LONGER_ALLOWED
+    async with harness.session_factory() as session:
+        [report] = (await session.scalars(select(Report))).all()
+        facts = await session.scalar(select(func.count(ProgressFact.id)))
+    assert report.state == "pending" and facts == 0
+
+
+async def test_redeeming_an_invite_revokes_the_others_and_tells_the_account_bound_before(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    now = IMPORTED_AT.replace(month=3)
+    async with session_factory() as session:
+        await seed_sample_ledger(session)
+        person = await person_named(session, "孙浩")
+        first, _ = await create_invite(session, person, now)
+        second, _ = await create_invite(session, person, now)
+        await session.commit()
+        assert await redeem_invite(session, first, 111, 111, now) is not None
+        await session.commit()
+        # The second, older invitation no longer binds anyone.
+        assert await redeem_invite(session, second, 222, 222, now) is None
+        await session.rollback()
+        person = await person_named(session, "孙浩")
+        third, _ = await create_invite(session, person, now)
+        await session.commit()
+        bound = await redeem_invite(session, third, 333, 333, now)
+        await session.commit()
+        assert bound is not None and bound.telegram_user_id == 333
+        notices = (await session.scalars(select(Outbox))).all()
+    assert [n.chat_id for n in notices] == [111]  # the account bound before, told once
+    assert "另一个 Telegram 账号" in notices[0].text
