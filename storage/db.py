@@ -31,7 +31,8 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=5000")
+            # Writers queue for the one write lock; under load a commit can wait seconds.
+            cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
     return engine
