@@ -66,5 +66,6 @@ async def test_redeeming_an_invite_revokes_the_others_and_tells_the_account_boun
         await session.commit()
         assert bound is not None and bound.telegram_user_id == 333
         notices = (await session.scalars(select(Outbox))).all()
-    assert [n.chat_id for n in notices] == [111]  # the account bound before, told once
-    assert "另一个 Telegram 账号" in notices[0].text
+    # The account bound before, told once.
+    assert [(n.channel, n.address) for n in notices] == [("telegram", "111")]
+    assert "另一个 Telegram 账号" in str(notices[0].payload)
