@@ -28,7 +28,7 @@ from scheduler.month_job import queue_month_report
 from scheduler.robots import RobotQueueResult, queue_robot_notices, robot_failure_lines
 from scheduler.sweep import run_sweep
 from scheduler.workdays import WorkCalendar
-from storage.models import Person
+from storage.models import JobRun, Person
 
 log = logging.getLogger(__name__)
 LOCK_NAME = "scheduler"  # sweeps and digest queueing, one instance at a time
@@ -62,12 +62,17 @@ class TickReport:
     delivery: DeliveryResult | None = None
     would_send: list[Preview] = field(default_factory=list)
     names: dict[int, str] = field(default_factory=dict)  # person id -> name, for previews
+    behind: dt.datetime | None = None  # the later instant swept before (time went back)
 
     def summary(self, settings: Settings) -> str:
         local = self.at.astimezone(settings.schedule.tz)
         lines = [f"调度 {local:%Y-%m-%d %H:%M}（{settings.schedule.timezone}）"
                  + ("【演练：不发送、不写入】" if self.dry_run else "")]
-        if not self.lock_acquired:
+        if self.behind is not None:
+            last = self.behind.astimezone(settings.schedule.tz)
+            lines.append(f"巡检：时间早于上次巡检（{last:%Y-%m-%d %H:%M}），时间只能向前，"
+                         "本次不做任何更改")
+        elif not self.lock_acquired:
             lines.append("巡检：另一实例正在执行，本次跳过")
         elif self.sweep is not None:
             s = self.sweep
@@ -106,10 +111,23 @@ class TickReport:
         return "\n".join(lines)
 
 
+LAST_SWEEP = "sweep:last"  # JobRun key: the latest instant swept
+
+
 async def _plan(
     session: AsyncSession, settings: Settings, calendar: WorkCalendar, now: dt.datetime,
     report: TickReport,
 ) -> None:
+    # Time only moves forward: an instant before the last sweep (a clock set back, a
+    # mistyped --at) would close alerts and escalate against a past that has been seen.
+    last = await session.scalar(select(JobRun).where(JobRun.key == LAST_SWEEP))
+    if last is not None and now < last.ran_at:
+        report.behind = last.ran_at
+        return
+    if last is None:
+        session.add(JobRun(key=LAST_SWEEP, ran_at=now))
+    else:
+        last.ran_at = now
     report.sweep = await run_sweep(session, settings, calendar, now)
     report.digests_queued = await queue_digests(session, settings, calendar, now)
     report.month_reports_queued = await queue_month_report(session, settings, calendar, now)
@@ -143,6 +161,8 @@ async def tick_once(
             try:
                 await _plan(session, settings, calendar, now, report)
                 await session.flush()
+                if report.behind is not None:
+                    return report
                 report.would_send = await preview_due(session, settings, calendar, now)
                 report.names = await person_names(session, report.would_send)
             finally:
@@ -156,6 +176,8 @@ async def tick_once(
             async with session_factory() as session:
                 await _plan(session, settings, calendar, now, report)
                 await session.commit()
+    if report.behind is not None:
+        return report  # nothing delivered either: it changes nothing
     if channels is None:
         async with session_factory() as session:
             report.would_send = await preview_due(session, settings, calendar, now)

@@ -17,7 +17,7 @@ from bot.cli import main
 from bot.config import load_settings
 from bot.fake_api import FakeTelegram
 from channels.telegram import Limits
-from scheduler.tick import parse_at, tick_once
+from scheduler.tick import LAST_SWEEP, parse_at, tick_once
 from storage.db import make_engine, make_sessionmaker
 from storage.models import Alert, AuditLog, Base, JobRun, Outbox
 from tests.outbox_support import bind
@@ -84,8 +84,30 @@ async def test_tick_without_bot_commits_but_does_not_send(session, session_facto
     report = await tick_once(settings, session_factory, None, AT)
     assert report.delivery is None and len(report.would_send) >= 4
     async with session_factory() as s:
-        assert await s.scalar(select(func.count()).select_from(JobRun)) == 1
+        assert await s.scalar(select(func.count()).select_from(JobRun)
+                              .where(JobRun.key != LAST_SWEEP)) == 1
         assert await s.scalar(select(func.count()).where(Outbox.state == "pending")) >= 4
+
+
+async def test_a_tick_earlier_than_the_last_changes_nothing_and_says_so(
+    session, session_factory, settings,
+) -> None:
+    await seed_digest_world(session)
+    later = AT + dt.timedelta(days=3)
+    await tick_once(settings, session_factory, None, later)
+    before = await table_counts(session_factory)
+    async with session_factory() as s:
+        alerts = sorted((a.id, a.state, a.level, a.closed_at is None)
+                        for a in (await s.scalars(select(Alert))).all())
+    back = await tick_once(settings, session_factory, None, AT)
+    assert back.behind == later and back.sweep is None and not back.would_send
+    assert "时间早于上次巡检" in back.summary(settings)
+    assert await table_counts(session_factory) == before
+    async with session_factory() as s:
+        assert alerts == sorted((a.id, a.state, a.level, a.closed_at is None)
+                                for a in (await s.scalars(select(Alert))).all())
+    dry = await tick_once(settings, session_factory, None, AT, dry_run=True)
+    assert dry.behind == later
 
 
 def test_parse_at(settings) -> None:
