@@ -10,7 +10,6 @@ from bot.config import Settings
 from bot.conversation import Context, Inbound, Turn
 from bot.services.registry import ParserHolder
 from channels.telegram import TelegramChannel
-from scheduler.notice import Action
 from scheduler.workdays import WorkCalendar
 from storage.addresses import TELEGRAM
 
@@ -28,17 +27,6 @@ def from_message(message: Message, *, is_edit: bool = False,
         text=message.text if message.text is not None else (message.caption or ""),
         message_id=str(message.message_id), delivery_id=update_id, is_edit=is_edit,
         photo=message.photo[-1].file_id if message.photo else None,
-    )
-
-
-def from_press(query: CallbackQuery, action: Action) -> Inbound:
-    chat = query.message.chat if query.message is not None else None
-    return Inbound(
-        channel=TELEGRAM, sender=str(query.from_user.id),
-        chat=str(chat.id if chat else query.from_user.id),
-        private=chat is None or chat.type == "private",
-        sent_at=query.message.date if query.message is not None else None,  # type: ignore[arg-type]
-        action=action,
     )
 
 

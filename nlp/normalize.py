@@ -63,7 +63,6 @@ def to_simplified(text: str) -> str:
     return "".join(cc.convert(ch) if ch in trad else ch for ch in text)  # type: ignore[attr-defined]
 
 
-_SPACES = re.compile(r"[ \t]+")
 
 
 def normalize(text: str) -> str:

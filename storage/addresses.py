@@ -53,14 +53,6 @@ async def bind(
     await session.flush()
 
 
-async def unbind(session: AsyncSession, person_id: int, channel: str) -> None:
-    """Forget `person_id`'s addresses on `channel` (the account was taken by someone else)."""
-    await session.execute(
-        delete(Address).where(Address.person_id == person_id, Address.channel == channel)
-        .execution_options(synchronize_session=False)
-    )
-
-
 async def reach_of(session: AsyncSession, person_ids: Iterable[int]) -> dict[int, Reach]:
     """Each person's push address (people without any address are left out)."""
     ids = sorted(set(person_ids))

@@ -31,11 +31,11 @@ from storage.models import InvestmentFact, Milestone, Person, Project, Report
 if TYPE_CHECKING:
     from nlp.parser import Parser
 from storage.scope import visible_projects
-from storage.states import MilestoneState, ReportState
+from storage.states import REPORT_OPEN, MilestoneState, ReportState
 
 log = logging.getLogger(__name__)
 UNPARSABLE = "抱歉，这条消息暂时无法识别，原文已保存。请换一种说法再发一次。"
-OPEN_STATES = (ReportState.PENDING, ReportState.NEEDS_PROJECT)  # a report still awaiting the sender
+OPEN_STATES = REPORT_OPEN  # a report still awaiting the sender
 MAX_PROJECT_BUTTONS = 20
 MAX_MESSAGE_CHARS = 4096  # nlp.parser.MAX_CHARS (not imported here: jieba loads lazily)
 TOO_LONG = (f"这条消息太长了（超过{MAX_MESSAGE_CHARS}字），原文已保存，但没有识别。"
