@@ -22,6 +22,9 @@ def _date(value: str | None) -> dt.date:
 def run(args: argparse.Namespace, settings: Any = None) -> int:
     try:
         parser = Parser(entries_from_ledger(args.ledger))
+    except FileNotFoundError:
+        print(f"找不到台账文件 {args.ledger}", file=sys.stderr)
+        return 2
     except (OSError, ValueError) as exc:
         print(f"无法读取台账 {args.ledger}: {exc}", file=sys.stderr)
         return 2
@@ -53,7 +56,7 @@ def _run_corpus(parser: Parser, args: argparse.Namespace) -> int:
                     row = json.loads(line)
                     sent = _date(row.get("sent") or args.sent)
                 except (ValueError, AttributeError) as exc:
-                    print(f"{args.input}:{lineno}: skipped: {exc}", file=sys.stderr)
+                    print(f"{args.input} 第 {lineno} 行：已跳过（{exc}）", file=sys.stderr)
                     continue
                 result = parser.parse(str(row.get("text") or ""),
                                       sender=row.get("sender") or None, sent=sent)
@@ -65,5 +68,5 @@ def _run_corpus(parser: Parser, args: argparse.Namespace) -> int:
         if out is not sys.stdout:
             out.close()
     seconds = time.perf_counter() - started
-    print(f"{messages} messages, {updates} updates, {seconds:.2f} s", file=sys.stderr)
+    print(f"识别 {messages} 条消息，{updates} 条进度，用时 {seconds:.2f} 秒", file=sys.stderr)
     return 0

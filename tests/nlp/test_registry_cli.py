@@ -58,11 +58,12 @@ def test_cli_corpus(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert rows[0]["id"] == "a"
     assert rows[0]["updates"][0]["investment"] == [{"scope": "month", "wan_yuan": 20000}]
     assert rows[1] == {"id": "b", "updates": []}
-    assert "2 messages, 1 updates" in capsys.readouterr().err
+    assert "识别 2 条消息，1 条进度" in capsys.readouterr().err
 
 
-def test_cli_missing_ledger(tmp_path: Path) -> None:
+def test_cli_missing_ledger(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["parse", "--ledger", str(tmp_path / "nope.csv"), "收到"]) == 2
+    assert capsys.readouterr().err.startswith("找不到台账文件 ")
 
 
 def test_xlsx_ledger_through_the_storage_reader() -> None:
