@@ -170,7 +170,7 @@ async def invite_sheet(args: argparse.Namespace, settings: Settings) -> int:
             try:
                 username = await bot_username(settings)
             except Exception as exc:  # the sheet is still useful with a placeholder
-                log.warning("getMe failed (%s): links carry a placeholder", type(exc).__name__)
+                log.warning("无法向 Telegram 查询机器人用户名（getMe：%s）", type(exc).__name__)
                 username = None
             try:
                 write_table(out, "邀请名单", SHEET_HEADERS, sheet_rows(sheet, username, settings),
@@ -210,8 +210,7 @@ async def invite(args: argparse.Namespace, settings: Settings) -> int:
     try:
         username = await bot_username(settings)
     except Exception as exc:  # the link is still useful with a placeholder
-        log.warning("getMe failed (%s): printing the link with a placeholder",
-                    type(exc).__name__)
+        log.warning("无法向 Telegram 查询机器人用户名（getMe：%s）", type(exc).__name__)
         username = None
     print(f"{name} 的邀请链接（一次有效，{local} 前使用）：")
     print(link(username, token))
