@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ledger", metavar="台账", help="载入的台账（默认 examples/ledger.csv）")
     p.add_argument("--as", dest="as_person", metavar="姓名", help="以此人身份开始对话")
 
-    command("run-or-sandbox", "已配置 token 时运行机器人，否则启动沙盒")
+    command("run-or-sandbox", "已配置 Telegram token 或钉钉应用时运行机器人，否则启动沙盒")
 
     p = command("tick", "按某一时刻执行一次定时任务")
     p.add_argument("--at", metavar="时刻", help="ISO 时刻，例：2023-06-01T08:30（默认现在）")
@@ -210,8 +210,9 @@ async def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_run_or_sandbox(args: argparse.Namespace, settings: Settings) -> Any:
-    if settings.telegram.token is None:
-        print("未配置 Telegram token，启动本地沙盒（sandbox）…", file=sys.stderr)
+    if settings.telegram.token is None and not settings.dingtalk.configured:
+        print("未配置 Telegram token 或钉钉应用（[dingtalk]），启动本地沙盒（sandbox）…",
+              file=sys.stderr)
         args.ledger, args.as_person = None, None
         return resolve("sandbox")(args, settings)
     return resolve("run")(args, settings)

@@ -92,3 +92,23 @@ def test_help_columns_line_up_with_chinese_metavars(
             rest = line[2:].partition("  ")[2]
             starts.add(columns(line[:len(line) - len(rest.lstrip())]))
     assert len(starts) == 1, starts
+
+
+@pytest.mark.parametrize(("configured", "expected"), [
+    ({}, "sandbox"),
+    ({"dingtalk": {"client_id": "dingabc", "client_secret": "s"}}, "run"),
+    ({"telegram": {"token": "123:abc"}}, "run"),
+])
+def test_run_or_sandbox_runs_whichever_chat_is_configured(
+    monkeypatch: pytest.MonkeyPatch, configured: dict, expected: str
+) -> None:
+    """An office on DingTalk alone gets its bot from `make run`, not the sandbox."""
+    import argparse
+
+    import bot.cli as cli
+    from bot.config import load_settings
+
+    chosen: list[str] = []
+    monkeypatch.setattr(cli, "resolve", lambda name: lambda *a: chosen.append(name))
+    cli.cmd_run_or_sandbox(argparse.Namespace(), load_settings(None, **configured))
+    assert chosen == [expected]
