@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings, dashboard_url
-from bot.services import alerts, onboarding, reporting, status
+from bot.services import alerts, onboarding, reporting, status, weblogin
 from bot.services.ranking import rank_reply
 from bot.services.registry import ParserHolder
 from bot.services.render import render_summary
@@ -152,6 +152,11 @@ async def command(
         return Turn([await status.answer(session, ctx.parser, person, settings, now, args)])
     if name == "overdue":
         return Turn([await status.overdue_for(session, person, settings, now, ctx.calendar)])
+    if name == "web":  # the Telegram adapter answers /web itself, without a link preview
+        if not inbound.private:
+            return Turn([Notice.of([weblogin.PRIVATE_ONLY_TEXT])])
+        return Turn([await weblogin.web_link_for(session, person, settings.web, now,
+                                                 settings.schedule.tz)])
     if name == "rank":
         today = now.astimezone(settings.schedule.tz).date()
         return Turn([await rank_reply(session, settings, ctx.calendar, args, today,

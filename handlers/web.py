@@ -13,10 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Settings
 from bot.services import weblogin
 from bot.services.onboarding import UNBOUND_TEXT
+from bot.services.weblogin import PRIVATE_ONLY_TEXT
 from channels.telegram import render_text
 from storage.models import Person
-
-PRIVATE_ONLY_TEXT = "登录链接仅限本人使用，请在与我的私聊中发送 /web。"
 
 
 async def web_cmd(

@@ -67,6 +67,9 @@ def link_text(url: str, expires: dt.datetime, tz: dt.tzinfo) -> Notice:
     ])
 
 
+PRIVATE_ONLY_TEXT = "登录链接仅限本人使用，请在与我的私聊中发送 /web。"
+
+
 async def web_link_for(
     session: AsyncSession, person: Person, web: WebSettings, now: dt.datetime, tz: dt.tzinfo
 ) -> Notice:

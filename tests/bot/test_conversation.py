@@ -91,6 +91,12 @@ async def test_bind_report_confirm_status_and_ack(
     status = await turn(said("/status 三一产业基地"))
     assert "三一集团产业基地" in status.replies[0].plain_text()
     assert "未知命令" in (await turn(said("/foo"))).replies[0].plain_text()
+    # /web, which the unknown-command answer lists, gives a sign-in link on any channel;
+    # in a group only the hint to ask in private.
+    assert "/login?t=" in (await turn(said("/web"))).replies[0].plain_text()
+    in_group = await turn(Inbound(channel=CHANNEL, sender="u-sun", chat="-9", private=False,
+                                  sent_at=NOW, text="/web"))
+    assert "私聊" in in_group.replies[0].plain_text()
 
     # An overdue milestone's alert: acknowledged by a recipient through an action.
     async with session_factory() as s:
