@@ -28,6 +28,8 @@ _ITEM_COL = re.compile(
 _FACT_NAME = re.compile(
     r"投资|进度|问题|困难|节点|开工|竣工|投产|封顶|验收|签约|摘牌|许可|建议|事项|情况|进展|计划|时间")
 _MONEY_COL = re.compile(r"投资|金额|资金|完成额")
+# 本月完成, 年度累计, 开工以来累计: in a table, a bare figure under "done so far" is money.
+_DONE_COL = re.compile(r"完成(?!率)|累计")
 _SHARE_COL = re.compile(r"进度|比例|百分比|完成率|%|％")
 _UNIT_IN = re.compile(
     r"[(（]\s*(?:单位\s*[:：]\s*)?(万元|亿元|元)\s*[)）]|单位\s*[:：]\s*(万元|亿元|元)")
@@ -61,10 +63,33 @@ def _label(header: str) -> str:
     return _PCT_IN.sub("", _UNIT_IN.sub("", header)).strip(" :：")
 
 
+_MONEY_VALUE = re.compile(r"\d\s*(?:万元|亿元|元)")
+
+
+# How a form's label ends (本月完成投资, 形象进度, 存在问题, 年度累计): a sentence does not.
+_LABEL_END = re.compile(
+    r"(?:投资|进度|问题|困难|事项|情况|计划|完成|累计|时间|进展|建议|节点|金额)$")
+
+
+def _is_pair(cells: list[str]) -> bool:
+    """A label and its value (本月完成投资 | 4500万元), not a two-column header (指标 | 数值)."""
+    key, value = _label(cells[0]), cells[1]
+    if _GENERIC_VALUE.match(_label(value)) or _ITEM_COL.match(value) or value in _EMPTY:
+        return False
+    if _NAME_COL.search(key) or _ITEM_COL.match(key) or _SKIP_COL.search(key):
+        return False
+    return len(key) <= 12 and not re.search(r"\d", key) and bool(_LABEL_END.search(key))
+
+
 def _is_header(cells: list[str]) -> bool:
     words = sum(bool(_HEADER_WORD.search(c)) for c in cells)
     numeric = sum(bool(re.search(r"\d", c)) and not _UNIT_IN.search(c) for c in cells)
-    return words >= max(2, len(cells) // 2) and numeric <= 1
+    valued = any(_VALUE_CELL.search(_UNIT_IN.sub("", c)) for c in cells)
+    return words >= max(2, len(cells) // 2) and numeric <= 1 and not valued
+
+
+# A cell that states a figure (主体结构完成20%, 4500万元) is a row's value, never a header.
+_VALUE_CELL = re.compile(r"\d\s*(?:%|％|万元|亿元|元)")
 
 
 def rewrite(text: str) -> tuple[str, list[Inferred]] | None:
@@ -86,6 +111,15 @@ def rewrite(text: str) -> tuple[str, list[Inferred]] | None:
         cells = _cells(line) if _TABULAR.search(line.strip()) else []
         if unit and len(cells) < 2:
             title_unit = unit.group(1) or unit.group(2)
+        if len(cells) == 2 and _is_pair(cells):
+            # 形象进度<TAB>桩基完成九成: a form's label and its value, one line each.
+            key = _label(cells[0])
+            if not _MONEY_COL.search(key) and _DONE_COL.search(key) and _MONEY_VALUE.search(
+                    cells[1]):
+                key = _money_label(key)
+            line = f"{key}：{cells[1]}"
+            cells = []
+            found = True
         if len(cells) >= 2 and _is_header(cells):
             j = i + 1
             rows = []
@@ -179,7 +213,7 @@ def _value(label: str, value: str, unit: str | None, title_unit: str | None
         return value, None
     if _SHARE_COL.search(label):
         return value + "%", "column"
-    if _MONEY_COL.search(label):
+    if _MONEY_COL.search(label) or _DONE_COL.search(label):
         if unit or title_unit:
             return value + (unit or title_unit or ""), "column"
         return value + "万元", "unit"
@@ -201,6 +235,8 @@ def _project_row(cells: list[str], labels: list[str], units: list[str | None],
         if cell in _EMPTY:
             continue
         value, why = _value(label, cell, units[k] if k < len(units) else None, title_unit)
+        if why and not _SHARE_COL.search(label) and not _MONEY_COL.search(label):
+            label = _money_label(label)
         parts.append((label, value, why))  # type: ignore[arg-type]
     head = " ".join(subject) + "："
     sentence = head
@@ -211,6 +247,19 @@ def _project_row(cells: list[str], labels: list[str], units: list[str | None],
         if why:
             marks.append((start, start + len(piece), why))
     return sentence, marks
+
+
+def _unit_of(cell: str) -> str | None:
+    u = _UNIT_IN.search(cell)
+    return (u.group(1) or u.group(2)) if u else None
+
+
+def _money_label(label: str) -> str:
+    """本月完成 → 本月完成投资, 开工以来累计 → 开工以来累计完成投资: the column's figure is
+    the investment done, said the way a contact would."""
+    if "完成" not in label:
+        label += "完成"
+    return label + "投资"
 
 
 _GENERIC_VALUE = re.compile(
@@ -225,7 +274,10 @@ def _item_row(cells: list[str], labels: list[str], units: list[str | None],
     first = next((k for k in range(len(cells))
                   if not (k < len(labels) and _SKIP_COL.search(labels[k]) and k + 1 < len(cells))),
                  0)
-    what = cells[first]
+    what = _label(cells[first])
+    # Only money is said per scope (本月完成投资, 累计完成投资); 形象进度 or 存在问题 under the
+    # same scope columns is one statement about the project.
+    scoped = bool(_MONEY_COL.search(what) or _DONE_COL.search(what))
     plain: list[tuple[str, str | None]] = []  # values under generic headers: what：v1，v2
     pieces: list[tuple[str, str | None]] = []
     for k in range(first + 1, len(cells)):
@@ -233,15 +285,19 @@ def _item_row(cells: list[str], labels: list[str], units: list[str | None],
         if v in _EMPTY:
             continue
         label = labels[k] if k < len(labels) else ""
-        value, why = _value(what, v, units[k] if k < len(units) else None, title_unit)
-        if _GENERIC_VALUE.match(label) or _SKIP_COL.search(label):
+        unit = (units[k] if k < len(units) else None) or _unit_of(cells[first])
+        value, why = _value(what, v, unit, title_unit)
+        if _GENERIC_VALUE.match(label) or _SKIP_COL.search(label) or not scoped:
             plain.append((value, why))
         else:
             pieces.append((f"{label}{what}{value}", why or "column"))
     if plain:
         why = next((w for _v, w in plain if w), None)
         # One clause: 主体封顶：已完成 10月20日 (the date stays with its milestone).
-        pieces.insert(0, (what + "：" + " ".join(v for v, _w in plain), why))
+        said = " ".join(v for v, _w in plain)
+        if scoped and not _MONEY_COL.search(what) and _MONEY_VALUE.search(said):
+            what = _money_label(what)  # 年度累计完成：8200万元 → 年度累计完成投资
+        pieces.insert(0, (what + "：" + said, why))
     sentence = ""
     marks: list[tuple[int, int, str]] = []
     for n, (piece, why) in enumerate(pieces):
@@ -249,4 +305,4 @@ def _item_row(cells: list[str], labels: list[str], units: list[str | None],
         sentence += piece + ("；" if n + 1 < len(pieces) else "。")
         if why:
             marks.append((start, start + len(piece), why))
-    return sentence or what + "。", marks
+    return sentence, marks  # a row with nothing in it says nothing

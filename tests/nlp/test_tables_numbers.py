@@ -134,3 +134,25 @@ def test_a_forms_problem_label_is_not_the_problem(parser: Parser) -> None:
             "2.园区道路未贯通，影响材料运输。")
     [update] = parse(parser, text)
     assert [i["category"] for i in update["issues"]] == ["approval", "utilities"]
+
+
+def test_done_so_far_columns_are_money_in_the_titles_unit() -> None:
+    text, _ = rewrite("5月调度（单位：亿元）\n项目名称\t当月完成\t自开工累计\t形象进度\n"  # type: ignore[misc]
+                      "钢铁城\t0.3\t12.5\t主体完成50%")
+    assert "当月完成投资0.3亿元" in text
+    assert "自开工累计完成投资12.5亿元" in text
+    assert "形象进度：主体完成50%" in text
+
+
+def test_label_value_lines_without_a_header_read_as_a_form() -> None:
+    text, _ = rewrite("文体中心8月\n本年累计\t3200万元\n形象进度\t屋面完成60%\n存在问题\t无")  # type: ignore[misc]
+    assert text.splitlines()[1:] == ["本年累计完成投资：3200万元", "形象进度：屋面完成60%",
+                                     "存在问题：无"]
+
+
+def test_scope_columns_apply_to_money_only_and_empty_rows_say_nothing() -> None:
+    text, _ = rewrite("钢铁城9月\n\t当月\t年度累计\n完成投资（万元）\t800\t5600\n"  # type: ignore[misc]
+                      "形象进度\t整体完成70%\t\n存在问题\t—\t")
+    assert "当月完成投资800万元" in text and "年度累计完成投资5600万元" in text
+    assert "形象进度：整体完成70%" in text
+    assert "存在问题" not in text
