@@ -144,16 +144,26 @@ def _same_sentence(text: str, clauses: Sequence[tuple[int, int]], i: int,
 
 
 _BACK_TO_WORK = re.compile(r"已(?:经)?(?:全面)?(?:复工|恢复施工|恢复正常|恢复生产|正常施工)")
-_SECTION_LABEL = re.compile(
-    r"(?:存在的?|主要|需要?(?:区里|上级|政府)?协调(?:解决)?的?|遇到的?|当前|目前)?"
-    r"(?:问题|困难)(?:及|和|与)?(?:建议|诉求|需求)?\s*[:：]")
+# A form's problem section: 存在问题, 需协调解决的问题, 存在问题及需协调事项, 困难和建议.
+_LABEL = (
+    r"(?:(?:存在的?|主要|需要?(?:区里|上级|政府)?协调(?:解决)?的?|遇到的?|当前|目前)?"
+    r"(?:问题|困难)(?:(?:及|和|与)(?:需要?)?(?:协调(?:解决)?的?)?"
+    r"(?:问题|困难|事项|建议|诉求|需求))?"
+    r"|(?:需要?)?协调(?:解决)?的?事项)")
+_SECTION_LABEL = re.compile(_LABEL + r"\s*[:：]")
+# An item of a list under a label: 1. / 2、 / （一） / ① at the start of a line.
+_ITEM_LINE = re.compile(
+    r"\n[ \t]*(?:\d{1,2}\s*[.．、)）]|[(（][一二三四五六七八九十\d]{1,3}[)）]|[①-⑩])")
 _SENTENCE_END = re.compile(r"[。！!？?\n；;]")
 _CONSEQUENCE = re.compile(r"\s*(?:进而|从而|并|已)?(?:影响|导致|造成|致使|使得|制约)")
 
 # 存在问题：无。 / 困难及建议：暂无 — a report form's section saying there is nothing.
 _NONE_SECTION = re.compile(
-    r"(?:存在的?|主要|遇到的?)?(?:问题|困难|事项)?(?:及|和|与)?(?:问题|困难|事项|建议)"
-    r"(?:\s*[:：]\s*|[ \t]*\n\s*)(?:无|暂无|没有|暂时没有|无需协调)(?=\s*[。.；;\n]|\s*$)"
+    r"(?:(?:存在的?|主要|遇到的?)?(?:问题|困难|事项)?(?:及|和|与)?(?:问题|困难|事项|建议)|"
+    + _LABEL + r")(?:\s*[:：]\s*|[ \t]*\n\s*|\t+)(?:无|暂无|没有|暂时没有|无需协调|[—\-/／]+)"
+    r"(?=\s*[。.；;\n]|\s*$)"
+    # A label standing alone (a column's name, a blank form): nothing was written under it.
+    r"|(?:^|(?<=[\n\t]))" + _LABEL + r"\s*[:：]?(?=\s*[。.；;]?\s*(?:\n|$))"
 )
 
 
@@ -164,8 +174,9 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
     not a land problem, unless something is said to be wrong)."""
     blanked = _NONE_SECTION.sub(lambda m: " " * len(m.group()), blanked)
     # A form's label (需协调解决的问题：) is no problem word itself: the items after it are.
+    sections = _sections(blanked)
     blanked = _SECTION_LABEL.sub(lambda m: " " * len(m.group()), blanked)
-    if not _ANY_PROBLEM.search(blanked):
+    if not sections and not _ANY_PROBLEM.search(blanked):
         return []
     kinds: list[str] = []  # per clause: problem | request | none
     anchors: list[int | None] = []  # where its problem word stands (None: no category)
@@ -184,6 +195,13 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
     cats = _Lazy(len(clauses), cat_of)
     for cs, ce in clauses:
         clause = blanked[cs:ce]
+        if any(cs < hi and lo < ce and _WORDS.search(blanked, max(cs, lo), min(ce, hi))
+               for lo, hi in sections) and not _settled(clause):
+            # Whatever is written under 存在问题 is a problem, said plainly or not
+            # (返岗率仅六成, 施工许可证尚未取得).
+            kinds.append("problem")
+            anchors.append(len(clause))
+            continue
         if not _ANY_PROBLEM.search(clause):
             kinds.append("none")
             anchors.append(len(clause))
@@ -242,6 +260,26 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
             continue
         out.extend(_two_problems(text, blanked, cs, ce)
                    or [IssueMention(cs, ce, category, text[cs:ce].strip())])
+    return out
+
+
+_WORDS = re.compile(r"[\u4e00-\u9fff]{2}")
+
+
+def _sections(text: str) -> list[tuple[int, int]]:
+    """Where a form's problem section holds its items: from its label to the next label."""
+    out = []
+    for m in _SECTION_LABEL.finditer(text):
+        eol = text.find("\n", m.end())
+        eol = len(text) if eol < 0 else eol
+        if text[m.end():eol].strip():
+            out.append((m.end(), eol))  # 存在问题：… on its own line
+            continue
+        end = eol  # 存在问题： then numbered items, one a line
+        while (item := _ITEM_LINE.match(text, end)) is not None:
+            nl = text.find("\n", item.end())
+            end = len(text) if nl < 0 else nl
+        out.append((m.end(), end))
     return out
 
 

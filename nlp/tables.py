@@ -138,6 +138,13 @@ def rewrite(text: str) -> tuple[str, list[Inferred]] | None:
                     pos += len(sentence) + 1
                 i = j
                 continue
+            # A header with no rows under it (a template, a notice quoting the form) reports
+            # nothing: its 存在问题 is a column's name, not a problem.
+            found = True
+            out.append("")
+            pos += 1
+            i += 1
+            continue
         line, marks = _bare_money(line, title_unit)
         found = found or bool(marks)
         for s, e in marks:
