@@ -150,6 +150,7 @@ _LABEL = (
     r"(?:问题|困难)(?:(?:及|和|与)(?:需要?)?(?:协调(?:解决)?的?)?"
     r"(?:问题|困难|事项|建议|诉求|需求))?"
     r"|(?:需要?)?协调(?:解决)?的?事项)")
+_LABEL_WORD = re.compile(r"问题|困难|事项|建议")
 _SECTION_LABEL = re.compile(_LABEL + r"\s*[:：]")
 # An item of a list under a label: 1. / 2、 / （一） / ① at the start of a line.
 _ITEM_LINE = re.compile(
@@ -172,10 +173,12 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
     """Issues in text order. `blanked` is `text` with milestone words replaced by spaces;
     `event_starts` are where milestone words stand (土地尚未摘牌 is the event 摘牌 not done,
     not a land problem, unless something is said to be wrong)."""
-    blanked = _NONE_SECTION.sub(lambda m: " " * len(m.group()), blanked)
-    # A form's label (需协调解决的问题：) is no problem word itself: the items after it are.
-    sections = _sections(blanked)
-    blanked = _SECTION_LABEL.sub(lambda m: " " * len(m.group()), blanked)
+    sections: list[tuple[int, int]] = []
+    if _LABEL_WORD.search(blanked):  # most messages hold no form: skip the label scans
+        blanked = _NONE_SECTION.sub(lambda m: " " * len(m.group()), blanked)
+        # A form's label (需协调解决的问题：) is no problem word itself: the items after it are.
+        sections = _sections(blanked)
+        blanked = _SECTION_LABEL.sub(lambda m: " " * len(m.group()), blanked)
     if not sections and not _ANY_PROBLEM.search(blanked):
         return []
     kinds: list[str] = []  # per clause: problem | request | none

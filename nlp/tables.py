@@ -71,6 +71,21 @@ _LABEL_END = re.compile(
     r"(?:投资|进度|问题|困难|事项|情况|计划|完成|累计|时间|进展|建议|节点|金额)$")
 
 
+def _message_unit(lines: list[str]) -> str | None:
+    """The unit said once for the whole message — in its title, or on a line of its own
+    before or after the table (单位：万元, （亿元））, not in a column's header."""
+    for line in lines:
+        if (unit := _UNIT_IN.search(line)) is None:
+            continue
+        cells = _cells(line) if _TABULAR.search(line.strip()) else []
+        if len(cells) < 2 or any(_UNIT_IN.search(c) and not _label(c) for c in cells):
+            return unit.group(1) or unit.group(2)
+    return None
+
+
+_HEADER_END = re.compile(r"(?:投资|累计|进度|问题|困难|事项|金额)$")
+
+
 def _is_pair(cells: list[str]) -> bool:
     """A label and its value (本月完成投资 | 4500万元), not a two-column header (指标 | 数值)."""
     key, value = _label(cells[0]), cells[1]
@@ -78,12 +93,16 @@ def _is_pair(cells: list[str]) -> bool:
         return False
     if _NAME_COL.search(key) or _ITEM_COL.match(key) or _SKIP_COL.search(key):
         return False
+    if _HEADER_END.search(_label(value)) and not re.search(r"\d", value):
+        return False  # 本月完成投资 | 年度累计: two column names
     return len(key) <= 12 and not re.search(r"\d", key) and bool(_LABEL_END.search(key))
 
 
 def _is_header(cells: list[str]) -> bool:
     words = sum(bool(_HEADER_WORD.search(c)) for c in cells)
     numeric = sum(bool(re.search(r"\d", c)) and not _UNIT_IN.search(c) for c in cells)
+    if any(_UNIT_IN.search(c) and not _label(c) for c in cells):
+        return False  # 9月项目情况  单位：万元 is a title with its unit
     valued = any(_VALUE_CELL.search(_UNIT_IN.sub("", c)) for c in cells)
     return words >= max(2, len(cells) // 2) and numeric <= 1 and not valued
 
@@ -102,22 +121,22 @@ def rewrite(text: str) -> tuple[str, list[Inferred]] | None:
     out: list[str] = []
     inferred: list[Inferred] = []
     pos = 0  # length of the rewritten text so far
-    title_unit: str | None = None
+    title_unit = _message_unit(lines)
     i = 0
     found = False
     while i < len(lines):
         line = lines[i]
-        unit = _UNIT_IN.search(line)
         cells = _cells(line) if _TABULAR.search(line.strip()) else []
-        if unit and len(cells) < 2:
-            title_unit = unit.group(1) or unit.group(2)
         if len(cells) == 2 and _is_pair(cells):
             # 形象进度<TAB>桩基完成九成: a form's label and its value, one line each.
-            key = _label(cells[0])
+            key, value = _label(cells[0]), cells[1]
+            value, why = _value(key, value, _unit_of(cells[0]), title_unit)
             if not _MONEY_COL.search(key) and _DONE_COL.search(key) and _MONEY_VALUE.search(
-                    cells[1]):
+                    value):
                 key = _money_label(key)
-            line = f"{key}：{cells[1]}"
+            line = f"{key}：{value}"
+            if why:
+                inferred.append(Inferred(pos + len(key) + 1, pos + len(line), why))
             cells = []
             found = True
         if len(cells) >= 2 and _is_header(cells):
@@ -202,11 +221,14 @@ def _rows_as_sentences(header: list[str], rows: list[list[str]], title_unit: str
     item_per_row = (bool(_ITEM_COL.match(labels[min(lead, len(labels) - 1)]))
                     and fact_names * 2 >= len(firsts)) or not any(
         _NAME_COL.search(lb) or _CODE_COL.search(lb) or _ITEM_COL.match(lb) for lb in labels)
+    # 本月完成投资 | 本年累计 | 开工累计 over 650 | 27500 | 47500: one record, no names.
+    record = item_per_row and not fact_names and all(
+        _FACT_NAME.search(lb) or _DONE_COL.search(lb) for lb in labels if lb)
     out = []
     for row in rows:
         # A row with fewer cells than the header: its cells fill the columns from the left.
         cells = row[: len(header)]
-        if item_per_row:
+        if item_per_row and not record:
             out.append(_item_row(cells, labels, units, title_unit))
         else:
             out.append(_project_row(cells, labels, units, title_unit))
@@ -245,7 +267,7 @@ def _project_row(cells: list[str], labels: list[str], units: list[str | None],
         if why and not _SHARE_COL.search(label) and not _MONEY_COL.search(label):
             label = _money_label(label)
         parts.append((label, value, why))  # type: ignore[arg-type]
-    head = " ".join(subject) + "："
+    head = " ".join(subject) + "：" if subject else ""
     sentence = head
     for n, (label, value, why) in enumerate(parts):  # type: ignore[misc]
         piece = f"{label}：{value}" if not _MONEY_COL.search(label) else f"{label}{value}"

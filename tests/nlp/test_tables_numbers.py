@@ -156,3 +156,14 @@ def test_scope_columns_apply_to_money_only_and_empty_rows_say_nothing() -> None:
     assert "当月完成投资800万元" in text and "年度累计完成投资5600万元" in text
     assert "形象进度：整体完成70%" in text
     assert "存在问题" not in text
+
+
+def test_a_unit_line_after_the_table_and_a_record_without_names() -> None:
+    text, _ = rewrite("钢铁城6月\n本月完成投资\t年度累计\n320\t2100\n（单位：万元）")  # type: ignore[misc]
+    assert "本月完成投资320万元" in text and "年度累计完成投资2100万元" in text
+
+
+def test_a_title_with_its_unit_is_no_header() -> None:
+    text, _ = rewrite("8月调度  单位：亿元\n项目名称    当月完成    存在问题\n"  # type: ignore[misc]
+                      "钢铁城      0.4         无")
+    assert "钢铁城：当月完成投资0.4亿元" in text
