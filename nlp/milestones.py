@@ -21,7 +21,7 @@ _MILESTONE = re.compile(
     r"|(?P<topped_out>主体封顶|封顶|封[的了过]顶)"
     r"|(?P<completed>主体完工|竣工|完工|建成(?!区))"
     # Split verb forms of speech: 开的工, 开了工, 开不了工 (negated: see _SPLIT_NEG).
-    r"|(?P<started>破土动工|开工(?!以来|率|前|条件|手续)|动工|进场施工|开建"
+    r"|(?P<started>破土动工|(?<!自)开工(?!以来|累计|率|前|条件|手续)|动工|进场施工|开建"
     r"|[开动](?:的|了|过|不了|不成)工)"
     r"|(?P<permit>施工许可证?|四证齐全|施工证)"
     r"|(?P<land>摘牌|拿地|取得土地|土地出让|供地|土地证)"

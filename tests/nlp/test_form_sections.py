@@ -46,3 +46,18 @@ def test_numbered_items_under_an_empty_label_line(parser: Parser) -> None:
 def test_the_section_ends_with_its_line(parser: Parser) -> None:
     text = "【钢铁城】\n- 存在问题：无。\n- 已于8月5日开工，计划年底封顶；"
     assert issues(parser, text) == []
+
+
+def scopes(parser: Parser, text: str) -> list[tuple[str, float]]:
+    result = parser.parse(text, sender=None, sent=SENT).to_json()["updates"]
+    return [(i["scope"], float(i["wan_yuan"])) for u in result for i in u["investment"]]
+
+
+def test_scope_words_of_a_form(parser: Parser) -> None:
+    text = "钢铁城\n本年累计完成投资：4100万元\n自开工累计完成投资：2.2亿元\n2022年完成投资：1.5亿元"
+    assert scopes(parser, text) == [("year", 4100), ("cumulative", 22000), ("year", 15000)]
+
+
+def test_since_the_start_is_a_scope_not_a_start(parser: Parser) -> None:
+    result = parser.parse("钢铁城开工累计完成投资3.3亿元", sender=None, sent=SENT).to_json()
+    assert [u["events"] for u in result["updates"]] == [[]]
