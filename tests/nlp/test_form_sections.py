@@ -54,7 +54,8 @@ def scopes(parser: Parser, text: str) -> list[tuple[str, float]]:
 
 
 def test_scope_words_of_a_form(parser: Parser) -> None:
-    text = "钢铁城\n本年累计完成投资：4100万元\n自开工累计完成投资：2.2亿元\n2022年完成投资：1.5亿元"
+    text = ("钢铁城\n本年累计完成投资：4100万元\n自开工累计完成投资：2.2亿元\n"
+            "2022年完成投资：1.5亿元")
     assert scopes(parser, text) == [("year", 4100), ("cumulative", 22000), ("year", 15000)]
 
 
