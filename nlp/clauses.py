@@ -66,7 +66,7 @@ _FILLER = re.compile(
 
 
 # Spoken "next point" words: a clause break where a transcript has no punctuation.
-_NEXT_POINT = re.compile(r"还有就是|再就是|另外|此外|再一个|还有一个")
+_NEXT_POINT = re.compile(r"还有就是|再就是|另外|此外|再一个|还有一个|然后")
 
 
 # Every filler and next-point word has one of these characters.

@@ -65,3 +65,8 @@ def test_a_later_step_does_not_take_the_first_steps_date(parser: Parser) -> None
     update = one(parser, "钢铁城计划下月封顶然后竣工")
     assert [(e["milestone"], e["date"]) for e in update["events"]] == [
         ("topped_out", "2023-06-30"), ("completed", None)]
+
+
+def test_spoken_then_separates_two_problems(parser: Parser) -> None:
+    u = one(parser, "钢铁城呃用地指标还没批下来然后那个施工用电也没接通")
+    assert sorted(i["category"] for i in u["issues"]) == ["land", "utilities"]
