@@ -87,6 +87,8 @@ _HELD_UP = re.compile(
 _OBTAIN_PLAN = re.compile(
     r"(?:计划|预计|力争|争取|将|有望|确保)[^，,。；;]{0,12}?(?:取得|拿到|办结|办完|办好|下证|领证)"
 )
+# A clause that opens with an estimate (估计下礼拜三, 预计下月中旬): a date to come.
+_EXPECT = re.compile(r"\s*(?:估计|预计|大概|争取|力争|有望|应该)")
 _RESCHEDULE = re.compile(r"推迟[到至]|延期[到至]|延后[到至]|顺延[到至]|改[到至]|调整[到至为]")
 
 
@@ -181,11 +183,14 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
             date_from = follow.end() if follow else cs
             if follow is None and last is not None and last.milestone in ("permit", "land"):
                 follow = _OBTAIN_PLAN.search(text, cs, ce)
+            if follow is None and last is not None and last.status == "not_done":
+                # 没能按期竣工，估计明年二季度: the new expected date of what was missed.
+                follow = _EXPECT.match(text, cs, ce)
             if last is not None and follow:
                 when = within(date_from, ce)
                 if when:
                     last = EventMention(follow.start(), ce, last.milestone, "planned",
-                                        when[0].date)
+                                        when[0].for_plan(sent))
                     out.append(last)
             continue
         prev: EventMention | None = None
@@ -238,6 +243,12 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                 date = span.for_plan(sent)
             ev = EventMention(ms, me, kind, status, date,
                               rolled=span is not None and date is not None and date != span.date)
+            if status == "not_done" and moved is not None and not _SUPERSEDED.search(prefix):
+                # 没能按期竣工推迟到明年3月底: missed, and the new plan.
+                after = within(me + moved.end(), right)
+                if after:
+                    out.append(ev)
+                    ev = EventMention(ms, me, kind, "planned", after[0].for_plan(sent))
             if _SUPERSEDED.search(prefix):
                 # 原定5月底竣工推迟到6月中旬: only the new plan is reported.
                 resched = _RESCHEDULE.search(suffix)

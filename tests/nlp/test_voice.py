@@ -70,3 +70,14 @@ def test_a_later_step_does_not_take_the_first_steps_date(parser: Parser) -> None
 def test_spoken_then_separates_two_problems(parser: Parser) -> None:
     u = one(parser, "钢铁城呃用地指标还没批下来然后那个施工用电也没接通")
     assert sorted(i["category"] for i in u["issues"]) == ["land", "utilities"]
+
+
+@pytest.mark.parametrize(("text", "date"), [
+    ("钢铁城没能按期封顶，估计下个月底", "2023-06-30"),
+    ("钢铁城还没竣工嗯预计8月20号左右", "2023-08-20"),
+    ("钢铁城没能按期投产推迟到9月底", "2023-09-30"),
+])
+def test_a_missed_milestone_and_its_new_expected_date(parser: Parser, text: str,
+                                                      date: str) -> None:
+    statuses = [(e["status"], e["date"]) for e in one(parser, text)["events"]]
+    assert statuses == [("not_done", None), ("planned", date)]
