@@ -87,6 +87,8 @@ _HELD_UP = re.compile(
 _OBTAIN_PLAN = re.compile(
     r"(?:计划|预计|力争|争取|将|有望|确保)[^，,。；;]{0,12}?(?:取得|拿到|办结|办完|办好|下证|领证)"
 )
+# What may stand beside a date said after the fact: 上礼拜五开始的, 就是前天.
+_AFTERTHOUGHT = re.compile(r"\s*(?:就是|是)?\s*(?:开始的|弄的|搞的|的)?\s*")
 # A clause that opens with an estimate (估计下礼拜三, 预计下月中旬): a date to come.
 _EXPECT = re.compile(r"\s*(?:估计|预计|大概|争取|力争|有望|应该)")
 _RESCHEDULE = re.compile(r"推迟[到至]|延期[到至]|延后[到至]|顺延[到至]|改[到至]|调整[到至为]")
@@ -178,6 +180,17 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
     for ci, (cs, ce) in enumerate(clauses):
         spans = named[ci] if named is not None else milestone_spans(text, cs, ce)
         if not spans:
+            if last is not None and last.status == "done" and last.date is None \
+                    and out and out[-1] is last:
+                when = within(cs, ce)
+                rest = text[cs:ce]
+                for d in reversed(when):
+                    rest = rest[:d.start - cs] + rest[d.end - cs:]
+                if len(when) == 1 and _AFTERTHOUGHT.fullmatch(rest) and when[0].date <= sent:
+                    # 主体封顶了，前天: the day said after the fact, as speech does.
+                    last = out[-1] = EventMention(last.start, last.end, last.milestone, "done",
+                                                  when[0].date)
+                    continue
             # The new date follows 推迟到; with 预计…取得 it sits between the two words.
             follow = _RESCHEDULE.search(text, cs, ce)
             date_from = follow.end() if follow else cs
@@ -231,6 +244,12 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                 back = span.year_back()
                 if back <= sent and (status == "done" or (date - sent).days > 183):
                     date, status = back, "done"
+            if status == "done" and date is None and len(post_dates) == 1 \
+                    and post_dates[0].date <= sent and _AFTERTHOUGHT.fullmatch(
+                        text[me:post_dates[0].start].lstrip("了 ，,") + text[
+                            post_dates[0].end:right]):
+                span = post_dates[0]  # 已经试生产了上礼拜五开始的
+                date = span.date
             if status is None:
                 status = "planned" if date is not None and date > sent else "done"
             if status == "done" and any(a <= ms < b for a, b in plan_sections):

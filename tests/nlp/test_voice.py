@@ -81,3 +81,15 @@ def test_a_missed_milestone_and_its_new_expected_date(parser: Parser, text: str,
                                                       date: str) -> None:
     statuses = [(e["status"], e["date"]) for e in one(parser, text)["events"]]
     assert statuses == [("not_done", None), ("planned", date)]
+
+
+@pytest.mark.parametrize(("text", "date"), [
+    ("钢铁城主体封顶了嗯前天", "2023-05-08"),
+    ("钢铁城已经开工了上礼拜一开始的", "2023-05-01"),
+])
+def test_the_day_said_after_a_done_milestone(parser: Parser, text: str, date: str) -> None:
+    assert [(e["status"], e["date"]) for e in one(parser, text)["events"]] == [("done", date)]
+
+
+def test_an_afterthought_date_never_makes_a_future_done(parser: Parser) -> None:
+    assert [e["date"] for e in one(parser, "钢铁城封顶了，下礼拜一")["events"]] != ["2023-05-15"]
