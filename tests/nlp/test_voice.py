@@ -93,3 +93,14 @@ def test_the_day_said_after_a_done_milestone(parser: Parser, text: str, date: st
 
 def test_an_afterthought_date_never_makes_a_future_done(parser: Parser) -> None:
     assert [e["date"] for e in one(parser, "钢铁城封顶了，下礼拜一")["events"]] != ["2023-05-15"]
+
+
+@pytest.mark.parametrize(("text", "pct", "part"), [
+    ("钢铁城屋面防水做了一半", 50, "屋面防水"),
+    ("钢铁城形象进度差不多百分之六十", 60, None),
+    ("钢铁城幕墙弄了三成", 30, "幕墙"),
+])
+def test_spoken_shares_of_the_work(parser: Parser, text: str, pct: float,
+                                   part: str | None) -> None:
+    u = one(parser, text)
+    assert (u["progress_pct"], u["progress_part"]) == (pct, part)
