@@ -104,3 +104,8 @@ def test_spoken_shares_of_the_work(parser: Parser, text: str, pct: float,
                                    part: str | None) -> None:
     u = one(parser, text)
     assert (u["progress_pct"], u["progress_part"]) == (pct, part)
+
+
+def test_a_filler_after_the_scope_word_keeps_the_scope(parser: Parser) -> None:
+    u = one(parser, "钢铁城这个月呃完成投资三千二百万")
+    assert [(i["scope"], i["wan_yuan"]) for i in u["investment"]] == [("month", 3200)]
