@@ -18,21 +18,21 @@ _MILESTONE = re.compile(
     # (消防验收, 环保验收, 规划验收 … are special inspections, not the project's acceptance:
     # see _OTHER_INSPECTION.)
     r"(?P<accepted>竣工验收|通过验收|组织验收|验收)"
-    r"|(?P<topped_out>主体封顶|封顶|封[的了过]顶)"
+    r"|(?P<topped_out>主体封顶|封顶|封[的了过]顶|顶(?:已经?|也)?封[的了过])"
     r"|(?P<completed>主体完工|竣工|完工|建成(?!区))"
     # Split verb forms of speech: 开的工, 开了工, 开不了工 (negated: see _SPLIT_NEG).
     r"|(?P<started>破土动工|(?<!自)开工(?!以来|累计|率|前|条件|手续)|动工|进场施工|开建"
     r"|[开动](?:的|了|过|不了|不成)工)"
     r"|(?P<permit>施工许可证?|四证齐全|施工证)"
-    r"|(?P<land>摘牌|拿地|取得土地|土地出让|供地|土地证)"
-    r"|(?P<signed>签约(?![率户人数])|签[订署](?:了)?(?:投资|合作|项目)?(?:协议|合同)?|签[的了过]约)"
+    r"|(?P<land>摘牌|拿地|取得土地|土地出让|供地|土地证|(?<![土场])[地牌](?:已经?|也)?摘[的了过])"
+    r"|(?P<signed>签约(?![率户人数])|(?:投资|合作)协议(?=[^，,。；;]{0,6}?签[的了过好])|签[订署](?:了)?(?:投资|合作|项目)?(?:协议|合同)?|签[的了过]约)"
     r"|(?P<operating>试生产|投产|投入使用|试运营|投运|运营|开业|通车|投[的了过]产"
-    r"|通[的了过]车|投不了产|通不了车)"
+    r"|通[的了过]车|投不了产|通不了车|开[的了过]业)"
 )
 # Characters every milestone word contains one of: a cheap test before the full pattern.
 _MILESTONE_HINT = re.compile(r"[验封工建许证摘牌地签约产用营运业车]")
 _SPLIT_NEG = re.compile(r"不了|不成")
-_SPLIT_DONE = re.compile(r"[开动封投签通][的了过]")  # 封的顶, 开了工: said as past
+_SPLIT_DONE = re.compile(r"[开动封投签通摘][的了过]")  # 封的顶, 开了工: said as past
 # An inspection of one aspect (消防验收, 环保验收, 验收资料 is caught by _AS_NOUN), not the
 # project's completion acceptance (竣工验收).
 _OTHER_INSPECTION = re.compile(

@@ -109,3 +109,18 @@ def test_spoken_shares_of_the_work(parser: Parser, text: str, pct: float,
 def test_a_filler_after_the_scope_word_keeps_the_scope(parser: Parser) -> None:
     u = one(parser, "钢铁城这个月呃完成投资三千二百万")
     assert [(i["scope"], i["wan_yuan"]) for i in u["investment"]] == [("month", 3200)]
+
+
+@pytest.mark.parametrize(("text", "milestone"), [
+    ("钢铁城屋面顶封了", "topped_out"),
+    ("钢铁城合作协议前天签的", "signed"),
+    ("钢铁城那块地已经摘了", "land"),
+    ("钢铁城上个月开的业", "operating"),
+])
+def test_inverted_and_split_milestone_verbs(parser: Parser, text: str, milestone: str) -> None:
+    assert [(e["milestone"], e["status"]) for e in one(parser, text)["events"]] == [
+        (milestone, "done")]
+
+
+def test_an_inverted_verb_under_a_plan_is_planned(parser: Parser) -> None:
+    assert [e["status"] for e in one(parser, "钢铁城争取下个月把牌摘了")["events"]] == ["planned"]
