@@ -124,3 +124,12 @@ def test_inverted_and_split_milestone_verbs(parser: Parser, text: str, milestone
 
 def test_an_inverted_verb_under_a_plan_is_planned(parser: Parser) -> None:
     assert [e["status"] for e in one(parser, "钢铁城争取下个月把牌摘了")["events"]] == ["planned"]
+
+
+@pytest.mark.parametrize(("text", "n"), [
+    ("钢铁城呃电梯到货晚了", 1),
+    ("钢铁城前两天大风耽误了工期", 1),
+    ("钢铁城嗯之前那个用电问题解决了", 0),
+])
+def test_spoken_problems_and_settled_ones(parser: Parser, text: str, n: int) -> None:
+    assert len(one(parser, text)["issues"]) == n
