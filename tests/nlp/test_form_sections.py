@@ -62,3 +62,8 @@ def test_scope_words_of_a_form(parser: Parser) -> None:
 def test_since_the_start_is_a_scope_not_a_start(parser: Parser) -> None:
     result = parser.parse("钢铁城开工累计完成投资3.3亿元", sender=None, sent=SENT).to_json()
     assert [u["events"] for u in result["updates"]] == [[]]
+
+
+def test_since_the_start_said_in_speech_is_no_start(parser: Parser) -> None:
+    result = parser.parse("钢铁城开工到现在总共完成投资六个亿", sender=None, sent=SENT).to_json()
+    assert [(u["events"], len(u["investment"])) for u in result["updates"]] == [([], 1)]
