@@ -38,7 +38,7 @@ def plain_numerals(text: str) -> str:
 
     def repl(m: re.Match[str]) -> str:
         run = m.group()
-        if len(run) < 2 and m.string[m.end():m.end() + 1] not in tuple("万亿元月日号年个%"):
+        if len(run) < 2 and m.string[m.end():m.end() + 1] not in tuple("万亿元月日号年个%成"):
             return run  # a lone 陆 is a name, not six
         return run.translate(_FINANCIAL)
 

@@ -167,3 +167,8 @@ def test_a_title_with_its_unit_is_no_header() -> None:
     text, _ = rewrite("8月调度  单位：亿元\n项目名称    当月完成    存在问题\n"  # type: ignore[misc]
                       "钢铁城      0.4         无")
     assert "钢铁城：当月完成投资0.4亿元" in text
+
+
+def test_a_financial_digit_before_cheng_is_a_share() -> None:
+    assert plain_numerals("屋面完成玖成") == "屋面完成九成"
+    assert plain_numerals("陆先生") == "陆先生"
