@@ -8,22 +8,29 @@ once and queued with one outbox row per recipient (key month_report|monthly|pers
 then the job is marked done (JobRun month_report:2023-05). Several instances, restarts and a
 tick run by hand therefore send it once. An instance down on the day sends it when it comes
 back within the month; delivery holds it through quiet hours like any other notice.
+
+Group robots whose `notices` include `report` cannot carry a workbook, so each gets the
+month's figures for the projects its departments serve as one text notice, in the same run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import Counter
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import Settings
-from scheduler.month_report import collect_month_report
+from bot.config import RobotSettings, Settings
+from scheduler.month_report import MonthReport, ProjectRow, collect_month_report
 from scheduler.month_workbook import filename, month_workbook
-from scheduler.notice import Attachment, Notice, Strong, line
-from scheduler.outbox import dialect_insert, enqueue, notice_key
+from scheduler.notice import Attachment, Notice, Strong, line, to_json
+from scheduler.outbox import Draft, dialect_insert, enqueue, notice_key, write
+from scheduler.policy import LEVEL_ICONS, LEVEL_NAMES
 from scheduler.ranking import RankPeriod, Span
+from scheduler.robots import robot_key
 from scheduler.workdays import WorkCalendar
 from storage.models import JobRun, Person
 from storage.states import OutboxKind
@@ -56,6 +63,49 @@ def report_notice(title: str, as_of: dt.date, projects: int, name: str, data: by
     )
 
 
+def _pct(part: Decimal, whole: Decimal) -> str:
+    return f"{part / whole * 100:.1f}%" if whole else "—"
+
+
+def group_report_notice(report: MonthReport, rows: list[ProjectRow]) -> Notice:
+    """The month in figures for one group: lights, investment against plan and 序时进度,
+    milestones, open problems; the workbook itself goes to the leaders."""
+    lights = Counter(r.light for r in rows)
+    light_text = "、".join(
+        f"{LEVEL_ICONS[lv]}{LEVEL_NAMES[lv]} {lights[lv]}" for lv in ("red", "orange", "yellow")
+        if lights[lv]) or "无预警"
+    plan = sum((r.plan_yi or Decimal(0) for r in rows), Decimal(0))
+    year = sum((r.year_yi or Decimal(0) for r in rows), Decimal(0))
+    month = sum((r.month_yi or Decimal(0) for r in rows), Decimal(0))
+    due = sum(r.milestones_due for r in rows)
+    met = sum(r.milestones_met for r in rows)
+    problems = sum(len(r.open_problems) for r in rows)
+    a = report.as_of
+    return Notice.of([
+        line(f"截至{a.year}年{a.month}月{a.day}日，共 {len(rows)} 个项目；{light_text}。"),
+        line(f"本月完成投资 {month:.2f} 亿元；本年完成 {year:.2f} 亿元，"
+             f"占年度计划 {plan:.2f} 亿元的 {_pct(year, plan)}"
+             f"（序时进度 {report.share * 100:.1f}%）。"),
+        line(f"本月到期节点 {due} 个，按期完成 {met} 个；未办结交办件 {problems} 件。"),
+        line("月报全文（Excel）已发送区主要领导和管理员。"),
+    ], title=line("📊 ", Strong(report.title)))
+
+
+def robot_report_drafts(report: MonthReport, robots: list[RobotSettings]) -> list[Draft]:
+    """One text notice per robot that takes `report`, on its departments' projects."""
+    drafts = []
+    for robot in robots:
+        if "report" not in robot.notices:
+            continue
+        rows = [r for r in report.projects
+                if not robot.departments or r.department in robot.departments]
+        if rows:
+            drafts.append(Draft(
+                robot_key(robot, "report", report.month.key), OutboxKind.NOTICE,
+                robot.kind, robot.name, to_json(group_report_notice(report, rows))))
+    return drafts
+
+
 async def queue_month_report(
     session: AsyncSession, settings: Settings, calendar: WorkCalendar, now: dt.datetime
 ) -> int:
@@ -71,9 +121,10 @@ async def queue_month_report(
     people = list(await session.scalars(select(Person).where(Person.name.in_(names)))) \
         if names else []
     added = 0
-    if people:
+    if people or any("report" in r.notices for r in settings.robots):
         today = now.astimezone(settings.schedule.tz).date()
         report = await collect_month_report(session, settings, month, today, calendar)
+        groups = await write(session, robot_report_drafts(report, list(settings.robots)), now)
         data = month_workbook(report, group_by=settings.monthly_report.group_by)
         notice = report_notice(report.title, report.as_of, len(report.projects),
                                filename(report), data)
@@ -84,6 +135,7 @@ async def queue_month_report(
         if added < len(people):
             log.warning("monthly report %s: %d of %d recipients have no address to send to",
                         month.key, len(people) - added, len(people))
+        added += groups
     await session.execute(
         dialect_insert(session)(JobRun).values(key=job_key(month), ran_at=now)
         .on_conflict_do_nothing(index_elements=["key"])

@@ -14,8 +14,8 @@ row of each kind, each a single message gathering everything for the group:
   this period yet — key robot|<name>|reminder|<period>.
 - digest: the daily digest of the robot's scope when the digest is due —
   key robot|<name>|digest|<day>.
-`report` (the monthly report) is accepted in the configuration; nothing queues it until the
-scheduler produces a monthly report.
+- report: the month in figures on the robot's projects, queued by scheduler.month_job with
+  the monthly report (a group robot cannot carry the workbook) — key robot|<name>|report|<month>.
 """
 
 from __future__ import annotations

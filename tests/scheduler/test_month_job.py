@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 
 import openpyxl
 from sqlalchemy import func, select
 
-from bot.config import load_settings
+from bot.config import RobotSettings, load_settings
 from channels.telegram import Limits
 from scheduler.month_job import month_due
 from scheduler.month_workbook import MAIN_SHEET, RANK_SHEET
 from scheduler.ranking import RankPeriod, Span
 from scheduler.tick import tick_once
-from storage.models import JobRun, Outbox
+from storage.models import JobRun, Outbox, Project
 from tests.outbox_support import bind
 from tests.scheduler.test_delivery import (  # noqa: F401  (fixtures used by name)
     FAST,
@@ -75,3 +76,38 @@ async def test_sent_once_as_a_document(session, session_factory, fake, bot) -> N
         == "month_report:2023-05"
     assert await session.scalar(
         select(func.count()).select_from(Outbox).where(Outbox.key.like("month_report|%"))) == 2
+
+
+async def test_groups_that_take_report_get_the_month_in_figures(
+    session, session_factory, fake, bot
+) -> None:
+    """A group robot cannot carry the workbook: each robot whose notices include `report`
+    gets one text notice on its departments' projects, once, beside the leaders' documents."""
+    hook = "https://oapi.dingtalk.com/robot/send?access_token="
+    robots = [
+        RobotSettings(name="交通群", kind="dingtalk", webhook=hook + "a", secret="SECa",
+                      notices=["report"], departments=["区交通运输局"]),
+        RobotSettings(name="全区群", kind="dingtalk", webhook=hook + "b", secret="SECb",
+                      notices=["report"]),
+        RobotSettings(name="预警群", kind="dingtalk", webhook=hook + "c", secret="SECc",
+                      notices=["red"]),
+    ]
+    settings = load_settings(org={"top_leader": "杨国栋"}).model_copy(update={"robots": robots})
+    await seed_sample_ledger(session)
+    await bind(session, await person_named(session, "杨国栋"), 103)
+    await session.commit()
+    fast = limited(bot, Limits(**FAST))
+    for at in (dt.datetime(2023, 6, 2, 9, 5), dt.datetime(2023, 6, 2, 9, 30)):
+        await tick_once(settings, session_factory, fast,
+                        at.replace(tzinfo=CST).astimezone(dt.UTC))
+    rows = {r.address: r for r in await session.scalars(
+        select(Outbox).where(Outbox.key.like("robot|%|report|%")))}
+    assert set(rows) == {"交通群", "全区群"}  # the red-only group gets no report
+    assert {r.key for r in rows.values()} == {
+        "robot|交通群|report|2023-05", "robot|全区群|report|2023-05"}
+    texts = {name: json.dumps(r.payload, ensure_ascii=False) for name, r in rows.items()}
+    for text in texts.values():
+        assert "2023年5月全区重点项目推进情况" in text and "序时进度" in text
+    total = await session.scalar(select(func.count()).select_from(Project))
+    assert f"共 {total} 个项目" in texts["全区群"]
+    assert f"共 {total} 个项目" not in texts["交通群"]  # only the projects its department serves
