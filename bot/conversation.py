@@ -15,13 +15,13 @@ the thing still in the state it was offered in); a forged or stale action change
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings, dashboard_url
-from bot.services import alerts, onboarding, reporting, status, weblogin
+from bot.services import alerts, groups, onboarding, reporting, status, weblogin
 from bot.services.ranking import rank_reply
 from bot.services.registry import ParserHolder
 from bot.services.render import render_summary
@@ -41,6 +41,12 @@ EDITED_CONFIRMED = "ℹ️ 原报告已经确认过了，修改后的内容作�
 CORRECTION_LATE = "ℹ️ 原报告已处理，这条内容作为新报告。"
 KEPT_DRAFT = "ℹ️ 原报告草稿保留未变，可在原消息上确认，或再次点击“修改”。"
 SUPERSEDED = "♻️ 已被修改后的内容取代，请以新的回复为准。"
+SENT_PRIVATELY = "ℹ️ 查询结果涉及本群关联项目以外的内容，已私信发给您，请在与攻坚助手的单聊中查看。"
+PRIVATE_UNREACHABLE = (
+    "ℹ️ 查询结果涉及本群关联项目以外的内容，不在群里发送；但无法私信您："
+    "请先在与攻坚助手的单聊中发送 /start，再在单聊中查询。"
+)
+READ_COMMANDS = frozenset({"status", "overdue", "rank"})  # answers that can list many projects
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +74,10 @@ class Turn:
     """What to answer."""
 
     replies: list[Notice] = field(default_factory=list)  # to the chat, in order
+    # to the sender's private chat (a group asked for more than its linked project); when
+    # it cannot be delivered there the adapter says PRIVATE_UNREACHABLE in the chat instead
+    # of `replies`, never the notices themselves
+    privately: list[Notice] = field(default_factory=list)
     answer: str | None = None  # to an action: a short line (a toast on Telegram)
     refused: bool = False  # the action changed nothing (show `answer` prominently)
     replace: Notice | None = None  # new content of `replaces`' summary message
@@ -148,6 +158,8 @@ async def command(
         return Turn([Notice.of([onboarding.UNBOUND_TEXT])] if inbound.private else [])
     if name == "help":
         return Turn([onboarding.HELP])
+    if name in READ_COMMANDS and not inbound.private:
+        return await group_read(session, ctx, person, inbound, name, args, now)
     if name == "status":
         return Turn([await status.answer(session, ctx.parser, person, settings, now, args)])
     if name == "overdue":
@@ -162,6 +174,32 @@ async def command(
         return Turn([await rank_reply(session, settings, ctx.calendar, args, today,
                                       dashboard_url(settings))])
     return Turn([Notice.of([UNKNOWN_COMMAND])] if inbound.private else [])
+
+
+async def group_read(
+    session: AsyncSession, ctx: Context, person: Person, inbound: Inbound, name: str,
+    args: str, now: dt.datetime,
+) -> Turn:
+    """/status, /overdue, /rank in a group, where members the ledger does not know read
+    along: only the group's linked project is answered there, and only to someone who may
+    see it; anything wider (the portfolio, another project, the rankings) goes to the
+    asker's private chat, with a note in the group."""
+    settings = ctx.settings
+    project = await groups.linked_project(session, inbound.chat)
+    if project is not None and name != "rank" and await status.may_see(
+            session, person, settings.org, project):
+        if name == "overdue":
+            return Turn([await status.overdue_for(session, person, settings, now, ctx.calendar,
+                                                  only=project)])
+        if not args:
+            return Turn([await status.project_card(session, project, now,
+                                                   settings.schedule.tz)])
+        found = await status.find_project(session, ctx.parser, person, settings.org, args)
+        if found.project is not None and found.project.id == project.id:
+            return Turn([await status.project_card(session, project, now,
+                                                   settings.schedule.tz)])
+    answer = await command(session, ctx, person, replace(inbound, private=True), now)
+    return Turn([Notice.of([SENT_PRIVATELY])], privately=answer.replies)
 
 
 async def start(

@@ -33,7 +33,7 @@ import datetime as dt
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -116,6 +116,15 @@ def utcnow() -> dt.datetime:
 
 
 @dataclass
+class Replies:
+    """What to send for one message: to the chat it came from and, when a group asked for
+    more than its linked project, to the sender one-to-one (bot.conversation.Turn)."""
+
+    here: list[Notice]
+    privately: list[Notice] = field(default_factory=list)
+
+
+@dataclass
 class _Said:
     """A message as the core should see it."""
 
@@ -127,6 +136,11 @@ class _Said:
 class DingTalkChat:
     """Answers DingTalk robot messages: `handle(message)` → the notices to send back."""
 
+    async def handle(self, message: RobotMessage) -> Replies:
+        turn = conversation.Turn()
+        here = await self._handle(message, turn)
+        return Replies(here, list(turn.privately))
+
     def __init__(self, settings: Settings, session_factory: async_sessionmaker[AsyncSession],
                  api: DingTalkApi, *, parser: ParserHolder, calendar: WorkCalendar,
                  clock: Clock = utcnow) -> None:
@@ -134,7 +148,8 @@ class DingTalkChat:
         self.ctx = conversation.Context(settings, calendar, parser)
         self.clock = clock
 
-    async def handle(self, message: RobotMessage) -> list[Notice]:
+    async def _handle(self, message: RobotMessage, out: conversation.Turn) -> list[Notice]:
+        """The notices for the chat; the sender's private ones are left in `out`."""
         now = self.clock()
         async with self.session_factory() as session:
             person = await conversation.identify(session, NAME, message.sender_id)
@@ -150,6 +165,7 @@ class DingTalkChat:
                 message_id=message.message_id, delivery_id=message_key(message),
                 action=said.action, photo=_photo(message))
             turn = await conversation.converse(session, self.ctx, inbound, now, person=person)
+            out.privately = turn.privately
             notices = await self._notices(session, person, message, turn)
             # The core committed or rolled back: read what it left before adding to it.
             await session.refresh(person, ["pending_input"])

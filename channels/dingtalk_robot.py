@@ -22,9 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import failures
 from bot.config import Settings
+from bot.conversation import PRIVATE_UNREACHABLE
 from bot.services.registry import ParserHolder
 from channels.dingtalk_app import CredentialsRejected, DingTalkApi, DingTalkChannel, TokenError
-from channels.dingtalk_chat import Clock, DingTalkChat, utcnow
+from channels.dingtalk_chat import Clock, DingTalkChat, Replies, utcnow
 from channels.dingtalk_stream import RobotMessage, StreamClient
 from scheduler.channel import RetryAfter, Sent
 from scheduler.notice import Notice
@@ -70,22 +71,32 @@ class DingTalkRobot:
         if message.message_id in self._handled:
             return
         try:
-            notices = await self.chat.handle(message)
+            replies = await self.chat.handle(message)
         except (DBAPIError, OSError):
             raise  # storage is away: not acknowledged, DingTalk delivers it again
         except Exception as exc:  # never silence: an apology naming the logged reference
             reference = failures.record_failure(
                 exc, self.chat.clock(), f"dingtalk message {message.message_id}")
-            notices = [Notice.of([failures.apology(reference)])]
+            replies = Replies([Notice.of([failures.apology(reference)])])
         self._remember(message.message_id)
+        notices = replies.here
+        for notice in replies.privately:  # to the sender one-to-one, before the group's note
+            if not await self._reply(message.sender_id, notice):
+                notices = [Notice.of([PRIVATE_UNREACHABLE])]  # never the answer itself
+                break
         for notice in notices:
-            for _ in range(REPLY_TRIES):
-                result = await self.channel.send(message.reply_address, notice, numbered=True)
-                if not isinstance(result, RetryAfter):
-                    break
-                await asyncio.sleep(min(max(result.seconds, 0.5), MAX_REPLY_WAIT))
-            if not isinstance(result, Sent):
-                log.warning("钉钉回复 %s 未送达：%s", message.reply_address, result)
+            await self._reply(message.reply_address, notice)
+
+    async def _reply(self, address: str, notice: Notice) -> bool:
+        for _ in range(REPLY_TRIES):
+            result = await self.channel.send(address, notice, numbered=True)
+            if not isinstance(result, RetryAfter):
+                break
+            await asyncio.sleep(min(max(result.seconds, 0.5), MAX_REPLY_WAIT))
+        if not isinstance(result, Sent):
+            log.warning("钉钉回复 %s 未送达：%s", address, result)
+            return False
+        return True
 
     async def start(self) -> None:
         self._stop.clear()

@@ -4,12 +4,14 @@ button presses become `Inbound`s, `Turn`s become messages, edits and callback an
 from __future__ import annotations
 
 from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.types import CallbackQuery, Message
 
 from bot.config import Settings
-from bot.conversation import Context, Inbound, Turn
+from bot.conversation import PRIVATE_UNREACHABLE, Context, Inbound, Turn
 from bot.services.registry import ParserHolder
 from channels.telegram import TelegramChannel
+from scheduler.notice import Notice
 from scheduler.workdays import WorkCalendar
 from storage.addresses import TELEGRAM
 
@@ -30,13 +32,31 @@ def from_message(message: Message, *, is_edit: bool = False,
     )
 
 
-async def send(bot: Bot, chat_id: int, turn: Turn, *, reply_to: int | None = None) -> int | None:
-    """Send the turn's replies; the id of the last message sent."""
+async def send(bot: Bot, chat_id: int, turn: Turn, *, reply_to: int | None = None,
+               sender: int | None = None) -> int | None:
+    """Send the turn's replies (after its private part to `sender`, whose private chat with
+    the bot has their user id); the id of the last message sent."""
     last: int | None = None
     channel = TelegramChannel(bot)
-    for i, notice in enumerate(turn.replies):
+    replies = turn.replies
+    if turn.privately and not await _send_privately(channel, sender, turn.privately):
+        replies = [Notice.of([PRIVATE_UNREACHABLE])]  # say so, never the answer itself
+    for i, notice in enumerate(replies):
         last = await channel.deliver(chat_id, notice, reply_to=reply_to if i == 0 else None)
     return last
+
+
+async def _send_privately(channel: TelegramChannel, sender: int | None,
+                          notices: list[Notice]) -> bool:
+    """False when the person never opened a private chat with the bot, or blocked it."""
+    if sender is None:
+        return False
+    try:
+        for notice in notices:
+            await channel.deliver(sender, notice)
+    except (TelegramForbiddenError, TelegramBadRequest):
+        return False
+    return True
 
 
 async def answer(query: CallbackQuery, turn: Turn) -> None:

@@ -46,7 +46,9 @@ async def command_cmd(
         return
     turn = await conversation.command(session, context(settings, calendar, parser), person,
                                       adapter.from_message(message), now)
-    await adapter.send(message.bot, message.chat.id, turn)  # type: ignore[arg-type]
+    sender = message.from_user.id if message.from_user else None
+    await adapter.send(message.bot, message.chat.id, turn,  # type: ignore[arg-type]
+                       sender=sender)
 
 
 async def answer_status(

@@ -16,6 +16,13 @@ from storage.scope import is_administrator
 USAGE = "用法：/link 项目编号，例如 /link P004"
 
 
+async def linked_project(session: AsyncSession, chat: str) -> Project | None:
+    """The project the group `chat` (the platform's chat id as text) is linked to."""
+    if not chat.lstrip("-").isdigit():
+        return None
+    return await session.scalar(select(Project).where(Project.group_chat_id == int(chat)))
+
+
 async def link_group(
     session: AsyncSession,
     person: Person | None,

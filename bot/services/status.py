@@ -50,6 +50,7 @@ from storage.models import (
     Person,
     ProgressFact,
     Project,
+    ProjectRole,
     Report,
 )
 from storage.scope import sees_everything, visible_projects
@@ -178,6 +179,16 @@ async def status_list(
     lines.append("")
     lines.append("查看单个项目：/status 项目名称")
     return Notice.of(lines)
+
+
+async def may_see(
+    session: AsyncSession, person: Person, org: OrgSettings, project: Project
+) -> bool:
+    if sees_everything(person, org):
+        return True
+    role = await session.scalar(select(ProjectRole.id).where(
+        ProjectRole.person_id == person.id, ProjectRole.project_id == project.id).limit(1))
+    return role is not None
 
 
 # --- finding a project by name ------------------------------------------------------------------
@@ -386,9 +397,10 @@ class OverdueLine:
 OVERDUE_SHOWN = 30  # most severe first; the rest is left to the dashboard
 
 
-def overdue_text(lines_in: Sequence[OverdueLine], dashboard_url: str | None = None) -> Notice:
+def overdue_text(lines_in: Sequence[OverdueLine], dashboard_url: str | None = None,
+                 *, nothing: str = "✅ 您的项目目前没有逾期事项。") -> Notice:
     if not lines_in:
-        return Notice.of(["✅ 您的项目目前没有逾期事项。"])
+        return Notice.of([nothing])
     lines: list[Line | str] = [line(Strong(f"逾期事项（{len(lines_in)} 项，按严重程度排列）"))]
     for i in lines_in[:OVERDUE_SHOWN]:
         icon = LEVEL_ICONS.get(i.level or "", "⚪")
@@ -428,11 +440,18 @@ async def overdue_for(
     settings: Settings,
     now: dt.datetime,
     calendar: WorkCalendar,
+    *,
+    only: Project | None = None,
 ) -> Notice:
-    projects = await visible_projects(session, person, settings.org)
+    """/overdue: the caller's projects, or just `only` (a group's linked project, which the
+    caller may see: checked by the caller)."""
+    projects = [only] if only is not None else await visible_projects(session, person,
+                                                                      settings.org)
     today = local_today(now, settings.schedule.tz)
+    nothing = (f"✅ {short_name(only.name, only.short_names)}目前没有逾期事项。"
+               if only is not None else "✅ 您的项目目前没有逾期事项。")
     return overdue_text(await overdue_lines(session, projects, today, calendar, settings),
-                        dashboard_url(settings))
+                        dashboard_url(settings), nothing=nothing)
 
 
 async def answer(

@@ -212,10 +212,14 @@ async def test_two_way_conversation(ding: Ding) -> None:
         assert alert is not None
         assert (alert.state, alert.acknowledged_by_id) == ("acknowledged", sun_id)
 
-    # In a group with the robot: the reply goes to the group.
+    # In a group not linked to a project, 状态 lists projects: the list goes to the asker
+    # one-to-one, the group only reads that it was sent there.
     cid = h.fake.add_group("三一项目调度群")
+    before = len(h.fake.sent_to("u104"))
     [group_reply] = await h.say(sun, "状态", group=cid)
-    assert "三一产业基地" in group_reply.text
+    assert "已私信" in group_reply.text and "三一" not in group_reply.text
+    [privately] = (await h.fake.wait_sent("u104", before + 1))[before:]
+    assert "三一产业基地" in privately.text
     # An administrator links the group to a project: a report there naming none goes to it.
     lin = h.fake.add_user("u902", "林晓")
     await h.say(lin, f"绑定 {await h.invite('林晓')}")
@@ -225,6 +229,9 @@ async def test_two_way_conversation(ding: Ding) -> None:
     assert "本群已关联到" in linked.text and "三一集团产业基地" in linked.text
     [draft] = await h.say(sun, "今天主体结构完成80%", group=cid)
     assert "三一集团产业基地" in draft.text and "1 确认" in draft.text
+    # Linked: 状态 in the group answers for that project there.
+    [card] = await h.say(sun, "状态", group=cid)
+    assert "三一集团产业基地**（P004）" in card.text and "关键节点" in card.text
     stranger = h.fake.add_user("u900", "路人")
     await h.silent(stranger, "状态", group=cid)  # unbound in a group: silence
 
