@@ -11,6 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from storage.ledger.cells import text_of
+from storage.ledger.intake import (
+    TooBig,
+    check_csv_rows,
+    check_file_size,
+    check_xlsx,
+)
 
 
 @dataclass(frozen=True)
@@ -69,29 +75,50 @@ def decode_csv(data: bytes) -> str:
 
 
 def _read_csv(path: Path) -> Sheet:
+    check_file_size(path)
     text = decode_csv(path.read_bytes())
     first = text.split("\n", 1)[0]
     delimiter = max(",\t;", key=first.count)
-    rows = [list(r) for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
+    rows: list[list[Any]] = []
+    for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
+        check_csv_rows(len(rows) + 1, len(row), path.name)
+        rows.append(list(row))
     return Sheet(path.name, rows)
 
 
+def _fill_merged(rows: list[list[Any]], merged: list[tuple[int, int, int, int]]) -> None:
+    """Every cell of a merged range takes the top-left value (a leader merged down several
+    projects), within the rows read; ranges are bounded by the intake limits."""
+    for r1, c1, r2, c2 in merged:
+        if r1 - 1 >= len(rows) or c1 - 1 >= len(rows[r1 - 1]):
+            continue
+        top = rows[r1 - 1][c1 - 1]
+        for r in range(r1, min(r2, len(rows)) + 1):
+            row = rows[r - 1]
+            for c in range(c1, min(c2, len(row)) + 1):
+                row[c - 1] = top
+
+
 def _read_xlsx(path: Path) -> list[Sheet]:
-    # Not read_only: merged cells (a leader merged down several projects) are only exposed in
-    # normal mode, and ledgers are a few hundred rows at most.
+    # Checked first (size, zip members, used range, merges), then streamed read-only up to
+    # the extent the scan found: read-only mode keeps no cell objects and never trusts the
+    # sheet's own <dimension>. Merges come from the scan (read-only mode does not give them).
+    shapes = check_xlsx(path)
     import openpyxl  # only for XLSX files
 
-    wb = openpyxl.load_workbook(path, data_only=True)
+    wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     try:
         sheets = []
         for ws in wb.worksheets:
-            rows = [list(r) for r in ws.iter_rows(values_only=True)]
-            for merged in ws.merged_cells.ranges:
-                top = ws.cell(merged.min_row, merged.min_col).value
-                for r in range(merged.min_row, merged.max_row + 1):
-                    for c in range(merged.min_col, merged.max_col + 1):
-                        if r - 1 < len(rows) and c - 1 < len(rows[r - 1]):
-                            rows[r - 1][c - 1] = top
+            shape = shapes.get(getattr(ws, "_worksheet_path", ""))
+            if shape is None:  # a part the scan did not see is not loaded unchecked
+                raise ValueError(f"工作表“{ws.title}”的位置无法识别")
+            rows: list[list[Any]] = []
+            if shape.max_row:
+                rows = [list(r) for r in ws.iter_rows(
+                    min_row=1, max_row=shape.max_row, min_col=1, max_col=shape.max_col,
+                    values_only=True)]
+            _fill_merged(rows, shape.merged)
             sheets.append(Sheet(ws.title, rows))
         return sheets
     finally:
@@ -107,11 +134,15 @@ def read_table(path: str | Path) -> Table:
     elif suffix in (".csv", ".txt"):
         try:
             table.sheets.append(_read_csv(path))
+        except TooBig as exc:
+            table.errors.append(LedgerError(path.name, 0, "", str(exc)))
         except (UnicodeDecodeError, csv.Error) as exc:
             table.errors.append(LedgerError(path.name, 0, "", f"无法读取 CSV：{exc}"))
     elif suffix in (".xlsx", ".xlsm"):
         try:
             table.sheets.extend(_read_xlsx(path))
+        except TooBig as exc:
+            table.errors.append(LedgerError(path.name, 0, "", str(exc)))
         except Exception as exc:  # openpyxl raises many kinds for a damaged file
             table.errors.append(LedgerError(path.name, 0, "", f"无法读取 Excel 文件：{exc}"))
     elif suffix == ".xls":
