@@ -31,6 +31,11 @@ _FIN_RUN = re.compile(
 )
 
 
+# What may follow a share said as 柒成: the end of the cell or clause, or words that close a
+# figure (左右, 以上, 多, 了). A Han character otherwise means a name (陆成说, 陆成安排).
+_SHARE_END = re.compile(r"$|[^\u4e00-\u9fff]|左右|以上|以下|多|了|啦|的样子|上下")
+
+
 def plain_numerals(text: str) -> str:
     """Financial numerals rewritten as everyday ones (same length)."""
     if _FIN_CHARS.isdisjoint(text):
@@ -38,8 +43,12 @@ def plain_numerals(text: str) -> str:
 
     def repl(m: re.Match[str]) -> str:
         run = m.group()
-        if len(run) < 2 and m.string[m.end():m.end() + 1] not in tuple("万亿元月日号年个%成"):
-            return run  # a lone 陆 is a name, not six
+        if len(run) < 2:
+            after = m.string[m.end():m.end() + 1]
+            if after not in tuple("万亿元月日号年个%成"):
+                return run  # a lone 陆 is a name, not six
+            if after == "成" and not _SHARE_END.match(m.string, m.end() + 1):
+                return run  # 陆成安排的清表: a person called 陆成, not a share
         return run.translate(_FINANCIAL)
 
     return _FIN_RUN.sub(repl, text)
@@ -103,9 +112,32 @@ _MIXED_MONEY = re.compile(
 )
 
 
-def _mixed_money(text: str) -> list[Span]:
+# 一个亿零五百万, 两个亿三千万, 1个亿零500万: the measure word 个 stands between the numeral and
+# 亿, so the figure is read as two parts: 亿 and the 万 after it.
+_YI_THEN_WAN = re.compile(
+    rf"(?<![\d.,{CN_NUM}])(?P<y>\d+(?:\.\d+)?|[〇○一二两三四五六七八九十百千]+)\s*个\s*亿\s*零?\s*"
+    rf"(?P<w>\d+(?:\.\d+)?|[〇○一二两三四五六七八九十百千]+)\s*万(?:元|{_NOT_MONEY})"
+)
+
+
+def _yi_then_wan(text: str) -> list[Span]:
     out = []
+    if "个" not in text:
+        return out
+    for m in _YI_THEN_WAN.finditer(text):
+        yi, wan = to_decimal(m["y"]), to_decimal(m["w"])
+        if yi is None or wan is None or wan >= 10000:
+            continue
+        out.append(Span(m.start(), m.end(), plain(yi * 10000 + wan)))
+    return out
+
+
+def _mixed_money(text: str) -> list[Span]:
+    out = _yi_then_wan(text)
+    taken = [(s.start, s.end) for s in out]
     for m in _MIXED_MONEY.finditer(text):
+        if any(s <= m.start() < e for s, e in taken):
+            continue
         try:
             yuan = cn2an.cn2an(m.group().removesuffix("元"), "smart")
         except Exception:  # cn2an raises KeyError too: drop this number only
@@ -188,7 +220,8 @@ def find_percents(text: str) -> list[Span]:
         if m["a"] is not None:
             value = to_decimal(m["a"])
         elif m["b"] is not None:
-            value = to_decimal(m["b"])
+            # 百分之百: the whole (cn2an reads a bare 百 as nothing)
+            value = Decimal(100) if m["b"] == "百" else to_decimal(m["b"])
         elif m["c"] is not None:
             value = Decimal(_FRACTION[m["c"]] * 10)
         elif m["h"] is not None:

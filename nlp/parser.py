@@ -47,13 +47,18 @@ _WORD_FREQ = 200_000
 MAX_CHARS = 4096
 _base_lock = threading.Lock()
 _COORDINATED = re.compile(r"\s*(?:和|与|及|以及|跟|同|、)\s*")
-# A status saying nothing has changed (spec: terse replies), the whole message.
+# A status saying nothing has changed (spec: terse replies), the whole message: who speaks
+# (我们这边, 项目上: the contact, of their project), when, then the status itself.
 _TERSE = re.compile(
-    r"(?:本周|这周|本月|这个月|近期|最近|目前|今天|本期|项目)?[ \t]*"
-    r"(?:无|没有?|暂无|尚无)(?:什么)?(?:新|大的?)?(?:进展|变化|情况|进度|更新|新情况|动态)"
-    r"|(?:无|没有?)变化|同上|同上周|同前|情况同上周?|和上周一样|与上周(?:相同|一样)|一切照旧|照旧"
-    r"|(?:本周|本月)?(?:情况)?(?:与|和|同)上(?:周|期|次|月)(?:相同|一样|无变化)"
+    r"(?:(?:我们|咱们|我)?的?(?:这边|这里|项目上?|工地上?|现场))?"
+    r"(?:本周|这周|本月|这个月|近期|最近|目前|今天|本期|项目)?(?:情况)?"
+    r"(?:(?:无|没有?|暂无|尚无)(?:什么)?(?:新|大的?)?(?:进展|变化|情况|进度|更新|新情况|动态)"
+    r"|(?:无|没有?)变化|同上|同上周|同前|同上周?|和上周一样|与上周(?:相同|一样)|一切照旧|照旧"
+    r"|(?:与|和|同)上(?:周|期|次|月)(?:相同|一样|无变化))"
 )
+# Spoken fillers anywhere in a terse reply (那个 and 就是 also mid-sentence, where the clause
+# rules leave them: 我们这边那个本周无新进展).
+_TERSE_FILLER = re.compile(r"\s+|那个|这个(?![月季星礼周])|就是说?|然后|的话|[嗯呃啊哈吧呀呢哦]")
 _POLITE = re.compile(r"[，,。.！!\s]*(?:谢谢|请知悉|特此报告|汇报完毕|报告完毕)[。.！!\s]*$"
                      r"|^\s*(?:领导好|各位领导好|您好|你好)[，,！!\s]*")
 _TERSE_STRIP = " \t\n。.！!，,~～、"
@@ -226,8 +231,9 @@ class Parser:
             mentions = [m for m in mentions if not m.weak]
             if not mentions:
                 # 本周无新进展 from the contact of exactly one project: that project's update.
+                # (Fillers were blanked to spaces: 嗯 那个 本周 无新进展.)
                 if len(own) == 1 and len(work) <= 60 and _TERSE.fullmatch(
-                        _POLITE.sub("", work).strip(_TERSE_STRIP)):
+                        _TERSE_FILLER.sub("", _POLITE.sub("", work)).strip(_TERSE_STRIP)):
                     return ParseResult(updates=[Update(project=own[0])])
                 return ParseResult()
 
