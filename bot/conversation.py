@@ -42,6 +42,10 @@ CORRECTION_LATE = "ℹ️ 原报告已处理，这条内容作为新报告。"
 KEPT_DRAFT = "ℹ️ 原报告草稿保留未变，可在原消息上确认，或再次点击“修改”。"
 SUPERSEDED = "♻️ 已被修改后的内容取代，请以新的回复为准。"
 SENT_PRIVATELY = "ℹ️ 查询结果涉及本群关联项目以外的内容，已私信发给您，请在与攻坚助手的单聊中查看。"
+# 确认 / 修改 / 取消 typed instead of tapped (an old client, a phone that hides the buttons):
+# they act on the sender's open summary in that chat, as the button would.
+TYPED_ACTIONS = {"确认": ActionKind.CONFIRM, "修改": ActionKind.CORRECT,
+                 "取消": ActionKind.CANCEL}
 PRIVATE_UNREACHABLE = (
     "ℹ️ 查询结果涉及本群关联项目以外的内容，不在群里发送；但无法私信您："
     "请先在与攻坚助手的单聊中发送 /start，再在单聊中查询。"
@@ -144,6 +148,23 @@ async def message(
     return await report(session, ctx, person, inbound, now)
 
 
+async def typed_action(
+    session: AsyncSession, ctx: Context, person: Person, inbound: Inbound, text: str,
+    now: dt.datetime,
+) -> Turn | None:
+    """A bare 确认 / 修改 / 取消 acting on the open summary here; None when it is not one
+    (then it is an ordinary message)."""
+    kind = TYPED_ACTIONS.get(text.rstrip("。.!！ "))
+    if kind is None or inbound.is_edit or not inbound.chat.lstrip("-").isdigit():
+        return None
+    draft = await reporting.open_draft(session, person.id, int(inbound.chat))
+    if draft is None:
+        return None
+    turn = await act_on_report(session, ctx, person, Action(kind, draft.id, text), now)
+    said = [Notice.of([turn.answer])] if turn.answer and not turn.replies else []
+    return replace(turn, replies=[*said, *turn.replies])
+
+
 async def command(
     session: AsyncSession, ctx: Context, person: Person | None, inbound: Inbound,
     now: dt.datetime,
@@ -231,6 +252,9 @@ async def report(
 ) -> Turn:
     """A progress report: stored with its parse in one transaction, answered with the
     summary and 确认 / 修改 / 取消 (or the projects to choose from)."""
+    typed = await typed_action(session, ctx, person, inbound, inbound.text.strip(), now)
+    if typed is not None:
+        return typed
     chat = int(inbound.chat)  # see Inbound.chat
     message_id = (int(inbound.message_id)
                   if inbound.message_id and inbound.message_id.lstrip("-").isdigit() else None)

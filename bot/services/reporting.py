@@ -405,6 +405,14 @@ async def get_report(session: AsyncSession, report_id: int) -> Report | None:
     return await session.get(Report, report_id)
 
 
+async def open_draft(session: AsyncSession, person_id: int, chat_id: int) -> Report | None:
+    """The person's newest summary in this chat still awaiting 确认 (or a project choice)."""
+    return await session.scalar(
+        select(Report).where(Report.sender_id == person_id, Report.chat_id == chat_id,
+                             Report.state.in_(OPEN_STATES))
+        .order_by(Report.id.desc()).limit(1))
+
+
 async def project_names(session: AsyncSession, report: Report) -> dict[str, str]:
     codes = [u.get("project") for u in (report.parse_result or {}).get("updates") or []]
     return await _names(session, [c for c in codes if c])

@@ -111,3 +111,41 @@ async def test_bind_report_confirm_status_and_ack(
     async with session_factory() as s:
         alert = await s.get(Alert, alert_id)
         assert alert is not None and alert.state == "acknowledged"
+
+
+async def test_typed_choice_acts_on_the_open_summary(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """确认 typed instead of tapped confirms the sender's open summary in that chat; with
+    none open, or in another chat, it is an ordinary message (and records nothing)."""
+    ctx = Context(SETTINGS, WorkCalendar(), _PARSER)
+    async with session_factory() as s:
+        await seed_sample_ledger(s)
+        token, _ = await create_invite(s, await person_named(s, "孙浩"), NOW)
+        await s.commit()
+
+    async def turn(inbound: Inbound):  # type: ignore[no-untyped-def]
+        async with session_factory() as s:
+            return await converse(s, ctx, inbound, NOW)
+
+    await turn(said(f"/start {token}"))
+    early = await turn(said("确认"))  # nothing open yet
+    assert early.report_id is None or early.replaces is None
+    got = await turn(said("三一产业基地本月完成投资300万元", message_id="m1"))
+    elsewhere = await turn(said("确认", chat="7009"))  # another chat's word: not this summary
+    assert elsewhere.replaces is None
+    done = await turn(said("确认。"))
+    assert done.replaces is not None and done.replaces.id == got.report_id
+    assert "已确认" in done.replies[0].plain_text()
+    async with session_factory() as s:
+        report = await s.get(Report, got.report_id)
+        assert report is not None and report.state == "confirmed"
+    again = await turn(said("确认"))  # already confirmed: nothing open, an ordinary message
+    assert again.replaces is None
+
+    second = await turn(said("三一产业基地本月完成投资400万元", message_id="m2"))
+    cancelled = await turn(said("取消"))
+    assert cancelled.replaces is not None and cancelled.replaces.id == second.report_id
+    async with session_factory() as s:
+        report = await s.get(Report, second.report_id)
+        assert report is not None and report.state == "cancelled"

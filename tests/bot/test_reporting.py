@@ -374,6 +374,20 @@ async def test_cancel_keeps_raw_message(harness: BotHarness) -> None:
     assert await count(harness, EventFact) == 0
 
 
+async def test_typed_confirm_edits_the_summary(harness: BotHarness) -> None:
+    """确认 typed as a message does what the button does: the card is edited, facts recorded."""
+    user = await harness.bound_user("孙浩")
+    await send(harness, user, WALKTHROUGH)
+    edits = len(harness.fake.calls_to("editMessageText"))
+    _, [said] = await send(harness, user, "确认")
+    assert "已确认" in said["text"]
+    edited = await wait_edit(harness, edits)
+    assert "已确认" in edited["text"]
+    [first] = await reports(harness)  # an action, like a press: audited, not a new report
+    assert first.state == "confirmed"
+    assert await count(harness, InvestmentFact) == 1
+
+
 # --- forged and stale callbacks --------------------------------------------------------------
 
 @pytest.mark.sqlite_only
