@@ -19,6 +19,7 @@ from sqlalchemy.orm import selectinload
 from bot.config import OrgSettings, Settings
 from bot.services.onboarding import create_invite, person_by_name
 from bot.services.weblogin import create_login, login_url
+from storage.audit import CLI, cli_actor
 from storage.db import make_engine, make_sessionmaker
 from storage.ledger.exporter import ExportFormatError, export_format, write_table
 from storage.models import Person, ProjectRole, Role
@@ -66,7 +67,8 @@ def _org_roles(person: Person, org: OrgSettings) -> list[str]:
 
 
 async def invite_everyone(
-    session: AsyncSession, org: OrgSettings, now: dt.datetime, role: str | None = None
+    session: AsyncSession, org: OrgSettings, now: dt.datetime, role: str | None = None,
+    *, actor: str = CLI,
 ) -> InviteSheet:
     """A new invite for every ledger person not yet bound (only those with `role` if given);
     bound people are listed without one. In `session` (the caller commits)."""
@@ -84,7 +86,7 @@ async def invite_everyone(
             (r.project.short_names or [r.project.name])[0] for r in roles))
         row = SheetRow(person.name, _org_roles(person, org) + labels, projects, person.phone)
         if person.telegram_user_id is None:
-            row.token, row.expires = await create_invite(session, person, now)
+            row.token, row.expires = await create_invite(session, person, now, actor=actor)
         sheet.rows.append(row)
     return sheet
 
@@ -137,7 +139,11 @@ async def make_invite(
     settings: Settings, name: str, now: dt.datetime
 ) -> tuple[str, dt.datetime] | None:
     """(token, expires_at) for the ledger person `name`, or None if there is no such person."""
-    return await _token_for(settings, name, now, create_invite)
+    async def make(session: AsyncSession, person: Person, now: dt.datetime
+                   ) -> tuple[str, dt.datetime]:
+        return await create_invite(session, person, now, actor=cli_actor())
+
+    return await _token_for(settings, name, now, make)
 
 
 def _no_such_person(name: str) -> int:
@@ -163,7 +169,7 @@ async def invite_sheet(args: argparse.Namespace, settings: Settings) -> int:
     engine = make_engine(settings.database.url)
     try:
         async with make_sessionmaker(engine)() as session:
-            sheet = await invite_everyone(session, settings.org, now, role)
+            sheet = await invite_everyone(session, settings.org, now, role, actor=cli_actor())
             if not sheet.rows:
                 print("台账中没有符合条件的人员，未生成邀请。", file=sys.stderr)
                 return 1
@@ -228,7 +234,7 @@ async def login_link(args: argparse.Namespace, settings: Settings) -> int:
 
     async def make(session: AsyncSession, person: Person, now: dt.datetime
                    ) -> tuple[str, dt.datetime]:
-        return await create_login(session, person, now, actor="cli")
+        return await create_login(session, person, now, actor=cli_actor())
 
     made = await _token_for(settings, name, dt.datetime.now(dt.UTC), make)  # the CLI edge
     if made is None:

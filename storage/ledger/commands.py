@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
+from storage.audit import cli_actor
 from storage.db import make_engine, make_sessionmaker
 from storage.labels import STAGE_LABELS
 from storage.ledger.exporter import ExportFormatError, export_format
@@ -155,7 +156,8 @@ async def import_ledger(args: argparse.Namespace, settings: Settings) -> int:
     return await _import(
         settings, dry_run=args.dry_run,
         apply=lambda session: apply_ledger(session, ledger, now=now, dry_run=args.dry_run,
-                                           today=_local_today(settings, now)),
+                                           today=_local_today(settings, now),
+                                           actor=cli_actor()),
         describe=lambda plan: describe_plan(plan, dry_run=args.dry_run),
     )
 
@@ -168,7 +170,8 @@ async def import_milestones(args: argparse.Namespace, settings: Settings) -> int
     now = dt.datetime.now(dt.UTC)
     return await _import(
         settings, dry_run=args.dry_run,
-        apply=lambda session: apply_milestones(session, mfile, now=now, dry_run=args.dry_run),
+        apply=lambda session: apply_milestones(session, mfile, now=now, dry_run=args.dry_run,
+                                               actor=cli_actor()),
         describe=lambda plan: describe_milestones(plan, dry_run=args.dry_run),
     )
 

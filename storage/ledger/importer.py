@@ -25,7 +25,7 @@ from storage.ledger.reader import LedgerFile, LedgerRow
 from storage.ledger.tables import LedgerError
 from storage.models import Department, Person, Project, ProjectDepartment, ProjectRole, Role
 
-ACTOR = "cli"
+ACTOR = audit.CLI  # the default; the CLI passes audit.cli_actor()
 
 FIELD_LABELS: dict[str, str] = {
     "code": "项目编号", "name": "项目名称", "short_names": "简称", "district": "所在地",
@@ -249,6 +249,7 @@ async def import_ledger(
     now: dt.datetime,
     dry_run: bool = False,
     today: dt.date | None = None,
+    actor: str = ACTOR,
 ) -> ImportPlan:
     """Plan the changes the file brings and, unless `dry_run`, make them in `session` (not
     committed). Raises `LedgerRejected` (writing nothing) when the file has any problem.
@@ -320,7 +321,7 @@ async def import_ledger(
 
     if dry_run or not plan.changed:
         return plan
-    await _apply(session, ledger, plan, work, wanted_people, people, departments, now)
+    await _apply(session, ledger, plan, work, wanted_people, people, departments, now, actor)
     plan.applied = True
     return plan
 
@@ -334,10 +335,11 @@ async def _apply(
     people: dict[str, Person],
     departments: dict[str, Department],
     now: dt.datetime,
+    actor: str,
 ) -> None:
     def record(action: str, entity: str, entity_id: int | None, detail: dict[str, Any]) -> None:
         audit.record(session, at=now, action=action, entity=entity, entity_id=entity_id,
-                     actor=ACTOR, detail=detail)
+                     actor=actor, detail=detail)
 
     def changes_detail(item: ProjectPlan | PersonPlan) -> dict[str, Any]:
         return {c.field: [jsonable(c.old), jsonable(c.new)] for c in item.changes}

@@ -165,6 +165,7 @@ async def import_milestones(
     *,
     now: dt.datetime,
     dry_run: bool = False,
+    actor: str = ACTOR,
 ) -> MilestonePlan:
     """Set Milestone.planned_date (and original_planned_date the first time) for each row, in
     `session` (not committed). Raises `LedgerRejected` writing nothing on any problem: the
@@ -234,7 +235,7 @@ async def import_milestones(
     await session.flush()
     for milestone, action, old, project in touched:
         audit.record(session, at=now, action=action, entity="milestone", entity_id=milestone.id,
-                     actor=ACTOR, detail={
+                     actor=actor, detail={
                          "project": project.code, "code": milestone.code,
                          "planned_date": [old.isoformat() if old else None,
                                           milestone.planned_date.isoformat()
