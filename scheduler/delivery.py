@@ -17,9 +17,11 @@ next_attempt_at moved to the opening of the window; urgent (red) rows go.
 The promise is at-least-once per platform (a crash between a platform's "sent" and our
 mark sends that row again after its lease), never silently dropped:
 - transient failures (RetryAfter: 429, 5xx, network, a send that timed out) retry with
-  back-off (30 s doubling to 1 h) for `GIVE_UP_AFTER` (3 days) from queueing; a row that
-  has retried for `STUCK_AFTER` is logged as an error for the operator once and counted
-  in tick's summary; only then does it end `failed` — with the reason;
+  back-off (30 s doubling to 1 h) for `GIVE_UP_AFTER` (3 days) of time the row was allowed
+  to go out (`tried_for`: a non-urgent row's quiet hours — nights, weekends, a week of
+  holiday — do not count); a row that has retried for `STUCK_AFTER` of that time is logged
+  as an error for the operator once and counted in tick's summary; only then does it end
+  `failed` — with the reason;
 - before every send the row's claim is re-checked and renewed (lease from the real clock),
   so a row another instance took over after a lease passed is never sent twice by us;
 - a send that takes longer than `SEND_TIMEOUT` counts as transient; a round stops starting
@@ -45,7 +47,7 @@ from bot.config import Settings
 from scheduler import alert_notices
 from scheduler.channel import Channel, Failed, RetryAfter, SendResult, Sent, Unreachable
 from scheduler.notice import Notice, from_json
-from scheduler.policy import in_quiet_hours, window_opens
+from scheduler.policy import in_quiet_hours, open_time, window_opens
 from scheduler.unreachable import escalate_unreachable
 from scheduler.workdays import WorkCalendar
 from storage import addresses, audit
@@ -58,7 +60,7 @@ PENDING, SENDING, SENT, FAILED = (OutboxState.PENDING, OutboxState.SENDING, Outb
                                   OutboxState.FAILED)
 BASE_BACKOFF = dt.timedelta(seconds=30)
 MAX_BACKOFF = dt.timedelta(hours=1)
-GIVE_UP_AFTER = dt.timedelta(days=3)  # transient failures: retried this long after queueing
+GIVE_UP_AFTER = dt.timedelta(days=3)  # transient failures: retried this long (tried_for)
 STUCK_AFTER = dt.timedelta(hours=1)  # …and reported to the operator once past this
 SEND_TIMEOUT = 60.0  # seconds one send may take before it counts as transient
 ROUND_BUDGET = 120.0  # seconds a round keeps starting sends
@@ -131,11 +133,12 @@ class _Claimed:
     alert_id: int | None
     attempts: int
     created_at: dt.datetime
+    urgent: bool = False
 
     @classmethod
     def of(cls, row: Outbox) -> _Claimed:
         return cls(row.id, row.key, row.kind, row.person_id, row.channel, row.address,
-                   row.payload, row.alert_id, row.attempts, row.created_at)
+                   row.payload, row.alert_id, row.attempts, row.created_at, bool(row.urgent))
 
 
 @dataclass
@@ -150,7 +153,20 @@ class _Outcome:
 
 def backoff(attempts: int) -> dt.timedelta:
     """Delay before the next try after `attempts` failed ones: 30 s, 1 min, 2 min … ≤ 1 h."""
-    return min(BASE_BACKOFF * (2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+    # The exponent is capped: after ~43 tries 2**n × 30 s overflows timedelta.
+    return min(BASE_BACKOFF * (2 ** min(max(attempts - 1, 0), 16)), MAX_BACKOFF)
+
+
+def tried_for(
+    created_at: dt.datetime, until: dt.datetime, *, urgent: bool, settings: Settings,
+    calendar: WorkCalendar,
+) -> dt.timedelta:
+    """How long a row queued at `created_at` has been allowed to go out by `until`: all of
+    it for an urgent row, only the time outside quiet hours for the others (they are held
+    then, so a night or a holiday must not use up their retries)."""
+    if urgent:
+        return until - created_at
+    return open_time(created_at, until, settings.escalation, calendar, settings.schedule.tz)
 
 
 def _quiet_opening(
@@ -185,7 +201,7 @@ async def _hold_for_quiet_hours(
 
 _COLUMNS = (Outbox.id, Outbox.key, Outbox.kind, Outbox.person_id, Outbox.channel,
             Outbox.address, Outbox.payload, Outbox.alert_id, Outbox.attempts,
-            Outbox.created_at)
+            Outbox.created_at, Outbox.urgent)
 
 
 async def _claim(
@@ -244,9 +260,10 @@ async def render_notices(
     return out
 
 
-def _outcome(result: SendResult, row: _Claimed, now: dt.datetime, give_up_after: dt.timedelta
-             ) -> _Outcome:
-    """What the channel's answer means for the row."""
+def _outcome(result: SendResult, row: _Claimed, now: dt.datetime, give_up_after: dt.timedelta,
+             tried: Callable[[dt.datetime], dt.timedelta] | None = None) -> _Outcome:
+    """What the channel's answer means for the row; `tried(until)` is how long the row has
+    been allowed to go out by `until` (tried_for; default: all the time since queueing)."""
     attempts = row.attempts + 1  # this one included
     if isinstance(result, Sent):
         return _Outcome(SENT, message_id=result.message_id)
@@ -264,7 +281,8 @@ def _outcome(result: SendResult, row: _Claimed, now: dt.datetime, give_up_after:
         delay = max(dt.timedelta(seconds=result.seconds), dt.timedelta(seconds=1))
     else:
         delay = backoff(attempts)
-    if now + delay - row.created_at > give_up_after:
+    tried_by = tried(now + delay) if tried is not None else now + delay - row.created_at
+    if tried_by > give_up_after:
         return _Outcome(FAILED, error=f"重试 {attempts} 次后放弃（{give_up_after}）：{error}")
     return _Outcome(PENDING, error=error, retry_at=now + delay)
 
@@ -278,6 +296,7 @@ async def _mark(
     instance: str,
     now: dt.datetime,
     result: DeliveryResult,
+    calendar: WorkCalendar | None = None,
 ) -> None:
     values: dict[str, Any] = dict(
         state=outcome.state, attempts=row.attempts + (1 if outcome.counts else 0),
@@ -304,7 +323,10 @@ async def _mark(
         return
     if outcome.state == PENDING:
         result.retried += 1
-        if now - row.created_at > STUCK_AFTER:
+        waited = (now - row.created_at if calendar is None else
+                  tried_for(row.created_at, now, urgent=row.urgent, settings=settings,
+                            calendar=calendar))
+        if waited > STUCK_AFTER:
             result.stuck += 1
             await _report_stuck(session, row, now, outcome.error)
         return
@@ -432,7 +454,7 @@ async def deliver_due(
     async def finish(row: _Claimed, outcome: _Outcome) -> None:
         async with db_lock, session_factory() as session:
             await _mark(session, settings, row, outcome, instance=instance, now=now,
-                        result=result)
+                        result=result, calendar=calendar)
             await session.commit()
 
     async def still_ours(row: _Claimed) -> bool:
@@ -474,7 +496,10 @@ async def deliver_due(
                                                   send_timeout)
                 except TimeoutError:
                     sent = RetryAfter(0, f"send timed out after {send_timeout:g} s")
-            outcome = _outcome(sent, row, now, give_up_after)
+            outcome = _outcome(
+                sent, row, now, give_up_after,
+                lambda until, row=row: tried_for(row.created_at, until, urgent=row.urgent,
+                                                 settings=settings, calendar=calendar))
             await finish(row, outcome)
             if outcome.state == PENDING and outcome.retry_at is not None:
                 # The platform is struggling with this chat: the rest waits behind this

@@ -161,3 +161,44 @@ def window_opens(
             return candidate
         day += dt.timedelta(days=1)
     raise ValueError("no delivery window within 400 days")  # pragma: no cover
+
+
+def window_closes(
+    local_dt: dt.datetime, esc: EscalationSettings, calendar: WorkCalendar
+) -> dt.datetime | None:
+    """The first instant at or after `local_dt` inside quiet hours (same time zone); None
+    when quiet hours never come (no nightly window and every day of the next 400 open)."""
+    if in_quiet_hours(local_dt, esc, calendar):
+        return local_dt
+    tz = local_dt.tzinfo
+    day = local_dt.date()
+    for _ in range(400):
+        starts = [dt.datetime.combine(day, dt.time(0, 0), tzinfo=tz)]  # a day off begins
+        if esc.quiet_start != esc.quiet_end:
+            starts.append(dt.datetime.combine(day, esc.quiet_start, tzinfo=tz))
+        for candidate in sorted(starts):
+            if candidate > local_dt and in_quiet_hours(candidate, esc, calendar):
+                return candidate
+        day += dt.timedelta(days=1)
+    return None
+
+
+def open_time(
+    start: dt.datetime, end: dt.datetime, esc: EscalationSettings, calendar: WorkCalendar,
+    tz: dt.tzinfo,
+) -> dt.timedelta:
+    """How much of [start, end) lies outside quiet hours (local time in `tz`): the time a
+    non-urgent notice was allowed to be tried. Retry give-up and the operator's "stuck"
+    count this, so a notice held over a night or a holiday is not given up for it."""
+    total = dt.timedelta()
+    at = start.astimezone(tz)
+    stop = end.astimezone(tz)
+    while at < stop:
+        if in_quiet_hours(at, esc, calendar):
+            at = window_opens(at, esc, calendar)
+            continue
+        closes = window_closes(at, esc, calendar)
+        until = stop if closes is None else min(closes, stop)
+        total += until - at
+        at = until
+    return total

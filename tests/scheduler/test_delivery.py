@@ -23,8 +23,10 @@ from scheduler.delivery import (
     GIVE_UP_AFTER,
     MAX_BACKOFF,
     MAX_PER_CHAT,
+    backoff,
     deliver_due,
     preview_due,
+    tried_for,
 )
 from scheduler.notice import Action, ActionKind, Notice, Strong, line
 from scheduler.outbox import enqueue
@@ -239,7 +241,44 @@ async def test_a_502_storm_is_retried_for_days_then_given_up_loudly(
             break
         now = row.next_attempt_at
     assert row.state == "failed" and "放弃" in (row.last_error or "")
-    assert now - DAY >= GIVE_UP_AFTER - MAX_BACKOFF  # (quiet hours held it longer)
+    # Three days of time it was allowed to go out, nights and the weekend not counted.
+    tried = tried_for(DAY, now, urgent=False, settings=settings, calendar=calendar)
+    assert GIVE_UP_AFTER - MAX_BACKOFF <= tried <= GIVE_UP_AFTER
+    assert now - DAY > GIVE_UP_AFTER + dt.timedelta(days=2)
+
+
+def test_backoff_doubles_to_an_hour_and_stays_there() -> None:
+    assert [backoff(n) for n in (1, 2, 3)] == [dt.timedelta(seconds=s) for s in (30, 60, 120)]
+    # Days of retries: far past the point where 2**n × 30 s would overflow a timedelta.
+    assert {backoff(n) for n in (8, 43, 80, 10_000)} == {MAX_BACKOFF}
+
+
+async def test_a_holiday_spent_in_quiet_hours_does_not_use_up_the_retries(
+    session_factory, fake, bare_bot, settings, calendar
+):
+    """Queued the night before the National Day week: held eight days, then the platform
+    fails once. The row is retried, not given up for days it was never allowed to try."""
+    bare_bot = limited(bare_bot, Limits(**FAST))
+    eve = dt.datetime(2023, 9, 28, 22, 0, tzinfo=CST)
+    await queue(session_factory, "khol", "节后通知", eve, chat_id=1009)
+    res = await deliver_due(session_factory, bare_bot, settings, calendar, eve, instance="t")
+    assert res.held == 1
+    [row] = await rows(session_factory)
+    opening = dt.datetime(2023, 10, 7, 8, 0, tzinfo=CST)
+    assert row.next_attempt_at == opening
+    fake.fail_next("sendMessage", status=502, retry_after=None, description="Bad Gateway")
+    res = await deliver_due(session_factory, bare_bot, settings, calendar, opening,
+                            instance="t")
+    assert (res.retried, res.failed, res.stuck) == (1, 0, 0)
+    [row] = await rows(session_factory)
+    assert row.state == "pending" and row.next_attempt_at == opening + dt.timedelta(seconds=30)
+    res = await deliver_due(session_factory, bare_bot, settings, calendar, row.next_attempt_at,
+                            instance="t")
+    assert res.sent == 1 and [m["text"] for m in fake.sent_messages(1009)] == ["节后通知"]
+
+    # An urgent row passes quiet hours, so all its time counts.
+    assert tried_for(eve, opening, urgent=True, settings=settings, calendar=calendar) == \
+        opening - eve
 
 
 class _Stalling:

@@ -100,6 +100,37 @@ def test_window_opens() -> None:
     assert w(2023, 10, 3, 12, 0) == dt.datetime(2023, 10, 7, 8, 0, tzinfo=CST)
 
 
+def test_open_time_counts_only_what_quiet_hours_leave() -> None:
+    def t(a: tuple[int, ...], b: tuple[int, ...], esc: EscalationSettings = ESC) -> dt.timedelta:
+        return policy.open_time(dt.datetime(*a, tzinfo=CST), dt.datetime(*b, tzinfo=CST),
+                                esc, CAL, CST)
+
+    hours = dt.timedelta(hours=1)
+    assert t((2023, 9, 27, 10, 0), (2023, 9, 27, 12, 30)) == 2.5 * hours
+    # A working day's window is 08:00–21:00; the night before and after does not count.
+    assert t((2023, 9, 27, 3, 0), (2023, 9, 28, 3, 0)) == 13 * hours
+    # Queued Thursday night before the National Day holiday (9-29..10-6 off, Saturday 10-7
+    # a make-up working day): only the half hour on 10-7 counts, not eight days.
+    assert t((2023, 9, 28, 22, 0), (2023, 10, 7, 8, 30)) == 0.5 * hours
+    # Friday 14:00 to Monday 09:00: 7 h on Friday, the weekend off, 1 h on Monday.
+    assert t((2023, 6, 2, 14, 0), (2023, 6, 5, 9, 0)) == 8 * hours
+    # No quiet hours at all: every instant counts.
+    loud = EscalationSettings(quiet_start=dt.time(0, 0), quiet_end=dt.time(0, 0),
+                              quiet_on_non_working_days=False)
+    assert t((2023, 9, 28, 22, 0), (2023, 10, 7, 8, 30), loud) == dt.timedelta(days=8.4375)
+    assert t((2023, 6, 2, 14, 0), (2023, 6, 2, 14, 0)) == dt.timedelta()
+    assert policy.window_closes(dt.datetime(2023, 9, 27, 10, 0, tzinfo=CST), ESC, CAL) == \
+        dt.datetime(2023, 9, 27, 21, 0, tzinfo=CST)
+    assert policy.window_closes(dt.datetime(2023, 9, 28, 10, 0, tzinfo=CST), ESC, CAL) == \
+        dt.datetime(2023, 9, 28, 21, 0, tzinfo=CST)
+    # Friday: the window closes at 21:00, not at the weekend's midnight.
+    assert policy.window_closes(dt.datetime(2023, 6, 2, 22, 0, tzinfo=CST), ESC, CAL) == \
+        dt.datetime(2023, 6, 2, 22, 0, tzinfo=CST)
+    days_only = EscalationSettings(quiet_start=dt.time(0, 0), quiet_end=dt.time(0, 0))
+    assert policy.window_closes(dt.datetime(2023, 6, 2, 22, 0, tzinfo=CST), days_only, CAL) == \
+        dt.datetime(2023, 6, 3, 0, 0, tzinfo=CST)
+
+
 def test_one_wording_for_periods_dates_and_next_steps() -> None:
     import datetime as dt
 
