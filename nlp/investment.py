@@ -136,7 +136,8 @@ _SHARE_HEAD = re.compile(
 )
 # Whole-project words: 形象进度, 整体完成, 项目总体完成, 工程量.
 _WHOLE = re.compile(r"^(?:形象|整体|总体|全部|全面|项目|工程|总工程量|工程量|建设|全线|项目整体|"
-                    r"工程整体|项目总体|工程总体|总|整个项目|项目形象|工程形象|全部工程)?$")
+                    r"工程整体|项目总体|工程总体|总|整个项目|项目形象|工程形象|全部工程"
+                    r"|(?:项目|工程|建设|施工)?(?:进展|情况)|进展情况)?$")
 # Not a share of work: plans, money, rates (返岗率, 签约率, 出勤率, 年度计划完成率).
 _SHARE_NOT = re.compile(
     r"计划|力争|目标|预计|确保|争取|要求|任务|投资|产值|资金|款|率|营收|税|招商|销售|人员|工人")
@@ -152,6 +153,11 @@ _SHARE_OF = re.compile(
     r"完成了?(?P<obj>[\u4e00-\u9fff]{1,10}?)(?:总?(?:工程|工作)量)?的\s*(?:约|近|大约|超过)?\s*$")
 
 
+_HAN_CHAR = re.compile(r"[\u4e00-\u9fff]")
+_PART_CODE = re.compile(r"^[A-Za-z]?\d{0,3}[A-Za-z]?[#＃]?$")
+_HEADING_WHOLE = re.compile(r"(?:进展|情况|进度|概况|动态)$|^$")
+
+
 def extract_progress(text: str, clauses: Sequence[tuple[int, int]]) -> list[Share]:
     """Visual progress (形象进度) stated as a share of the work, for the whole project or for a
     named part of it, in text order. `text` should have project names blanked (spaces) so
@@ -159,7 +165,7 @@ def extract_progress(text: str, clauses: Sequence[tuple[int, int]]) -> list[Shar
     out: list[Share] = []
     if not _SHARE_HINT.search(text):
         return out
-    for cs, ce in clauses:
+    for ci, (cs, ce) in enumerate(clauses):
         clause = text[cs:ce]
         left = 0
         for span in find_percents(clause) if _SHARE_HINT.search(clause) else ():
@@ -185,8 +191,16 @@ def extract_progress(text: str, clauses: Sequence[tuple[int, int]]) -> list[Shar
             if _SHARE_NOT.search(before[-12:]) and not said.startswith("形象"):
                 continue
             part = _FILLER.sub("", part).strip(" ：:，,")
+            if not part and ci and text[clauses[ci - 1][1]:cs].strip() in ("：", ":"):
+                # 3#楼：完成40%: the part is the label the share stands under.
+                part = _FILLER.sub("", text[clauses[ci - 1][0]:clauses[ci - 1][1]].strip())
+                if _HEADING_WHOLE.search(part):
+                    part = ""  # 本月进展：完成60% is the whole project's
             whole = bool(_WHOLE.match(part)) or said.startswith(("形象", "整体", "总体"))
-            if not whole and (len(part) > 10 or not re.search(r"[\u4e00-\u9fff]", part)):
+            # Digits and letters of a part's name (8英寸线, 3#楼, A区) do not count towards
+            # its length; a name of digits and letters alone (1#, A2) is a part too.
+            if not whole and (len(_HAN_CHAR.findall(part)) > 16
+                              or not (_HAN_CHAR.search(part) or _PART_CODE.match(part))):
                 continue
             out.append(Share(cs + span.start, cs + span.end, span.value,
                              None if whole else part))

@@ -22,7 +22,11 @@ _HEADER_WORD = re.compile(
     r"|内容|指标|数值|情况|金额|计划|进展|建议|开工|竣工|投产|事项")
 _NAME_COL = re.compile(r"^(?:项目)?(?:名称|简称)$|^项目$|^项目名称|^单位名称")
 _CODE_COL = re.compile(r"编号|代码|项目号")
-_SKIP_COL = re.compile(r"^序号$|^No\.?$|^#$|^备注$|责任|联系人|电话|领导|业主单位|所在地", re.I)
+_SKIP_COL = re.compile(r"^序号$|^No\.?$|^#$|责任|联系人|电话|领导|业主单位|所在地", re.I)
+# A remark column says what it says (已投产 under 备注): its cell is read without a label.
+_REMARK_COL = re.compile(r"^(?:备注|说明|备注说明)$")
+# A row of totals (合计, 总计（3个项目）) sums the projects above it: it is no project's.
+_TOTAL = re.compile(r"^(?:合\s*计|总\s*计|小\s*计|共\s*计|汇\s*总|全区合计)(?:[(（].*)?$")
 _ITEM_COL = re.compile(
     r"^(?:项目|指标|内容|事项|类别|名目|科目|工作事项|工作内容|节点|节点名称|任务)$")
 _FACT_NAME = re.compile(
@@ -111,13 +115,78 @@ def _is_header(cells: list[str]) -> bool:
 _VALUE_CELL = re.compile(r"\d\s*(?:%|％|万元|亿元|元)")
 
 
+_SENTENCE_MARK = re.compile(r"[，,。；;！!？?：:]")
+
+
+def _header_cell(line: str) -> bool:
+    """A line that is one header cell of a Word table pasted a cell a line (项目名称,
+    本月完成投资（万元）, 序号): short, a column's words, no figure."""
+    s = line.strip()
+    return (0 < len(s) <= 16 and "\t" not in s and not _SENTENCE_MARK.search(s)
+            and bool(_HEADER_WORD.search(s) or _SKIP_COL.search(s))
+            and not re.search(r"\d", _UNIT_IN.sub("", s)))
+
+
+def _label_line(line: str, value: str) -> bool:
+    """A form's label on its line with its value on the next (项目名称 / 钢铁城)."""
+    s = line.strip()
+    return (_header_cell(s) and bool(value.strip()) and not _header_cell(value)
+            and (bool(_NAME_COL.search(s)) or _is_pair([s, value.strip()])))
+
+
+def _one_cell_a_line(lines: list[str]) -> list[str]:
+    """A Word table pasted one cell a line, as tab-separated rows: a block of header cells
+    (项目名称 / 本月完成投资 / 形象进度) then the cells row by row, or a form's labels each
+    followed by its value."""
+    out: list[str] = []
+    i, n = 0, len(lines)
+    while i < n:
+        j = i
+        while j < n and _header_cell(lines[j]):
+            j += 1
+        header = [c.strip() for c in lines[i:j]]
+        k = len(header)
+        if k >= 2 and _is_header(header) and any(
+                _NAME_COL.search(_label(h)) or _CODE_COL.search(h) or _ITEM_COL.match(_label(h))
+                for h in header):
+            m = j
+            while m < n and lines[m].strip() and "\t" not in lines[m]:
+                m += 1
+            rows = (m - j) // k
+            if rows:
+                out.append("\t".join(header))
+                out.extend("\t".join(c.strip() for c in lines[j + r * k:j + (r + 1) * k])
+                           for r in range(rows))
+                i = j + rows * k
+                continue
+        pairs = 0
+        while i + 2 * pairs + 1 < n and _label_line(lines[i + 2 * pairs],
+                                                    lines[i + 2 * pairs + 1]):
+            pairs += 1
+        if pairs >= 2:
+            for p in range(pairs):
+                label, value = lines[i + 2 * p].strip(), lines[i + 2 * p + 1].strip()
+                sep = "：" if _NAME_COL.search(label) else "\t"
+                out.append(label + sep + value)
+            i += 2 * pairs
+            continue
+        out.append(lines[i])
+        i += 1
+    return out
+
+
 def rewrite(text: str) -> tuple[str, list[Inferred]] | None:
     """The message with each table rewritten as sentences, and what was inferred; None when
     the message holds no table."""
+    lines = text.split("\n")
+    if len(lines) >= 4 and "\t" not in text:
+        cell_lines = _one_cell_a_line(lines)
+        if cell_lines != lines:
+            lines = cell_lines
+            text = "\n".join(lines)
     if "\t" not in text and "  " not in text and "|" not in text and "｜" not in text \
             and not _BARE_MONEY.search(text):
         return None
-    lines = text.split("\n")
     out: list[str] = []
     inferred: list[Inferred] = []
     pos = 0  # length of the rewritten text so far
@@ -142,9 +211,12 @@ def rewrite(text: str) -> tuple[str, list[Inferred]] | None:
         if len(cells) >= 2 and _is_header(cells):
             j = i + 1
             rows = []
-            while j < len(lines) and _TABULAR.search(lines[j].strip()):
+            while j < len(lines) and (_TABULAR.search(lines[j].strip())
+                                      or ("\t" in lines[j] and lines[j].strip())):
                 row = _cells(lines[j])
-                if len(row) < 2:
+                if len(row) < 2 and "\t" in lines[j] and lines[j].strip():
+                    row = [lines[j].strip()]  # a row left empty: 汉德车桥二期, then tabs only
+                elif len(row) < 2:
                     break
                 rows.append(row)
                 j += 1
@@ -228,6 +300,9 @@ def _rows_as_sentences(header: list[str], rows: list[list[str]], title_unit: str
     for row in rows:
         # A row with fewer cells than the header: its cells fill the columns from the left.
         cells = row[: len(header)]
+        if not (item_per_row and not record) and _TOTAL.match(next((c for c in cells if c), "")):
+            out.append(("", []))
+            continue
         if item_per_row and not record:
             out.append(_item_row(cells, labels, units, title_unit))
         else:
@@ -263,6 +338,9 @@ def _project_row(cells: list[str], labels: list[str], units: list[str | None],
             continue
         if cell in _EMPTY:
             continue
+        if _REMARK_COL.match(label):
+            parts.append(("", cell, None))  # type: ignore[arg-type]
+            continue
         value, why = _value(label, cell, units[k] if k < len(units) else None, title_unit)
         if why and not _SHARE_COL.search(label) and not _MONEY_COL.search(label):
             label = _money_label(label)
@@ -270,7 +348,8 @@ def _project_row(cells: list[str], labels: list[str], units: list[str | None],
     head = " ".join(subject) + "：" if subject else ""
     sentence = head
     for n, (label, value, why) in enumerate(parts):  # type: ignore[misc]
-        piece = f"{label}：{value}" if not _MONEY_COL.search(label) else f"{label}{value}"
+        piece = (f"{label}：{value}" if label and not _MONEY_COL.search(label)
+                 else f"{label}{value}")
         start = len(sentence)
         sentence += piece + ("；" if n + 1 < len(parts) else "。")
         if why:

@@ -64,3 +64,51 @@ def test_terse_reply_wrapped_in_fillers(parser: Parser, text: str) -> None:
         {"project": "P029", "events": [], "progress_pct": None, "progress_part": None,
          "investment": [], "issues": []}]
     assert updates(parser, text, sender=None) == []
+
+
+def test_a_total_row_is_no_projects(parser: Parser) -> None:
+    text = ("项目名称\t本月完成投资（万元）\t形象进度\n钢铁城\t2600\t55%\n三一硅能\t1400\t90%\n"
+            "合计\t4000\t")
+    got = updates(parser, text)
+    assert [(u["project"], u["investment"]) for u in got] == [
+        ("P007", [{"scope": "month", "wan_yuan": 2600}]),
+        ("P011", [{"scope": "month", "wan_yuan": 1400}])]
+    # The total under the name column, after an empty 序号 cell.
+    text = "序号\t项目名称\t累计完成投资\n1\t钢铁城\t21000万元\n\t总计（1个项目）\t21000万元"
+    assert [u["investment"] for u in updates(parser, text)] == [
+        [{"scope": "cumulative", "wan_yuan": 21000}]]
+
+
+def test_word_table_pasted_one_cell_a_line(parser: Parser) -> None:
+    text = "项目名称\n本月完成投资（万元）\n形象进度\n钢铁城\n2600\n55%\n三一硅能\n1400\n90%"
+    got = updates(parser, text)
+    assert [(u["project"], u["investment"], u["progress_pct"]) for u in got] == [
+        ("P007", [{"scope": "month", "wan_yuan": 2600}], 55),
+        ("P011", [{"scope": "month", "wan_yuan": 1400}], 90)]
+    form = "项目名称\n钢铁城\n本月完成投资\n2600万元\n形象进度\n55%"
+    update = one(parser, form)
+    assert (update["project"], update["progress_pct"]) == ("P007", 55)
+    assert update["investment"] == [{"scope": "month", "wan_yuan": 2600}]
+
+
+def test_remark_column_and_empty_rows(parser: Parser) -> None:
+    text = ("项目名称\t开工情况\t累计完成投资（万元）\t备注\n钢铁城\t\t\t\n"
+            "三一硅能\t—\t38000\t已投产")
+    got = updates(parser, text)
+    assert [u["project"] for u in got] == ["P007", "P011"]
+    assert got[1]["events"] == [{"milestone": "operating", "status": "done", "date": None}]
+    assert got[1]["investment"] == [{"scope": "cumulative", "wan_yuan": 38000}]
+
+
+@pytest.mark.parametrize(("text", "pct", "part"), [
+    ("钢铁城形象进度：12英寸晶圆线洁净厂房主体结构完成45%，动力站完成九成", 45,
+     "12英寸晶圆线洁净厂房主体结构"),
+    ("钢铁城2#厂房完成60%，1#厂房完成35%", 60, "2#厂房"),
+    ("钢铁城1#完成60%，2#完成40%", 60, "1#"),
+    ("钢铁城主体完成60%；3#楼：完成40%", 60, "主体"),
+    ("钢铁城\n5#楼：完成40%\n主体结构：完成70%", 40, "5#楼"),
+])
+def test_first_part_with_digits_in_its_name(parser: Parser, text: str, pct: int,
+                                            part: str) -> None:
+    update = one(parser, text)
+    assert (update["progress_pct"], update["progress_part"]) == (pct, part)
