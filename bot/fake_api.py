@@ -58,6 +58,8 @@ class FakeTelegram:
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}  # (chat, id) -> message
         self._runner: web.AppRunner | None = None
         self.on_call: Callable[[Call], None] | None = None
+        # Seconds each answer to a method is held back (a slow platform), by lower-case name.
+        self.answer_delay: dict[str, float] = {}
         # Unix time stamped on user messages (tests point it at their clock).
         self.clock: Callable[[], float] = time.time
 
@@ -257,6 +259,8 @@ class FakeTelegram:
             if self.on_call:
                 self.on_call(call)
             self._new_call.set()
+            if self.answer_delay.get(lower):
+                await asyncio.sleep(self.answer_delay[lower])
         try:
             result = await self._dispatch(lower, params)
         except _ApiError as err:
