@@ -20,6 +20,8 @@ COMMANDS: dict[str, str] = {
     "import": "storage.ledger.commands:import_ledger",
     "import-milestones": "storage.ledger.commands:import_milestones",
     "export": "storage.ledger.commands:export_ledger",
+    "backup": "storage.backup_cli:backup",
+    "restore": "storage.backup_cli:restore",
     "report": "scheduler.month_cli:run",
     "parse": "nlp.cli:run",
     "invite": "bot.commands:invite",
@@ -119,6 +121,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("export", "导出当前台账（.xlsx 或 .csv）")
     p.add_argument("out", metavar="输出文件", help="输出路径，扩展名 .xlsx 或 .csv")
+
+    p = command("backup", "备份数据库：所有表（含审计日志）写入一个 .zip 文件，可用 restore 恢复")
+    p.add_argument("out", metavar="输出文件",
+                   help="备份文件路径，如 备份-2024-06-01.zip（不覆盖已有文件）")
+
+    p = command("restore", "从 backup 生成的备份文件恢复数据库（SQLite 与 PostgreSQL 可互相恢复）")
+    p.add_argument("file", metavar="备份文件", help="gongjian backup 生成的 .zip 文件")
+    p.add_argument("--force", action="store_true",
+                   help="目标数据库已有数据时，删除其全部数据后再恢复（不可撤销，请先备份）")
 
     p = command("report", "生成月报（全区重点项目推进情况 .xlsx，含龙虎榜与交办件）")
     p.add_argument("--month", required=True, metavar="年-月",

@@ -284,6 +284,24 @@ def parse_names(value: Any) -> list[str]:
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
+_PLAIN_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
+
+
+def csv_safe(value: Any) -> Any:
+    """A CSV cell a spreadsheet will not run: text it would take for a formula gets a
+    leading apostrophe (shown as typed in Excel; `csv_unquote` takes it off on import).
+    Plain signed numbers ('-1.5') run nothing and stay as they are."""
+    if (isinstance(value, str) and value.startswith(FORMULA_STARTS)
+            and not _PLAIN_NUMBER.fullmatch(value)):
+        return "'" + value
+    return value
+
+
+def csv_unquote(value: str) -> str:
+    """The text `csv_safe` protected, as it was."""
+    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_STARTS) else value
+
+
 def neutralise_formulas(sheet: Any) -> int:
     """Make every text cell of an openpyxl sheet that a spreadsheet would read as a formula
     plain text: stored as a string with Excel's quote prefix (shown as typed, and editing the

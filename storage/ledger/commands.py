@@ -84,7 +84,7 @@ def describe_milestones(plan: MilestonePlan, *, dry_run: bool) -> list[str]:
     return lines
 
 
-def _missing_sqlite_file(url: str) -> str | None:
+def missing_sqlite_file(url: str) -> str | None:
     """The SQLite file `url` names when it does not exist (connecting would create it)."""
     path = make_url(url).database if url.startswith("sqlite") else None
     return path if path and path != ":memory:" and not Path(path).exists() else None
@@ -96,7 +96,7 @@ async def with_session(
     """Run `work` in one session on a migrated database; a database failure rolls back and
     is reported in one line (exit 1). Without `migrate` (dry runs, export) the database must
     already be set up: nothing is created, so a mistyped URL is an error, not an empty file."""
-    missing = None if migrate else _missing_sqlite_file(settings.database.url)
+    missing = None if migrate else missing_sqlite_file(settings.database.url)
     if missing:
         print(f"数据库不存在：{missing}（先运行 gongjian init 或导入台账）", file=sys.stderr)
         return 1

@@ -29,7 +29,12 @@ from sqlalchemy.orm import selectinload
 
 from storage.figures import fact_order, latest_cumulative, live_facts, year_investment
 from storage.labels import MILESTONE_LABELS, stage_label
-from storage.ledger.cells import generated_code, neutralise_formulas, plain_decimal
+from storage.ledger.cells import (
+    csv_safe,
+    generated_code,
+    neutralise_formulas,
+    plain_decimal,
+)
 from storage.ledger.columns import EXPORT_HEADERS
 from storage.ledger.importer import project_departments
 from storage.models import (
@@ -159,8 +164,8 @@ def write_table(
         # utf-8-sig: Excel opens a BOM-marked file as UTF-8; without it Chinese is garbled.
         with open(path, "w", encoding="utf-8-sig", newline="") as out:
             writer = csv.writer(out)
-            writer.writerow(headers)
-            writer.writerows([["" if v is None else v for v in row] for row in rows])
+            writer.writerow([csv_safe(v) for v in headers])
+            writer.writerows([["" if v is None else csv_safe(v) for v in row] for row in rows])
         return
     from openpyxl import Workbook  # only when writing Excel
     from openpyxl.styles import Alignment, Font

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from storage.ledger.cells import text_of
+from storage.ledger.cells import csv_unquote, text_of
 from storage.ledger.intake import (
     TooBig,
     check_csv_rows,
@@ -82,7 +82,7 @@ def _read_csv(path: Path) -> Sheet:
     rows: list[list[Any]] = []
     for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
         check_csv_rows(len(rows) + 1, len(row), path.name)
-        rows.append(list(row))
+        rows.append([csv_unquote(cell) for cell in row])
     return Sheet(path.name, rows)
 
 

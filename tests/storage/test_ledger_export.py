@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import datetime as dt
 from decimal import Decimal
@@ -143,3 +144,25 @@ async def test_export_text_never_becomes_a_formula(session: AsyncSession, tmp_pa
         cell = by_header[header]
         assert (cell.value, cell.data_type, cell.quotePrefix) == (text, "s", True), header
     assert by_header["项目名称"].quotePrefix is False
+
+
+async def test_csv_export_text_never_becomes_a_formula(session: AsyncSession,
+                                                       tmp_path: Path) -> None:
+    await load(session, FIXTURES / "ledger.csv")
+    p1 = await session.scalar(select(Project).where(Project.code == "P001"))
+    assert p1 is not None
+    evil = '=HYPERLINK("http://evil.example","点我")'
+    p1.notes = evil
+    p1.owner_org = "@SUM(1+1)"
+    p1.short_names = ["-2+3"]
+    await session.commit()
+    out = tmp_path / "out.csv"
+    await export_ledger(session, out, today=TODAY)
+    with out.open(encoding="utf-8-sig", newline="") as f:
+        header, first, *_ = list(csv.reader(f))
+    by_header = dict(zip(header, first, strict=True))
+    assert (by_header["备注"], by_header["业主单位"], by_header["简称"]) == (
+        "'" + evil, "'@SUM(1+1)", "'-2+3")
+    # read back (gongjian import of its own export) as typed
+    (row,) = [r for r in read_ledger(out).rows if r.code == "P001"]
+    assert (row.notes, row.owner, row.short_names) == (evil, "@SUM(1+1)", ["-2+3"])
