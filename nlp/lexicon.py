@@ -48,4 +48,6 @@ SOUND_WORDS: tuple[str, ...] = (
     # figures and their scopes
     "完成投资", "累计完成", "形象进度", "进度", "本月", "当月", "本季度", "季度", "年度", "累计",
     "开工以来",
+    # negations, which decide a status (尚为建成 is 尚未建成)
+    "尚未",
 )

@@ -125,6 +125,39 @@ _HAS_DIGIT_DATE = re.compile(
     r"\d{1,2}\s*[月日号/.]|[一二三四五六七八九十]+月|月底|月初|中旬|年底|季度")
 
 
+# What stands between a milestone word and the thing it is said of: status, time and manner
+# words (变电站至今尚未建成, 厂房已于5月全面完工).
+_SUBJECT_TAIL = re.compile(
+    r"(?:已经?|已于[^，,。；;]{0,10}?|于[^，,。；;]{0,10}?|尚未|还没有?|还未|仍未|未能|没能|未|没有?"
+    r"|迟迟|至今|目前|现在|全面|基本|全部|完全|顺利|正式|也|都|均|将|计划|预计|力争|争取"
+    r"|的|了|\s)*$")
+# Supporting works (变电站, 配套道路, 供水管网) are not the project: their 建成, 投运 or 开工 is
+# not the project's milestone (周边道路尚未建成 is a utilities problem).
+_WORKS_SUBJECT = re.compile(
+    r"(?:变电站|道路|路网|管网|管线|线路|专线|电网|供水|供电|供气|燃气|雨污|污水管|给排水|杆线"
+    r"|市政配套|配套设施)$")
+# A building of the project (2#厂房, 组件车间, 3号楼) finished is that part's completion, not
+# the project's (主体 and 主体工程 are the project's: 主体完工).
+_PART_SUBJECT = re.compile(
+    r"(?:厂房|车间|[\dA-Za-z一二三四五六七八九十][#＃号]?楼|楼栋|宿舍楼?|食堂|办公楼|仓库|站房)$")
+
+
+def _said_of_works(clause: str, at: int, kind: str) -> bool:
+    """Whether the milestone word at clause[at:] is said of supporting works or, for
+    completion, of one building, rather than of the project."""
+    if kind not in ("completed", "operating", "started"):
+        return False
+    if not _WORKS_HINT.search(clause, 0, at):
+        return False
+    head = clause[:at]
+    subject = head[:_SUBJECT_TAIL.search(head).start()]  # type: ignore[union-attr]
+    return bool(_WORKS_SUBJECT.search(subject)
+                or (kind == "completed" and _PART_SUBJECT.search(subject)))
+
+
+_WORKS_HINT = re.compile(r"[站路网线电水气管杆配房间楼舍堂库]")
+
+
 def milestone_spans(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
     """(start, end, milestone) of milestone words in text[start:end]."""
     out: list[tuple[int, int, str]] = []
@@ -138,6 +171,8 @@ def milestone_spans(text: str, start: int, end: int) -> list[tuple[int, int, str
         if _AS_NOUN.match(after):
             continue
         if _AS_TIME.match(after) and not _HAS_DIGIT_DATE.search(clause, m.end()):
+            continue
+        if _said_of_works(clause, m.start(), kind):
             continue
         if kind == "accepted" and m.group() != "竣工验收" \
                 and _OTHER_INSPECTION.search(clause, max(0, m.start() - 8), m.start()):
@@ -235,7 +270,12 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                 span = post_dates[0]
                 date = span.date
             if status is None:
-                status = _status(suffix)
+                # 建成投运尚未完成: words after a run of joined milestones are said of all.
+                j = i
+                while j + 1 < len(spans) and _CONNECTOR.match(text[spans[j][1]:spans[j + 1][0]]):
+                    j += 1
+                status = _status(suffix if j == i else text[spans[j][1]:(
+                    spans[j + 1][0] if j + 1 < len(spans) else ce)])
             if (span is not None and span.yearless and date is not None and date > sent
                     and status in (None, "done")):
                 # 已于12月28日开工 sent in January: last December, not next (the year is

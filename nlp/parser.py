@@ -198,7 +198,7 @@ class Parser:
         inferred: list[Inferred] = []
         if table is not None:
             text, inferred = table[0], table[1]
-        slips = self._sound.slips(text, self._tokens)
+        slips = self._sound.slips(text, self._tokens, self._segmenter.route_score)
         text = apply(text, slips)
         work = drop_non_reports(blank_fillers(text))
         if not work.strip():

@@ -73,6 +73,25 @@ class Segmenter:
             pos += len(block)
         return out
 
+    def route_score(self, s: str) -> float:
+        """The log-probability of jieba's best route through `s` (one block of Han text):
+        how likely the dictionary finds it as written."""
+        logf, logtotal, unknown = self._logf, self._logtotal, self._unknown
+        n = len(s)
+        score = [0.0] * (n + 1)
+        for k in range(n - 1, -1, -1):
+            best = unknown + score[k + 1]
+            i = k
+            frag = s[k]
+            while i < n and frag in logf:
+                lf = logf[frag]
+                if lf is not None:
+                    best = max(best, lf - logtotal + score[i + 1])
+                i += 1
+                frag = s[k:i + 1]
+            score[k] = best
+        return score[0]
+
     def _cut(self, s: str, offset: int, out: list[tuple[str, int, int]]) -> None:
         logf, logtotal, unknown = self._logf, self._logtotal, self._unknown
         n = len(s)

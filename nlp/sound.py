@@ -114,8 +114,12 @@ class SoundMatcher:
         self._words = frozenset(w for ws in self._by_key.values() for w in ws)
 
     def slips(self, text: str,
-              tokens: Callable[[str], Sequence[tuple[str, int, int]]]) -> list[Slip]:
-        """Slips in `text`; `tokens` segments text (only called when a candidate is found)."""
+              tokens: Callable[[str], Sequence[tuple[str, int, int]]],
+              likelihood: Callable[[str], float] | None = None) -> list[Slip]:
+        """Slips in `text`; `tokens` segments text (only called when a candidate is found).
+        `likelihood` scores a stretch of text (the segmenter's best route): a slip that cuts a
+        word of the sentence in two is kept only when the sentence reads likelier with it
+        (年底前头产: 前|投产 beats 前头|产, while 提前约定 beats 提|签约|定)."""
         if self._pattern is None:
             return []
         sounds = text.translate(self._table)
@@ -149,7 +153,23 @@ class SoundMatcher:
         for word, s, e in tokens(text):
             if len(word) > 1:
                 inner.update(range(s + 1, e))
-        return [f for f in found if f.start not in inner and f.end not in inner]
+        return [f for f in found if (f.start not in inner and f.end not in inner)
+                or (likelihood is not None and _reads_better(text, f, likelihood))]
+
+
+_CONTEXT = 3  # characters either side weighed with a slip that cuts a word
+
+
+def _reads_better(text: str, slip: Slip, likelihood: Callable[[str], float]) -> bool:
+    """Whether the Han text around a slip reads likelier with the slip rewritten."""
+    lo, hi = slip.start, slip.end
+    while lo > 0 and slip.start - lo < _CONTEXT and _HAN.match(text[lo - 1]):
+        lo -= 1
+    while hi < len(text) and hi - slip.end < _CONTEXT and _HAN.match(text[hi]):
+        hi += 1
+    heard = text[lo:hi]
+    fixed = heard[:slip.start - lo] + slip.word + heard[slip.end - lo:]
+    return likelihood(fixed) > likelihood(heard)
 
 
 def apply(text: str, slips: Sequence[Slip]) -> str:

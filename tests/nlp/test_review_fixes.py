@@ -112,3 +112,35 @@ def test_first_part_with_digits_in_its_name(parser: Parser, text: str, pct: int,
                                             part: str) -> None:
     update = one(parser, text)
     assert (update["progress_pct"], update["progress_part"]) == (pct, part)
+
+
+@pytest.mark.parametrize("text", [
+    "钢铁城配套的35千伏变电站至今尚未建成，影响设备调试",
+    "钢铁城周边道路还没有完工，材料进不来",
+    "钢铁城供水管网尚为建成",  # 尚为: a voice slip of 尚未
+])
+def test_supporting_works_not_built_are_a_problem_not_the_projects_completion(
+        parser: Parser, text: str) -> None:
+    update = one(parser, text)
+    assert update["events"] == []
+    assert [i["category"] for i in update["issues"]] == ["utilities"]
+
+
+def test_negation_never_gives_done(parser: Parser) -> None:
+    update = one(parser, "钢铁城竣工投产至今仍未实现")
+    assert [(e["milestone"], e["status"]) for e in update["events"]] == [
+        ("completed", "not_done"), ("operating", "not_done")]
+    assert one(parser, "钢铁城4#厂房已于5月8日全面完工")["events"] == []  # a building's
+    assert [e["milestone"] for e in one(parser, "钢铁城主体工程已完工")["events"]] == [
+        "completed"]
+
+
+@pytest.mark.parametrize(("text", "date"), [
+    ("三一硅能争取年底前头产", "2023-12-31"),   # 前头 is a word; 前|投产 reads likelier
+    ("三一硅能6月底前头产", "2023-06-30"),
+])
+def test_slip_that_cuts_a_word_when_the_sentence_reads_better(parser: Parser, text: str,
+                                                              date: str) -> None:
+    assert one(parser, text)["events"] == [
+        {"milestone": "operating", "status": "planned", "date": date}]
+    assert one(parser, "钢铁城提前约定了时间")["events"] == []  # 提|签约|定 does not
