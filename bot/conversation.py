@@ -26,6 +26,7 @@ from bot.services.ranking import rank_reply
 from bot.services.registry import ParserHolder
 from bot.services.render import render_summary
 from scheduler.notice import Action, ActionKind, Notice, Strong, Target, line
+from scheduler.replies import Queued, ReplyTo
 from scheduler.workdays import WorkCalendar
 from storage import addresses
 from storage.models import Person, Report
@@ -89,6 +90,9 @@ class Turn:
     replaces: Report | None = None  # the report whose summary message that is
     report_id: int | None = None  # the report stored for this message, if any
     carries_actions: bool = False  # the last reply has actions (its id is worth keeping)
+    # The replies' outbox rows when the core wrote them (a report's answer, in the report's
+    # transaction, claimed for the adapter's live send); None: the adapter queues them.
+    queued: list[Queued] | None = None
 
 
 @dataclass
@@ -98,6 +102,9 @@ class Context:
     settings: Settings
     calendar: WorkCalendar
     parser: ParserHolder
+    # The adapter's live-send instance (scheduler.replies): set, a report's answer is written
+    # to the outbox with the report, claimed by it. None: the adapter sends it as it likes.
+    claim: str | None = None
 
 
 async def identify(session: AsyncSession, channel: str, sender: str) -> Person | None:
@@ -275,17 +282,18 @@ async def report(
         old = await reporting.correction_target(session, person, chat)
         if old is not None and old.state not in reporting.OPEN_STATES:
             note = CORRECTION_LATE
+    reply_to = (ReplyTo(inbound.channel, inbound.chat, "", ctx.claim, person.id)
+                if ctx.claim is not None else None)
     got = await reporting.receive(session, msg, person, parser=ctx.parser,
                                   settings=ctx.settings, now=now, private=inbound.private,
-                                  old=old, header_note=note)
+                                  old=old, header_note=note, kept_note=KEPT_DRAFT,
+                                  reply_to=reply_to)
     if got is None:  # the same delivery again: it was answered the first time
         return Turn()
     reply = got.reply
-    if (old is not None and not got.superseded and got.state == ReportState.NOTHING
-            and reply is not None):
-        reply = reply.with_lines("", KEPT_DRAFT)
     turn = Turn([reply] if reply is not None else [], report_id=got.report_id,
-                carries_actions=bool(reply is not None and reply.actions))
+                carries_actions=bool(reply is not None and reply.actions),
+                queued=got.queued if reply_to is not None else None)
     if got.superseded and old is not None:
         names = await reporting.project_names(session, old)
         turn.replace = render_summary(old.parse_result or {}, names, header=SUPERSEDED)

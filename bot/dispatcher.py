@@ -21,7 +21,7 @@ from bot.middlewares import (
     system_clock,
 )
 from bot.services.registry import ParserHolder
-from bot.services.reply_ids import ReplyIds
+from handlers.adapter import Replier
 from handlers.errors import on_error
 from scheduler.workdays import WorkCalendar
 from storage.db import is_storage_failure
@@ -93,9 +93,10 @@ def build_dispatcher(
     # again (bot.polling; a webhook answers 5xx), then the person gets the real reply.
     dp.errors.register(on_error, _not_storage_failure)
     dp.startup.register(_warm(parser, session_factory))
-    reply_ids = ReplyIds(session_factory)
-    dp["reply_ids"] = reply_ids
-    dp.shutdown.register(reply_ids.close)
+    # Replies go through the outbox, sent at once by this dispatcher (handlers.adapter).
+    replier = Replier(session_factory, settings)
+    dp["replier"] = replier
+    dp.shutdown.register(replier.close)
     # Most updates are plain reports: they skip the other routers' filters.
     dp.include_router(importlib.import_module("handlers.reporting").build_fast_router())
     for name in ROUTER_MODULES:

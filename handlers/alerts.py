@@ -17,7 +17,7 @@ from bot.conversation import act, converse
 from bot.services import alerts as service
 from bot.services.registry import ParserHolder
 from handlers import adapter
-from handlers.adapter import context
+from handlers.adapter import Replier, context
 from handlers.callbacks import AlertAction, IssueAction, PlanChangeAction, action_of
 from handlers.filters import plain_text, private_chat
 from scheduler.workdays import WorkCalendar
@@ -33,6 +33,7 @@ async def press(
     query: CallbackQuery, callback_data: CallbackData, session: AsyncSession,
     settings: Settings, calendar: WorkCalendar, parser: ParserHolder, now: dt.datetime,
     person: Person | None,
+    replier: Replier,
 ) -> None:
     action = action_of(callback_data)
     if person is None or action is None:
@@ -41,16 +42,18 @@ async def press(
     turn = await act(session, context(settings, calendar, parser), person, action, now)
     await adapter.answer(query, turn)
     if turn.replies and query.message is not None:
-        await adapter.send(query.bot, query.message.chat.id, turn)  # type: ignore[arg-type]
+        await replier.send(query.bot, session, query.message.chat.id, turn, now,  # type: ignore[arg-type]
+                           ref=f"cb{query.id}", person_id=person.id)
 
 
 async def feedback(
     message: Message, session: AsyncSession, settings: Settings, calendar: WorkCalendar,
-    parser: ParserHolder, now: dt.datetime, person: Person,
+    parser: ParserHolder, now: dt.datetime, person: Person, replier: Replier,
 ) -> None:
     turn = await converse(session, context(settings, calendar, parser),
                           adapter.from_message(message), now, person=person)
-    await adapter.send(message.bot, message.chat.id, turn)  # type: ignore[arg-type]
+    await replier.send(message.bot, session, message.chat.id, turn, now,  # type: ignore[arg-type]
+                       ref=adapter.message_ref(message), person_id=person.id)
 
 
 def build_router() -> Router:

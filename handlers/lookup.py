@@ -15,20 +15,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import conversation
 from bot.config import Settings
+from bot.conversation import Turn
 from bot.services import status
 from bot.services.onboarding import HELP, UNBOUND_TEXT
 from bot.services.registry import ParserHolder
-from channels.telegram import TelegramChannel, render_text
 from handlers import adapter
-from handlers.adapter import context
+from handlers.adapter import Replier, context
 from nlp.questions import Question, QuestionKind, classify
 from scheduler.notice import Notice
 from scheduler.workdays import WorkCalendar
 from storage.models import Person
 
 
-async def _reply(message: Message, notice: Notice) -> None:
-    await TelegramChannel(message.bot).deliver(message.chat.id, notice)  # type: ignore[arg-type]
+async def _reply(message: Message, session: AsyncSession, replier: Replier, now: dt.datetime,
+                 person: Person, notice: Notice) -> None:
+    await replier.send(message.bot, session, message.chat.id, Turn([notice]), now,  # type: ignore[arg-type]
+                       ref=adapter.message_ref(message), person_id=person.id)
 
 
 async def command_cmd(
@@ -39,6 +41,7 @@ async def command_cmd(
     parser: ParserHolder,
     now: dt.datetime,
     person: Person | None,
+    replier: Replier,
 ) -> None:
     """/status, /overdue (and /rank, handlers.ranking): answered by the conversation core."""
     if person is None:
@@ -47,15 +50,16 @@ async def command_cmd(
     turn = await conversation.command(session, context(settings, calendar, parser), person,
                                       adapter.from_message(message), now)
     sender = message.from_user.id if message.from_user else None
-    await adapter.send(message.bot, message.chat.id, turn,  # type: ignore[arg-type]
-                       sender=sender)
+    await replier.send(message.bot, session, message.chat.id, turn, now,  # type: ignore[arg-type]
+                       ref=adapter.message_ref(message), person_id=person.id, sender=sender)
 
 
 async def answer_status(
     message: Message, query: str, session: AsyncSession, settings: Settings,
-    parser: ParserHolder, now: dt.datetime, person: Person,
+    parser: ParserHolder, now: dt.datetime, person: Person, replier: Replier,
 ) -> None:
-    await _reply(message, await status.answer(session, parser, person, settings, now, query))
+    await _reply(message, session, replier, now, person,
+                 await status.answer(session, parser, person, settings, now, query))
 
 
 class PlainQuestion(Filter):
@@ -76,11 +80,13 @@ async def plain_question(
     parser: ParserHolder,
     now: dt.datetime,
     person: Person,
+    replier: Replier,
 ) -> None:
     if question.kind is QuestionKind.HELP:
-        await message.answer(render_text(HELP))
+        await _reply(message, session, replier, now, person, HELP)
         return
-    await answer_status(message, question.subject, session, settings, parser, now, person)
+    await answer_status(message, question.subject, session, settings, parser, now, person,
+                        replier)
 
 
 def build_router() -> Router:

@@ -19,7 +19,7 @@ from bot.conversation import Turn
 from bot.services import onboarding
 from bot.services.registry import ParserHolder
 from handlers import adapter
-from handlers.adapter import context
+from handlers.adapter import Replier, context
 from handlers.filters import private_chat
 from scheduler.workdays import WorkCalendar
 from storage.models import Person
@@ -41,16 +41,20 @@ async def start(
     parser: ParserHolder,
     now: dt.datetime,
     person: Person | None,
+    replier: Replier,
 ) -> None:
     """/start <invitation code>: binding, answered by the conversation core."""
     turn = await conversation.start(session, context(settings, calendar, parser), person,
                                     adapter.from_message(message),
                                     (command.args or "").strip(), now)
-    await adapter.send(message.bot, message.chat.id, turn)  # type: ignore[arg-type]
+    await replier.send(message.bot, session, message.chat.id, turn, now,  # type: ignore[arg-type]
+                       ref=adapter.message_ref(message))
 
 
-async def help_(message: Message) -> None:
-    await adapter.send(message.bot, message.chat.id, Turn([onboarding.HELP]))  # type: ignore[arg-type]
+async def help_(message: Message, session: AsyncSession, now: dt.datetime,
+                replier: Replier) -> None:
+    await replier.send(message.bot, session, message.chat.id, Turn([onboarding.HELP]),  # type: ignore[arg-type]
+                       now, ref=adapter.message_ref(message))
 
 
 async def unbound_message(message: Message) -> None:

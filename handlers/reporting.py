@@ -20,11 +20,10 @@ from bot import conversation
 from bot.config import Settings
 from bot.services import reporting as svc
 from bot.services.registry import ParserHolder
-from bot.services.reply_ids import ReplyIds
 from bot.text import TELEGRAM_LIMIT
 from channels.telegram import TelegramChannel, render_keyboard, render_text
 from handlers import adapter
-from handlers.adapter import context
+from handlers.adapter import Replier, context
 from handlers.callbacks import ChooseProject, ReportAction, action_of
 from handlers.filters import data_prefix
 from nlp.questions import classify
@@ -98,30 +97,29 @@ async def on_message(
     now: dt.datetime,
     parser: ParserHolder,
     person: Person,
-    reply_ids: ReplyIds,
+    replier: Replier,
     event_update: Update | None = None,
     acknowledge: Callable[[], None] | None = None,
 ) -> None:
     """A new or an edited message (registered for both): an edit is re-parsed as a report.
-    `acknowledge` (bot.polling) is told once the report is stored."""
+    `acknowledge` (bot.polling) is told once the report — and its answer, in the outbox —
+    is stored."""
     is_edit = event_update is not None and event_update.edited_message is not None
     inbound = adapter.from_message(message, is_edit=is_edit,
                                    update_id=event_update.update_id if event_update else None)
-    turn = await conversation.report(session, context(settings, calendar, parser), person,
-                                     inbound, now)
+    turn = await conversation.report(session, context(settings, calendar, parser, replier),
+                                     person, inbound, now)
     if acknowledge is not None:  # stored: polling may move past this update
         acknowledge()
     old = turn.replaces
     if turn.replace is not None and old is not None:
         if (old.reply_message_id or 0) <= 0:  # none yet, or a claim to send it
-            old.reply_message_id = reply_ids.get(old.id)
+            old.reply_message_id = replier.sent.message_of(old.id)
         await replace_summary(bot, old, turn.replace, turn.replace_short or turn.replace)
-    if not turn.replies:
-        return
-    reply_id = await adapter.send(bot, message.chat.id, turn,
-                                  reply_to=None if inbound.private else message.message_id)
-    if reply_id is not None and turn.carries_actions and turn.report_id is not None:
-        reply_ids.note(turn.report_id, reply_id)
+    # The summary's message id is stored when its row is marked sent (scheduler.replies).
+    await replier.send(bot, session, message.chat.id, turn, now,
+                       ref=adapter.message_ref(message), person_id=person.id,
+                       reply_to=None if inbound.private else message.message_id)
 
 
 # --- buttons ---------------------------------------------------------------------------------
@@ -144,6 +142,7 @@ async def on_report_action(
     parser: ParserHolder,
     now: dt.datetime,
     person: Person | None,
+    replier: Replier,
 ) -> None:
     """确认 / 修改 / 取消 and a chosen project: the core decides, this shows it in place."""
     report = await svc.get_report(session, callback_data.report_id)
@@ -166,7 +165,8 @@ async def on_report_action(
                 and new_id != report.reply_message_id):
             await svc.set_reply_message(session, report, new_id)
     if turn.replies:
-        await adapter.send(bot, report.chat_id, turn)
+        await replier.send(bot, session, report.chat_id, turn, now, ref=f"cb{query.id}",
+                           person_id=person.id)
 
 
 async def on_malformed(query: CallbackQuery) -> None:

@@ -44,9 +44,9 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from scheduler import alert_notices
+from scheduler import alert_notices, replies
 from scheduler.channel import Channel, Failed, RetryAfter, SendResult, Sent, Unreachable
-from scheduler.notice import Notice, from_json
+from scheduler.notice import Notice, from_json, to_json
 from scheduler.policy import in_quiet_hours, open_time, window_opens
 from scheduler.unreachable import escalate_unreachable
 from scheduler.workdays import WorkCalendar
@@ -320,6 +320,9 @@ async def _mark(
         result.sent += 1
         result.sent_ids.append(row.id)
         await addresses.mark_reachable(session, row.channel, row.address)
+        report_id = replies.report_of(row.payload) if row.kind == OutboxKind.REPLY else None
+        if report_id is not None:  # a summary card: the message a confirm edits
+            await replies.store_report_message(session, report_id, outcome.message_id)
         return
     if outcome.state == PENDING:
         result.retried += 1
@@ -518,6 +521,34 @@ async def deliver_due(
             log.error("delivery to an address stopped: %r", exc)
             if isinstance(exc, asyncio.CancelledError):
                 raise exc
+    return result
+
+
+async def settle(
+    session_factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    queued: replies.Queued,
+    sent: SendResult,
+    *,
+    instance: str,
+    now: dt.datetime,
+    give_up_after: dt.timedelta = GIVE_UP_AFTER,
+) -> DeliveryResult:
+    """Mark a reply the live path sent itself (scheduler.replies) as a delivery round would:
+    a transient failure leaves it pending with back-off for the delivery loop, a refusal
+    fails it (an unreachable person is marked so). Marked at once, in its own transaction."""
+    result = DeliveryResult()
+    payload = to_json(queued.notice) | (
+        {replies.REPORT_KEY: queued.report_id} if queued.report_id is not None else {})
+    row = _Claimed(queued.outbox_id, "", OutboxKind.REPLY.value, None, queued.channel,
+                   queued.address, payload, None, 0, now, urgent=True)
+    async with session_factory() as session:
+        row.key, row.person_id, row.attempts, row.created_at = (await session.execute(
+            select(Outbox.key, Outbox.person_id, Outbox.attempts, Outbox.created_at)
+            .where(Outbox.id == queued.outbox_id))).one()
+        await _mark(session, settings, row, _outcome(sent, row, now, give_up_after),
+                    instance=instance, now=now, result=result)
+        await session.commit()
     return result
 
 

@@ -113,3 +113,4 @@ class OutboxKind(StrEnum):
     REMINDER = "reminder"
     DIGEST = "digest"
     NOTICE = "notice"  # to a third person: plan change, 交办件, unreachable recipient
+    REPLY = "reply"  # an answer to the person who wrote (scheduler.replies)

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import String, bindparam, cast, exists, insert, literal, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,12 +21,14 @@ from bot.config import Settings
 from bot.services.facts import Applied, apply_report, local_date, plan_change_label
 from bot.services.registry import LedgerSnapshot, ParserHolder, ProjectInfo
 from bot.services.render import HELP, Note, render_summary
+from scheduler import replies
 from scheduler.notice import Action, ActionKind, Notice, Strong, line
+from scheduler.replies import Queued, ReplyTo
 from scheduler.workdays import WorkCalendar
 from storage.audit import record
 from storage.figures import DEAD_REPORT_STATES, fact_order
 from storage.labels import SCOPE_LABELS, fmt_money, short_name
-from storage.models import InvestmentFact, Milestone, Person, Project, Report
+from storage.models import InvestmentFact, Milestone, Outbox, Person, Project, Report
 
 if TYPE_CHECKING:
     from nlp.parser import Parser
@@ -82,6 +84,7 @@ class Received:
     reply: Reply | None
     old: Report | None = None
     superseded: bool = False
+    queued: list[Queued] = field(default_factory=list)  # its answer's outbox row
 
 
 _REPORTS = Report.__table__
@@ -323,11 +326,16 @@ async def receive(
     private: bool = True,
     old: Report | None = None,
     header_note: str | None = None,
+    kept_note: str | None = None,
+    reply_to: ReplyTo | None = None,
 ) -> Received | None:
     """Parse a message and store it — raw text, parse result and state — in one transaction
     (a parser failure still stores the raw text). `old` is the report this one corrects: it
-    is superseded in the same transaction when the new one was understood. None when this
-    update was stored before (it was answered the first time)."""
+    is superseded in the same transaction when the new one was understood (else the answer
+    ends with `kept_note`). With `reply_to` the answer is written to the outbox in the same
+    transaction, claimed for the caller's live send (scheduler.replies): a report is never
+    stored without its answer. None when this update was stored before (it was answered
+    the first time)."""
     engine, snapshot = await parser.snapshot(session)
     try:
         draft = await _draft(session, engine, snapshot, msg, person, settings=settings,
@@ -357,11 +365,21 @@ async def receive(
     if superseded and old is not None:
         record(session, at=now, action="report.superseded", entity="report", entity_id=old.id,
                actor_id=person.id, detail={"by": report_id})
-    await session.commit()
     actions = (confirm_actions(report_id) if draft.confirm
                else choose_actions(report_id, draft.offered) if draft.offered else [])
     reply = draft.text.with_actions(actions) if draft.text is not None else None
-    return Received(report_id, draft.state, draft.parse, reply, old, superseded)
+    if reply is not None and old is not None and not superseded and kept_note \
+            and draft.state == ReportState.NOTHING:
+        reply = reply.with_lines("", kept_note)
+    queued: list[Queued] = []
+    if reply is not None and reply_to is not None:
+        # The answer's row in the report's own transaction: a fourth statement (after the
+        # sender's look-up, the earlier figures' read and the report's INSERT … RETURNING)
+        # but no second commit. It cannot join the report's INSERT: its buttons carry the
+        # report's id, known only from RETURNING, and SQLite has no INSERT in a WITH.
+        queued = await replies.queue(session, reply_to, [reply], now, report_id=report_id)
+    await session.commit()
+    return Received(report_id, draft.state, draft.parse, reply, old, superseded, queued)
 
 
 async def _names(session: AsyncSession, codes: Sequence[str]) -> dict[str, str]:
@@ -571,6 +589,11 @@ NOTHING_TO_SEND = 0  # reply_message_id of a draft whose summary cannot be sent 
 RESENT = "ℹ️ 补发：这条报告的确认消息此前未能送达。"
 
 
+# The outbox key of a report's summary (scheduler.replies.reply_key), in SQL.
+_SUMMARY_KEY = (literal(replies.report_key_prefix("")) + cast(Report.id, String)
+                + literal("0"))
+
+
 def summary_claim(now: dt.datetime) -> int:
     """reply_message_id while a summary is being sent: minus the claim's Unix time (a
     real message id is positive)."""
@@ -633,6 +656,7 @@ async def claim_unanswered(session: AsyncSession, now: dt.datetime) -> list[Repo
             | ((Report.reply_message_id < 0) & (Report.reply_message_id > lapsed)),
             Report.received_at < now - RECOVERY_GRACE,
             Report.received_at > now - RECOVERY_HORIZON,
+            ~exists().where(Outbox.key == _SUMMARY_KEY),  # in the outbox: delivery's
         ).order_by(Report.id).limit(100)
     )).all()
     claimed: list[int] = []
