@@ -41,7 +41,9 @@ from sqlalchemy import (
     LargeBinary,
     Numeric,
     Table,
+    Text,
     bindparam,
+    cast,
     func,
     inspect,
     null,
@@ -198,23 +200,24 @@ async def _write_table(conn: AsyncConnection, table: Table, archive: zipfile.Zip
                        ) -> TableEntry:
     columns = list(table.columns)
     kinds = [_kind(c) for c in columns]
-    # JSON columns are read as their text as well as their value, to keep SQL NULL apart.
-    nulls = [c.is_(None).label(f"_null_{c.name}") for c in columns if _kind(c) == "json"]
+    # JSON columns are read as their stored text: no parse and re-encode, and SQL NULL (None)
+    # stays apart from JSON null ('null').
+    selected = [cast(c, Text) if kind == "json" else c
+                for c, kind in zip(columns, kinds, strict=True)]
+    encoders = [(i, kind) for i, kind in enumerate(kinds) if kind not in ("plain", "json")]
     order = list(table.primary_key.columns) or columns
     entry = TableEntry(table.name, [c.name for c in columns], 0, "")
     digest = hashlib.sha256()
-    result = await conn.stream(select(*columns, *nulls).order_by(*order))
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    result = await conn.stream(select(*selected).order_by(*order))
     with archive.open(entry.member, "w", force_zip64=True) as out:
         async for batch in result.partitions(BATCH):
             lines = []
             for row in batch:
-                flags = iter(row[len(columns):])
-                values = []
-                for value, kind in zip(row[:len(columns)], kinds, strict=True):
-                    if kind == "json":
-                        value = None if next(flags) else json.dumps(value, ensure_ascii=False)
-                    values.append(_encode(kind, value))
-                lines.append(json.dumps(values, ensure_ascii=False, separators=(",", ":")))
+                values = list(row)
+                for i, kind in encoders:
+                    values[i] = _encode(kind, values[i])
+                lines.append(dumps(values))
             data = ("\n".join(lines) + "\n").encode("utf-8")
             digest.update(data)
             out.write(data)
@@ -306,10 +309,16 @@ async def _load_table(conn: AsyncConnection, archive: zipfile.ZipFile, table: Ta
            if any(fk.column.table is table for fk in c.foreign_keys)]
     later: list[dict[str, Any]] = []
     pk = [c.name for c in table.primary_key.columns]
+    names = list(entry.columns)
+    decoders = [(name, kind) for name, kind in zip(names, kinds, strict=True) if kind != "plain"]
     batch: list[dict[str, Any]] = []
     for line in _lines(archive, entry):
         values = json.loads(line)
-        row = {c.name: _decode(kind, v) for c, kind, v in zip(columns, kinds, values, strict=True)}
+        if len(values) != len(names):
+            raise BackupError(f"备份文件中的 {entry.member} 有一行列数不符")
+        row = dict(zip(names, values, strict=True))
+        for name, kind in decoders:
+            row[name] = _decode(kind, row[name])
         if own and any(row[name] is not None for name in own):
             later.append({**{f"_pk_{k}": row[k] for k in pk}, **{n: row[n] for n in own}})
             row.update({name: None for name in own})
