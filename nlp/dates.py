@@ -48,7 +48,7 @@ _DATE = re.compile(
     rf"(?P<wd>[一二三四五六日天末1-7])?"
     rf"|(?P<q>(?:今年|明年)?(?:第?(?P<qn>[一二三四1-4])|(?P<qthis>本|这个|当))季度)"
     rf"|(?P<half>(?P<hy>今年|明年)?(?P<hh>上|下)半年)"
-    rf"|(?P<ye>(?P<yey>今年|明年)?(?:年底|年末|年内|年前|底))"
+    rf"|(?P<ye>(?P<yey>今年|明年|20\d\d\s*年)?(?:年底|年末|年内|年前|底))"
     rf"|(?P<ny>明年)"
     rf"|(?P<hol>国庆节?|五一|劳动节))"
 )
@@ -166,6 +166,8 @@ def _resolve(m: re.Match[str], sent: dt.date) -> dt.date | None:
     if m["ye"]:
         if m["yey"] == "明年":
             year += 1
+        elif m["yey"] and m["yey"][0].isdigit():
+            year = int(m["yey"][:4])  # 2021年底
         return dt.date(year, 12, 31)
     if m["ny"]:
         return dt.date(year + 1, 12, 31)

@@ -10,17 +10,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from nlp.numbers import find_money, find_percents
+from nlp.numbers import Span, find_money, find_percents
 
 # (年度累计2.4亿元 and 累计：16.9亿元 in a report form are completed figures too.)
 _DONE = re.compile(
-    r"完成|累计投资|已投资|已投入|累计投入|实际投资|完成额|年度累计|累计\s*[:：]?\s*$")
+    r"完成|累计投资|已投资|已投入|累计投入|实际投资|完成额|年度累计|累计\s*[:：]?\s*$"
+    # 本月投资：1800万 (a form's label); 本月1.4亿，累计21亿 (a scope word alone before it)
+    r"|(?:本月|当月|本季度?|本年度?|年度|今年|全年|累计)\s*投资\s*[:：]?\s*$")
+# 本月1.4亿，累计21亿: a scope word alone before a figure that ends its clause.
+_BARE_SCOPE = re.compile(
+    r"^\s*(?:本月|当月|这个月|本季度|本年|今年|全年|本年累计|全年累计|累计|开工以来"
+    r"|\d{1,2}月份?)\s*[:：]?\s*$")
 _NOT_DONE = re.compile(
     r"总投资|计划|预计|力争|争取|目标|任务|需要|还需|缺口|缺少|拟|有望|确保|要求|下达|缺"
     r"|拨付|贷款|融资|债|资金(?!完成)|估算|概算|申请"
 )
 _SCOPES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("year", re.compile(r"年度累计|本年度?累计|今年以来|今年累计|\d{1,2}\s*[-—~～至到]\s*\d{1,2}月"
+    ("year", re.compile(r"年度累计|本年度?累计|今年以来|今年累计|全年累计"
+                        r"|\d{1,2}\s*[-—~～至到]\s*\d{1,2}月"
                         r"|(?:19|20)\d{2}\s*年度?(?=完成|累计|投资)")),
     ("cumulative", re.compile(
         r"累计|开工以来|自开工|建设以来|开建以来|总共|共计|以来|截[至止]目前|截[至止]现在|至今|迄今")),
@@ -32,7 +39,42 @@ _SCOPES: tuple[tuple[str, re.Pattern[str]], ...] = (
 
 
 # Cheap tests before the number patterns: no money without 万/亿/元, no share without these.
-_MONEY_HINT = re.compile(r"[万亿元]")
+_MONEY_HINT = re.compile(r"[万亿元0零]|投资")
+# Nothing invested, said as a figure (本月完成投资0, 投资为零, 本月0) or in words (本月无投资,
+# 无新增投资): a figure of 0 for its scope.
+_ZERO_FIGURE = re.compile(r"(?<![\d.,])0(?:\.0+)?\s*(?:万元|亿元|元|万|亿)?(?![\d.,%])|(?<=为)零")
+_NO_INVESTMENT = re.compile(r"(?:无|没有|未有|零)(?:新增)?(?:完成)?投资")
+# A plan stated as such (下步计划：…, 下月计划完成…): figures after it, to the end of its
+# sentence or line, are targets, not work done.
+_PLAN_LEAD = re.compile(
+    r"(?:下步|下一步|下阶段|下月|下个月|下季度|明年|下周|今后)(?:工作)?(?:计划|打算|安排|目标)"
+    r"|(?:^|(?<=[\n：:；;。]))\s*(?:工作)?计划\s*[:：]")
+_SENTENCE_END = re.compile(r"[。\n]")
+
+
+def _plan_spans(text: str) -> list[tuple[int, int]]:
+    out = []
+    if "计划" not in text and "打算" not in text and "安排" not in text and "目标" not in text:
+        return out
+    for m in _PLAN_LEAD.finditer(text):
+        end = _SENTENCE_END.search(text, m.end())
+        out.append((m.start(), end.start() if end else len(text)))
+    return out
+
+
+def _in_spans(pos: int, spans: Sequence[tuple[int, int]]) -> bool:
+    return any(a <= pos < b for a, b in spans)
+
+
+def _money_and_zero(clause: str) -> list[Span]:
+    """Money figures in a clause, with the figures that say nothing was invested."""
+    spans = find_money(clause) if _MONEY_HINT.search(clause) else []
+    if "0" in clause or "零" in clause:
+        spans += [Span(m.start(), m.end(), Decimal(0)) for m in _ZERO_FIGURE.finditer(clause)
+                  if not any(s.start <= m.start() < s.end for s in spans)]
+    if "投资" in clause:
+        spans += [Span(m.end(), m.end(), Decimal(0)) for m in _NO_INVESTMENT.finditer(clause)]
+    return sorted(spans, key=lambda s: s.start)
 _SHARE_HINT = re.compile(r"[%成半]|分之")
 
 
@@ -49,6 +91,7 @@ def extract_investment(text: str, clauses: Sequence[tuple[int, int]]) -> list[Am
     out: list[Amount] = []
     if not _MONEY_HINT.search(text):
         return out
+    plans = _plan_spans(text)
     # 二季度计划完成4亿元，实际完成4.3亿元: the actual figure takes the plan's scope.
     plan_scope: str | None = None
     period: str | None = None  # the period a report's heading names (10月月报), read once
@@ -56,9 +99,13 @@ def extract_investment(text: str, clauses: Sequence[tuple[int, int]]) -> list[Am
     for cs, ce in clauses:
         clause = text[cs:ce]
         left = 0
-        for span in find_money(clause) if _MONEY_HINT.search(clause) else ():
+        for span in _money_and_zero(clause) if _MONEY_HINT.search(clause) else ():
             window = clause[left:span.start]
             left = span.end
+            if plans and _in_spans(cs + span.start, plans):
+                continue
+            if span.value == 0 and span.start == span.end:
+                window = window + "完成"  # 本月无投资: said as done, nothing
             scope = _scope(window)
             if scope == "unspecified" and done_before and window.strip() in ("和", "及", "、", "与",
                                                                               "以及"):
@@ -71,7 +118,10 @@ def extract_investment(text: str, clauses: Sequence[tuple[int, int]]) -> list[Am
             # …，其中本月6000万元 / 分别完成1.5亿元和3000万元: said with the figure before.
             part_of_done = done_before and ("其中" in window
                                             or window.strip() in ("和", "及", "、", "与", "以及"))
-            if (not _DONE.search(window) and not part_of_done) or _NOT_DONE.search(window):
+            bare = bool(_BARE_SCOPE.match(window)) and (
+                not clause[span.end:].strip() or clause[span.end:].lstrip()[0] in "（(")
+            if (not _DONE.search(window) and not part_of_done and not bare) \
+                    or _NOT_DONE.search(window):
                 plan_scope = scope if _PLAN.search(window) and scope != "unspecified" else None
                 continue
             if scope == "unspecified" and plan_scope is not None:
@@ -132,6 +182,7 @@ _SHARE_HEAD = re.compile(
     # Spoken: 装修弄了一半, 基础做了八成.
     r"|(?:弄|做|干|搞)了)"
     r"(?:已经?|已|目前|基本|累计|达到?|为|是|在|约|大约|大概|差不多|将近|接近|近|超过|突破|了|的"
+    r"|整体|总体"
     r"|只有|仅有?|才|有|[:：]|\s)*$"
 )
 # Whole-project words: 形象进度, 整体完成, 项目总体完成, 工程量.
@@ -154,6 +205,10 @@ _SHARE_OF = re.compile(
 
 
 _HAN_CHAR = re.compile(r"[\u4e00-\u9fff]")
+# A part of the work named alone before its share: a few characters, no verb of change.
+_BARE_PART = re.compile(r"[A-Za-z0-9#＃\u4e00-\u9fff]{2,10}")
+_NOT_WORK = re.compile(r"增长|下降|提高|降低|同比|环比|占|比例|概率|可能|把握|利润|收益|人|订单"
+                       r"|产能|达产|负荷|利用|销售|合格|优良|覆盖|上涨|涨|降|满意|参保|入住|出租|招租")
 _PART_CODE = re.compile(r"^[A-Za-z]?\d{0,3}[A-Za-z]?[#＃]?$")
 _HEADING_WHOLE = re.compile(r"(?:进展|情况|进度|概况|动态)$|^$")
 
@@ -165,12 +220,15 @@ def extract_progress(text: str, clauses: Sequence[tuple[int, int]]) -> list[Shar
     out: list[Share] = []
     if not _SHARE_HINT.search(text):
         return out
+    plans = _plan_spans(text)
     for ci, (cs, ce) in enumerate(clauses):
         clause = text[cs:ce]
         left = 0
         for span in find_percents(clause) if _SHARE_HINT.search(clause) else ():
             window = clause[left:span.start]
             left = span.end
+            if plans and _in_spans(cs + span.start, plans):
+                continue  # 下月计划：…完成六成 is a target
             head = _SHARE_HEAD.search(window)
             if head is None:
                 # 已完成主体工程的80%: the part is what the share is "of".
@@ -180,6 +238,14 @@ def extract_progress(text: str, clauses: Sequence[tuple[int, int]]) -> list[Shar
                     whole = not obj or bool(_WHOLE.match(obj))
                     out.append(Share(cs + span.start, cs + span.end, span.value,
                                      None if whole else obj))
+                elif not clause[span.end:].strip(" 。；;，,左右以上"):
+                    # 实验室装修60%, 新建厂房五成, 整体45%: a part of the work and its share,
+                    # the whole clause.
+                    bare = _FILLER.sub("", window.strip()).strip(" ：:")
+                    if (bare and _BARE_PART.fullmatch(bare) and not _SHARE_NOT.search(bare)
+                            and not _NOT_WORK.search(bare)):
+                        out.append(Share(cs + span.start, cs + span.end, span.value,
+                                         None if _WHOLE.match(bare) else bare))
                 continue
             before = window[: head.start()]
             said = window[head.start():]

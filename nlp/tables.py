@@ -251,10 +251,11 @@ def rewrite(text: str) -> tuple[str, list[Inferred]] | None:
 # A completed-investment figure written without its unit (本月完成投资：3200, 累计完成投资(万元)
 # 16900): the unit comes from the label, the title, or is taken as 万元.
 _BARE_MONEY = re.compile(
-    r"(?P<label>(?:完成投资|投资完成|累计完成|完成额|累计投资|年度累计)(?:额|情况)?"
+    r"(?P<label>(?:完成投资|投资完成|累计完成|完成额|累计投资|年度累计|(?P<scope>本年累计|全年累计"
+    r"|累计|本月|当月|本季度|本年|全年))(?:额|情况)?"
     r"(?P<unit>\s*[(（]\s*(?:万元|亿元|元)\s*[)）])?\s*[:：]?\s*)"
     r"(?P<n>(?<![\d.,])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)"
-    r"(?!\s*[\d.,万亿元%个千百年月日号亩户人台吨平米])"
+    r"(?!\s*[\d.,万亿元%个千百年月日号亩户人台吨平米次天周项件栋层名])"
 )
 
 
@@ -264,6 +265,8 @@ def _bare_money(line: str, title_unit: str | None) -> tuple[str, list[tuple[int,
     last = 0
     for m in _BARE_MONEY.finditer(line):
         u = _UNIT_IN.search(m["unit"] or "")
+        if m["scope"] and u is None and title_unit is None:
+            continue  # 本月850 with no unit anywhere: not necessarily money
         unit = (u.group(1) or u.group(2)) if u else (title_unit or "万元")
         # The label without its unit: 本月完成投资（万元）：3200 → 本月完成投资：3200万元
         out.append(line[last:m.start("unit")] + line[m.end("unit"):m.end()] if m["unit"]

@@ -144,3 +144,44 @@ def test_slip_that_cuts_a_word_when_the_sentence_reads_better(parser: Parser, te
     assert one(parser, text)["events"] == [
         {"milestone": "operating", "status": "planned", "date": date}]
     assert one(parser, "钢铁城提前约定了时间")["events"] == []  # 提|签约|定 does not
+
+
+@pytest.mark.parametrize(("text", "investment"), [
+    ("钢铁城本月无投资，暂无问题。", [{"scope": "month", "wan_yuan": 0}]),
+    ("钢铁城本月完成投资0，累计完成2600万。", [{"scope": "month", "wan_yuan": 0},
+                                               {"scope": "cumulative", "wan_yuan": 2600}]),
+    ("钢铁城本月完成投资为零。", [{"scope": "month", "wan_yuan": 0}]),
+    ("钢铁城9月：本月0.9亿，累计19亿，形象进度61%", [{"scope": "month", "wan_yuan": 9000},
+                                                     {"scope": "cumulative", "wan_yuan": 190000}]),
+    ("钢铁城本月投资：2100万", [{"scope": "month", "wan_yuan": 2100}]),
+    ("钢铁城全年累计完成11.2亿元", [{"scope": "year", "wan_yuan": 112000}]),
+    ("钢铁城：下月计划完成屋面封顶，完成投资500万元。", []),
+    ("钢铁城本月800万元的设备款已支付", []),
+])
+def test_month_end_figures(parser: Parser, text: str, investment: list) -> None:
+    assert one(parser, text)["investment"] == investment
+
+
+def test_unitless_figures_under_a_unit_title(parser: Parser) -> None:
+    text = "各项目进度表（万元）\n钢铁城：本月950，累计26100；\n三一硅能：累计（万元）：38800"
+    assert [u["investment"] for u in updates(parser, text)] == [
+        [{"scope": "month", "wan_yuan": 950}, {"scope": "cumulative", "wan_yuan": 26100}],
+        [{"scope": "cumulative", "wan_yuan": 38800}]]
+
+
+@pytest.mark.parametrize(("text", "pct"), [
+    ("钢铁城：本月900万元，综合楼装修60%；", 60),
+    ("钢铁城形象进度整体约45%", 45),
+    ("钢铁城同比增长20%", None),
+    ("钢铁城：下月计划：完成投资5000万元，进场道路完成六成。", None),
+])
+def test_shares_said_plainly_or_planned(parser: Parser, text: str, pct: int | None) -> None:
+    assert one(parser, text)["progress_pct"] == pct
+
+
+def test_plans_and_past_years(parser: Parser) -> None:
+    sent = dt.date(2023, 12, 28)
+    assert one(parser, "钢铁城下步计划：1月中旬组织竣工验收", sent=sent)["events"] == [
+        {"milestone": "accepted", "status": "planned", "date": "2024-01-20"}]
+    assert one(parser, "钢铁城一期已于2021年底投产", sent=sent)["events"] == [
+        {"milestone": "operating", "status": "done", "date": "2021-12-31"}]
