@@ -34,8 +34,9 @@ RATIO_FLOOR = 1024 * 1024
 _CHUNK = 64 * 1024
 
 
-class TooBig(Exception):
-    """The file is over a limit; the message (Chinese) names which."""
+class Refused(Exception):
+    """The file is over a limit or its XML cannot be read safely; the message (Chinese)
+    names which."""
 
 
 @dataclass
@@ -69,7 +70,7 @@ def _mb(size: int) -> str:
 def check_file_size(path: Path) -> None:
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
-        raise TooBig(f"文件太大（{_mb(size)}），上限 {MAX_FILE_BYTES // 1024 // 1024} MB")
+        raise Refused(f"文件太大（{_mb(size)}），上限 {MAX_FILE_BYTES // 1024 // 1024} MB")
 
 
 def _extent_text() -> str:
@@ -98,7 +99,7 @@ def _local(tag: str) -> str:
 
 
 class _SheetScan:
-    """Expat handlers for one worksheet part; raise TooBig as soon as a limit is passed."""
+    """Expat handlers for one worksheet part; raise Refused as soon as a limit is passed."""
 
     def __init__(self, sheet: str) -> None:
         self.sheet = sheet
@@ -114,7 +115,7 @@ class _SheetScan:
             self.col = col
             if row > MAX_ROWS or col > MAX_COLUMNS:
                 where = ref or f"{_column_letters(col)}{row}"
-                raise TooBig(f"工作表“{self.sheet}”在 {where} 有单元格，超出上限："
+                raise Refused(f"工作表“{self.sheet}”在 {where} 有单元格，超出上限："
                              f"{_extent_text()}；请删除多余的行列后另存再导入")
             self.shape.max_row = max(self.shape.max_row, row)
             self.shape.max_col = max(self.shape.max_col, col)
@@ -123,7 +124,7 @@ class _SheetScan:
             self.row = int(ref) if ref and ref.isdigit() else self.row + 1
             self.col = 0
             if self.row > MAX_ROWS:
-                raise TooBig(f"工作表“{self.sheet}”超过 {MAX_ROWS} 行的上限（第{self.row}行）；"
+                raise Refused(f"工作表“{self.sheet}”超过 {MAX_ROWS} 行的上限（第{self.row}行）；"
                              f"台账请按项目分表或删除多余的行后再导入")
         elif name == "dimension":
             self._check_range(attrs.get("ref", ""), "使用范围")
@@ -132,7 +133,7 @@ class _SheetScan:
             if box is not None:
                 self.shape.merged.append(box)
                 if len(self.shape.merged) > MAX_MERGED:
-                    raise TooBig(f"工作表“{self.sheet}”的合并单元格超过 {MAX_MERGED} 处的上限")
+                    raise Refused(f"工作表“{self.sheet}”的合并单元格超过 {MAX_MERGED} 处的上限")
 
     def _check_range(self, ref: str, what: str) -> tuple[int, int, int, int] | None:
         try:
@@ -140,7 +141,7 @@ class _SheetScan:
         except ValueError:
             return None  # unreadable: openpyxl decides; extents are checked cell by cell
         if box[2] > MAX_ROWS or box[3] > MAX_COLUMNS:
-            raise TooBig(f"工作表“{self.sheet}”的{what} {ref} 超出上限：{_extent_text()}；"
+            raise Refused(f"工作表“{self.sheet}”的{what} {ref} 超出上限：{_extent_text()}；"
                          f"请删除多余的行列（或取消大范围合并）后另存再导入")
         return box
 
@@ -159,20 +160,20 @@ def _scan_sheet(archive: zipfile.ZipFile, member: str, sheet: str) -> SheetShape
 def _check_members(archive: zipfile.ZipFile) -> None:
     infos = archive.infolist()
     if len(infos) > MAX_MEMBERS:
-        raise TooBig(f"文件内部件过多（{len(infos)} 个，上限 {MAX_MEMBERS}），不像是台账")
+        raise Refused(f"文件内部件过多（{len(infos)} 个，上限 {MAX_MEMBERS}），不像是台账")
     total = 0
     for info in infos:
         size = info.file_size
         total += size
         if size > MAX_MEMBER_BYTES:
-            raise TooBig(f"文件内“{info.filename}”解压后 {_mb(size)}，"
+            raise Refused(f"文件内“{info.filename}”解压后 {_mb(size)}，"
                          f"超过单个部件 {MAX_MEMBER_BYTES // 1024 // 1024} MB 的上限")
         if size > RATIO_FLOOR and size > MAX_RATIO * max(info.compress_size, 1):
             ratio = size // max(info.compress_size, 1)
-            raise TooBig(f"文件内“{info.filename}”压缩比异常（{ratio}:1，上限 {MAX_RATIO}:1），"
+            raise Refused(f"文件内“{info.filename}”压缩比异常（{ratio}:1，上限 {MAX_RATIO}:1），"
                          f"疑似压缩炸弹")
     if total > MAX_UNPACKED_BYTES:
-        raise TooBig(f"文件解压后共 {_mb(total)}，超过 {MAX_UNPACKED_BYTES // 1024 // 1024} MB"
+        raise Refused(f"文件解压后共 {_mb(total)}，超过 {MAX_UNPACKED_BYTES // 1024 // 1024} MB"
                      f" 的上限")
 
 
@@ -211,7 +212,7 @@ def _sheet_names(archive: zipfile.ZipFile) -> dict[str, str]:
 
 
 def check_xlsx(path: Path) -> dict[str, SheetShape]:
-    """Every worksheet part's shape, keyed by its name inside the zip, or TooBig.
+    """Every worksheet part's shape, keyed by its name inside the zip, or Refused.
     Other damage (not a zip, broken XML) is left to openpyxl to report."""
     check_file_size(path)
     with zipfile.ZipFile(path) as archive:
@@ -222,14 +223,18 @@ def check_xlsx(path: Path) -> dict[str, SheetShape]:
         shapes = {}
         for member in sorted(parts | (set(names) & present)):
             label = names.get(member, member.rpartition("/")[2])
-            shapes[member] = _scan_sheet(archive, member, label)
+            try:
+                shapes[member] = _scan_sheet(archive, member, label)
+            except expat.ExpatError as exc:  # entity expansion refused, or not XML
+                raise Refused(f"工作表“{label}”的内容无法解析，文件可能已损坏或经过构造"
+                              f"（{expat.ErrorString(exc.code)}）") from None
         return shapes
 
 
 def check_csv_rows(count: int, width: int, name: str) -> None:
     """Called per row while reading a CSV: stop at the first row over a limit."""
     if count > MAX_ROWS:
-        raise TooBig(f"文件“{name}”超过 {MAX_ROWS} 行的上限；"
+        raise Refused(f"文件“{name}”超过 {MAX_ROWS} 行的上限；"
                      f"台账请分成几个文件或删除多余的行后再导入")
     if width > MAX_COLUMNS:
-        raise TooBig(f"文件“{name}”第{count}行有 {width} 列，超过 {MAX_COLUMNS} 列的上限")
+        raise Refused(f"文件“{name}”第{count}行有 {width} 列，超过 {MAX_COLUMNS} 列的上限")

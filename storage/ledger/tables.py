@@ -12,7 +12,7 @@ from typing import Any
 
 from storage.ledger.cells import csv_unquote, text_of
 from storage.ledger.intake import (
-    TooBig,
+    Refused,
     check_csv_rows,
     check_file_size,
     check_xlsx,
@@ -134,14 +134,14 @@ def read_table(path: str | Path) -> Table:
     elif suffix in (".csv", ".txt"):
         try:
             table.sheets.append(_read_csv(path))
-        except TooBig as exc:
+        except Refused as exc:
             table.errors.append(LedgerError(path.name, 0, "", str(exc)))
         except (UnicodeDecodeError, csv.Error) as exc:
             table.errors.append(LedgerError(path.name, 0, "", f"无法读取 CSV：{exc}"))
     elif suffix in (".xlsx", ".xlsm"):
         try:
             table.sheets.extend(_read_xlsx(path))
-        except TooBig as exc:
+        except Refused as exc:
             table.errors.append(LedgerError(path.name, 0, "", str(exc)))
         except Exception as exc:  # openpyxl raises many kinds for a damaged file
             table.errors.append(LedgerError(path.name, 0, "", f"无法读取 Excel 文件：{exc}"))

@@ -288,3 +288,21 @@ def test_three_thousand_project_ledger_reads_in_bounds(big_ledger: Path) -> None
     assert result["errors"] == [] and result["rows"] == 3000
     assert result["maxrss_mb"] < MEMORY_MB, result
     assert result["wall"] < SECONDS, result
+
+
+def test_entity_expansion_bomb_is_refused(tmp_path: Path) -> None:
+    # "billion laughs": nine levels of ten-fold entities in the sheet's DOCTYPE
+    levels = ['<!ENTITY l0 "哈哈哈哈哈哈哈哈">'] + [
+        f'<!ENTITY l{n} "{("&l" + str(n - 1) + ";") * 10}">' for n in range(1, 10)]
+    path = write_xlsx(tmp_path / "laughs.xlsx", [HEADER, ["A1", "&l9;", "荷塘区"]])
+    with zipfile.ZipFile(path) as z:
+        parts = {name: z.read(name) for name in z.namelist()}
+    sheet = parts["xl/worksheets/sheet1.xml"].decode()
+    head, _, body = sheet.partition("?>")
+    parts["xl/worksheets/sheet1.xml"] = (
+        f'{head}?><!DOCTYPE worksheet [{"".join(levels)}]>{body}').encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    result = assert_refused(path, "工作表“台账”的内容无法解析")
+    assert "amplification" in result["errors"][0]
