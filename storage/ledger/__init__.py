@@ -2,6 +2,7 @@
 
 cells.py      pure parsers for one cell: numbers, dates, periods, people with phones
 columns.py    the header names both layouts use; the export's column order; milestone words
+intake.py     size limits checked before a file is loaded (zip members, used range, merges)
 tables.py     a CSV (UTF-8 / BOM / GBK) or XLSX file as plain sheets; header detection
 reader.py     read_ledger(path) -> LedgerFile (rows + every problem, no database)
 importer.py   import_ledger(session, ledger, now=, dry_run=) -> ImportPlan (idempotent)
