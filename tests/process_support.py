@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from bot.fake_api import Call, FakeTelegram
@@ -42,8 +44,9 @@ class KillSwitch:
     """SIGKILLs `pid` the moment the `n`th call to `method` reaches the fake — before it
     is answered, so that send is in flight. Re-arm for the next process with `arm`."""
 
-    def __init__(self, fake: FakeTelegram, method: str, n: int) -> None:
-        self.method, self.n = method.lower(), n
+    def __init__(self, fake: FakeTelegram, method: str, n: int,
+                 match: Callable[[Call], bool] | None = None) -> None:
+        self.method, self.n, self.match = method.lower(), n, match
         self.pid: int | None = None
         self.seen = 0
         self.fired = asyncio.Event()
@@ -55,10 +58,18 @@ class KillSwitch:
     def _on_call(self, call: Call) -> None:
         if call.method.lower() != self.method or self.fired.is_set() or self.pid is None:
             return
+        if self.match is not None and not self.match(call):
+            return
         self.seen += 1
         if self.seen >= self.n:
             os.kill(self.pid, signal.SIGKILL)
             self.fired.set()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def tail(log: Path, chars: int = 4000) -> str:
