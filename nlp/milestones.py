@@ -22,6 +22,7 @@ _MILESTONE = re.compile(
     r"|(?P<completed>主体完工|竣工|完工|建成(?!区))"
     # Split verb forms of speech: 开的工, 开了工, 开不了工 (negated: see _SPLIT_NEG).
     r"|(?P<started>破土动工|(?<!自)开工(?!以来|累计|到现在|到目前|至今|率|前|条件|手续)|动工|进场施工|开建"
+    r"|施工(?:单位|队伍?|方)[^，,。；;]{0,8}?进场(?!施工)"
     r"|[开动](?:的|了|过|不了|不成)工)"
     r"|(?P<permit>施工许可证?|四证齐全|施工证)"
     r"|(?P<land>摘牌|拿地|取得土地|土地出让|供地|土地证|(?<![土场])[地牌](?:已经?|也)?摘[的了过])"
@@ -71,7 +72,8 @@ _PLAN = re.compile(
 # and 三天前 are ago, not deadlines; 5月前已竣工 is done (已 is not in the tail).
 _BEFORE_TAIL = (r"\s*(?:要|必须|务必|确保|能|可|将|完成|实现|全面|基本|全部|正式|达到|具备"
                 r"|通过|取得|拿到|办理|办结|办好|举行|组织|进行|开展|启动)*\s*$")
-_BEFORE = re.compile(r"(?<![目当此日提])(?:之|以)?前" + _BEFORE_TAIL)
+_BEFORE = re.compile(r"(?:(?<=[\d一二三四五六七八九十]日)|(?<![目当此日提]))(?:之|以)?前"
+                     + _BEFORE_TAIL)  # 1月10日前 is a deadline; 日前 alone is "recently"
 _AGO = re.compile(
     r"(?:\d+|[一二两三四五六七八九十几半]+)\s*(?:个月|天|周|个星期|年)(?:之|以)?前" + _BEFORE_TAIL)
 _DONE = re.compile(r"已经|已于|已|今天|昨天|前天|今日|昨日|刚刚|顺利|实现|了")
@@ -90,7 +92,11 @@ _OBTAIN_PLAN = re.compile(
 # What may stand beside a date said after the fact: 上礼拜五开始的, 就是前天.
 _AFTERTHOUGHT = re.compile(r"\s*(?:就是|是)?\s*(?:开始的|弄的|搞的|的)?\s*")
 # A clause that opens with an estimate (估计下礼拜三, 预计下月中旬): a date to come.
-_EXPECT = re.compile(r"\s*(?:估计|预计|大概|争取|力争|有望|应该)")
+_EXPECT = re.compile(r"\s*(?:估计|预计|大概|争取|力争|有望|应该|计划|准备|打算|确保)")
+# 没能按期完工估计要到明年二季度: an estimate said after a missed milestone, in one breath.
+_EXPECT_AFTER = re.compile(r"估计|预计|争取|力争|可能要?|要到|有望")
+# The words of a plan made for a date earlier in the sentence (计划明年3月设备进场，6月投产).
+_SENTENCE_BREAK = re.compile(r"[。！!？?；;\n]")
 _RESCHEDULE = re.compile(r"推迟[到至]|延期[到至]|延后[到至]|顺延[到至]|改[到至]|调整[到至为]")
 
 
@@ -174,6 +180,9 @@ def milestone_spans(text: str, start: int, end: int) -> list[tuple[int, int, str
             continue
         if _said_of_works(clause, m.start(), kind):
             continue
+        if kind == "started" and m.group().startswith("施工") and m.group().endswith("进场"):
+            out.append((start + m.end() - 2, start + m.end(), kind))  # 施工单位9月18日进场
+            continue
         if kind == "accepted" and m.group() != "竣工验收" \
                 and _OTHER_INSPECTION.search(clause, max(0, m.start() - 8), m.start()):
             continue
@@ -212,7 +221,14 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
     plan_sections = _plan_sections(text)
     last: EventMention | None = None
     under_way: set[int] = set()  # not_done only because it is being applied for
+    bare: set[int] = set()  # a milestone word alone in its clause, no status, no date
+    plan_dated = False  # a plan with a date earlier in this sentence
     for ci, (cs, ce) in enumerate(clauses):
+        if ci and _SENTENCE_BREAK.search(text, clauses[ci - 1][1], cs):
+            plan_dated = False
+        carried = plan_dated
+        if _PLAN.search(text, cs, ce) and within(cs, ce):
+            plan_dated = True
         spans = named[ci] if named is not None else milestone_spans(text, cs, ce)
         if not spans:
             if last is not None and last.status == "done" and last.date is None \
@@ -225,6 +241,13 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                     # 主体封顶了，前天: the day said after the fact, as speech does.
                     last = out[-1] = EventMention(last.start, last.end, last.milestone, "done",
                                                   when[0].date)
+                    k = len(out) - 2
+                    while k >= 0 and out[k].status == "done" and out[k].date is None \
+                            and _CONNECTOR.match(text[out[k].end:out[k + 1].start]):
+                        # 全线建成通车了，今天: the day is said of both.
+                        out[k] = EventMention(out[k].start, out[k].end, out[k].milestone, "done",
+                                              when[0].date)
+                        k -= 1
                     continue
             # The new date follows 推迟到; with 预计…取得 it sits between the two words.
             follow = _RESCHEDULE.search(text, cs, ce)
@@ -237,9 +260,13 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
             if last is not None and follow:
                 when = within(date_from, ce)
                 if when:
-                    last = EventMention(follow.start(), ce, last.milestone, "planned",
-                                        when[0].for_plan(sent))
-                    out.append(last)
+                    planned_ev = EventMention(follow.start(), ce, last.milestone, "planned",
+                                              when[0].for_plan(sent))
+                    if out and out[-1] is last and len(out) - 1 in bare:
+                        out[-1] = planned_ev  # 施工许可证，预计月底前能拿到: only the plan
+                    else:
+                        out.append(planned_ev)
+                    last = planned_ev
             continue
         prev: EventMention | None = None
         for i, (ms, me, kind) in enumerate(spans):
@@ -266,6 +293,10 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                 if after:
                     span, status = after[0], "planned"
                     date = span.date
+            if status is None and suffix.lstrip().startswith("了") and not pre_dates:
+                status = "done"  # 全面建成了，下个月投产: the date after is the next step's
+            if status is None and carried and (pre_dates or post_dates):
+                status = "planned"  # 计划明年3月设备进场，6月投产
             if date is None and post_dates and status in (None, "planned"):
                 span = post_dates[0]
                 date = span.date
@@ -290,6 +321,16 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                             post_dates[0].end:right]):
                 span = post_dates[0]  # 已经试生产了上礼拜五开始的
                 date = span.date
+                if prev is not None and out and out[-1] is prev and prev.status == "done" \
+                        and prev.date is None and _CONNECTOR.match(prefix):
+                    # 全线建成通车了今天: the day is said of both.
+                    out[-1] = prev = EventMention(prev.start, prev.end, prev.milestone, "done",
+                                                  date)
+            if (status is None and span is not None and span.yearless and date is not None
+                    and (sent - date).days > 183):
+                date, status = span.for_plan(sent), "planned"  # 1月10号试生产, sent 12-28
+            alone = (status is None and date is None and not prefix.strip()
+                     and not suffix.strip())
             if status is None:
                 status = "planned" if date is not None and date > sent else "done"
             if status == "done" and any(a <= ms < b for a, b in plan_sections):
@@ -302,6 +343,12 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                 date = span.for_plan(sent)
             ev = EventMention(ms, me, kind, status, date,
                               rolled=span is not None and date is not None and date != span.date)
+            if status == "not_done" and moved is None:
+                guess = _EXPECT_AFTER.search(suffix)
+                after = within(me + guess.end(), right) if guess else []
+                if after:  # 没能按期完工估计要到明年二季度
+                    out.append(ev)
+                    ev = EventMention(ms, me, kind, "planned", after[0].for_plan(sent))
             if status == "not_done" and moved is not None and not _SUPERSEDED.search(prefix):
                 # 没能按期竣工推迟到明年3月底: missed, and the new plan.
                 after = within(me + moved.end(), right)
@@ -318,6 +365,8 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                     out.append(ev)
             else:
                 out.append(ev)
+                if alone:
+                    bare.add(len(out) - 1)
                 if status == "not_done" and not _NEG.search(prefix + suffix):
                     under_way.add(len(out) - 1)
             prev = last = ev

@@ -185,3 +185,32 @@ def test_plans_and_past_years(parser: Parser) -> None:
         {"milestone": "accepted", "status": "planned", "date": "2024-01-20"}]
     assert one(parser, "钢铁城一期已于2021年底投产", sent=sent)["events"] == [
         {"milestone": "operating", "status": "done", "date": "2021-12-31"}]
+
+
+def events(parser: Parser, text: str, sent: dt.date = SENT) -> list[tuple]:
+    update = one(parser, text, sent=sent)
+    return [(e["milestone"], e["status"], e["date"]) for e in update["events"]]
+
+
+def test_status_and_dates_said_in_speech(parser: Parser) -> None:
+    assert events(parser, "钢铁城6月20日前封顶没问题") == [("topped_out", "planned", "2023-06-20")]
+    assert events(parser, "钢铁城嗯主体完工了那个下个月投产") == [
+        ("completed", "done", None), ("operating", "planned", "2023-06-30")]
+    assert events(parser, "钢铁城呃竣工投产了昨天") == [
+        ("completed", "done", "2023-05-09"), ("operating", "done", "2023-05-09")]
+    assert events(parser, "钢铁城呃没能按期封顶估计要到下个月中旬") == [
+        ("topped_out", "not_done", None), ("topped_out", "planned", "2023-06-20")]
+    assert events(parser, "钢铁城嗯施工许可证呃预计下周能拿到") == [
+        ("permit", "planned", "2023-05-21")]
+    assert events(parser, "钢铁城施工单位昨天进场") == [("started", "done", "2023-05-09")]
+
+
+def test_a_yearless_date_without_status_is_the_nearest_one(parser: Parser) -> None:
+    sent = dt.date(2023, 12, 27)
+    assert events(parser, "钢铁城2月3号试生产", sent=sent) == [
+        ("operating", "planned", "2024-02-03")]
+    # A plan made earlier in the sentence carries to a later date.
+    assert events(parser, "钢铁城计划明年1月设备进场，4月投产", sent=sent) == [
+        ("operating", "planned", "2024-04-30")]
+    assert events(parser, "钢铁城验收还没做，计划下月底前完成", sent=sent) == [
+        ("accepted", "not_done", None), ("accepted", "planned", "2024-01-31")]

@@ -126,7 +126,8 @@ def test_numbered_task_table(parser: Parser) -> None:
             "2\t设备采购\t进行中\t\n3\t竣工验收\t未开始\t计划明年5月")
     [update] = parse(parser, text, dt.date(2023, 10, 31))
     assert [(e["milestone"], e["status"], e["date"]) for e in update["events"]] == [
-        ("topped_out", "done", "2023-10-20"), ("accepted", "not_done", None)]
+        ("topped_out", "done", "2023-10-20"), ("accepted", "not_done", None),
+        ("accepted", "planned", "2024-05-31")]  # the remark column gives the new plan
 
 
 def test_a_forms_problem_label_is_not_the_problem(parser: Parser) -> None:
