@@ -263,6 +263,15 @@ class WebSettings(_Section):
         return self.public_url or f"http://{self.listen_host}:{self.listen_port}"
 
 
+class OpsSettings(_Section):
+    """Who is told when notices cannot get out: a platform failing for long, or a group
+    robot refusing (one alert per incident, and a 恢复 notice when it clears)."""
+
+    operators: list[str] = []  # by ledger name; reached on a channel that works if they can
+    robots: list[str] = []  # names of [[robots]] that get the alert too (e.g. the IT group)
+    alert_after_minutes: int = Field(60, ge=5)  # undelivered this long (quiet hours aside)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GONGJIAN_", env_nested_delimiter="__", extra="forbid"
@@ -279,6 +288,7 @@ class Settings(BaseSettings):
     monthly_report: MonthlyReportSettings = MonthlyReportSettings()
     robots: list[RobotSettings] = []
     web: WebSettings = WebSettings()
+    ops: OpsSettings = OpsSettings()
 
     @field_validator("robots")
     @classmethod
@@ -289,6 +299,15 @@ class Settings(BaseSettings):
                 raise ValueError(f"机器人名称「{r.name}」重复（每个 [[robots]] 的 name 须不同）")
             seen.add(r.name)
         return robots
+
+    @model_validator(mode="after")
+    def _ops_robots_configured(self) -> Settings:
+        names = {r.name for r in self.robots}
+        unknown = [n for n in self.ops.robots if n not in names]
+        if unknown:
+            raise ValueError("ops.robots 中的机器人未在 [[robots]] 中配置："
+                             + "、".join(unknown))
+        return self
 
     def robots_of(self, kind: str) -> list[RobotSettings]:
         return [r for r in self.robots if r.kind == kind]

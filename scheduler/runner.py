@@ -31,6 +31,7 @@ from bot.config import Settings
 from scheduler.channel import Channel
 from scheduler.delivery import delivery_loop
 from scheduler.digest import queue_digests
+from scheduler.incidents import check_incidents
 from scheduler.locks import engine_of, sweep_lock
 from scheduler.month_job import queue_month_report
 from scheduler.robots import queue_robot_notices
@@ -90,6 +91,8 @@ class SchedulerService:
                 await queue_month_report(session, self.settings, self.calendar, now)
                 await queue_robot_notices(session, self.settings, self.calendar, now,
                                           digest_grace=self.grace)
+                # a platform failing for long, or a robot refusing: the operators are told
+                await check_incidents(session, self.settings, self.calendar, now)
                 await session.commit()
         self._wake.set()
 

@@ -23,6 +23,7 @@ from bot.config import Settings
 from scheduler.channel import Channel
 from scheduler.delivery import DeliveryResult, Preview, deliver_due, preview_due
 from scheduler.digest import queue_digests
+from scheduler.incidents import IncidentResult, check_incidents
 from scheduler.locks import engine_of, sweep_lock
 from scheduler.month_job import queue_month_report
 from scheduler.robots import RobotQueueResult, queue_robot_notices, robot_failure_lines
@@ -59,6 +60,7 @@ class TickReport:
     digests_queued: int = 0
     month_reports_queued: int = 0
     robots: RobotQueueResult | None = None  # office group robots
+    incidents: IncidentResult | None = None  # operator alerts (scheduler.incidents)
     delivery: DeliveryResult | None = None
     would_send: list[Preview] = field(default_factory=list)
     names: dict[int, str] = field(default_factory=dict)  # person id -> name, for previews
@@ -89,6 +91,12 @@ class TickReport:
             lines.append(f"月报：排队 {self.month_reports_queued} 份")
         if self.robots is not None and settings.robots:
             lines.append(f"群机器人：排队 {self.robots.queued} 条")
+        if self.incidents is not None and (self.incidents.opened or self.incidents.resolved):
+            i = self.incidents
+            if i.opened:
+                lines.append(f"🚨 外发故障（已告警运维）：{'、'.join(i.opened)}")
+            if i.resolved:
+                lines.append(f"✅ 外发恢复（已通知运维）：{'、'.join(i.resolved)}")
         if self.delivery is not None:
             d = self.delivery
             lines.append(
@@ -132,6 +140,7 @@ async def _plan(
     report.digests_queued = await queue_digests(session, settings, calendar, now)
     report.month_reports_queued = await queue_month_report(session, settings, calendar, now)
     report.robots = await queue_robot_notices(session, settings, calendar, now)
+    report.incidents = await check_incidents(session, settings, calendar, now)
 
 
 async def tick_once(
