@@ -252,7 +252,8 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         await upgrade(engine)
         async with make_sessionmaker(engine)() as session:
-            problems = await org_problems(session, settings.org)
+            problems = await org_problems(session, settings.org,
+                                          settings.ops.operators)
         if problems:
             print("\n".join(problems), file=sys.stderr)
             return 2
@@ -319,7 +320,8 @@ async def tick(args: argparse.Namespace, settings: Settings) -> int:
     engine = make_engine(settings.database.url)
     try:
         async with make_sessionmaker(engine)() as session:
-            problems = await org_problems(session, settings.org)
+            problems = await org_problems(session, settings.org,
+                                          settings.ops.operators)
     except SQLAlchemyError:  # no ledger yet: the tick itself says what is wrong
         problems = []
     if problems:

@@ -3,6 +3,8 @@ the top leader and administrators (from config) all of them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,10 +37,14 @@ async def roles_of(session: AsyncSession, person: Person) -> list[ProjectRole]:
     return list((await session.scalars(stmt)).all())
 
 
-async def org_problems(session: AsyncSession, org: OrgSettings) -> list[str]:
-    """[org] names that are not people in the ledger, one Chinese line each naming the key."""
+async def org_problems(
+    session: AsyncSession, org: OrgSettings, operators: Sequence[str] = ()
+) -> list[str]:
+    """[org] names (and [ops] operators) that are not people in the ledger, one Chinese line
+    each naming the key."""
     named = [("org.top_leader", org.top_leader)] if org.top_leader else []
     named += [("org.administrators", name) for name in org.administrators]
+    named += [("ops.operators", name) for name in operators]
     if not named:
         return []
     known = set(await session.scalars(

@@ -229,3 +229,14 @@ def test_tick_summary_names_incidents_opened_and_resolved() -> None:
     assert "✅ 外发恢复（已通知运维）：钉钉群机器人「调度群」" in text
     assert "外发故障" not in TickReport(at=NOW, incidents=IncidentResult()).summary(
         load_settings(None))
+
+
+async def test_an_operator_not_in_the_ledger_stops_start_up(session) -> None:  # type: ignore[no-untyped-def]
+    from storage.scope import org_problems
+
+    session.add(Person(name="林晓"))
+    await session.flush()
+    settings = load_settings(None, ops={"operators": ["林晓", "林小"]})
+    assert await org_problems(session, settings.org, settings.ops.operators) == [
+        "配置错误 ops.operators: 台账中没有“林小”（须与台账中的姓名完全一致；"
+        "尚未导入台账请先运行 gongjian import）"]
