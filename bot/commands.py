@@ -78,7 +78,10 @@ async def invite_everyone(
     )).all()
     sheet = InviteSheet()
     for person in people:
-        roles = sorted(person.roles, key=lambda r: (r.project_id, r.position))
+        roles = sorted((r for r in person.roles if r.project.active),
+                       key=lambda r: (r.project_id, r.position))
+        if person.roles and not roles and not _org_roles(person, org):
+            continue  # every role was on projects withdrawn from the ledger
         if role is not None and not any(r.role == role for r in roles):
             continue
         labels = list(dict.fromkeys(ROLE_LABELS.get(r.role, r.role) for r in roles))

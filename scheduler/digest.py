@@ -49,6 +49,7 @@ from storage.models import (
     ProjectRole,
     Report,
     Role,
+    active_project_ids,
 )
 from storage.states import AlertState, IssueState, MilestoneState, OutboxKind, ReportState
 
@@ -307,7 +308,8 @@ async def recipients(
 ) -> list[Recipient]:
     org = settings.org
     everyone = {n for n in [org.top_leader, *org.administrators] if n}
-    roles = select(ProjectRole.person_id).where(ProjectRole.role.in_(DIGEST_ROLES))
+    roles = select(ProjectRole.person_id).where(
+        ProjectRole.role.in_(DIGEST_ROLES), ProjectRole.project_id.in_(active_project_ids()))
     cond = Person.id.in_(roles)
     if everyone:
         cond = or_(cond, Person.name.in_(sorted(everyone)))
@@ -324,7 +326,8 @@ async def recipients(
     for chunk in _chunks(ids):
         for r in await session.execute(
             select(ProjectRole.person_id, ProjectRole.project_id)
-            .where(ProjectRole.person_id.in_(chunk))
+            .where(ProjectRole.person_id.in_(chunk),
+                   ProjectRole.project_id.in_(active_project_ids()))
         ):
             scope[r.person_id].add(r.project_id)
         for r in await session.execute(
@@ -352,7 +355,9 @@ async def _load(
     since: dt.datetime,
 ) -> _Data:
     data = _Data()
-    for r in await session.execute(select(Project.id, Project.name, Project.short_names)):
+    # Only projects in the ledger now: a withdrawn one is in no one's digest (snapshot_for).
+    for r in await session.execute(
+            select(Project.id, Project.name, Project.short_names).where(Project.active)):
         data.projects[r.id] = short_name(r.name, r.short_names)
 
     # Confirmed updates and their facts.
@@ -447,7 +452,7 @@ async def _load(
 def snapshot_for(who: Recipient, data: _Data, day: dt.date) -> DigestSnapshot:
     """One recipient's view of the run's data (pure); walks only the recipient's projects
     that have something to show, so a run is linear in the ledger."""
-    touched = data.touched
+    touched = data.touched & data.projects.keys()  # withdrawn projects are not in `projects`
     scope = touched if who.project_ids is None else who.project_ids & touched
 
     updates: list[tuple[dt.datetime, UpdateLine]] = []

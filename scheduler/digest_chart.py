@@ -138,6 +138,7 @@ async def chart_rows(session: AsyncSession, year: int) -> dict[int, ChartRow]:
     out = {}
     for p in await session.execute(
         select(Project.id, Project.name, Project.short_names, Project.annual_plan_investment)
+        .where(Project.active)
     ):
         done = year_investment(facts.get(p.id, []), year)
         out[p.id] = ChartRow(short_name(p.name, p.short_names), light.get(p.id),

@@ -34,7 +34,7 @@ from scheduler.ranking import (
 from scheduler.workdays import WorkCalendar
 from storage.figures import cumulative_investment, year_investment
 from storage.labels import CATEGORY_LABELS, MILESTONE_LABELS, STAGE_LABELS, stage_label
-from storage.models import Alert, CoordinationIssue, Department, Project
+from storage.models import Alert, CoordinationIssue, Department, Project, active_project_ids
 from storage.ranking_inputs import ProjectInput, RankingInputs, load_ranking_inputs
 from storage.states import IssueState
 
@@ -166,7 +166,8 @@ async def collect_month_report(
     for i, dept in (await session.execute(
         select(CoordinationIssue, Department.name)
         .outerjoin(Department, Department.id == CoordinationIssue.department_id)
-        .where(CoordinationIssue.created_at < end_utc)
+        .where(CoordinationIssue.created_at < end_utc,
+               CoordinationIssue.project_id.in_(active_project_ids()))
         .order_by(CoordinationIssue.deadline, CoordinationIssue.id)
     )).all():
         closed = _local(i.closed_at, settings) if i.state == IssueState.CLOSED else None

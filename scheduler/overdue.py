@@ -28,6 +28,7 @@ from storage.models import (
     ProjectRole,
     Report,
     Role,
+    active_project_ids,
 )
 from storage.states import ALERT_OPEN, AlertState, IssueState, MilestoneState, ReportState
 
@@ -83,6 +84,8 @@ def sort_items(items: Iterable[OverdueItem], settings: Settings) -> list[Overdue
 
 
 def _scoped(stmt: Select, column, project_ids: Collection[int] | None) -> Select:  # type: ignore[type-arg]
+    """Rows of the given projects (None: all) that are in the ledger now."""
+    stmt = stmt.where(column.in_(active_project_ids()))
     if project_ids is None:
         return stmt
     return stmt.where(column.in_(list(project_ids)))

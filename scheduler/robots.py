@@ -241,7 +241,8 @@ async def _pending_reports(
                    Project.short_names, Person.name.label("person"), Person.phone)
             .join(Project, Project.id == ProjectRole.project_id)
             .join(Person, Person.id == ProjectRole.person_id)
-            .where(ProjectRole.role == Role.CONTACT, Project.created_at <= since)
+            .where(ProjectRole.role == Role.CONTACT, Project.created_at <= since,
+                   Project.active)
             .order_by(ProjectRole.project_id, ProjectRole.position))
         if (r.person_id, r.project_id) not in reported
     ]

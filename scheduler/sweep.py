@@ -48,8 +48,11 @@ from storage.models import (
     ProjectRole,
     Report,
     Role,
+    active_project_ids,
 )
 from storage.states import (
+    CONTACT_REMOVED,
+    PROJECT_WITHDRAWN,
     AlertState,
     IssueState,
     MilestoneState,
@@ -152,6 +155,19 @@ class _Sweep:
             reason = "issue_closed" if r.state != IssueState.OPEN else "deadline_changed"
             to_close.append((r.id, reason))
         to_close.extend(await self._reported())
+        # The import closes a withdrawn project's alerts; this catches any left open.
+        to_close += [(alert_id, PROJECT_WITHDRAWN) for alert_id in await self.session.scalars(
+            select(Alert.id).where(Alert.state.in_(OPEN_STATES),
+                                   Alert.project_id.not_in(active_project_ids())))]
+        # A contact a re-import took off the project owes it no report any more.
+        to_close += [(alert_id, CONTACT_REMOVED) for alert_id in await self.session.scalars(
+            select(Alert.id).where(
+                Alert.state.in_(OPEN_STATES), Alert.kind == MISSING_REPORT,
+                Alert.project_id.in_(active_project_ids()),
+                ~exists(select(ProjectRole.id).where(
+                    ProjectRole.project_id == Alert.project_id,
+                    ProjectRole.person_id == Alert.person_id,
+                    ProjectRole.role == Role.CONTACT))))]
         by_reason: dict[str, list[int]] = {}
         for alert_id, reason in to_close:
             by_reason.setdefault(reason, []).append(alert_id)
@@ -237,6 +253,7 @@ class _Sweep:
         for m in await self.session.execute(
             select(Milestone.id, Milestone.project_id, Milestone.planned_date)
             .where(Milestone.state != MilestoneState.DONE, Milestone.planned_date <= cut_y,
+                   Milestone.project_id.in_(active_project_ids()),
                    ~exists(open_alert.where(Alert.milestone_id == Milestone.id,
                                             Alert.kind == MILESTONE)))
         ):
@@ -246,6 +263,7 @@ class _Sweep:
             select(CoordinationIssue.id, CoordinationIssue.project_id, CoordinationIssue.deadline,
                    CoordinationIssue.responsible_id)
             .where(CoordinationIssue.state == IssueState.OPEN, CoordinationIssue.deadline <= cut_y,
+                   CoordinationIssue.project_id.in_(active_project_ids()),
                    ~exists(open_alert.where(Alert.issue_id == CoordinationIssue.id,
                                             Alert.kind == ISSUE)))
         ):
@@ -280,7 +298,7 @@ class _Sweep:
         stmt = (
             select(ProjectRole.person_id, ProjectRole.project_id, Project.code)
             .join(Project, Project.id == ProjectRole.project_id)
-            .where(ProjectRole.role == Role.CONTACT, Project.created_at <= since,
+            .where(ProjectRole.role == Role.CONTACT, Project.created_at <= since, Project.active,
                    ~exists(select(Report.id).where(
                        Report.sender_id == ProjectRole.person_id,
                        Report.project_id == ProjectRole.project_id,
@@ -442,7 +460,8 @@ async def queue_plan_change_requests(
         select(PlanChange.id, PlanChange.old_date, PlanChange.new_date,
                PlanChange.requested_by_id, Milestone.project_id, Milestone.code)
         .join(Milestone, Milestone.id == PlanChange.milestone_id)
-        .where(PlanChange.state == PlanChangeState.PENDING)
+        .where(PlanChange.state == PlanChangeState.PENDING,
+               Milestone.project_id.in_(active_project_ids()))
     )).all()
     if not rows:
         return 0

@@ -35,7 +35,13 @@ from storage.models import (
     Report,
 )
 from storage.overview import WAN_PER_YI, Light
-from storage.states import AlertState, IssueState, MilestoneState
+from storage.states import (
+    CONTACT_REMOVED,
+    PROJECT_WITHDRAWN,
+    AlertState,
+    IssueState,
+    MilestoneState,
+)
 
 REPORTS_SHOWN = 30
 REPORT_STATE_LABELS = {
@@ -47,6 +53,7 @@ ALERT_STATE_LABELS = {"open": "无人知悉", "acknowledged": "已知悉", "clos
 CLOSE_REASON_LABELS = {
     "done": "节点已完成", "milestone_done": "节点已完成", "reported": "已补报",
     "issue_closed": "交办件已办结", "plan_changed": "计划已调整", "deadline_changed": "期限已调整",
+    PROJECT_WITHDRAWN: "项目已撤出台账", CONTACT_REMOVED: "联系人已变更",
 }
 
 

@@ -69,11 +69,13 @@ class RankingInputs:
 async def load_ranking_inputs(
     session: AsyncSession, *, reports_since: dt.datetime
 ) -> RankingInputs:
-    """Everything on file; reports only from `reports_since` on (older ones judge nothing)."""
+    """Everything on file (projects withdrawn from the ledger are not ranked); reports only
+    from `reports_since` on (older ones judge nothing)."""
     projects: dict[int, ProjectInput] = {}
     for p in await session.execute(
         select(Project.id, Project.code, Project.name, Project.short_names, Project.district,
                Project.stage, Project.annual_plan_investment, Project.created_at)
+        .where(Project.active)
         .order_by(Project.code, Project.id)
     ):
         projects[p.id] = ProjectInput(

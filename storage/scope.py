@@ -23,8 +23,9 @@ def is_administrator(person: Person, org: OrgSettings) -> bool:
 async def visible_projects(
     session: AsyncSession, person: Person, org: OrgSettings
 ) -> list[Project]:
-    """The projects `person` may see and report on, in ledger order (by code)."""
-    stmt = select(Project).order_by(Project.code)
+    """The projects `person` may see and report on, in ledger order (by code); a project
+    withdrawn from the ledger is nobody's."""
+    stmt = select(Project).where(Project.active).order_by(Project.code)
     if not sees_everything(person, org):
         stmt = stmt.where(
             Project.id.in_(select(ProjectRole.project_id).where(ProjectRole.person_id == person.id))

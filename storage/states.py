@@ -38,6 +38,10 @@ REPORT_TRANSITIONS: dict[ReportState, frozenset[ReportState]] = {
     ReportState.REJECTED: frozenset(),
 }
 REPORT_OPEN = (ReportState.PENDING, ReportState.NEEDS_PROJECT)  # awaiting the sender
+# alerts.close_reason of the alerts of a project withdrawn from the ledger (an import)
+PROJECT_WITHDRAWN = "project_withdrawn"
+# …and of a missing-report alert whose contact a re-import took off the project
+CONTACT_REMOVED = "contact_removed"
 
 
 class AlertState(StrEnum):

@@ -30,6 +30,7 @@ from storage.models import (
     Project,
     ProjectRole,
     Role,
+    active_project_ids,
 )
 from storage.scope import is_administrator, sees_everything
 from storage.states import (
@@ -72,10 +73,16 @@ async def _project_name(session: AsyncSession, project_id: int) -> str:
 
 
 async def _has_role(session: AsyncSession, person: Person, project_id: int, role: str) -> bool:
+    """`role` on the project now; nobody holds one on a project withdrawn from the ledger."""
     return bool(await session.scalar(select(exists().where(
         ProjectRole.project_id == project_id, ProjectRole.person_id == person.id,
-        ProjectRole.role == role,
+        ProjectRole.role == role, ProjectRole.project_id.in_(active_project_ids()),
     ))))
+
+
+async def _in_force(session: AsyncSession, project_id: int) -> bool:
+    return bool(await session.scalar(select(exists().where(
+        Project.id == project_id, Project.active))))
 
 
 # --- 已知悉 ---------------------------------------------------------------------------------
@@ -156,7 +163,8 @@ async def decide_plan_change(
     milestone = await session.get(Milestone, change.milestone_id)
     if milestone is None:
         return _no()
-    if not (is_administrator(person, settings.org)
+    if not await _in_force(session, milestone.project_id) or not (
+            is_administrator(person, settings.org)
             or await _has_role(session, person, milestone.project_id, Role.SERVICE)):
         return _no()
     change.state = PlanChangeState.APPROVED if approve else PlanChangeState.REJECTED
@@ -253,7 +261,8 @@ async def reopen(
     """未解决 by the reporter: the 交办件 reopens with a fresh deadline; the responsible
     person is told."""
     issue = await session.get(CoordinationIssue, issue_id, with_for_update=True)
-    if issue is None or issue.state != IssueState.CLOSED or issue.raised_by_id != person.id:
+    if (issue is None or issue.state != IssueState.CLOSED or issue.raised_by_id != person.id
+            or not await _in_force(session, issue.project_id)):
         return _no()
     today = now.astimezone(settings.schedule.tz).date()
     issue.state = IssueState.OPEN

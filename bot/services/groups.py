@@ -20,7 +20,8 @@ async def linked_project(session: AsyncSession, chat: str) -> Project | None:
     """The project the group `chat` (the platform's chat id as text) is linked to."""
     if not chat.lstrip("-").isdigit():
         return None
-    return await session.scalar(select(Project).where(Project.group_chat_id == int(chat)))
+    return await session.scalar(
+        select(Project).where(Project.group_chat_id == int(chat), Project.active))
 
 
 async def link_group(
@@ -39,7 +40,8 @@ async def link_group(
     code = (args or "").strip().split()[0].upper() if (args or "").strip() else ""
     if not code:
         return Notice.of([USAGE])
-    project = await session.scalar(select(Project).where(func.upper(Project.code) == code))
+    project = await session.scalar(
+        select(Project).where(func.upper(Project.code) == code, Project.active))
     if project is None:
         return Notice.of([f"台账中没有项目编号 {code}。{USAGE}"])
     if project.group_chat_id == chat_id:

@@ -171,7 +171,7 @@ async def person_roles(
         await session.execute(
             select(ProjectRole.role, Project)
             .join(Project, Project.id == ProjectRole.project_id)
-            .where(ProjectRole.person_id == person.id)
+            .where(ProjectRole.person_id == person.id, Project.active)
             .order_by(Project.code)
         )
     ).all()
@@ -204,7 +204,7 @@ async def greeting(
         f"您的身份：{'、'.join(roles) if roles else '—'}",
     ]
     if sees_everything(person, org):
-        total = len((await session.scalars(select(Project.id))).all())
+        total = len((await session.scalars(select(Project.id).where(Project.active))).all())
         lines.append(f"您可查看全部 {total} 个重点项目。")
     if projects:
         lines.append("")

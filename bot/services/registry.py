@@ -60,6 +60,7 @@ async def ledger_entries(session: AsyncSession) -> tuple[list[ProjectEntry], Led
     projects = (
         await session.scalars(
             select(Project)
+            .where(Project.active)  # a withdrawn project takes no reports
             .options(selectinload(Project.roles).selectinload(ProjectRole.person))
             .order_by(Project.code)
         )
@@ -125,7 +126,7 @@ class ParserHolder:
             return
         self._checked_at = self._monotonic()
         row = (await session.execute(select(
-            func.count(Project.id), func.max(Project.updated_at),
+            func.count(Project.id).filter(Project.active), func.max(Project.updated_at),
             select(func.count(ProjectRole.id)).scalar_subquery(),
         ))).one()
         version = (int(row[0]), row[1], int(row[2]))

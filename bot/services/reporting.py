@@ -397,6 +397,7 @@ async def set_reply_message(session: AsyncSession, report: Report, message_id: i
 # --- what the sender does with the buttons ---------------------------------------------------
 
 NO_LONGER_ALLOWED = "您已不再负责这条报告所涉及的项目，未记入台账。如有疑问，请联系项目办。"
+WITHDRAWN = "这条报告所涉及的项目已撤出台账，未记入。如有疑问，请联系项目办。"
 
 STATE_EXPLAINED = {
     ReportState.CONFIRMED: "这条报告已经确认过了。",
@@ -460,7 +461,9 @@ async def confirm(
     codes = {u.get("project") for u in (report.parse_result or {}).get("updates") or []}
     allowed = {p.code for p in await visible_projects(session, person, settings.org)}
     if not codes <= allowed:
-        return NO_LONGER_ALLOWED
+        withdrawn = await session.scalar(select(exists().where(
+            Project.code.in_([c for c in codes if c]), ~Project.active)))
+        return WITHDRAWN if withdrawn else NO_LONGER_ALLOWED
     # The state moves only if nobody else moved it first (double presses, races).
     moved = await session.execute(
         update(Report)

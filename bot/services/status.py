@@ -224,7 +224,8 @@ async def find_project(
     """An exact code, name or short name gives that project. Otherwise the parser's matcher
     (aliases, typos) and plain substrings of the names suggest candidates: one candidate is
     taken as meant; several are listed, only those the caller may see."""
-    everything = list((await session.scalars(select(Project).order_by(Project.code))).all())
+    everything = list((await session.scalars(
+        select(Project).where(Project.active).order_by(Project.code))).all())
     by_code = {p.code: p for p in everything}
     q = _norm(query)
     if not q:

@@ -62,14 +62,27 @@ def describe_plan(plan: ImportPlan, *, dry_run: bool) -> list[str]:
             lines.append(f"~ 人员 {person.name}：" + "；".join(str(c) for c in person.changes))
         for name in plan.departments_created:
             lines.append(f"+ 部门 {name}")
+    lines += describe_losses(plan)
     lines.append(
         f"新增 {len(plan.created)} 个项目，更新 {len(plan.updated)}，未变 {len(plan.unchanged)}"
+        f"，撤出 {len(plan.withdrawn)}，恢复 {len(plan.restored)}"
         f"；新增人员 {len(plan.people_created)}，更新人员 {len(plan.people_updated)}"
         f"；新增部门 {len(plan.departments_created)}"
     )
-    if plan.missing:
-        lines.append(f"数据库中另有 {len(plan.missing)} 个项目不在此文件中，未改动")
+    if plan.still_withdrawn:
+        lines.append(f"另有 {plan.still_withdrawn} 个项目此前已撤出台账，仍不在此文件中")
     lines.append(_outcome(dry_run=dry_run, applied=plan.applied))
+    return lines
+
+
+def describe_losses(plan: ImportPlan) -> list[str]:
+    """Who loses what: the projects withdrawn and every role lost, dry run or not (the
+    office must see this before it is written, and the run's output records it)."""
+    lines = [f"- {item.code} {item.name}：不在此文件中，撤出台账（历史保留；之后的导入文件"
+             f"再列入即恢复）" for item in plan.withdrawn]
+    if plan.losses:
+        lines.append(f"失去角色（{len(plan.losses)} 项，即时生效）：")
+        lines += [f"  - {loss}" for loss in plan.losses]
     return lines
 
 

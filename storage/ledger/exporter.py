@@ -87,10 +87,11 @@ async def _counts(session: AsyncSession, column: Any, *where: Any) -> dict[int, 
 
 
 async def export_rows(session: AsyncSession, *, today: dt.date) -> list[list[Any]]:
-    """The sheet's rows after the header, one per project: by code, then the projects with a
-    generated code in the order they were imported."""
+    """The sheet's rows after the header, one per project in the ledger (a withdrawn one is
+    not: exporting it would bring it back on the next import): by code, then the projects
+    with a generated code in the order they were imported."""
     projects = list(await session.scalars(
-        select(Project).order_by(Project.id).options(
+        select(Project).where(Project.active).order_by(Project.id).options(
             selectinload(Project.roles).selectinload(ProjectRole.person),
             selectinload(Project.departments).selectinload(ProjectDepartment.department),
             selectinload(Project.milestones),

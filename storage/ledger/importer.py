@@ -2,8 +2,15 @@
 
 People are matched by name, departments by name, projects by code (a row without a code
 matches the one project of the same name, else gets its generated code). Only real
-differences are written, so importing the same file again touches nothing. Projects in the
-database but not in the file are left alone (listed as `missing`). The caller commits.
+differences are written, so importing the same file again touches nothing. The caller
+commits.
+
+The file is the ledger: a project on file but absent from it is withdrawn (撤出台账), never
+deleted — its history stays, it disappears from every view, sweep and digest, its open
+alerts are closed (reason `project_withdrawn`) and nobody reports into it; a later file that
+names it again restores it. A person dropped from a role column loses that role at once.
+Every role lost either way is listed in the plan (`losses`), so a dry run shows who loses
+what before anything is written.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -23,7 +30,17 @@ from storage.labels import STAGE_LABELS
 from storage.ledger.cells import PersonRef, generated_code, match_key, plain_decimal
 from storage.ledger.reader import LedgerFile, LedgerRow
 from storage.ledger.tables import LedgerError
-from storage.models import Department, Person, Project, ProjectDepartment, ProjectRole, Role
+from storage.models import (
+    Alert,
+    Department,
+    Outbox,
+    Person,
+    Project,
+    ProjectDepartment,
+    ProjectRole,
+    Role,
+)
+from storage.states import ALERT_OPEN, PROJECT_WITHDRAWN, AlertState, OutboxState
 
 ACTOR = audit.CLI  # the default; the CLI passes audit.cli_actor()
 
@@ -35,7 +52,7 @@ FIELD_LABELS: dict[str, str] = {
     "annual_plan_investment": "年度计划投资(亿元)", "notes": "备注",
     "departments": "服务责任部门", "stage": "项目阶段", "phone": "电话", "title": "职务",
     Role.CITY_LEADER: "联系市领导", Role.DISTRICT_LEADER: "联系区领导",
-    Role.CONTACT: "业主联系人", Role.SERVICE: "服务责任人",
+    Role.CONTACT: "业主联系人", Role.SERVICE: "服务责任人", "withdrawn": "台账状态",
 }
 ROLE_ORDER = (Role.CITY_LEADER, Role.DISTRICT_LEADER, Role.CONTACT, Role.SERVICE)
 
@@ -71,6 +88,26 @@ class ProjectPlan:
     changes: list[FieldChange] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class RoleLoss:
+    """`person` no longer holds `role` on the project: dropped from its column, or the
+    whole project withdrawn."""
+
+    person: str
+    role: str
+    code: str
+    project: str
+    withdrawn: bool = False  # lost with the project
+
+    @property
+    def role_label(self) -> str:
+        return FIELD_LABELS.get(self.role, self.role)
+
+    def __str__(self) -> str:
+        why = "（项目撤出台账）" if self.withdrawn else ""
+        return f"{self.person} 不再担任 {self.code} {self.project} 的{self.role_label}{why}"
+
+
 @dataclass
 class PersonPlan:
     name: str
@@ -82,7 +119,10 @@ class ImportPlan:
     created: list[ProjectPlan] = field(default_factory=list)
     updated: list[ProjectPlan] = field(default_factory=list)
     unchanged: list[ProjectPlan] = field(default_factory=list)
-    missing: list[ProjectPlan] = field(default_factory=list)  # in the database, not in the file
+    withdrawn: list[ProjectPlan] = field(default_factory=list)  # in force, not in the file
+    restored: list[ProjectPlan] = field(default_factory=list)  # withdrawn, in the file again
+    still_withdrawn: int = 0  # withdrawn before, still not in the file
+    losses: list[RoleLoss] = field(default_factory=list)  # who loses which role
     people_created: list[PersonPlan] = field(default_factory=list)
     people_updated: list[PersonPlan] = field(default_factory=list)
     departments_created: list[str] = field(default_factory=list)
@@ -92,7 +132,7 @@ class ImportPlan:
     def changed(self) -> bool:
         return bool(
             self.created or self.updated or self.people_created or self.people_updated
-            or self.departments_created
+            or self.departments_created or self.withdrawn or self.restored
         )
 
 
@@ -315,15 +355,63 @@ async def import_ledger(
             for role, names in row_roles(row).items():
                 if old_roles.get(role, []) != names:
                     item.changes.append(FieldChange(role, old_roles.get(role, []), names))
+                    plan.losses += [RoleLoss(name, role, item.code, row.name)
+                                    for name in old_roles.get(role, []) if name not in names]
+            if not project.active:
+                item.changes.insert(0, FieldChange("withdrawn", "已撤出台账", "恢复"))
+                plan.restored.append(item)
             (plan.updated if item.changes else plan.unchanged).append(item)
         work.append((row, project, item))
-    plan.missing = [ProjectPlan(p.code, p.name) for p in projects if p.id not in seen_ids]
+    for p in projects:
+        if p.id in seen_ids:
+            continue
+        if not p.active:
+            plan.still_withdrawn += 1
+            continue
+        plan.withdrawn.append(ProjectPlan(p.code, p.name))
+        plan.losses += [RoleLoss(name, role, p.code, p.name, withdrawn=True)
+                        for role, names in project_roles(p).items() for name in names]
 
     if dry_run or not plan.changed:
         return plan
     await _apply(session, ledger, plan, work, wanted_people, people, departments, now, actor)
+    await _withdraw(session, [p for p in projects if p.id not in seen_ids and p.active], plan,
+                    now, actor)
     plan.applied = True
     return plan
+
+
+async def _withdraw(
+    session: AsyncSession, projects: list[Project], plan: ImportPlan, now: dt.datetime,
+    actor: str,
+) -> None:
+    """Withdraw `projects` (not in the file): hidden and closed to reports from now on,
+    their open alerts closed and those alerts' unsent notices withdrawn. Roles stay on
+    file, so the history reads who was responsible and a re-import restores them."""
+    for project in projects:
+        project.withdrawn_at = now
+        lost = [str(loss) for loss in plan.losses if loss.withdrawn and loss.code == project.code]
+        audit.record(session, at=now, action="project.withdrawn", entity="project",
+                     entity_id=project.id, actor=actor,
+                     detail={"code": project.code, "name": project.name, "roles_lost": lost})
+    ids = [p.id for p in projects]
+    if not ids:
+        return
+    alert_ids = list(await session.scalars(
+        select(Alert.id).where(Alert.project_id.in_(ids), Alert.state.in_(ALERT_OPEN))))
+    if not alert_ids:
+        return
+    await session.execute(
+        update(Alert).where(Alert.id.in_(alert_ids), Alert.state.in_(ALERT_OPEN))
+        .values(state=AlertState.CLOSED, closed_at=now, close_reason=PROJECT_WITHDRAWN)
+        .execution_options(synchronize_session=False))
+    await session.execute(
+        update(Outbox).where(Outbox.alert_id.in_(alert_ids),
+                             Outbox.state == OutboxState.PENDING)
+        .values(state=OutboxState.SUPERSEDED).execution_options(synchronize_session=False))
+    for alert_id in alert_ids:
+        audit.record(session, at=now, action="alert.closed", entity="alert", entity_id=alert_id,
+                     actor=actor, detail={"reason": PROJECT_WITHDRAWN})
 
 
 async def _apply(
@@ -383,6 +471,9 @@ async def _apply(
                     setattr(project, k, v)
             if row.code and row.code != project.code:
                 project.code = row.code
+            if not project.active:
+                project.withdrawn_at = None
+                record("project.restored", "project", project.id, {"code": project.code})
             project.updated_at = now
             project.source_row = origin
             action = "project.updated"

@@ -193,6 +193,10 @@ async def import_milestones(
                 f"项目名称 {row.project} 对应多个项目（{codes}），请填项目编号"))
         elif project is None:
             errors.append(LedgerError(row.sheet, row.row, column, f"台账中没有项目 {row.project}"))
+        elif not project.active:
+            errors.append(LedgerError(
+                row.sheet, row.row, column,
+                f"项目 {project.code} 已撤出台账（最近一次导入的台账中没有它），请先重新导入台账"))
         elif (row.sheet, row.row) in valid:
             resolved.append((valid[row.sheet, row.row], project))
     if errors:

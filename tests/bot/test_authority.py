@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.services.onboarding import create_invite, redeem_invite
-from bot.services.reporting import NO_LONGER_ALLOWED
+from bot.services.reporting import NO_LONGER_ALLOWED, WITHDRAWN
 from storage.ledger.importer import import_ledger
 from storage.ledger.reader import read_ledger
 from storage.models import Outbox, ProgressFact, Report
@@ -69,3 +69,40 @@ async def test_redeeming_an_invite_revokes_the_others_and_tells_the_account_boun
     # The account bound before, told once.
     assert [(n.channel, n.address) for n in notices] == [("telegram", "111")]
     assert "另一个 Telegram 账号" in str(notices[0].payload)
+
+
+async def test_a_draft_into_a_project_withdrawn_since_cannot_be_confirmed(
+    harness: BotHarness, tmp_path: Path,
+) -> None:
+    """The office drops 三一集团产业基地 from the ledger while 孙浩's draft awaits 确认: the
+    press is refused and says why, nothing is recorded, and the project is gone from what
+    he and the top leader can look up."""
+    sun = await harness.bound_user("孙浩")
+    await harness.say(sun, "三一产业基地本周形象进度45%")
+    summary = button_message(harness, sun["id"])
+    lines = SAMPLE_LEDGER.read_text(encoding="utf-8").splitlines(keepends=True)
+    dropped = tmp_path / "ledger.csv"
+    dropped.write_text("".join(ln for ln in lines if not ln.startswith("P004,")),
+                       encoding="utf-8")
+    async with harness.session_factory() as session:
+        plan = await import_ledger(session, read_ledger(dropped),
+                                   now=IMPORTED_AT.replace(month=2))
+        await session.commit()
+    assert [p.code for p in plan.withdrawn] == ["P004"]
+    answer = await press(harness, sun, summary, data_for(summary, "确认"))
+    assert answer == WITHDRAWN
+    async with harness.session_factory() as session:
+        [report] = (await session.scalars(select(Report))).all()
+        facts = await session.scalar(select(func.count(ProgressFact.id)))
+    assert report.state == "pending" and facts == 0
+
+    [mine] = await harness.say(sun, "/status")
+    assert "暂无项目" in mine["text"]
+    [card] = await harness.say(sun, "/status 三一产业基地")
+    assert "没有找到" in card["text"]
+    top = await harness.bound_user("杨国栋")
+    [portfolio] = await harness.say(top, "/status")
+    assert "全部项目（31 个）" in portfolio["text"] and "三一产业基地" not in portfolio["text"]
+    # A new report naming it is not taken for it either.
+    [again] = await harness.say(sun, "三一产业基地本周形象进度50%")
+    assert "三一集团产业基地" not in again["text"]

@@ -90,7 +90,8 @@ def test_dry_run_shows_field_changes(db_file: Path, tmp_path: Path,
     assert main(["import", str(edited), "--dry-run"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[:2] == ["~ P001 京港澳及沪昆高速扩容（东线）", "    总投资(亿元): 184 → 190"]
-    assert "新增 0 个项目，更新 1，未变 31；新增人员 0，更新人员 0；新增部门 0" in out
+    assert ("新增 0 个项目，更新 1，未变 31，撤出 0，恢复 0；新增人员 0，更新人员 0；新增部门 0"
+            in out)
 
 
 def test_import_milestones(db_file: Path, tmp_path: Path,
@@ -162,3 +163,38 @@ def test_import_milestones_lists_every_problem_at_once(
         "文件有 4 个问题，未导入任何内容。",
     ]
     assert _count(db_file, "milestones") == 0
+
+
+def test_dry_run_shows_who_loses_what_and_the_run_audits_it(
+    db_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    ledger = FIXTURES / "ledger.csv"
+    assert main(["import", str(ledger)]) == 0
+    lines = ledger.read_text(encoding="utf-8").splitlines(keepends=True)
+    dropped = tmp_path / "dropped.csv"
+    dropped.write_text("".join(ln.replace("陈晨、王磊,", "陈晨,") for ln in lines
+                               if not ln.startswith("P004,")), encoding="utf-8")
+    audits = _count(db_file, "audit_log")
+    capsys.readouterr()
+    assert main(["import", str(dropped), "--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    withdrawn = ("- P004 三一集团产业基地：不在此文件中，撤出台账"
+                 "（历史保留；之后的导入文件再列入即恢复）")
+    losses = ["  - 王磊 不再担任 P002 长株潭先进硬质材料产业园项目 的业主联系人",
+              "  - 孙浩 不再担任 P004 三一集团产业基地 的业主联系人（项目撤出台账）"]
+    assert withdrawn in out and all(loss in out for loss in losses)
+    assert out[-1] == "（试运行，未写入）"
+    with sqlite3.connect(db_file) as conn:
+        assert conn.execute("select count(*) from projects where withdrawn_at is not null"
+                            ).fetchone()[0] == 0
+    assert _count(db_file, "audit_log") == audits
+
+    assert main(["import", str(dropped)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert withdrawn in out and all(loss in out for loss in losses)
+    assert out[-1] == "已写入数据库"
+    with sqlite3.connect(db_file) as conn:
+        assert conn.execute("select code from projects where withdrawn_at is not null"
+                            ).fetchall() == [("P004",)]
+        actions = [a for (a,) in conn.execute("select action from audit_log")]
+    assert "project.withdrawn" in actions and actions.count("project.updated") == 1

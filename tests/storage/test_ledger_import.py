@@ -197,7 +197,7 @@ async def test_dry_run_writes_nothing(session: AsyncSession, tmp_path: Path) -> 
 async def test_annex_after_own_ledger_matches_by_name(session: AsyncSession) -> None:
     await load(session, LEDGER)
     plan = await load(session, ANNEX)
-    assert plan.created == [] and len(plan.missing) == 26
+    assert plan.created == [] and len(plan.withdrawn) == 26  # the file is the ledger
     assert [p.code for p in plan.updated] == ["P001", "P002", "P004", "P005", "P006"]
     p6 = await project(session, "P006")
     assert roles_of(p6)[D] == [("许文涛", None), ("孔德明", None)]
@@ -229,7 +229,7 @@ async def test_titles_new_and_missing_projects(session: AsyncSession, tmp_path: 
     second.write_text("项目编号,项目名称,联系区领导\nA1,一号项目,韩立新\nA3,三号项目,\n",
                       encoding="utf-8")
     plan = await load(session, second)
-    assert [p.code for p in plan.created] == ["A3"] and [p.code for p in plan.missing] == ["A2"]
+    assert [p.code for p in plan.created] == ["A3"] and [p.code for p in plan.withdrawn] == ["A2"]
     assert [p.code for p in plan.unchanged] == ["A1"]  # no 建设期 column: period left alone
     a1 = await project(session, "A1")
     assert a1.period_text == "2024.1-2025.12" and roles_of(a1)[D] == [("韩立新", None)]
