@@ -14,7 +14,9 @@ What a person can send:
 - «状态» / «/status» [项目], «逾期» / «/overdue», «龙虎榜» [月|季] / «/rank», «帮助» / «/help»,
   and in a private chat plain questions («道岔二期怎么样了？», «查询三一产业基地»);
 - in a group, an administrator's «关联 P004» / «/link P004» links the group to the project
-  (reports there that name no project go to it);
+  (reports there that name no project go to it); «状态» / «逾期» there answer for the linked
+  project only, and anything wider (the portfolio, another project, «龙虎榜») is sent to the
+  asker one to one with a note in the group (`Replies.privately`);
 - the replies a push offers: «知悉 12», «办结 3», «未解决 3», «同意 5», «驳回 5».
 
 The numbers of the last reply's options are remembered per person and chat

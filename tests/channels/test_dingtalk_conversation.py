@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings, load_settings
+from bot.conversation import PRIVATE_UNREACHABLE, SENT_PRIVATELY
 from bot.dispatcher import calendar_from
 from bot.fake_dingtalk import DingUser, FakeDingTalk, Sent
 from bot.services.alerts import STALE
@@ -338,3 +339,35 @@ async def test_the_digest_reaches_a_leader_on_dingtalk(ding: Ding) -> None:
     sent = h.fake.sent_to("u200")[before:]
     assert any("简报" in s.text for s in sent if s.msg_key == "sampleMarkdown")
 
+
+
+async def test_a_group_hears_only_its_linked_project(ding: Ding) -> None:
+    """The top leader's 状态 in a project group: the linked project's card there; the
+    portfolio, another project and 龙虎榜 go to him one to one; a group not linked gets
+    only the note. If DingTalk cannot reach him one to one, the group is told so."""
+    h = ding
+    top = h.fake.add_user("u001", "杨国栋")
+    await h.say(top, f"绑定 {await h.invite('杨国栋')}")
+    lin = h.fake.add_user("u902", "林晓")
+    await h.say(lin, f"绑定 {await h.invite('林晓')}")
+    linked, other = h.fake.add_group("三一项目调度群"), h.fake.add_group("综合群")
+    await h.say(lin, "关联 P004", group=linked)
+
+    [card] = await h.say(top, "状态", group=linked)
+    assert "三一集团产业基地**（P004）" in card.text and "全部项目" not in card.text
+    privately = len(h.fake.sent_to("u001"))
+    for asked in ("状态 高速扩容", "龙虎榜"):
+        [note] = await h.say(top, asked, group=linked)
+        assert note.text == SENT_PRIVATELY
+    [p001, ranking] = (await h.fake.wait_sent("u001", privately + 2))[privately:]
+    assert "京港澳及沪昆高速扩容（东线）**（P001）" in p001.text and "龙虎榜" in ranking.text
+    [note] = await h.say(top, "状态", group=other)
+    assert note.text == SENT_PRIVATELY
+    [portfolio] = (await h.fake.wait_sent("u001", privately + 3))[privately + 2:]
+    assert "全部项目（32 个）" in portfolio.text
+    for sent in h.fake.sent_to(f"group:{linked}") + h.fake.sent_to(f"group:{other}"):
+        assert "高速扩容" not in sent.text and "P001" not in sent.text
+
+    h.fake.fail_next("/v1.0/robot/oToMessages/batchSend", 400, "staffId.notExisted")
+    [note] = await h.say(top, "逾期", group=other)
+    assert note.text == PRIVATE_UNREACHABLE
