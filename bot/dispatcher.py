@@ -21,6 +21,7 @@ from bot.middlewares import (
     system_clock,
 )
 from bot.services.registry import ParserHolder
+from bot.services.shed import ShedLog
 from handlers.adapter import Replier
 from handlers.errors import on_error
 from scheduler.workdays import WorkCalendar
@@ -86,7 +87,9 @@ def build_dispatcher(
     dp.update.outer_middleware(
         ContextMiddleware(settings, calendar or calendar_from(settings), parser, clock)
     )
-    dp.update.outer_middleware(InboundLimitMiddleware(inbound_limit or InboundLimit()))
+    shed = ShedLog(session_factory)  # what the inbound limit sheds, kept a batch at a time
+    dp.update.outer_middleware(InboundLimitMiddleware(inbound_limit or InboundLimit(), shed))
+    dp.shutdown.register(shed.close)
     dp.update.outer_middleware(DbSessionMiddleware(session_factory))
     dp.update.outer_middleware(PersonMiddleware())
     # A storage failure is not answered: the update stays unacknowledged and is handled

@@ -7,6 +7,7 @@ database work) → database session → the bound person of the Telegram user.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.services.registry import ParserHolder
+from bot.services.shed import Shed, ShedLog
 from bot.telegram import wait_on_429
 from scheduler.workdays import WorkCalendar
 from storage.models import Person
@@ -88,16 +90,21 @@ class InboundLimit:
         return True
 
 
-TOO_FAST = "您发送得太快了，请稍候再发。刚才有部分消息没有处理，请过一会儿重新发送。"
+TOO_FAST = ("您发送得太快了，请稍候再发。超出的消息原文已保存，但没有识别；"
+            "需要登记的进度请过一会儿重新发送。")
 
 
 class InboundLimitMiddleware(BaseMiddleware):
-    """Messages beyond a sender's limit are dropped before any database work, with one
-    polite notice: one person's flood must not starve everyone else."""
+    """Messages beyond a sender's limit are shed before any database work of their own:
+    the raw text joins a batch (bot.services.shed: one INSERT and one commit per window)
+    and the sender is told once per window, politely. One person's flood must not starve
+    everyone else, nor hold a handler slot: with bot.polling the update waits for its batch
+    outside the slot (`defer`); elsewhere (webhook) it waits here."""
 
-    def __init__(self, limit: InboundLimit,
+    def __init__(self, limit: InboundLimit, shed: ShedLog | None = None,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.limit, self.monotonic = limit, monotonic
+        self.limit, self.shed, self.monotonic = limit, shed, monotonic
+        self._notices: set[asyncio.Task[None]] = set()
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         message = (event.message or event.edited_message) if isinstance(event, Update) else None
@@ -105,15 +112,36 @@ class InboundLimitMiddleware(BaseMiddleware):
         if message is None or user is None:
             return await handler(event, data)
         now = self.monotonic()
-        if self.limit.take(user.id, now, event.update_id):  # type: ignore[attr-defined]
+        update_id: int = event.update_id  # type: ignore[attr-defined]
+        if self.limit.take(user.id, now, update_id):
             return await handler(event, data)
-        if self.limit.should_notice(user.id, now):
-            bot: Bot = data["bot"]
-            try:
-                await bot.send_message(message.chat.id, TOO_FAST, parse_mode=None)
-            except TelegramAPIError:  # a notice about a flood is not worth retrying
-                pass
+        if self.limit.should_notice(user.id, now):  # sent beside, not in the slot
+            task = asyncio.create_task(_tell(data["bot"], message.chat.id))
+            self._notices.add(task)
+            task.add_done_callback(self._notices.discard)
+        if self.shed is None:
+            return None
+        stored = self.shed.add(Shed(
+            telegram_update_id=update_id, chat_id=message.chat.id,
+            message_id=message.message_id, sender_telegram_id=user.id,
+            text=message.text if message.text is not None else (message.caption or ""),
+            photo_file_id=message.photo[-1].file_id if message.photo else None,
+            sent_at=message.date, received_at=data["now"],
+            is_edit=event.edited_message is not None,  # type: ignore[attr-defined]
+        ))
+        defer: Callable[[Awaitable[None]], None] | None = data.get("defer")
+        if defer is not None:
+            defer(stored)
+        else:
+            await stored
         return None
+
+
+async def _tell(bot: Bot, chat_id: int) -> None:
+    try:
+        await bot.send_message(chat_id, TOO_FAST, parse_mode=None)
+    except TelegramAPIError:  # a notice about a flood is not worth retrying
+        pass
 
 
 class DbSessionMiddleware(BaseMiddleware):

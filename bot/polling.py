@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 from aiogram import Bot, Dispatcher
@@ -23,6 +24,7 @@ from aiogram.types import Update
 from storage.db import is_storage_failure
 
 log = logging.getLogger(__name__)
+PAGE = 100  # updates per getUpdates (Telegram's most)
 
 
 @dataclass
@@ -44,13 +46,17 @@ class DurablePolling:
     _retry: dict[int, _Retry] = field(default_factory=dict)
     _done: set[int] = field(default_factory=set)
     _stored: set[int] = field(default_factory=set)  # in flight, but durable already
+    # Handled, not durable yet: a shed message waiting for its batch (bot.services.shed)
+    # holds the offset, not a handler slot.
+    _deferred: dict[int, Awaitable[None]] = field(default_factory=dict)
     _next: int | None = None  # one past the highest update id seen
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def offset(self) -> int | None:
         """The lowest update not yet handled (Telegram forgets everything below it)."""
-        waiting = [*(u for u in self._inflight if u not in self._stored), *self._retry]
+        waiting = [*(u for u in self._inflight if u not in self._stored), *self._retry,
+                   *self._deferred]
         return min(waiting) if waiting else self._next
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -72,7 +78,8 @@ class DurablePolling:
         try:
             while not stop.is_set():
                 busy = bool(self._inflight or self._retry)
-                method = GetUpdates(offset=self.offset, allowed_updates=allowed,
+                fetched_from = self.offset
+                method = GetUpdates(offset=fetched_from, allowed_updates=allowed, limit=PAGE,
                                     timeout=0 if busy else self.polling_timeout)
                 fetch = asyncio.create_task(self.bot(
                     method, request_timeout=int(self.bot.session.timeout + self.polling_timeout)
@@ -104,7 +111,12 @@ class DurablePolling:
                     self._start(update, 0)
                 self._start_due_retries()
                 self._forget_below(self.offset)
-                if not new:  # nothing new: wait for a handler or a retry, not a busy loop
+                if len(updates) >= PAGE:
+                    # A full page, all in hand: nothing else can be fetched before the
+                    # offset moves (fetching it again would only parse it again — under a
+                    # flood that parsing is most of the work).
+                    await self._until_offset_moves(fetched_from, stopping)
+                elif not new:  # nothing new: wait for a handler or a retry, not a busy loop
                     await self._idle(stopping)
         finally:
             stopping.cancel()
@@ -136,10 +148,16 @@ class DurablePolling:
             self._stored.add(uid)
             self._wake.set()
 
+        def defer(durable: Awaitable[None]) -> None:
+            future = asyncio.ensure_future(durable)
+            self._deferred[uid] = future
+            future.add_done_callback(lambda f: self._settle(update, attempts, f))
+
         try:
             # `acknowledge`: a handler calls it once what arrived is stored, so a slow reply
             # does not hold back the offset (getUpdates returns 100 updates past it at most).
-            await self.dp.feed_update(self.bot, update, acknowledge=stored)
+            # `defer`: what arrived will be stored once that awaitable is done.
+            await self.dp.feed_update(self.bot, update, acknowledge=stored, defer=defer)
             self._done.add(uid)
         except Exception as exc:
             if uid in self._stored:  # stored already: the unique update id makes a retry moot
@@ -158,9 +176,37 @@ class DurablePolling:
             self._stored.discard(uid)
             self._wake.set()
 
+    def _settle(self, update: Update, attempts: int, durable: asyncio.Future[None]) -> None:
+        """A deferred update's storage is done: acknowledged, or handled again later."""
+        uid = update.update_id
+        self._deferred.pop(uid, None)
+        exc = None if durable.cancelled() else durable.exception()
+        if durable.cancelled() or exc is not None:
+            delay = min(self.retry_base * 2 ** attempts, self.retry_max)
+            log.warning("update %s not stored (%s): not acknowledged, retrying in %.1fs",
+                        uid, type(exc).__name__, delay)
+            self._done.discard(uid)
+            self._retry[uid] = _Retry(update, attempts + 1, time.monotonic() + delay)
+        self._wake.set()
+
     def _forget_below(self, offset: int | None) -> None:
         if offset is not None:
             self._done = {uid for uid in self._done if uid >= offset}
+
+    async def _until_offset_moves(self, offset: int | None,
+                                  stopping: asyncio.Task[bool]) -> None:
+        while self.offset == offset and not stopping.done():
+            if self._retry and min(r.at for r in self._retry.values()) <= time.monotonic():
+                return  # a retry is due: the loop starts it
+            self._wake.clear()
+            waker = asyncio.create_task(self._wake.wait())
+            try:
+                await asyncio.wait({waker, stopping}, timeout=1.0,
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waker.cancel()
+        if self._deferred:  # a batch being written (ms): let it land, the page moves further
+            await asyncio.wait(list(self._deferred.values()), timeout=0.05)
 
     async def _idle(self, stopping: asyncio.Task[bool]) -> None:
         if not (self._inflight or self._retry):

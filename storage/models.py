@@ -231,6 +231,7 @@ class Report(Base):
     parse_result: Mapped[dict[str, Any] | None]  # spec-shaped JSON from nlp
     # received | pending (awaiting 确认) | needs_project | confirmed | cancelled
     # | superseded | nothing (nothing to record) | rejected (unbound sender)
+    # | shed (beyond the sender's inbound limit: kept, not parsed)
     state: Mapped[str] = mapped_column(String(16), default="received", index=True)
     reply_message_id: Mapped[int | None] = mapped_column(BigInteger)
     confirmed_at: Mapped[dt.datetime | None]

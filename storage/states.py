@@ -22,6 +22,7 @@ class ReportState(StrEnum):
     SUPERSEDED = "superseded"  # replaced by a correction or an edit
     NOTHING = "nothing"  # nothing to record (or the parser failed: raw text kept)
     REJECTED = "rejected"  # unbound sender
+    SHED = "shed"  # beyond the sender's inbound limit: raw text kept, not parsed
 
 
 REPORT_TRANSITIONS: dict[ReportState, frozenset[ReportState]] = {
@@ -36,6 +37,7 @@ REPORT_TRANSITIONS: dict[ReportState, frozenset[ReportState]] = {
     ReportState.SUPERSEDED: frozenset(),
     ReportState.NOTHING: frozenset(),
     ReportState.REJECTED: frozenset(),
+    ReportState.SHED: frozenset(),
 }
 REPORT_OPEN = (ReportState.PENDING, ReportState.NEEDS_PROJECT)  # awaiting the sender
 # alerts.close_reason of the alerts of a project withdrawn from the ledger (an import)
