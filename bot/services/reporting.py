@@ -593,8 +593,8 @@ RESENT = "ℹ️ 补发：这条报告的确认消息此前未能送达。"
 
 
 # The outbox key of a report's summary (scheduler.replies.reply_key), in SQL.
-_SUMMARY_KEY = (literal(replies.report_key_prefix("")) + cast(Report.id, String)
-                + literal("0"))
+_SUMMARY_KEY = (literal(f"reply|{replies.REPORT_KEY}:") + cast(Report.id, String)
+                + literal("|0"))
 
 
 def summary_claim(now: dt.datetime) -> int:

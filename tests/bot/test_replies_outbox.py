@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from bot import conversation
 from bot.dispatcher import calendar_from
+from bot.recovery import recover_once
 from channels.telegram import TelegramChannel
 from scheduler.delivery import deliver_due
 from scheduler.replies import LIVE_LEASE
@@ -161,6 +162,10 @@ async def test_a_summary_whose_sender_died_is_sent_once_after_its_lease(
             sent_at=harness.clock(), text=REPORT, message_id="1", delivery_id=990001)
         turn = await conversation.report(session, ctx, person, inbound, harness.clock())
     assert turn.queued and len(turn.queued) == 1
+    # The recovery worker leaves a summary that is in the outbox to delivery: no 2nd copy.
+    recovered = await recover_once(harness.session_factory, harness.bot, harness.settings,
+                                   _PARSER, harness.clock() + dt.timedelta(minutes=10))
+    assert recovered.sent == 0 and not summaries(harness, chat)
     assert await deliver(harness, dt.timedelta(seconds=30)) == 0  # still claimed
     assert await deliver(harness, LIVE_LEASE + dt.timedelta(seconds=1)) == 1
     assert await deliver(harness, LIVE_LEASE + dt.timedelta(minutes=10)) == 0
