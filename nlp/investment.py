@@ -39,7 +39,8 @@ _SCOPES: tuple[tuple[str, re.Pattern[str]], ...] = (
 
 
 # Cheap tests before the number patterns: no money without 万/亿/元, no share without these.
-_MONEY_HINT = re.compile(r"[万亿元0零]|投资")
+_MONEY_HINT = re.compile(r"[万亿元]|投资|(?:本月|当月)\s*[:：]?\s*0(?![\d.])")
+_MONEY_CHARS = re.compile(r"[万亿元]")
 # Nothing invested, said as a figure (本月完成投资0, 投资为零, 本月0) or in words (本月无投资,
 # 无新增投资): a figure of 0 for its scope.
 _ZERO_FIGURE = re.compile(r"(?<![\d.,])0(?:\.0+)?\s*(?:万元|亿元|元|万|亿)?(?![\d.,%])|(?<=为)零")
@@ -68,7 +69,7 @@ def _in_spans(pos: int, spans: Sequence[tuple[int, int]]) -> bool:
 
 def _money_and_zero(clause: str) -> list[Span]:
     """Money figures in a clause, with the figures that say nothing was invested."""
-    spans = find_money(clause) if _MONEY_HINT.search(clause) else []
+    spans = find_money(clause) if _MONEY_CHARS.search(clause) else []
     if "0" in clause or "零" in clause:
         spans += [Span(m.start(), m.end(), Decimal(0)) for m in _ZERO_FIGURE.finditer(clause)
                   if not any(s.start <= m.start() < s.end for s in spans)]
@@ -99,7 +100,8 @@ def extract_investment(text: str, clauses: Sequence[tuple[int, int]]) -> list[Am
     for cs, ce in clauses:
         clause = text[cs:ce]
         left = 0
-        for span in _money_and_zero(clause) if _MONEY_HINT.search(clause) else ():
+        for span in _money_and_zero(clause) if _MONEY_CHARS.search(clause) or (
+                "0" in clause or "零" in clause or "投资" in clause) else ():
             window = clause[left:span.start]
             left = span.end
             if plans and _in_spans(cs + span.start, plans):

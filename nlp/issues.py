@@ -41,7 +41,7 @@ _ANY_PROBLEM = re.compile(
     r"困难|问题|不|难|紧|缺|拖|跟不上|慢|滞后|停|影响|迟迟|卡|补办|着急|涨|矛盾|纠纷|阻|受阻|无法|放缓"
     r"|延|搁置|断供|暂停|中暑|受伤|吃紧|困扰|隐患|投诉|超期|压力|等|欠|批|下不来|推不动|走不动|压着|搁着"
     r"|还没|还未|尚未|暂未|未|没|还剩|钉子户|还有|尚有|仍有|需|仍|正在办理|还在|协调|帮|协助|支持|配合|跟进|加快|对接|解决|督促"
-    r"|加大|推动|定|明确|拍板|悬|结论|意见|晚|耽误|到货"
+    r"|加大|推动|定|明确|拍板|悬|结论|意见|晚|耽误|到货|主要|原因|由于|因"
 )
 # A decision not yet made is a problem, unless it is a milestone's date (开工时间待定).
 _UNDECIDED = re.compile(
@@ -54,19 +54,25 @@ _REQUEST = re.compile(
 )
 # 征拆问题已经解决, 供电问题已协调解决: reported as settled, unless something is still open.
 _RESOLVED = re.compile(r"已(?:经)?(?:协调|全部|基本)?(?:解决|落实|化解|消除|到位|办结|理顺|缓解)"
-                       r"|(?:问题|困难)(?:都|也)?(?:解决|化解|消除)了")
+                       # 征地问题已于7月27日协调会上解决
+                       r"|已(?:于|在)[^，,。；;]{0,14}?(?:解决|化解|消除)"
+                       r"|(?:问题|困难)(?:都|也)?(?:解决|化解|消除)(?:了|(?=\s*(?:[，,。；;！!]|$)))")
 _STILL = re.compile(r"还|仍|尚|未|没|但")
+# A reason given right after a delay is the problem behind it.
+_REASON = re.compile(r"\s*(?:主要是|主要原因是|原因是|主要因为|由于|因为|因)")
+_DELAY = re.compile(r"推迟|延期|延后|顺延|未能|没能|无法|滞后|延误|拖后|晚于")
 _WEAK = re.compile(
     r"还没|还未|尚未|暂未|未能|没能|没有|未|没|还剩|需要|仍未|正在办理"
-    r"|(?:还|仍)在(?:办理|审批|审查|报批|协调|谈判|走流程)"
+    r"|(?:还|仍)在(?:办理|审批|审查|报批|协调|谈判|走流程|办|走|等)"
 )
 
 _CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("land", re.compile(
-        r"征地|拆迁|征拆|用地|清表|征收|搬迁|拆除|土地|移民|红线|青苗|交地|供地|钉子户|\d+户")),
+        r"征地|拆迁|征拆|用地|清表|征收|搬迁|拆除|土地|移民|红线|青苗|交地|供地|钉子户"
+        r"|[\d一二两三四五六七八九十几]+户")),
     # 钢筋工缺口 is short of workers, not of money.
     ("funding", re.compile(
-        r"资金|(?<![工人员力])缺口|贷款|续贷|融资|拨付|专项债|财政|放款|银行|金融|资金链")),
+        r"资金|(?<![工人员力])缺口(?![约近]?\s*[\d一二三四五六七八九十百几]+\s*(?:人|名|个工))|贷款|续贷|融资|拨付|专项债|财政|放款|银行|金融|资金链")),
     ("approval", re.compile(
         r"审批|环评|手续|规划|报建|审查|批复|许可|核实|备案|图审|消防|批文")),
     ("utilities", re.compile(
@@ -76,7 +82,8 @@ _CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"停工|天气|降雨|下雨|雨季|高温|暴雨|安全|劳务|材料|施工单位|工人|农民工|人员不足|钢材|价格"
         r"|[工人员力]缺口|涨价|供货|供应商"
         r"|用工|招工|雨天|雨水|大雨|冰冻|寒潮|台风|大风"
-        r"|施工人员|工期|塌方|事故|停了|监理|总包|分包|施工方|钢筋工|木工|泥工|机械|设备进场")),
+        r"|施工人员|工期|塌方|事故|停了|监理|总包|分包|施工方|钢筋工|木工|泥工|机械|设备进场"
+        r"|到货|低温|严寒|冬季施工|雨雪|冰雪|霜冻")),
 )
 
 
@@ -213,6 +220,9 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
             anchors.append(len(clause))
             continue
         strong = _STRONG.search(clause)
+        if strong is None and _REASON.match(clause) and len(kinds) and _DELAY.search(
+                blanked, clauses[len(kinds) - 1][0], clauses[len(kinds) - 1][1]):
+            strong = _REASON.match(clause)  # 推迟到12月底，主要是施工单位更换: why it slipped
         request = _REQUEST.search(clause)
         weak = _WEAK.search(clause)
         with_event = any(cs <= s < ce for s in event_starts)

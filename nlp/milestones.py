@@ -153,9 +153,9 @@ def _said_of_works(clause: str, at: int, kind: str) -> bool:
     completion, of one building, rather than of the project."""
     if kind not in ("completed", "operating", "started"):
         return False
-    if not _WORKS_HINT.search(clause, 0, at):
+    head = clause[max(0, at - 24):at]
+    if not _WORKS_HINT.search(head):
         return False
-    head = clause[:at]
     subject = head[:_SUBJECT_TAIL.search(head).start()]  # type: ignore[union-attr]
     return bool(_WORKS_SUBJECT.search(subject)
                 or (kind == "completed" and _PART_SUBJECT.search(subject)))
@@ -227,7 +227,7 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
         if ci and _SENTENCE_BREAK.search(text, clauses[ci - 1][1], cs):
             plan_dated = False
         carried = plan_dated
-        if _PLAN.search(text, cs, ce) and within(cs, ce):
+        if not plan_dated and within(cs, ce) and _PLAN.search(text, cs, ce):
             plan_dated = True
         spans = named[ci] if named is not None else milestone_spans(text, cs, ce)
         if not spans:

@@ -159,6 +159,12 @@ def _one_cell_a_line(lines: list[str]) -> list[str]:
                            for r in range(rows))
                 i = j + rows * k
                 continue
+        if k >= 2:
+            # Not a table's header: its cells are lines of text (all but the last, which may
+            # be a label over its value). Skipping them keeps the scan linear.
+            out.extend(lines[i:j - 1])
+            i = j - 1
+            continue
         pairs = 0
         while i + 2 * pairs + 1 < n and _label_line(lines[i + 2 * pairs],
                                                     lines[i + 2 * pairs + 1]):

@@ -214,3 +214,18 @@ def test_a_yearless_date_without_status_is_the_nearest_one(parser: Parser) -> No
         ("operating", "planned", "2024-04-30")]
     assert events(parser, "钢铁城验收还没做，计划下月底前完成", sent=sent) == [
         ("accepted", "not_done", None), ("accepted", "planned", "2024-01-31")]
+
+
+@pytest.mark.parametrize(("text", "categories"), [
+    ("钢铁城贷款已放款，资金问题解决。", []),
+    ("钢铁城清表问题已于上周协调会上解决，下周开工。", []),
+    ("钢铁城钢筋工紧缺，缺口约80人。", ["construction"]),
+    ("钢铁城受低温影响，部分工序暂停。", ["construction"]),
+    ("钢铁城竣工推迟到下月底，主要是幕墙分包单位更换。", ["construction"]),
+    ("钢铁城二期前期手续还在办。", ["approval"]),
+    ("钢铁城还剩几户没签，比较难。", ["land"]),
+    ("钢铁城进口设备还没到货。", ["construction"]),
+])
+def test_problems_settled_or_said_by_their_cause(parser: Parser, text: str,
+                                                 categories: list[str]) -> None:
+    assert [i["category"] for i in one(parser, text)["issues"]] == categories
