@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 
 _SENTENCE = re.compile(r"[^。！？!?\n]*[。！？!?\n]?")
-_QUESTION = re.compile(r"请问|[？?]\s*$|吗\s*[。.]?\s*$|什么时候|怎么[填报办]|如何[填报办]")
+_QUESTION = re.compile(r"请问|[？?]\s*$|吗\s*[。.]?\s*$|什么时候|怎么[填报办]|如何[填报办]"
+                       # asked without a question mark: 这周进展怎么样, 什么情况怎么还没报
+                       r"|怎么样|咋样|什么情况|啥情况|怎么还没|为什么还没|为啥还没")
 _NOTICE = re.compile(
     r"^\s*(?:【[^】]{0,20}】\s*)?(?:通知|请各|请大家|请于)"
     # 麻烦今天报一下, 请尽快上报: the office asking for a report is not one
@@ -19,6 +21,14 @@ _NOTICE = re.compile(
     r"(?:注意|务必|要|须|必须|做好|确保|抓紧|加强|严禁|不得|立即|请)"
     # A visit announced: 明天区领导到钢铁城调研
     r"|(?:领导|书记|区长|市长|县长|主任|局长)[^。！？!?\n]{0,16}(?:调研|视察|督导|观摩|检查指导)"
+    # Asked to report, without a 请: 本周情况发一下, 月底前要报一季度投资, 资料本周内报区住建局
+    r"|(?:情况|进展|进度|数据|资料|材料|月报|周报|报表)[^。！？!?\n]{0,4}?"
+    r"(?:发一下|报一下|发过来|报过来|报上来|发给我)"
+    r"|(?:要|务必|必须|需要|记得)(?:按时)?(?:上报|报送|填报|提交|报)(?![告道名送的])"
+    r"|(?:周内|日内|天内|月底前|本周内|今天内)(?:上报|报送|提交|报)(?![告道名送的])"
+    # A meeting called, or a person told what to do (@吕涛 好，要抓紧…)
+    r"|(?:开|召开)[^。！？!?\n]{0,6}会[^。！？!?\n]{0,20}(?:参加|参会)"
+    r"|^\s*@[^\s@]{1,8}\s[^。！？!?\n]{0,12}?(?:要|务必|抓紧|尽快)"
 )
 # A greeting opening a sentence (各位领导好，钢铁城今天开工): only the greeting records nothing.
 _GREETING = re.compile(
@@ -88,7 +98,7 @@ def blank_fillers(text: str) -> str:
 
 # Every question and notice pattern contains one of these: most reports skip the sentence loop.
 _NON_REPORT_HINT = re.compile(
-    r"[？?吗请各麻抓尽记核了确问落领书长任]|通知|大家|怎么|如何|什么时候")
+    r"[？?吗请各麻抓尽记核了确问落领书长任@报会样况]|通知|大家|怎么|如何|什么时候")
 
 
 def drop_non_reports(text: str) -> str:

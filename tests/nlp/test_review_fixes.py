@@ -229,3 +229,23 @@ def test_a_yearless_date_without_status_is_the_nearest_one(parser: Parser) -> No
 def test_problems_settled_or_said_by_their_cause(parser: Parser, text: str,
                                                  categories: list[str]) -> None:
     assert [i["category"] for i in one(parser, text)["issues"]] == categories
+
+
+@pytest.mark.parametrize("text", [
+    "钢铁城、三一硅能两个项目周五前要报二季度投资",
+    "钢铁城本周情况发一下",
+    "三一硅能这周进展怎么样，月底前要报",
+    "钢铁城什么情况，怎么还没报",
+    "后天下午开推进会，钢铁城项目负责人都要参加",
+    "@冯军 好，钢铁城要抓紧把工期抢回来。",
+    "@冯军 钢铁城验收资料本周内报区住建局。",
+])
+def test_the_office_asking_or_telling_records_nothing(parser: Parser, text: str) -> None:
+    assert updates(parser, text, sender="秦海燕") == []
+
+
+def test_a_report_that_mentions_reporting_is_still_a_report(parser: Parser) -> None:
+    assert one(parser, "钢铁城已按时上报月报，本月完成投资2000万元")["investment"] == [
+        {"scope": "month", "wan_yuan": 2000}]
+    assert one(parser, "钢铁城本周需要报送的资料已齐全，主体封顶")["events"] == [
+        {"milestone": "topped_out", "status": "done", "date": None}]
