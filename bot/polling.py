@@ -11,20 +11,36 @@ offset passes them; a redelivery after a restart is caught by the report's uniqu
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.methods import GetUpdates
+from aiogram.methods.base import Response
 from aiogram.types import Update
+from pydantic import ValidationError
 
 from storage.db import is_storage_failure
 
 log = logging.getLogger(__name__)
 PAGE = 100  # updates per getUpdates (Telegram's most)
+
+
+class _RawGetUpdates(GetUpdates):
+    """getUpdates answered as plain dicts. A poll returns every update from the offset on,
+    those in flight or handled above an unfinished one too: only the new ones are made
+    into models (building an Update costs more than handling a line of it)."""
+
+    __returning__ = list[dict[str, Any]]
+
+
+# Held: pydantic caches a generic model only weakly (as bot.telegram does for the others).
+_RESPONSE_MODEL = Response[list[dict[str, Any]]]
 
 
 @dataclass
@@ -42,6 +58,9 @@ class DurablePolling:
     polling_timeout: int = 10
     retry_base: float = 0.5
     retry_max: float = 15.0
+    # How long a poll waits for updates in flight to be stored first: a poll before then
+    # fetches (and parses) them again, and cannot wait for new ones.
+    hold: float = 0.02
     _inflight: dict[int, asyncio.Task[None]] = field(default_factory=dict)
     _retry: dict[int, _Retry] = field(default_factory=dict)
     _done: set[int] = field(default_factory=set)
@@ -49,6 +68,9 @@ class DurablePolling:
     # Handled, not durable yet: a shed message waiting for its batch (bot.services.shed)
     # holds the offset, not a handler slot.
     _deferred: dict[int, Awaitable[None]] = field(default_factory=dict)
+    # Fetched, not started yet (no room): started as handlers finish, not fetched again.
+    _fetched: collections.deque[Update] = field(default_factory=collections.deque)
+    _fetched_ids: set[int] = field(default_factory=set)
     _next: int | None = None  # one past the highest update id seen
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -56,8 +78,12 @@ class DurablePolling:
     def offset(self) -> int | None:
         """The lowest update not yet handled (Telegram forgets everything below it)."""
         waiting = [*(u for u in self._inflight if u not in self._stored), *self._retry,
-                   *self._deferred]
+                   *self._deferred, *self._fetched_ids]
         return min(waiting) if waiting else self._next
+
+    def _unstored(self) -> bool:
+        """Updates hold the offset (a poll now would return them again)."""
+        return bool(self._deferred) or any(u not in self._stored for u in self._inflight)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set; the dispatcher's startup and shutdown hooks around it."""
@@ -72,15 +98,33 @@ class DurablePolling:
             await self.dp.emit_shutdown(bot=self.bot, **workflow)
 
     async def _loop(self, stop: asyncio.Event) -> None:
+        """Polls only when everything fetched has started and there is room: a poll returns
+        every update from the offset on (up to 100), and parsing the same ones again and
+        again cost more than handling them. When every update in flight is stored (and no
+        retry is due) the poll is a long poll, as aiogram's own."""
         allowed = self.dp.resolve_used_update_types()
         failures = 0
         stopping = asyncio.create_task(stop.wait())
         try:
-            while not stop.is_set():
-                busy = bool(self._inflight or self._retry)
+            while not stopping.done():
+                self._start_fetched()
+                self._start_due_retries()
+                if self._fetched or len(self._inflight) >= self.concurrency:
+                    await self._wait(stopping, 1.0)  # for room
+                    continue
+                deadline = time.monotonic() + self.hold
+                while self._unstored() and not stopping.done():
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    await self._wait(stopping, left)
+                if stopping.done():
+                    break
+                long = not self._unstored() and not self._retry
                 fetched_from = self.offset
-                method = GetUpdates(offset=fetched_from, allowed_updates=allowed, limit=PAGE,
-                                    timeout=0 if busy else self.polling_timeout)
+                method = _RawGetUpdates(offset=fetched_from, allowed_updates=allowed,
+                                        limit=PAGE,
+                                        timeout=self.polling_timeout if long else 0)
                 fetch = asyncio.create_task(self.bot(
                     method, request_timeout=int(self.bot.session.timeout + self.polling_timeout)
                 ))
@@ -91,7 +135,7 @@ class DurablePolling:
                         await fetch
                     break
                 try:
-                    updates = fetch.result()
+                    raw = fetch.result()
                 except Exception as exc:  # the API is away: try again, never give up
                     failures += 1
                     delay = min(self.retry_base * 2 ** min(failures, 6), 30.0)
@@ -101,35 +145,46 @@ class DurablePolling:
                     continue
                 failures = 0
                 new = 0
-                for update in updates:
-                    uid = update.update_id
+                for item in raw:
+                    uid = int(item["update_id"])
                     self._next = max(self._next or 0, uid + 1)
-                    if uid in self._inflight or uid in self._done or uid in self._retry:
+                    if (uid in self._inflight or uid in self._done or uid in self._retry
+                            or uid in self._fetched_ids):
+                        continue
+                    try:
+                        update = Update.model_validate(item, context={"bot": self.bot})
+                    except ValidationError:  # not retried for ever: skipped, and said
+                        log.exception("update %s is not a valid Update: skipped", uid)
+                        self._done.add(uid)
                         continue
                     new += 1
-                    await self._room(stopping)
-                    self._start(update, 0)
-                self._start_due_retries()
+                    self._fetched.append(update)
+                    self._fetched_ids.add(uid)
                 self._forget_below(self.offset)
-                if len(updates) >= PAGE:
+                if len(raw) >= PAGE and not new:
                     # A full page, all in hand: nothing else can be fetched before the
-                    # offset moves (fetching it again would only parse it again — under a
-                    # flood that parsing is most of the work).
+                    # offset moves (fetching it again would only read it again).
                     await self._until_offset_moves(fetched_from, stopping)
-                elif not new:  # nothing new: wait for a handler or a retry, not a busy loop
+                elif not new and not long:  # nothing new: wait for a handler or a retry
                     await self._idle(stopping)
         finally:
             stopping.cancel()
 
-    async def _room(self, stopping: asyncio.Task[bool]) -> None:
-        """Wait until fewer than `concurrency` updates are being handled."""
-        while len(self._inflight) >= self.concurrency and not stopping.done():
-            self._wake.clear()
-            waker = asyncio.create_task(self._wake.wait())
-            try:
-                await asyncio.wait({waker, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                waker.cancel()
+    async def _wait(self, stopping: asyncio.Task[bool], timeout: float) -> None:
+        """Until a handler stores or finishes an update, `stop`, or `timeout`."""
+        self._wake.clear()
+        waker = asyncio.create_task(self._wake.wait())
+        try:
+            await asyncio.wait({waker, stopping}, timeout=timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waker.cancel()
+
+    def _start_fetched(self) -> None:
+        while self._fetched and len(self._inflight) < self.concurrency:
+            update = self._fetched.popleft()
+            self._fetched_ids.discard(update.update_id)
+            self._start(update, 0)
 
     def _start(self, update: Update, attempts: int) -> None:
         task = asyncio.create_task(self._handle(update, attempts))
@@ -214,13 +269,7 @@ class DurablePolling:
         timeout = 1.0
         if self._retry:
             timeout = max(0.0, min(r.at for r in self._retry.values()) - time.monotonic())
-        self._wake.clear()
-        waker = asyncio.create_task(self._wake.wait())
-        try:
-            await asyncio.wait({waker, stopping}, timeout=min(timeout, 1.0),
-                               return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waker.cancel()
+        await self._wait(stopping, min(timeout, 1.0))
 
 
 async def _sleep_or_stop(delay: float, stopping: asyncio.Task[bool]) -> None:
