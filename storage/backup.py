@@ -295,8 +295,16 @@ async def _counts(conn: AsyncConnection) -> dict[str, int]:
             for t in tables()}
 
 
+def _scale(column: Column[Any]) -> int | None:
+    """Decimal places a fixed-point column keeps on PostgreSQL (SQLite keeps them all)."""
+    kind = column.type
+    return getattr(getattr(kind, "impl", kind), "scale", None)
+
+
 async def _load_table(conn: AsyncConnection, archive: zipfile.ZipFile, table: Table,
-                      entry: TableEntry) -> None:
+                      entry: TableEntry) -> dict[str, int]:
+    """Insert the table's rows; returns, per column, how many values PostgreSQL will round
+    (a SQLite backup can hold more decimal places than NUMERIC(20, 6) keeps)."""
     known = {c.name for c in table.columns}
     missing = [c for c in entry.columns if c not in known]
     if missing:
@@ -311,6 +319,10 @@ async def _load_table(conn: AsyncConnection, archive: zipfile.ZipFile, table: Ta
     pk = [c.name for c in table.primary_key.columns]
     names = list(entry.columns)
     decoders = [(name, kind) for name, kind in zip(names, kinds, strict=True) if kind != "plain"]
+    scales = {c.name: scale for c in columns
+              if _kind(c) == "decimal" and (scale := _scale(c)) is not None
+              and conn.dialect.name == "postgresql"}
+    rounded: dict[str, int] = {}
     batch: list[dict[str, Any]] = []
     for line in _lines(archive, entry):
         values = json.loads(line)
@@ -319,6 +331,11 @@ async def _load_table(conn: AsyncConnection, archive: zipfile.ZipFile, table: Ta
         row = dict(zip(names, values, strict=True))
         for name, kind in decoders:
             row[name] = _decode(kind, row[name])
+        for name, scale in scales.items():
+            value = row[name]
+            if value is not None and int(value.as_tuple().exponent) < -scale:
+                key = f"{table.name}.{name}"
+                rounded[key] = rounded.get(key, 0) + 1
         if own and any(row[name] is not None for name in own):
             later.append({**{f"_pk_{k}": row[k] for k in pk}, **{n: row[n] for n in own}})
             row.update({name: None for name in own})
@@ -334,6 +351,7 @@ async def _load_table(conn: AsyncConnection, archive: zipfile.ZipFile, table: Ta
         ).values({n: bindparam(n) for n in own})
         for start in range(0, len(later), BATCH):
             await conn.execute(statement, later[start:start + BATCH])
+    return rounded
 
 
 async def _reset_sequences(conn: AsyncConnection) -> None:
@@ -355,6 +373,7 @@ async def _reset_sequences(conn: AsyncConnection) -> None:
 class RestoreResult:
     manifest: Manifest
     replaced: dict[str, int]  # rows there were before, per table, when replacing
+    rounded: dict[str, int] = field(default_factory=dict)  # table.column -> values rounded
 
 
 async def restore_backup(engine: AsyncEngine, source: Path, *, now: dt.datetime,
@@ -391,9 +410,10 @@ async def restore_backup(engine: AsyncEngine, source: Path, *, now: dt.datetime,
             for table in reversed(tables()):
                 if held.get(table.name):
                     await conn.execute(table.delete())
+            rounded: dict[str, int] = {}
             for table in tables():
                 if table.name in entries:
-                    await _load_table(conn, archive, table, entries[table.name])
+                    rounded |= await _load_table(conn, archive, table, entries[table.name])
             await _reset_sequences(conn)
             after = await _counts(conn)
             wrong = [f"{t.name}（应为 {t.rows}，实为 {after.get(t.name)}）"
@@ -405,6 +425,6 @@ async def restore_backup(engine: AsyncEngine, source: Path, *, now: dt.datetime,
                 actor=actor, detail={
                     "file": source.name, "created_at": manifest.created_at,
                     "source": manifest.dialect, "rows": manifest.total_rows,
-                    "replaced_rows": sum(held.values()),
+                    "replaced_rows": sum(held.values()), "rounded": rounded,
                 }))
-    return RestoreResult(manifest, held)
+    return RestoreResult(manifest, held, rounded)

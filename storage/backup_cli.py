@@ -56,6 +56,10 @@ async def restore(args: argparse.Namespace, settings: Settings) -> int:
     if result.replaced:
         print(f"警告：目标数据库原有的 {sum(result.replaced.values())} 行数据已被备份内容替换"
               f"（--force）", file=sys.stderr)
+    if result.rounded:
+        listed = "、".join(f"{name} {n} 个" for name, n in result.rounded.items())
+        print(f"注意：备份中有金额超过 6 位小数（{listed}），PostgreSQL 按 6 位小数保存"
+              f"（四舍五入）", file=sys.stderr)
     print(f"已从 {args.file} 恢复 {len(manifest.tables)} 张表、共 {manifest.total_rows} 行"
           f"（备份于 {manifest.created_at}，来源 {manifest.dialect}，数据库版本 "
           f"{manifest.revision}），各表行数已核对")

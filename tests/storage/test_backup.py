@@ -354,3 +354,29 @@ async def test_backup_reads_one_snapshot(kind: str, tmp_path: Path, sqlite_templ
             assert await conn.scalar(select(func.count()).select_from(AuditLog)) == first
         async with engine.connect() as conn:
             assert await conn.scalar(select(func.count()).select_from(AuditLog)) == first + 1
+
+
+@pytest.mark.parametrize("target", ["sqlite", "postgresql"])
+async def test_money_beyond_six_places_is_reported_when_postgresql_rounds_it(
+    target: str, tmp_path: Path, sqlite_template: Path, pg_template: str | None
+) -> None:
+    """1,234.567 万元 is 0.1234567 亿元: SQLite keeps it, NUMERIC(20, 6) rounds it."""
+    from storage.models import Project
+
+    async with database("sqlite", tmp_path, sqlite_template, pg_template) as src:
+        async with make_sessionmaker(src)() as session:
+            session.add(Project(code="P9", name="九号项目", total_investment=Decimal("0.1234567"),
+                                cumulative_investment=Decimal("0.5")))
+            await session.commit()
+        await write_backup(src, tmp_path / "m.zip", now=NOW)
+    async with database(target, tmp_path, sqlite_template, pg_template) as dst:
+        result = await restore_backup(dst, tmp_path / "m.zip", now=NOW)
+        async with make_sessionmaker(dst)() as session:
+            project = await session.scalar(select(Project))
+            assert project is not None
+            kept = project.total_investment
+    if target == "postgresql":
+        assert result.rounded == {"projects.total_investment": 1}
+        assert kept == Decimal("0.123457")
+    else:
+        assert result.rounded == {} and kept == Decimal("0.1234567")
