@@ -43,7 +43,7 @@ _TO_ALL = re.compile(r"^\s*(?:@(?:所有人|全体成员|全体|all)|【?(?:通�
 # A transcript without punctuation: 了 followed by a new time, scope or plan word starts a new
 # clause (今天主体封顶了本月完成投资…).
 _CLAUSE_SPLIT = re.compile(
-    r"(?:[，；;。！!？?：:\n\r]|(?<!\d),|,(?!\d{3}(?!\d)))+"
+    r"(?:[，；;。！!？?：:\n\r|｜]|(?<!\d),|,(?!\d{3}(?!\d)))+"
     # 进展 1. 主体封顶 2. 完成投资…: a list written on one line
     r"|[ \t]+(?=(?:\d{1,2}|[一二三四五六七八九十]{1,2})[、.．)）](?!\d))"
     r"|(?<=了)(?=本月|这个月|上个月|今天|昨天|目前|现在|累计|今年|预计|计划|下周|下个?月|但是?|不过"

@@ -19,7 +19,9 @@ _MILESTONE = re.compile(
     # see _OTHER_INSPECTION.)
     r"(?P<accepted>竣工验收|通过验收|组织验收|验收)"
     r"|(?P<topped_out>主体封顶|封顶|封[的了过]顶|顶(?:已经?|也)?封[的了过])"
-    r"|(?P<completed>主体完工|竣工|完工|建成(?!区))"
+    r"|(?P<completed>主体完工|竣工|完工|建成(?!区)"
+    # 项目已全部完成 (the whole project, nothing after it)
+    r"|(?<=项目)(?:已经?)?(?:全部|全面)完成(?=[，,。；;！!\s]|$))"
     # Split verb forms of speech: 开的工, 开了工, 开不了工 (negated: see _SPLIT_NEG).
     r"|(?P<started>破土动工|(?<!自)开工(?!以来|累计|到现在|到目前|至今|率|前|条件|手续)|动工|进场施工|开建"
     r"|施工(?:单位|队伍?|方)[^，,。；;]{0,8}?进场(?!施工)"
@@ -46,7 +48,7 @@ _SIGN_CONTEXT = re.compile(
     r"(?:投资|合作|项目|招商|框架|战略|入园|落户|进园|建设)[^，,。；;]{0,4}(?:协议|合同)|协议书"
 )
 _SIGN_NOT = re.compile(
-    r"征收|补偿|拆迁|征拆|安置|租赁|征地|\d+户|[一二三四五六七八九十两几]+户|招商引资|签约项目"
+    r"征收|补偿|拆迁|征拆|安置|租赁|征地|采购|[（(]新?签约|\d+户|[一二三四五六七八九十两几]+户|招商引资|签约项目"
     r"|[\d一二三四五六七八九十两几]+个项目")
 
 _ON_TIME = re.compile(r"按计划|按期|按时|如期|按节点")
@@ -60,6 +62,7 @@ _NEG = re.compile(
 _IN_PROGRESS = re.compile(
     r"正在办理|正在申请|正在报批|办理中|申请中|审批中|在办理|还在走|正在走|走程序|走流程"
     r"|程序中|流程中|还在办|正在|在等|还在等|筹备|还差|离|卡在|卡着|卡住|压在|搁在|停在"
+    r"|待(?:审批|批复|审核|办理|核发|取得|发证)"
 )
 _PLAN = re.compile(
     r"计划|预计|力争|争取|将于|将|确保|拟|有望|准备|推迟|延期|延迟|延后|顺延|调整[到为至]|打算"
@@ -90,7 +93,7 @@ _OBTAIN_PLAN = re.compile(
     r"(?:计划|预计|力争|争取|将|有望|确保)[^，,。；;]{0,12}?(?:取得|拿到|办结|办完|办好|下证|领证)"
 )
 # What may stand beside a date said after the fact: 上礼拜五开始的, 就是前天.
-_AFTERTHOUGHT = re.compile(r"\s*(?:就是|是)?\s*(?:开始的|弄的|搞的|的)?\s*")
+_AFTERTHOUGHT = re.compile(r"\s*(?:就是|是)?\s*(?:开始的|弄的|搞的|的)?\s*[)）]?\s*")
 # A clause that opens with an estimate (估计下礼拜三, 预计下月中旬): a date to come.
 _EXPECT = re.compile(r"\s*(?:估计|预计|大概|争取|力争|有望|应该|计划|准备|打算|确保)")
 # 没能按期完工估计要到明年二季度: an estimate said after a missed milestone, in one breath.
@@ -317,7 +320,7 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                     date, status = back, "done"
             if status == "done" and date is None and len(post_dates) == 1 \
                     and post_dates[0].date <= sent and _AFTERTHOUGHT.fullmatch(
-                        text[me:post_dates[0].start].lstrip("了 ，,") + text[
+                        text[me:post_dates[0].start].lstrip("了 ，,（(") + text[
                             post_dates[0].end:right]):
                 span = post_dates[0]  # 已经试生产了上礼拜五开始的
                 date = span.date

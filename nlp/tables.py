@@ -258,7 +258,7 @@ def rewrite(text: str) -> tuple[str, list[Inferred]] | None:
 # 16900): the unit comes from the label, the title, or is taken as 万元.
 _BARE_MONEY = re.compile(
     r"(?P<label>(?:完成投资|投资完成|累计完成|完成额|累计投资|年度累计|(?P<scope>本年累计|全年累计"
-    r"|累计|本月|当月|本季度|本年|全年))(?:额|情况)?"
+    r"|累计|本月完成|当月完成|本月|当月|本季度|本年|全年))(?:额|情况)?"
     r"(?P<unit>\s*[(（]\s*(?:万元|亿元|元)\s*[)）])?\s*[:：]?\s*)"
     r"(?P<n>(?<![\d.,])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)"
     r"(?!\s*[\d.,万亿元%个千百年月日号亩户人台吨平米次天周项件栋层名])"

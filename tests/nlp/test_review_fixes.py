@@ -249,3 +249,21 @@ def test_a_report_that_mentions_reporting_is_still_a_report(parser: Parser) -> N
         {"scope": "month", "wan_yuan": 2000}]
     assert one(parser, "钢铁城本周需要报送的资料已齐全，主体封顶")["events"] == [
         {"milestone": "topped_out", "status": "done", "date": None}]
+
+
+def test_month_end_form_details(parser: Parser) -> None:
+    update = one(parser, "钢铁城：存在问题：1.施工许可证待审批；2.场地内有10kV线路需迁改。")
+    assert update["events"] == [{"milestone": "permit", "status": "not_done", "date": None}]
+    assert [i["category"] for i in update["issues"]] == ["approval", "utilities"]
+    update = one(parser, "钢铁城10月：本月完成（万元）：640；进口设备报关手续待海关审批。")
+    assert update["investment"] == [{"scope": "month", "wan_yuan": 640}]
+    assert [i["category"] for i in update["issues"]] == ["approval"]
+    assert one(parser, "钢铁城：车间装修完成七成，设备采购合同已签约。")["events"] == []
+    # Cells joined by | are clauses of their own.
+    update = one(parser, "项目名称：钢铁城 | 开工时间：2022年3月 | 计划竣工时间：2025年6月")
+    assert update["events"] == [
+        {"milestone": "started", "status": "done", "date": "2022-03-31"},
+        {"milestone": "completed", "status": "planned", "date": "2025-06-30"}]
+    # A date in brackets after a done milestone is its date.
+    assert one(parser, "钢铁城A区厂房已封顶（5月2日）")["events"] == [
+        {"milestone": "topped_out", "status": "done", "date": "2023-05-02"}]
