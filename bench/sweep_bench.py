@@ -1,7 +1,7 @@
 """Sweep and digest benchmark: ledgers of 2,000 and 20,000 projects, 10 milestones each.
 
     .venv/bin/python bench/sweep_bench.py [--sizes 2000 20000] [--backend sqlite postgresql]
-                                          [--repeats 3] [--profile]
+                                          [--repeats 3] [--profile] [--no-digests]
 
 PostgreSQL uses GONGJIAN_BENCH_DATABASE_URL or GONGJIAN_TEST_DATABASE_URL (a throwaway
 database is created and dropped); SQLite a file in a temporary folder. For each size it times
@@ -154,7 +154,7 @@ async def timed(label: str, fn: Callable[[], Awaitable[Any]], profile: bool) -> 
 
 
 async def bench_one(
-    engine: AsyncEngine, n: int, settings: Settings, profile: bool
+    engine: AsyncEngine, n: int, settings: Settings, profile: bool, digests_too: bool = True
 ) -> dict[str, float]:
     await upgrade(engine)
     sf = make_sessionmaker(engine)
@@ -180,36 +180,41 @@ async def bench_one(
     first, r1 = await timed(f"first sweep {n}", lambda: sweep(NOW), profile)
     steady, _ = await timed(f"steady sweep {n}", lambda: sweep(NOW), profile)
     nxt, _ = await timed(f"next-day sweep {n}", lambda: sweep(NEXT_DAY), profile)
-    dig, added = await timed(f"digests {n}", digests, profile)
+    out = {"first": first, "steady": steady, "next_day": nxt}
+    shown = ""
+    if digests_too:
+        out["digests"], added = await timed(f"digests {n}", digests, profile)
+        shown = f" | digests {out['digests']:6.3f}s ({added} queued)"
     print(f"  {n:>6} projects: generate {gen:6.2f}s | first sweep {first:6.3f}s "
           f"(opened {r1.opened}, queued {r1.queued}) | steady {steady:6.3f}s | "
-          f"next day {nxt:6.3f}s | digests {dig:6.3f}s ({added} queued)", flush=True)
-    return {"first": first, "steady": steady, "next_day": nxt, "digests": dig}
+          f"next day {nxt:6.3f}s{shown}", flush=True)
+    return out
 
 
-async def run_once(backend: str, n: int, settings: Settings, profile: bool
-                   ) -> dict[str, float]:
+async def run_once(backend: str, n: int, settings: Settings, profile: bool,
+                   digests_too: bool = True) -> dict[str, float]:
     if backend == "sqlite":
         with tempfile.TemporaryDirectory() as tmp:
             engine = make_engine(f"sqlite+aiosqlite:///{tmp}/bench.db")
             try:
-                return await bench_one(engine, n, settings, profile)
+                return await bench_one(engine, n, settings, profile, digests_too)
             finally:
                 await engine.dispose()
     async with pg_database() as url:
         engine = make_engine(url)
         try:
-            return await bench_one(engine, n, settings, profile)
+            return await bench_one(engine, n, settings, profile, digests_too)
         finally:
             await engine.dispose()
 
 
-async def run_backend(backend: str, sizes: list[int], profile: bool, repeats: int
-                      ) -> dict[int, dict]:
+async def run_backend(backend: str, sizes: list[int], profile: bool, repeats: int,
+                      digests_too: bool = True) -> dict[int, dict]:
     settings = load_settings(org={"top_leader": "一把手"})
     results: dict[int, dict[str, float]] = {}
     for n in sizes:
-        runs = [await run_once(backend, n, settings, profile) for _ in range(repeats)]
+        runs = [await run_once(backend, n, settings, profile, digests_too)
+                for _ in range(repeats)]
         results[n] = {}
         for step in runs[0]:
             times = sorted(r[step] for r in runs)
@@ -227,6 +232,7 @@ def main() -> int:
                     choices=["sqlite", "postgresql"])
     ap.add_argument("--repeats", type=int, default=3, help="fresh databases per size")
     ap.add_argument("--profile", action="store_true", help="cProfile each timed step")
+    ap.add_argument("--no-digests", action="store_true", help="time the sweeps only")
     args = ap.parse_args()
     backends = list(args.backend)
     if "postgresql" in backends and not (os.environ.get("GONGJIAN_BENCH_DATABASE_URL")
@@ -236,7 +242,7 @@ def main() -> int:
     for backend in backends:
         print(f"{backend}:", flush=True)
         results = asyncio.run(run_backend(backend, args.sizes, args.profile,
-                                          max(args.repeats, 1)))
+                                          max(args.repeats, 1), not args.no_digests))
         small, big = min(results), max(results)
         if small != big:
             growth = ", ".join(

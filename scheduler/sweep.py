@@ -12,37 +12,51 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    case,
+    exists,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bot.config import Settings
-from scheduler import alert_notices, cycle, messages, policy
+from scheduler import alert_notices, alert_sets, cycle, messages, policy
+from scheduler.alert_sets import concat, in_ids, json_object, true_where
 from scheduler.notice import to_json
-from scheduler.outbox import Draft, notice_key, write
+from scheduler.outbox import Draft, dialect_insert, notice_key, write
 from scheduler.overdue import (
     ISSUE,
     MILESTONE,
     MISSING_REPORT,
     OPEN_STATES,
-    DayCounter,
-    issue_subject,
-    milestone_subject,
-    report_subject,
 )
 from scheduler.recipients import Directory
 from scheduler.workdays import WorkCalendar
-from storage.addresses import Reach
+from storage.addresses import Reach, push_addresses
 from storage.labels import milestone_label
 from storage.models import (
+    Address,
     Alert,
     AuditLog,
     CoordinationIssue,
     Milestone,
     Outbox,
+    Person,
     PlanChange,
     Project,
     ProjectRole,
@@ -63,8 +77,8 @@ from storage.states import (
 )
 
 log = logging.getLogger(__name__)
-CHUNK = 2000
 SUPERSEDABLE = (OutboxState.PENDING,)
+REPLAN_AFTER = 5000  # alerts opened in one sweep
 
 
 @dataclass
@@ -82,11 +96,6 @@ class SweepResult:
     closed_reasons: dict[str, int] = field(default_factory=dict)
 
 
-def _chunks(seq: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(seq), size):
-        yield seq[i:i + size]
-
-
 def _local_midnight_utc(day: dt.date, settings: Settings) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(0, 0), tzinfo=settings.schedule.tz).astimezone(dt.UTC)
 
@@ -99,7 +108,6 @@ class _Sweep:
         self.local = now.astimezone(settings.schedule.tz)
         self.today = self.local.date()
         self.esc = settings.escalation
-        self.days = DayCounter(calendar, self.today)
         cut = policy.late_cutoff
         self.cut = {
             policy.YELLOW: cut(self.today, self.esc.yellow_days, calendar),
@@ -107,10 +115,10 @@ class _Sweep:
             policy.RED: cut(self.today, self.esc.red_days, calendar),
         }
         self.result = SweepResult()
-        self.audit: list[dict[str, Any]] = []
-        # alert id -> (kind of notice, previous level) for the notices to queue
-        self.notify: dict[int, tuple[str, str | None]] = {}
+        # (kind of notice, previous level, alert ids) for the notices to queue
+        self.notify: list[tuple[str, str | None, list[int]]] = []
         self._full_book: Directory | None = None
+        self.dialect = "sqlite"  # set by run()
 
     async def directory(self, project_ids: set[int], person_ids: set[int | None]) -> Directory:
         """Directory.load, reusing a complete one loaded earlier in this sweep."""
@@ -121,13 +129,29 @@ class _Sweep:
             self._full_book = book
         return book
 
-    def level(self, due: dt.date) -> str | None:
-        return policy.level_for(self.days(due), self.esc)
+    def level_of(self, due: Any) -> Any:
+        """The level for a due date, in SQL (rows where it is at least yellow)."""
+        return case((due <= self.cut[policy.RED], policy.RED),
+                    (due <= self.cut[policy.ORANGE], policy.ORANGE), else_=policy.YELLOW)
 
-    def _audit(self, action: str, alert_id: int, detail: dict[str, Any]) -> None:
-        self.audit.append(dict(
-            at=self.now, actor="scheduler", actor_id=None, action=action, entity="alert",
-            entity_id=alert_id, detail=detail,
+    @property
+    def late(self) -> dt.date:
+        """Due on or before this date: late enough for some level (policy.level_for)."""
+        return max(self.cut.values())
+
+    def _now(self) -> Any:
+        return literal(self.now, Alert.opened_at.type)
+
+    async def _audit_set(self, action: str, ids: Sequence[int], detail: Any) -> None:
+        """One audit row per alert in `ids`, by INSERT … SELECT."""
+        if not ids:
+            return
+        t = AuditLog.__table__
+        await self.session.execute(insert(t).from_select(
+            ["at", "actor", "action", "entity", "entity_id", "detail"],
+            select(self._now(), literal("scheduler", String), literal(action, String),
+                   literal("alert", String), Alert.id, detail)
+            .where(in_ids(Alert.id, ids, self.dialect)).order_by(Alert.id),
         ))
 
     # --- closing -----------------------------------------------------------------------------
@@ -168,20 +192,22 @@ class _Sweep:
                     ProjectRole.project_id == Alert.project_id,
                     ProjectRole.person_id == Alert.person_id,
                     ProjectRole.role == Role.CONTACT))))]
+        if not to_close:
+            return
         by_reason: dict[str, list[int]] = {}
         for alert_id, reason in to_close:
             by_reason.setdefault(reason, []).append(alert_id)
-            self._audit("alert.closed", alert_id, {"reason": reason})
         for reason, ids in by_reason.items():
-            for chunk in _chunks(ids):
-                await self.session.execute(
-                    update(Alert).where(Alert.id.in_(chunk), Alert.state.in_(OPEN_STATES))
-                    .values(state=AlertState.CLOSED, closed_at=self.now, close_reason=reason)
-                    .execution_options(synchronize_session=False)
-                )
+            await self.session.execute(
+                update(Alert).where(in_ids(Alert.id, ids, self.dialect),
+                                    Alert.state.in_(OPEN_STATES))
+                .values(state=AlertState.CLOSED, closed_at=self.now, close_reason=reason)
+                .execution_options(synchronize_session=False)
+            )
+            await self._audit_set("alert.closed", ids, json_object(self.dialect, reason=reason))
             self.result.closed_reasons[reason] = len(ids)
         self.result.closed = len(to_close)
-        await self._supersede({a for a, _ in to_close})
+        await self._supersede([a for a, _ in to_close])
 
     async def _reported(self) -> list[tuple[int, str]]:
         """Open missing-report alerts whose contact has since reported."""
@@ -213,136 +239,136 @@ class _Sweep:
                 out.append((a.id, "reported"))
         return out
 
-    async def _supersede(self, alert_ids: set[int]) -> None:
+    async def _supersede(self, alert_ids: Sequence[int]) -> None:
         """Unsent notices queued before this sweep for these alerts are moot: a newer notice
-        (or the closure) replaces them. Starts from the unsent rows (few: delivery drains
-        them), so it does not depend on how many alerts there are."""
+        (or the closure) replaces them. One UPDATE over the unsent rows of the set."""
         if not alert_ids:
             return
-        unsent = [r.id for r in await self.session.execute(
-            select(Outbox.id, Outbox.alert_id).where(
-                Outbox.state.in_(SUPERSEDABLE), Outbox.alert_id.is_not(None),
-                Outbox.created_at < self.now)
-        ) if r.alert_id in alert_ids]
-        for chunk in _chunks(unsent, 5000):
-            await self.session.execute(
-                update(Outbox).where(Outbox.id.in_(chunk), Outbox.state.in_(SUPERSEDABLE))
-                .values(state=OutboxState.SUPERSEDED)
-                .execution_options(synchronize_session=False)
-            )
-        self.result.superseded += len(unsent)
+        done = await self.session.execute(
+            update(Outbox).where(Outbox.state.in_(SUPERSEDABLE), Outbox.alert_id.is_not(None),
+                                 Outbox.created_at < self.now,
+                                 in_ids(Outbox.alert_id, alert_ids, self.dialect))
+            .values(state=OutboxState.SUPERSEDED)
+            .execution_options(synchronize_session=False)
+        )
+        self.result.superseded += int(done.rowcount or 0)
 
     # --- opening -----------------------------------------------------------------------------
 
     async def open_new(self) -> None:
-        cut_y = self.cut[policy.YELLOW]
+        """Per kind of lateness: read which subjects have no open alert (their ids), then
+        INSERT … SELECT the alerts by those ids and their audit rows the same way. Two steps
+        on purpose: an INSERT whose SELECT anti-joins the table it fills can rescan its own
+        new rows for every candidate (quadratic) on PostgreSQL."""
+        late = self.late
         open_alert = select(Alert.id).where(Alert.state.in_(OPEN_STATES))
-        new: list[dict[str, Any]] = []
-
-        def add(kind: str, subject: str, project_id: int, due: dt.date, **ids: Any) -> None:
-            level = self.level(due)
-            if level is None:
-                return
-            new.append(dict(
-                kind=kind, subject=subject, project_id=project_id, due_date=due, level=level,
-                state=AlertState.OPEN, opened_at=self.now, level_changed_at=self.now,
-                last_notified_at=self.now, milestone_id=ids.get("milestone_id"),
-                issue_id=ids.get("issue_id"), person_id=ids.get("person_id"),
-            ))
-
-        for m in await self.session.execute(
-            select(Milestone.id, Milestone.project_id, Milestone.planned_date)
-            .where(Milestone.state != MilestoneState.DONE, Milestone.planned_date <= cut_y,
-                   Milestone.project_id.in_(active_project_ids()),
-                   ~exists(open_alert.where(Alert.milestone_id == Milestone.id,
-                                            Alert.kind == MILESTONE)))
-        ):
-            add(MILESTONE, milestone_subject(m.id), m.project_id, m.planned_date,
-                milestone_id=m.id)
-        for i in await self.session.execute(
-            select(CoordinationIssue.id, CoordinationIssue.project_id, CoordinationIssue.deadline,
-                   CoordinationIssue.responsible_id)
-            .where(CoordinationIssue.state == IssueState.OPEN, CoordinationIssue.deadline <= cut_y,
-                   CoordinationIssue.project_id.in_(active_project_ids()),
-                   ~exists(open_alert.where(Alert.issue_id == CoordinationIssue.id,
-                                            Alert.kind == ISSUE)))
-        ):
-            add(ISSUE, issue_subject(i.id), i.project_id, i.deadline, issue_id=i.id,
-                person_id=i.responsible_id)
-
+        no_id = null()
+        # (candidate key, the alert columns over the key's table, condition)
+        sources: list[tuple[Any, list[Any], Any]] = [
+            (Milestone.id,
+             [literal(MILESTONE, String), concat("milestone:", Milestone.id),
+              Milestone.project_id, Milestone.planned_date,
+              self.level_of(Milestone.planned_date), Milestone.id, no_id, no_id],
+             and_(Milestone.state != MilestoneState.DONE, Milestone.planned_date <= late,
+                  Milestone.project_id.in_(active_project_ids()),
+                  ~exists(open_alert.where(Alert.milestone_id == Milestone.id,
+                                           Alert.kind == MILESTONE)))),
+            (CoordinationIssue.id,
+             [literal(ISSUE, String), concat("issue:", CoordinationIssue.id),
+              CoordinationIssue.project_id, CoordinationIssue.deadline,
+              self.level_of(CoordinationIssue.deadline), no_id, CoordinationIssue.id,
+              CoordinationIssue.responsible_id],
+             and_(CoordinationIssue.state == IssueState.OPEN, CoordinationIssue.deadline <= late,
+                  CoordinationIssue.project_id.in_(active_project_ids()),
+                  ~exists(open_alert.where(Alert.issue_id == CoordinationIssue.id,
+                                           Alert.kind == ISSUE)))),
+        ]
         schedule = self.settings.schedule
         period = cycle.late_period(self.today, schedule, self.calendar)
         end = cycle.grace_end(period, schedule, self.calendar) if period else None
-        if period is not None and end is not None and end <= cut_y:
-            for c in await self._unreported(period):
-                add(MISSING_REPORT, report_subject(c.person_id, c.code, period.key),
-                    c.project_id, end, person_id=c.person_id)
-
-        if not new:
+        if period is not None and end is not None and end <= late:
+            sources.append((
+                ProjectRole.id,
+                [literal(MISSING_REPORT, String),
+                 concat("report:", ProjectRole.person_id, ":", Project.code, f":{period.key}"),
+                 ProjectRole.project_id, literal(end, Alert.due_date.type),
+                 self.level_of(literal(end, Alert.due_date.type)), no_id, no_id,
+                 ProjectRole.person_id],
+                self._unreported_cond(period)))
+        table = Alert.__table__
+        now = self._now()
+        opened: list[int] = []
+        for key, columns, cond in sources:
+            query = select(key)
+            if key is ProjectRole.id:
+                query = query.join(Project, Project.id == ProjectRole.project_id)
+            ids = list((await self.session.scalars(query.where(cond))).all())
+            if not ids:
+                continue
+            rows = select(*columns, literal(AlertState.OPEN.value, String), now, now, now)
+            if key is ProjectRole.id:
+                rows = rows.join(Project, Project.id == ProjectRole.project_id)
+            opened += (await self.session.scalars(
+                insert(table).from_select(
+                    ["kind", "subject", "project_id", "due_date", "level", "milestone_id",
+                     "issue_id", "person_id", "state", "opened_at", "level_changed_at",
+                     "last_notified_at"],
+                    rows.where(in_ids(key, ids, self.dialect)).order_by(key))
+                .returning(table.c.id)
+            )).all()
+        if not opened:
             return
-        for chunk in _chunks(new, 500):
-            rows = await self.session.execute(
-                insert(Alert).returning(Alert.id, Alert.subject, Alert.level), list(chunk)
-            )
-            for r in rows:
-                self.notify[r.id] = ("first", None)
-                self._audit("alert.opened", r.id, {"subject": r.subject, "level": r.level})
-        self.result.opened = len(new)
+        await self._audit_set("alert.opened", opened, json_object(
+            self.dialect, subject=Alert.subject, level=Alert.level))
+        self.notify.append((alert_notices.FIRST, None, opened))
+        self.result.opened = len(opened)
+
+    def _unreported_cond(self, period: cycle.Period, *, with_open_alert: bool = False
+                         ) -> Any:
+        """Contact roles (ProjectRole joined to Project) with no report counting for
+        `period`. A project put on file after the period's window opened owes nothing."""
+        since = cycle.window_start(period, self.settings.schedule, self.calendar)
+        cond = and_(ProjectRole.role == Role.CONTACT, Project.created_at <= since, Project.active,
+                    ~exists(select(Report.id).where(
+                        Report.sender_id == ProjectRole.person_id,
+                        Report.project_id == ProjectRole.project_id,
+                        Report.state != ReportState.REJECTED, Report.sent_at > since)))
+        if not with_open_alert:
+            cond = and_(cond, ~exists(select(Alert.id).where(
+                Alert.state.in_(OPEN_STATES), Alert.kind == MISSING_REPORT,
+                Alert.person_id == ProjectRole.person_id,
+                Alert.project_id == ProjectRole.project_id)))
+        return cond
 
     async def _unreported(
         self, period: cycle.Period, *, with_open_alert: bool = False
     ) -> list[Any]:
-        """Contacts (person, project) with no report counting for `period`. A project put on
-        file after the period's window opened owes nothing for it."""
-        since = cycle.window_start(period, self.settings.schedule, self.calendar)
-        stmt = (
-            select(ProjectRole.person_id, ProjectRole.project_id, Project.code)
-            .join(Project, Project.id == ProjectRole.project_id)
-            .where(ProjectRole.role == Role.CONTACT, Project.created_at <= since, Project.active,
-                   ~exists(select(Report.id).where(
-                       Report.sender_id == ProjectRole.person_id,
-                       Report.project_id == ProjectRole.project_id,
-                       Report.state != ReportState.REJECTED, Report.sent_at > since)))
-        )
-        if not with_open_alert:
-            stmt = stmt.where(~exists(select(Alert.id).where(
-                Alert.state.in_(OPEN_STATES), Alert.kind == MISSING_REPORT,
-                Alert.person_id == ProjectRole.person_id,
-                Alert.project_id == ProjectRole.project_id)))
+        stmt = (select(ProjectRole.person_id, ProjectRole.project_id, Project.code)
+                .join(Project, Project.id == ProjectRole.project_id)
+                .where(self._unreported_cond(period, with_open_alert=with_open_alert)))
         return list((await self.session.execute(stmt)).all())
 
     # --- escalating and repeating -------------------------------------------------------------
 
     async def escalate(self) -> None:
-        cut_o, cut_r = self.cut[policy.ORANGE], self.cut[policy.RED]
-        rows = (await self.session.execute(
-            select(Alert.id, Alert.level, Alert.due_date)
-            .where(Alert.state.in_(OPEN_STATES), or_(
-                and_(Alert.level == policy.YELLOW, Alert.due_date <= cut_o),
-                and_(Alert.level.in_((policy.YELLOW, policy.ORANGE)), Alert.due_date <= cut_r),
-            ))
-        )).all()
-        by_level: dict[str, list[int]] = {}
-        for r in rows:
-            new = policy.escalated_level(r.level, self.level(r.due_date))
-            if new == r.level:
+        """One UPDATE … RETURNING per step (yellow → red, orange → red, yellow → orange): an
+        open alert moves to the highest level its lateness reaches, never down."""
+        steps = [(low, high) for high in reversed(policy.LEVELS)
+                 for low in policy.LEVELS[:policy.LEVELS.index(high)]]
+        for low, high in steps:
+            ids = list((await self.session.scalars(
+                update(Alert.__table__)
+                .where(Alert.state.in_(OPEN_STATES), Alert.level == low,
+                       Alert.due_date <= self.cut[high])
+                .values(level=high, level_changed_at=self.now, last_notified_at=self.now)
+                .returning(Alert.__table__.c.id)
+            )).all())
+            if not ids:
                 continue
-            by_level.setdefault(new, []).append(r.id)
-            self.notify[r.id] = ("escalated", r.level)
-            self._audit("alert.escalated", r.id, {"from": r.level, "to": new})
-        # set-based, the same conditions as the select (red first, then orange)
-        for level, cond in (
-            (policy.RED, and_(Alert.level.in_((policy.YELLOW, policy.ORANGE)),
-                              Alert.due_date <= cut_r)),
-            (policy.ORANGE, and_(Alert.level == policy.YELLOW, Alert.due_date <= cut_o)),
-        ):
-            if by_level.get(level):
-                await self.session.execute(
-                    update(Alert).where(Alert.state.in_(OPEN_STATES), cond)
-                    .values(level=level, level_changed_at=self.now, last_notified_at=self.now)
-                    .execution_options(synchronize_session=False)
-                )
-        self.result.escalated = sum(len(ids) for ids in by_level.values())
+            await self._audit_set("alert.escalated", ids,
+                                  json_object(self.dialect, **{"from": low, "to": high}))
+            self.notify.append((alert_notices.ESCALATED, low, ids))
+            self.result.escalated += len(ids)
 
     async def repeat(self) -> None:
         conds = []
@@ -353,47 +379,82 @@ class _Sweep:
             conds.append(and_(Alert.level == level, or_(Alert.last_notified_at.is_(None),
                                                         Alert.last_notified_at < before)))
         # opened and escalated alerts were notified `now`, so they do not match
-        ids = [r.id for r in await self.session.execute(
-            update(Alert).where(Alert.state == AlertState.OPEN, or_(*conds))
-            .values(last_notified_at=self.now).returning(Alert.id)
-            .execution_options(synchronize_session=False)
-        )]
-        for alert_id in ids:
-            self.notify.setdefault(alert_id, ("repeat", None))
+        ids = list((await self.session.scalars(
+            update(Alert.__table__).where(Alert.state == AlertState.OPEN, or_(*conds))
+            .values(last_notified_at=self.now).returning(Alert.__table__.c.id)
+        )).all())
+        if ids:
+            self.notify.append((alert_notices.REPEAT, None, ids))
         self.result.repeated = len(ids)
 
     # --- notices -----------------------------------------------------------------------------
 
     async def queue_notices(self) -> None:
-        """One row per recipient saying which alert and how (first, repeat, escalated);
-        the text is rendered at delivery (scheduler.alert_notices)."""
+        """One outbox row per (alert, recipient) by INSERT … SELECT over the recipients of
+        the alerts this sweep notified (alert_sets.recipients) and their push addresses;
+        the row says which alert and how (first, repeat, escalated) and the text is rendered
+        at delivery (scheduler.alert_notices)."""
         if not self.notify:
             return
-        await self._supersede({a for a, (kind, _) in self.notify.items() if kind != "first"})
-        fetched = (await self.session.execute(
-            alert_notices.alert_query()
-            .where(Alert.last_notified_at == self.now, Alert.state.in_(OPEN_STATES))
-        )).all()
-        alerts = [a for a in fetched if a.id in self.notify]
-        book = await self.directory(
-            {a.project_id for a in alerts},
-            {a.person_id for a in alerts} | {a.responsible_id for a in alerts},
+        if self.dialect == "postgresql" and self.result.opened > REPLAN_AFTER:
+            # Statistics that predate this many new rows make PostgreSQL plan the recipients
+            # join as nested loops (estimating a handful of alerts); ANALYZE sees our rows.
+            await self.session.execute(text("ANALYZE alerts"))
+        await self._supersede([i for variant, _, ids in self.notify
+                               if variant != alert_notices.FIRST for i in ids])
+        top = await self._top_leader()
+        unreached = await self._unreached()
+        reach = push_addresses()
+        day = self.today.isoformat()
+        urgent = [lvl for lvl in policy.LEVELS if policy.urgent(lvl)]
+        table = Outbox.__table__
+        a = aliased(Alert)
+        for variant, previous, ids in self.notify:
+            wanted = and_(in_ids(Alert.id, ids, self.dialect), Alert.last_notified_at == self.now,
+                          Alert.state.in_(OPEN_STATES))
+            r = alert_sets.recipients(wanted, top)
+            extra = {"from": previous} if previous else {}
+            payload = json_object(self.dialect, variant=variant, level=a.level, day=day, **extra)
+            rows = (
+                select(concat(a.subject, "|", a.level, "|", r.c.person_id, f"|{day}"),
+                       literal(OutboxKind.ALERT.value, String), r.c.person_id, reach.c.channel,
+                       reach.c.address, payload, a.id, a.level.in_(urgent),
+                       literal(OutboxState.PENDING.value, String), literal(0, Integer),
+                       self._now(), self._now())
+                .select_from(r.join(a, a.id == r.c.alert_id)
+                             .join(reach, reach.c.person_id == r.c.person_id))
+                .where(true_where())
+            )
+            added = await self.session.execute(
+                dialect_insert(self.session)(table).from_select(
+                    ["key", "kind", "person_id", "channel", "address", "payload", "alert_id",
+                     "urgent", "state", "attempts", "next_attempt_at", "created_at"], rows)
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
+            self.result.queued += int(added.rowcount or 0)
+            if unreached:
+                for (pid,) in await self.session.execute(
+                    select(r.c.person_id).where(r.c.person_id.in_(sorted(unreached)))
+                ):
+                    if unreached[pid]:
+                        self.result.skipped_unreachable += 1
+                    else:
+                        self.result.skipped_no_chat += 1
+
+    async def _top_leader(self) -> int | None:
+        top = self.settings.org.top_leader
+        if not top:
+            return None
+        return await self.session.scalar(select(Person.id).where(Person.name == top))
+
+    async def _unreached(self) -> dict[int, bool]:
+        """People with no push address: person id -> has an address, all unreachable."""
+        reach = push_addresses()
+        rows = await self.session.execute(
+            select(Person.id, exists().where(Address.person_id == Person.id))
+            .where(~exists(select(reach.c.person_id).where(reach.c.person_id == Person.id)))
         )
-        drafts: list[Draft] = []
-        period = self.today.isoformat()
-        for a in alerts:
-            variant, previous = self.notify[a.id]
-            payload = alert_notices.spec(variant, a.level, previous, self.today)
-            for pid in book.recipients(a, a.level):
-                where = self._reach(book, pid)
-                if where is None:
-                    continue
-                drafts.append(Draft(
-                    notice_key(a.subject, a.level, pid, period), OutboxKind.ALERT,
-                    where.channel, where.address, payload, person_id=pid, alert_id=a.id,
-                    urgent=policy.urgent(a.level),
-                ))
-        self.result.queued += await write(self.session, drafts, self.now)
+        return {r[0]: bool(r[1]) for r in rows}
 
     def _reach(self, book: Directory, pid: int) -> Reach | None:
         info = book.people.get(pid)
@@ -439,6 +500,7 @@ class _Sweep:
         )
 
     async def run(self) -> SweepResult:
+        self.dialect = (await self.session.connection()).dialect.name
         await self.close_resolved()
         await self.open_new()
         await self.escalate()
@@ -446,8 +508,6 @@ class _Sweep:
         await self.queue_notices()
         await self.reminders()
         await self.plan_change_requests()
-        if self.audit:
-            await self.session.execute(insert(AuditLog), self.audit)
         await self.session.commit()
         return self.result
 

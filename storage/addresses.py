@@ -10,8 +10,10 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql import Subquery
 
 from storage.models import Address
 
@@ -70,6 +72,20 @@ async def reach_of(session: AsyncSession, person_ids: Iterable[int]) -> dict[int
             elif r.person_id not in out:
                 out[r.person_id] = Reach(unreachable=True)
     return out
+
+
+def push_addresses() -> Subquery:
+    """(person_id, channel, address): each person's push address as a set — the newest
+    reachable one, as reach_of picks it; people with none are not in it."""
+    newer = aliased(Address)
+    return (
+        select(Address.person_id, Address.channel, Address.address)
+        .where(Address.unreachable_since.is_(None), ~exists().where(
+            newer.person_id == Address.person_id, newer.unreachable_since.is_(None),
+            or_(newer.created_at > Address.created_at,
+                and_(newer.created_at == Address.created_at, newer.id > Address.id))))
+        .subquery("reach")
+    )
 
 
 async def reach(session: AsyncSession, person_id: int) -> Reach:
