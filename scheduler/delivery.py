@@ -46,6 +46,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Settings
 from scheduler import alert_notices, replies
 from scheduler.channel import Channel, Failed, RetryAfter, SendResult, Sent, Unreachable
+from scheduler.digest_chart import chart_rows
+from scheduler.leader_digest import Pictures, session_loader
 from scheduler.notice import Notice, from_json, to_json
 from scheduler.policy import in_quiet_hours, open_time, window_opens
 from scheduler.unreachable import escalate_unreachable
@@ -242,10 +244,11 @@ async def _claim(
 
 async def render_notices(
     session: AsyncSession, settings: Settings, calendar: WorkCalendar,
-    rows: Sequence[_Claimed],
+    rows: Sequence[_Claimed], *, pictures: bool = True,
 ) -> dict[int, Notice]:
     """Each row's Notice by row id: alert rows rendered from their alert, the rest from the
-    stored notice. A row that cannot be rendered is left out."""
+    stored notice; digest pictures drawn when `pictures` (delivery draws them one row at a
+    time instead, inside the round's time). A row that cannot be rendered is left out."""
     out: dict[int, Notice] = {}
     alert_rows = []
     for r in rows:
@@ -257,6 +260,11 @@ async def render_notices(
             except (KeyError, TypeError, ValueError):
                 log.exception("outbox %s: unreadable payload", r.id)
     out.update(await alert_notices.render(session, settings, calendar, alert_rows))
+    if pictures:
+        drawer = Pictures(session_loader(session))
+        for r in rows:
+            if r.id in out:
+                out[r.id] = await drawer.attach(r.payload, out[r.id])
     return out
 
 
@@ -385,7 +393,7 @@ async def preview_due(
         .order_by(Outbox.next_attempt_at, Outbox.id)
         .limit(max_rows)
     )).all()]
-    notices = await render_notices(session, settings, calendar, rows)
+    notices = await render_notices(session, settings, calendar, rows, pictures=False)
     return [
         Preview(r.id, r.key, r.kind, r.channel, r.address, r.person_id,
                 notices[r.id].plain_text() if r.id in notices else "")
@@ -447,12 +455,18 @@ async def deliver_due(
         result.claimed = len(rows)
         if not rows:
             return result
-        notices = await render_notices(session, settings, calendar, rows)
+        notices = await render_notices(session, settings, calendar, rows, pictures=False)
         await session.commit()
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + round_budget
     db_lock = asyncio.Lock()  # one writer at a time in this process (SQLite)
+
+    async def chart_rows_now(year: int) -> Any:
+        async with db_lock, session_factory() as session:
+            return await chart_rows(session, year)
+
+    pictures = Pictures(chart_rows_now)  # digest pictures: drawn row by row, in the round
 
     async def finish(row: _Claimed, outcome: _Outcome) -> None:
         async with db_lock, session_factory() as session:
@@ -490,6 +504,7 @@ async def deliver_due(
                 continue
             if not await still_ours(row):
                 continue
+            notice = await pictures.attach(row.payload, notice)
             sent: SendResult
             if channel is None:  # not configured here: another instance may have it
                 sent = RetryAfter(0, f"channel {row.channel} not configured")

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings, dashboard_url
 from scheduler import cycle
-from scheduler.leader_digest import Extras, leader_extras
+from scheduler.leader_digest import CHART, Extras, leader_extras
 from scheduler.messages import see_all
 from scheduler.notice import Line, Notice, Strong, line, to_json
 from scheduler.outbox import Draft, dialect_insert, notice_key, write
@@ -547,11 +547,11 @@ async def queue_digests(
     drafts = []
     for who, snap in pairs:
         extra = extras.get(who.person_id, Extras())
-        notice = render_digest(replace(snap, totals=extra.totals), link)
-        if extra.picture is not None:
-            notice = replace(notice, attachment=extra.picture)
+        payload = to_json(render_digest(replace(snap, totals=extra.totals), link))
+        if extra.chart is not None:  # drawn at delivery (scheduler.leader_digest.Pictures)
+            payload[CHART] = extra.chart
         drafts.append(Draft(digest_key(who.person_id, day), OutboxKind.DIGEST, who.channel,
-                            who.address, to_json(notice), person_id=who.person_id))
+                            who.address, payload, person_id=who.person_id))
     added = await write(session, drafts, now)
     insert = dialect_insert(session)
     await session.execute(

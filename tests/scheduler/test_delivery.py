@@ -18,6 +18,7 @@ from bot.config import Settings, TelegramSettings
 from bot.fake_api import FakeTelegram
 from bot.telegram import make_bot
 from channels.telegram import Limits, TelegramChannel
+from scheduler import leader_digest
 from scheduler.channel import Channel, Sent
 from scheduler.delivery import (
     GIVE_UP_AFTER,
@@ -28,10 +29,11 @@ from scheduler.delivery import (
     preview_due,
     tried_for,
 )
-from scheduler.notice import Action, ActionKind, Notice, Strong, line
-from scheduler.outbox import enqueue
+from scheduler.leader_digest import CHART, chart_spec
+from scheduler.notice import Action, ActionKind, Notice, Strong, line, to_json
+from scheduler.outbox import Draft, enqueue, write
 from scheduler.workdays import WorkCalendar
-from storage.models import Address, AuditLog, Outbox, Person
+from storage.models import Address, AuditLog, Outbox, Person, Project
 from storage.states import OutboxKind
 from tests.outbox_support import bind, queue_text
 from tests.seed import person_named, seed_sample_ledger
@@ -479,3 +481,27 @@ async def test_round_takes_at_most_max_per_chat(session_factory, fake, bot, sett
     assert [m["text"] for m in fake.sent_messages(5005)] == [
         f"第{i}条" for i in range(MAX_PER_CHAT + 5)
     ]
+
+
+async def test_digest_picture_is_drawn_at_delivery(session_factory, fake, bot, settings,
+                                                   calendar):
+    """A digest row carries what to draw, not the PNG: delivery draws it from the ledger and
+    sends it as a photo with the text as caption; the same projects are drawn once."""
+    async with session_factory() as s:
+        await seed_sample_ledger(s)
+        projects = sorted((await s.scalars(select(Project.id))).all())[:4]
+    spec = chart_spec(DAY.date(), set(projects))
+    for key, chat in (("d1", 3001), ("d2", 3002)):
+        async with session_factory() as s:
+            payload = {**to_json(Notice.of(["您关注的 4 个项目"])), CHART: spec}
+            assert await write(s, [Draft(key, OutboxKind.DIGEST, "telegram", str(chat),
+                                         payload)], DAY)
+            await s.commit()
+    drawn = len(leader_digest._DRAWN)
+    res = await deliver_due(session_factory, bot, settings, calendar, DAY, instance="t")
+    assert (res.claimed, res.sent) == (2, 2)
+    photos = [c for c in fake.calls if c.method.lower() == "sendphoto"]
+    assert len(photos) == 2
+    assert {int(c.params["chat_id"]) for c in photos} == {3001, 3002}
+    assert all("您关注的 4 个项目" in m["text"] for m in fake.sent_messages())
+    assert len(leader_digest._DRAWN) <= drawn + 1  # one drawing for both

@@ -1,5 +1,6 @@
 """Leaders' digests carry a picture of their projects; the top leader's text starts with
-the totals. Queued through the real outbox on the digest world of test_digest."""
+the totals. Queued through the real outbox on the digest world of test_digest; the picture
+is drawn at delivery (render_notices), not when the digests are queued."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from sqlalchemy import select
 
 from bot.config import load_settings
 from channels.telegram import render_text
+from scheduler.delivery import _Claimed, render_notices
 from scheduler.digest import queue_digests
+from scheduler.leader_digest import CHART
 from scheduler.notice import AttachmentKind, from_json
 from storage.models import Outbox
 from tests.scheduler.test_digest import AT, CAL, seed_digest_world
@@ -23,8 +26,14 @@ async def test_pictures_for_leaders_and_totals_for_the_top_leader(session) -> No
     ids = await seed_digest_world(session)
     await queue_digests(session, settings, CAL, AT.astimezone(dt.UTC))
     await session.commit()
-    notices = {r.person_id: from_json(r.payload)
-               for r in (await session.scalars(select(Outbox))).all()}
+    rows = (await session.scalars(select(Outbox))).all()
+    queued = {r.person_id: r.payload for r in rows}
+    assert all("attachment" not in p for p in queued.values())  # nothing drawn when queued
+    assert from_json(queued[ids["杨国栋"]]).attachment is None
+    assert queued[ids["杨国栋"]][CHART]["projects"] is None  # every project
+    assert CHART not in queued[ids["林晓"]]
+    rendered = await render_notices(session, settings, CAL, [_Claimed.of(r) for r in rows])
+    notices = {r.person_id: rendered[r.id] for r in rows}
 
     top = notices[ids["杨国栋"]]
     assert top.attachment is not None and top.attachment.kind is AttachmentKind.IMAGE
