@@ -355,13 +355,15 @@ async def _load(
     since: dt.datetime,
 ) -> _Data:
     data = _Data()
+    await session.flush()  # what the caller added is read too, as session.execute would
+    conn = await session.connection()  # Core rows: no ORM overhead on whole-ledger reads
     # Only projects in the ledger now: a withdrawn one is in no one's digest (snapshot_for).
-    for r in await session.execute(
+    for r in await conn.execute(
             select(Project.id, Project.name, Project.short_names).where(Project.active)):
         data.projects[r.id] = short_name(r.name, r.short_names)
 
     # Confirmed updates and their facts.
-    reports = (await session.execute(
+    reports = (await conn.execute(
         select(Report.id, Report.project_id, Report.confirmed_at)
         .where(Report.state == ReportState.CONFIRMED, Report.confirmed_at > since,
                Report.project_id.is_not(None))
@@ -370,17 +372,17 @@ async def _load(
     items: dict[int, list[str]] = defaultdict(list)
     ids = [r.id for r in reports]
     for chunk in _chunks(ids):
-        for f in await session.execute(
+        for f in await conn.execute(
             select(EventFact.report_id, EventFact.milestone_code, EventFact.status, EventFact.date)
             .where(EventFact.report_id.in_(chunk)).order_by(EventFact.id)
         ):
             items[f.report_id].append(event_item(f.milestone_code, f.status, f.date))
-        for f in await session.execute(
+        for f in await conn.execute(
             select(ProgressFact.report_id, ProgressFact.pct)
             .where(ProgressFact.report_id.in_(chunk)).order_by(ProgressFact.id)
         ):
             items[f.report_id].append(progress_item(f.pct))
-        for f in await session.execute(
+        for f in await conn.execute(
             select(InvestmentFact.report_id, InvestmentFact.scope, InvestmentFact.wan_yuan)
             .where(InvestmentFact.report_id.in_(chunk)).order_by(InvestmentFact.id)
         ):
@@ -390,7 +392,7 @@ async def _load(
             data.updates[r.project_id].append((r.confirmed_at, items[r.id]))
 
     # Alerts that opened, changed level or closed in the window.
-    for a in (await session.execute(
+    for a in (await conn.execute(
         select(Alert.id, Alert.kind, Alert.subject, Alert.level, Alert.project_id,
                Alert.state, Alert.opened_at, Alert.level_changed_at, Alert.closed_at,
                Milestone.code.label("milestone_code"), Milestone.planned_date,
@@ -405,7 +407,7 @@ async def _load(
         data.alerts[a.project_id].append(
             (a, AlertLine(a.level, data.name(a.project_id), describe(a))))
 
-    for i in await session.execute(
+    for i in await conn.execute(
         select(CoordinationIssue.project_id, CoordinationIssue.text, CoordinationIssue.deadline)
         .where(CoordinationIssue.state == IssueState.OPEN)
         .order_by(CoordinationIssue.deadline, CoordinationIssue.id)
@@ -414,7 +416,7 @@ async def _load(
         data.issues[i.project_id].append((line, i.deadline < day))
 
     horizon = calendar.add_workdays(day, HORIZON_WORKDAYS)
-    for m in await session.execute(
+    for m in await conn.execute(
         select(Milestone.project_id, Milestone.code, Milestone.planned_date)
         .where(Milestone.state != MilestoneState.DONE, Milestone.planned_date >= day,
                Milestone.planned_date <= horizon)
@@ -429,7 +431,7 @@ async def _load(
     if period is not None:
         start = cycle.window_start(period, settings.schedule, calendar)
         reported = {
-            (r.sender_id, r.project_id) for r in await session.execute(
+            (r.sender_id, r.project_id) for r in await conn.execute(
                 select(Report.sender_id, Report.project_id).distinct()
                 .where(Report.sent_at > start, Report.state != ReportState.REJECTED,
                        Report.project_id.is_not(None), Report.sender_id.is_not(None))
@@ -437,7 +439,7 @@ async def _load(
         }
         # As the sweep counts it: a project put on file after the window opened owes
         # nothing for that period (the first digest after an import lists no one).
-        for r in await session.execute(
+        for r in await conn.execute(
             select(ProjectRole.project_id, ProjectRole.person_id, Person.name)
             .join(Person, Person.id == ProjectRole.person_id)
             .join(Project, Project.id == ProjectRole.project_id)

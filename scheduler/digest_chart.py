@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -24,9 +25,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduler.policy import LEVEL_RANK
-from storage.figures import live_facts, year_investment
+from storage.figures import live_investments, year_investment
 from storage.labels import short_name
-from storage.models import Alert, InvestmentFact, Project
+from storage.models import Alert, Project
 from storage.states import AlertState
 
 MAX_ROWS = 25  # projects drawn; the rest are left to the dashboard
@@ -124,19 +125,21 @@ def draw_chart(rows: Sequence[ChartRow], *, title: str, share: float) -> bytes:
 
 async def chart_rows(session: AsyncSession, year: int) -> dict[int, ChartRow]:
     """Every project's row, by project id (a digest run draws each leader's from these)."""
+    await session.flush()  # what the caller added is read too, as session.execute would
+    conn = await session.connection()  # Core rows: no ORM overhead on whole-ledger reads
     light: dict[int, str] = {}
-    for a in await session.execute(
+    for a in await conn.execute(
         select(Alert.project_id, Alert.level)
         .where(Alert.project_id.is_not(None), Alert.closed_at.is_(None),
                Alert.state != AlertState.CLOSED)
     ):
         if LEVEL_RANK.get(a.level, 0) > LEVEL_RANK.get(light.get(a.project_id, ""), 0):
             light[a.project_id] = a.level
-    facts: dict[int, list[InvestmentFact]] = {}
-    for f in await live_facts(session, InvestmentFact):
+    facts: dict[int, list[Any]] = {}
+    for f in await live_investments(session):
         facts.setdefault(f.project_id, []).append(f)
     out = {}
-    for p in await session.execute(
+    for p in await conn.execute(
         select(Project.id, Project.name, Project.short_names, Project.annual_plan_investment)
         .where(Project.active)
     ):
