@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     DataError,
     DBAPIError,
@@ -21,8 +22,25 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+# Connections kept open: the bot's 16 handlers at once (bot.app.polling_concurrency) and
+# the background workers. With SQLAlchemy's default of 5, a burst opened and closed
+# connections beyond the fifth all the time (a thread and the pragmas each on SQLite, a
+# server process each on PostgreSQL).
+POOL_SIZE = 20
+
+
+def _pooled(url: str) -> bool:
+    """False for an in-memory SQLite database (one static connection, no pool size)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return True
+    return parsed.database not in (None, "", ":memory:") and "memory" not in str(
+        parsed.query.get("mode", ""))
+
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    if "poolclass" not in kwargs and _pooled(url):
+        kwargs.setdefault("pool_size", POOL_SIZE)
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         # WAL lets the scheduler read while the bot writes; foreign keys are off by default.
