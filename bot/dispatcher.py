@@ -88,7 +88,9 @@ def build_dispatcher(
         ContextMiddleware(settings, calendar or calendar_from(settings), parser, clock)
     )
     shed = ShedLog(session_factory)  # what the inbound limit sheds, kept a batch at a time
-    dp.update.outer_middleware(InboundLimitMiddleware(inbound_limit or InboundLimit(), shed))
+    limit = InboundLimitMiddleware(inbound_limit or InboundLimit(), shed, clock=clock)
+    dp.update.outer_middleware(limit)
+    dp["inbound_gate"] = limit.gate  # bot.polling sheds before dispatch
     dp.shutdown.register(shed.close)
     dp.update.outer_middleware(DbSessionMiddleware(session_factory))
     dp.update.outer_middleware(PersonMiddleware())

@@ -98,43 +98,54 @@ class InboundLimitMiddleware(BaseMiddleware):
     """Messages beyond a sender's limit are shed before any database work of their own:
     the raw text joins a batch (bot.services.shed: one INSERT and one commit per window)
     and the sender is told once per window, politely. One person's flood must not starve
-    everyone else, nor hold a handler slot: with bot.polling the update waits for its batch
-    outside the slot (`defer`); elsewhere (webhook) it waits here."""
+    everyone else, nor hold a handler slot: bot.polling calls `gate` before an update gets
+    a slot or reaches aiogram's dispatch at all, and holds a shed update's acknowledgement
+    until its batch is stored; elsewhere (webhook) the middleware waits for it here."""
 
     def __init__(self, limit: InboundLimit, shed: ShedLog | None = None,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.limit, self.shed, self.monotonic = limit, shed, monotonic
+                 monotonic: Callable[[], float] = time.monotonic,
+                 clock: Clock = system_clock) -> None:
+        self.limit, self.shed, self.monotonic, self.clock = limit, shed, monotonic, clock
         self._notices: set[asyncio.Task[None]] = set()
 
-    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        message = (event.message or event.edited_message) if isinstance(event, Update) else None
-        user: User | None = data.get("event_from_user")
+    def gate(self, update: Update, bot: Bot) -> Awaitable[None] | None:
+        """None: handle the update. Else it was shed: done once its raw text is stored."""
+        message = update.message or update.edited_message
+        user = message.from_user if message is not None else None
         if message is None or user is None:
-            return await handler(event, data)
+            return None
         now = self.monotonic()
-        update_id: int = event.update_id  # type: ignore[attr-defined]
-        if self.limit.take(user.id, now, update_id):
-            return await handler(event, data)
-        if self.limit.should_notice(user.id, now):  # sent beside, not in the slot
-            task = asyncio.create_task(_tell(data["bot"], message.chat.id))
+        if self.limit.take(user.id, now, update.update_id):
+            return None
+        if self.limit.should_notice(user.id, now):  # sent beside, not in a slot
+            task = asyncio.create_task(_tell(bot, message.chat.id))
             self._notices.add(task)
             task.add_done_callback(self._notices.discard)
         if self.shed is None:
-            return None
-        stored = self.shed.add(Shed(
-            telegram_update_id=update_id, chat_id=message.chat.id,
+            return _stored_now()  # nowhere to keep it (tests of the limit alone)
+        return self.shed.add(Shed(
+            telegram_update_id=update.update_id, chat_id=message.chat.id,
             message_id=message.message_id, sender_telegram_id=user.id,
             text=message.text if message.text is not None else (message.caption or ""),
             photo_file_id=message.photo[-1].file_id if message.photo else None,
-            sent_at=message.date, received_at=data["now"],
-            is_edit=event.edited_message is not None,  # type: ignore[attr-defined]
+            sent_at=message.date, received_at=self.clock(),
+            is_edit=update.edited_message is not None,
         ))
-        defer: Callable[[Awaitable[None]], None] | None = data.get("defer")
-        if defer is not None:
-            defer(stored)
-        else:
-            await stored
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        if not isinstance(event, Update):
+            return await handler(event, data)
+        stored = self.gate(event, data["bot"])  # passes again what bot.polling let through
+        if stored is None:
+            return await handler(event, data)
+        await stored
         return None
+
+
+def _stored_now() -> asyncio.Future[None]:
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    return done
 
 
 async def _tell(bot: Bot, chat_id: int) -> None:

@@ -15,7 +15,7 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,6 +103,9 @@ class DurablePolling:
         again cost more than handling them. When every update in flight is stored (and no
         retry is due) the poll is a long poll, as aiogram's own."""
         allowed = self.dp.resolve_used_update_types()
+        # The inbound limit's gate (bot.middlewares.InboundLimitMiddleware.gate), if any.
+        gate: Callable[[Update, Bot], Awaitable[None] | None] | None = \
+            self.dp.workflow_data.get("inbound_gate")
         failures = 0
         stopping = asyncio.create_task(stop.wait())
         try:
@@ -158,6 +161,11 @@ class DurablePolling:
                         self._done.add(uid)
                         continue
                     new += 1
+                    shed = gate(update, self.bot) if gate is not None else None
+                    if shed is not None:  # beyond its sender's limit: no slot, no dispatch
+                        self._done.add(uid)
+                        self._defer(update, 0, shed)
+                        continue
                     self._fetched.append(update)
                     self._fetched_ids.add(uid)
                 self._forget_below(self.offset)
@@ -204,9 +212,7 @@ class DurablePolling:
             self._wake.set()
 
         def defer(durable: Awaitable[None]) -> None:
-            future = asyncio.ensure_future(durable)
-            self._deferred[uid] = future
-            future.add_done_callback(lambda f: self._settle(update, attempts, f))
+            self._defer(update, attempts, durable)
 
         try:
             # `acknowledge`: a handler calls it once what arrived is stored, so a slow reply
@@ -230,6 +236,12 @@ class DurablePolling:
             self._inflight.pop(uid, None)
             self._stored.discard(uid)
             self._wake.set()
+
+    def _defer(self, update: Update, attempts: int, durable: Awaitable[None]) -> None:
+        """Handled; acknowledged once `durable` is done (stored), handled again if it fails."""
+        future = asyncio.ensure_future(durable)
+        self._deferred[update.update_id] = future
+        future.add_done_callback(lambda f: self._settle(update, attempts, f))
 
     def _settle(self, update: Update, attempts: int, durable: asyncio.Future[None]) -> None:
         """A deferred update's storage is done: acknowledged, or handled again later."""
