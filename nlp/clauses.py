@@ -21,8 +21,11 @@ _NOTICE = re.compile(
     r"(?:注意|务必|要|须|必须|做好|确保|抓紧|加强|严禁|不得|立即|请)"
     # A visit announced: 明天区领导到钢铁城调研
     r"|(?:领导|书记|区长|市长|县长|主任|局长)[^。！？!?\n]{0,16}(?:调研|视察|督导|观摩|检查指导)"
+)
+# Asked for a report or told what to do; searched only where _ASK_HINT is found (speed).
+_ASK = re.compile(
     # Asked to report, without a 请: 本周情况发一下, 月底前要报一季度投资, 资料本周内报区住建局
-    r"|(?:情况|进展|进度|数据|资料|材料|月报|周报|报表)[^。！？!?\n]{0,4}?"
+    r"(?:情况|进展|进度|数据|资料|材料|月报|周报|报表)[^。！？!?\n]{0,4}?"
     r"(?:发一下|报一下|发过来|报过来|报上来|发给我)"
     r"|(?:要|务必|必须|需要|记得)(?:按时)?(?:上报|报送|填报|提交|报)(?![告道名送的])"
     r"|(?:周内|日内|天内|月底前|本周内|今天内)(?:上报|报送|提交|报)(?![告道名送的])"
@@ -30,6 +33,7 @@ _NOTICE = re.compile(
     r"|(?:开|召开)[^。！？!?\n]{0,6}会[^。！？!?\n]{0,20}(?:参加|参会)"
     r"|^\s*@[^\s@]{1,8}\s[^。！？!?\n]{0,12}?(?:要|务必|抓紧|尽快)"
 )
+_ASK_HINT = re.compile(r"[发报会@]")
 # A greeting opening a sentence (各位领导好，钢铁城今天开工): only the greeting records nothing.
 _GREETING = re.compile(
     r"(?:^|(?<=[。！!？?\n]))[ \t]*(?:尊敬的)?(?:各位|诸位)?(?:领导|同事|同志|老师|专班|大家)?们?"
@@ -113,7 +117,8 @@ def drop_non_reports(text: str) -> str:
         sentence = m.group()
         if not sentence:
             continue
-        if _QUESTION.search(sentence) or _NOTICE.search(sentence):
+        if _QUESTION.search(sentence) or _NOTICE.search(sentence) or (
+                _ASK_HINT.search(sentence) and _ASK.search(sentence)):
             parts.append(_BLANK.sub(" ", sentence))
         else:
             parts.append(sentence)

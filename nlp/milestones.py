@@ -226,11 +226,12 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
     under_way: set[int] = set()  # not_done only because it is being applied for
     bare: set[int] = set()  # a milestone word alone in its clause, no status, no date
     plan_dated = False  # a plan with a date earlier in this sentence
+    plan_words = _PLAN.search(text) is not None
     for ci, (cs, ce) in enumerate(clauses):
-        if ci and _SENTENCE_BREAK.search(text, clauses[ci - 1][1], cs):
+        if plan_dated and _SENTENCE_BREAK.search(text, clauses[ci - 1][1], cs):
             plan_dated = False
         carried = plan_dated
-        if not plan_dated and within(cs, ce) and _PLAN.search(text, cs, ce):
+        if plan_words and not plan_dated and within(cs, ce) and _PLAN.search(text, cs, ce):
             plan_dated = True
         spans = named[ci] if named is not None else milestone_spans(text, cs, ce)
         if not spans:
