@@ -65,7 +65,9 @@ _MARKER = re.compile(
     r"\s*(?:\d{1,2}[、.．)）](?!\d)|[①-⑳]|[(（](?:\d{1,2}|[一二三四五六七八九十]{1,3})[)）]"
     r"|[一二三四五六七八九十]{1,3}、|[-•·●▪]\s*)?\s*"
 )
-_SPACE_SPLIT = re.compile(r"(?<=[^\x00-\x7f])(?<![月年度])[ \t]+(?=[\u4e00-\u9fff])")
+# (Not after a verb that waits for its figure: 完成投资 嗯 八千五百万, a blanked filler.)
+_SPACE_SPLIT = re.compile(
+    r"(?<=[^\x00-\x7f])(?<![月年度])(?<!投资)(?<!完成)(?<!达到)[ \t]+(?=[\u4e00-\u9fff])")
 _BLANK = re.compile(r"[^\n]")
 
 

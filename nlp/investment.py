@@ -24,6 +24,8 @@ _BARE_SCOPE = re.compile(
 _NOT_DONE = re.compile(
     r"总投资|计划|预计|力争|争取|目标|任务|需要|还需|缺口|缺少|拟|有望|确保|要求|下达|缺"
     r"|拨付|贷款|融资|债|资金(?!完成)|估算|概算|申请"
+    # 本月还能完成1亿左右, 预计能完成: a forecast
+    r"|能完成|还能|可完成|可以完成|有望完成"
 )
 _SCOPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("year", re.compile(r"年度累计|本年度?累计|今年以来|今年累计|全年累计"
@@ -207,6 +209,7 @@ _SHARE_OF = re.compile(
 
 
 _HAN_CHAR = re.compile(r"[\u4e00-\u9fff]")
+_NOW = re.compile(r"现在|目前|当前|截至目前|眼下")
 # A part of the work named alone before its share: a few characters, no verb of change.
 _BARE_PART = re.compile(r"[A-Za-z0-9#＃\u4e00-\u9fff]{2,10}")
 _NOT_WORK = re.compile(r"增长|下降|提高|降低|同比|环比|占|比例|概率|可能|把握|利润|收益|人|订单"
@@ -256,7 +259,10 @@ def extract_progress(text: str, clauses: Sequence[tuple[int, int]]) -> list[Shar
             # The part is what stands between the last break (a space left by a blanked
             # project name, a connective) and the head word.
             part = re.split(r"\s+|和|及|与|、", before.strip())[-1] if before.strip() else ""
-            if _SHARE_NOT.search(before[-12:]) and not said.startswith("形象"):
+            part = _NOW.split(part)[-1]
+            # (计划4月底竣工现在整体完成85%: the plan ends where 现在 starts a new statement.)
+            recent = _NOW.split(before[-12:])[-1]
+            if _SHARE_NOT.search(recent) and not said.startswith("形象"):
                 continue
             part = _FILLER.sub("", part).strip(" ：:，,")
             if not part and ci and text[clauses[ci - 1][1]:cs].strip() in ("：", ":"):

@@ -267,3 +267,12 @@ def test_month_end_form_details(parser: Parser) -> None:
     # A date in brackets after a done milestone is its date.
     assert one(parser, "钢铁城A区厂房已封顶（5月2日）")["events"] == [
         {"milestone": "topped_out", "status": "done", "date": "2023-05-02"}]
+
+
+def test_voice_run_ons_and_forecasts(parser: Parser) -> None:
+    update = one(parser, "钢铁城嗯计划下月底竣工现在整体完成百分之九十")
+    assert (update["progress_pct"], update["progress_part"]) == (90, None)
+    update = one(parser, "钢铁城这个月完成投资嗯六千五百万今年已经完成了九个亿")
+    assert update["investment"] == [{"scope": "month", "wan_yuan": 6500},
+                                    {"scope": "year", "wan_yuan": 90000}]
+    assert one(parser, "钢铁城本月还能完成投资8000万左右")["investment"] == []
