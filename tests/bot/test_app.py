@@ -84,7 +84,10 @@ async def test_start_up_waits_out_a_platform_outage(
     """Telegram answers 502 at start: no exit, the scheduler and the outbox run meanwhile,
     and once the platform is back the bot polls and answers."""
     await _bind(session_factory, "孙浩", 4242)
-    settings = load_settings(None, telegram={"token": TOKEN, "api_base_url": fake.base_url})
+    # Runs on the real clock: no quiet hours, or the sweep's notices wait past the test.
+    settings = load_settings(None, telegram={"token": TOKEN, "api_base_url": fake.base_url},
+                             escalation={"quiet_start": "00:00", "quiet_end": "00:00",
+                                         "quiet_on_non_working_days": False})
     for method, times in (("setMyCommands", 4), ("deleteWebhook", 6)):
         fake.fail_next(method, status=502, retry_after=None, description="Bad Gateway",
                        times=times)
