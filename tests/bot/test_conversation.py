@@ -6,12 +6,13 @@ acknowledged. No aiogram involved: the same core the Telegram handlers call."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import load_settings
-from bot.conversation import Context, Inbound, converse
+from bot.conversation import Context, Inbound, Turn, converse
 from bot.services.onboarding import create_invite
 from bot.services.registry import ParserHolder
 from scheduler.notice import Action, ActionKind
@@ -38,18 +39,27 @@ def pressed(action: Action, sender: str = "u-sun") -> Inbound:
                    action=action)
 
 
-async def test_bind_report_confirm_status_and_ack(
+async def _sample_with_invite(
     session_factory: async_sessionmaker[AsyncSession],
-) -> None:
+) -> tuple[str, Callable[[Inbound], Awaitable[Turn]]]:
+    """The sample ledger, 孙浩's invitation code, and a way to hand the core one inbound."""
     ctx = Context(SETTINGS, WorkCalendar(), _PARSER)
     async with session_factory() as s:
         await seed_sample_ledger(s)
         token, _ = await create_invite(s, await person_named(s, "孙浩"), NOW)
         await s.commit()
 
-    async def turn(inbound: Inbound):  # type: ignore[no-untyped-def]
+    async def turn(inbound: Inbound) -> Turn:
         async with session_factory() as s:
             return await converse(s, ctx, inbound, NOW)
+
+    return token, turn
+
+
+async def test_bind_report_confirm_status_and_ack(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    token, turn = await _sample_with_invite(session_factory)
 
     # Unbound: learns nothing; then binds with the invitation code.
     first = await turn(said("三一产业基地主体封顶"))
@@ -103,7 +113,7 @@ async def test_bind_report_confirm_status_and_ack(
         p4 = await s.scalar(select(Project.id).where(Project.code == "P004"))
         s.add(Milestone(project_id=p4, code="completed", planned_date=dt.date(2023, 5, 4)))
         await s.commit()
-        await run_sweep(s, SETTINGS, ctx.calendar, NOW)
+        await run_sweep(s, SETTINGS, WorkCalendar(), NOW)
         alert_id = await s.scalar(select(Alert.id).where(Alert.project_id == p4))
     assert alert_id is not None
     ack = await turn(pressed(Action(ActionKind.ACKNOWLEDGE, alert_id, "已知悉")))
@@ -118,15 +128,7 @@ async def test_typed_choice_acts_on_the_open_summary(
 ) -> None:
     """确认 typed instead of tapped confirms the sender's open summary in that chat; with
     none open, or in another chat, it is an ordinary message (and records nothing)."""
-    ctx = Context(SETTINGS, WorkCalendar(), _PARSER)
-    async with session_factory() as s:
-        await seed_sample_ledger(s)
-        token, _ = await create_invite(s, await person_named(s, "孙浩"), NOW)
-        await s.commit()
-
-    async def turn(inbound: Inbound):  # type: ignore[no-untyped-def]
-        async with session_factory() as s:
-            return await converse(s, ctx, inbound, NOW)
+    token, turn = await _sample_with_invite(session_factory)
 
     await turn(said(f"/start {token}"))
     early = await turn(said("确认"))  # nothing open yet
