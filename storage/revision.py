@@ -1,7 +1,8 @@
 """Developer helper: autogenerate a migration against a scratch SQLite database.
 
 usage: python -m storage.revision "what changed"
-       python -m storage.revision --reset   # before the first release: one initial migration
+
+The chain is append-only: deployed databases are stamped with its revisions.
 """
 
 from __future__ import annotations
@@ -32,9 +33,4 @@ async def _main(message: str) -> None:
 
 
 if __name__ == "__main__":
-    arg = sys.argv[1] if len(sys.argv) > 1 else "schema change"
-    if arg == "--reset":
-        for old in (Path(__file__).parent / "migrations" / "versions").glob("*.py"):
-            old.unlink()
-        arg = "initial schema"
-    asyncio.run(_main(arg))
+    asyncio.run(_main(sys.argv[1] if len(sys.argv) > 1 else "schema change"))
