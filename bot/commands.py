@@ -19,6 +19,7 @@ from sqlalchemy.orm import selectinload
 from bot.config import OrgSettings, Settings
 from bot.services.onboarding import create_invite, person_by_name
 from bot.services.weblogin import create_login, login_url
+from storage import os_errors
 from storage.audit import CLI, cli_actor
 from storage.db import make_engine, make_sessionmaker
 from storage.ledger.exporter import ExportFormatError, export_format, write_table
@@ -185,7 +186,7 @@ async def invite_sheet(args: argparse.Namespace, settings: Settings) -> int:
                 write_table(out, "邀请名单", SHEET_HEADERS, sheet_rows(sheet, username, settings),
                             widths=SHEET_WIDTHS, freeze="B2")
             except OSError as exc:
-                print(f"无法写入文件：{exc}，未生成任何邀请。", file=sys.stderr)
+                print(f"无法写入文件：{os_errors.describe(exc)}，未生成任何邀请。", file=sys.stderr)
                 return 1
             await session.commit()  # the tokens exist only once the sheet holding them does
     finally:

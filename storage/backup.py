@@ -54,7 +54,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage import audit
+from storage import audit, os_errors
 from storage.models import AuditLog, Base
 from storage.schema import upgrade
 from storage.types import Money, UtcDateTime
@@ -384,7 +384,7 @@ async def restore_backup(engine: AsyncEngine, source: Path, *, now: dt.datetime,
     try:
         archive = zipfile.ZipFile(source)
     except (OSError, zipfile.BadZipFile) as exc:
-        raise BackupError(f"无法打开备份文件 {source}：{exc}") from None
+        raise BackupError(f"无法打开备份文件 {source}：{os_errors.describe(exc)}") from None
     with archive:
         manifest = read_manifest(archive)
         verify(archive, manifest)

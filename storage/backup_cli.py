@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import Settings
+from storage import os_errors
 from storage.audit import cli_actor
 from storage.backup import BackupError, restore_backup, write_backup
 from storage.db import make_engine
@@ -20,6 +21,8 @@ def _failed(exc: Exception) -> int:
     if isinstance(exc, SQLAlchemyError):
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         print(f"数据库错误：{reason}", file=sys.stderr)
+    elif isinstance(exc, OSError):
+        print(f"文件读写失败：{os_errors.describe(exc)}", file=sys.stderr)
     else:
         print(exc, file=sys.stderr)
     return 1

@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
+from storage import os_errors
 from storage.audit import cli_actor
 from storage.db import make_engine, make_sessionmaker
 from storage.labels import STAGE_LABELS
@@ -127,7 +128,7 @@ async def with_session(
         print(f"数据库错误，未写入任何内容：{reason}", file=sys.stderr)
         return 1
     except OSError as exc:
-        print(f"无法写入文件：{exc}", file=sys.stderr)
+        print(f"无法写入文件：{os_errors.describe(exc)}", file=sys.stderr)
         return 1
     finally:
         await engine.dispose()

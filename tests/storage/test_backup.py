@@ -313,6 +313,17 @@ def test_cli_backup_and_restore(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         actors = b.execute("select actor from audit_log where action = 'database.restored'")
         assert {r[0] for r in actors} == {f"cli:wangfang@{os.uname().nodename}"[:64]}
 
+    # File trouble reads in Chinese, with the path, not as Python's errno text.
+    assert main(["restore", str(tmp_path / "missing.zip")]) == 1
+    err = capsys.readouterr().err
+    assert "文件或文件夹不存在" in err and "missing.zip" in err and "Errno" not in err
+    (tmp_path / "notzip.zip").write_text("台账", encoding="utf-8")
+    assert main(["restore", str(tmp_path / "notzip.zip")]) == 1
+    assert "不是有效的 zip 文件" in capsys.readouterr().err
+    assert main(["backup", str(tmp_path / "no-such-folder" / "c.zip")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("文件读写失败：文件或文件夹不存在") and "Errno" not in err
+
     with pytest.raises(SystemExit):
         main(["restore", "--help"])
     assert "--force" in (help_text := capsys.readouterr().out) and "备份文件" in help_text
