@@ -16,7 +16,8 @@ from nlp.numbers import Span, find_money, find_percents
 _DONE = re.compile(
     r"完成|累计投资|已投资|已投入|累计投入|实际投资|完成额|年度累计|累计\s*[:：]?\s*$"
     # 本月投资：1800万 (a form's label); 本月1.4亿，累计21亿 (a scope word alone before it)
-    r"|(?:本月|当月|本季度?|本年度?|年度|今年|全年|累计)\s*投资\s*[:：]?\s*$")
+    # 本月投资是3000万 (a correction restating the figure)
+    r"|(?:本月|当月|本季度?|本年度?|年度|今年|全年|累计)\s*投资\s*(?:[:：]|应?[是为])?\s*$")
 # 本月1.4亿，累计21亿: a scope word alone before a figure that ends its clause.
 _BARE_SCOPE = re.compile(
     r"^\s*(?:本月|当月|这个月|本季度|本年|今年|全年|本年累计|全年累计|累计|开工以来"
@@ -89,8 +90,11 @@ class Amount:
     wan_yuan: Decimal
 
 
-def extract_investment(text: str, clauses: Sequence[tuple[int, int]]) -> list[Amount]:
-    """Completed-investment figures in text order."""
+def extract_investment(text: str, clauses: Sequence[tuple[int, int]],
+                       unnamed: str | None = None) -> list[Amount]:
+    """Completed-investment figures in text order. `unnamed` is `text` with project names
+    blanked, when known: a figure said of another project in the same sentence (A完成投资800万，
+    B是900万) repeats what was said of the one before."""
     out: list[Amount] = []
     if not _MONEY_HINT.search(text):
         return out
@@ -122,6 +126,15 @@ def extract_investment(text: str, clauses: Sequence[tuple[int, int]]) -> list[Am
             # …，其中本月6000万元 / 分别完成1.5亿元和3000万元: said with the figure before.
             part_of_done = done_before and ("其中" in window
                                             or window.strip() in ("和", "及", "、", "与", "以及"))
+            # A完成投资800万，B是900万 / B完成900万: the same statement for the next project,
+            # with the scope of the one before unless it says its own.
+            parallel = done_before and unnamed is not None and _named_between(
+                text, unnamed, cs + span.start - len(window), cs + span.start)
+            if parallel and scope == "unspecified":
+                scope = out[-1].scope
+            if parallel and _COPULA.fullmatch(unnamed[cs + span.start - len(window):
+                                                      cs + span.start]):
+                part_of_done = True
             bare = bool(_BARE_SCOPE.match(window)) and (
                 not clause[span.end:].strip() or clause[span.end:].lstrip()[0] in "（(")
             if (not _DONE.search(window) and not part_of_done and not bare) \
@@ -130,6 +143,11 @@ def extract_investment(text: str, clauses: Sequence[tuple[int, int]]) -> list[Am
                 continue
             if scope == "unspecified" and plan_scope is not None:
                 scope = plan_scope
+            if scope == "unspecified":
+                # 完成投资3500万，是本季度的 / 3500万（本季度）: the scope said after the figure.
+                after = _AFTER_SCOPE.match(text, cs + span.end)
+                if after is not None:
+                    scope = _scope(after["scope"])
             plan_scope = None
             done_before = True
             if scope == "unspecified":
@@ -144,13 +162,28 @@ def extract_investment(text: str, clauses: Sequence[tuple[int, int]]) -> list[Am
 
 
 _PLAN = re.compile(r"计划|力争|争取|目标|预计")
+# What may stand between a figure and the next project's (B是900万, B为900万).
+_COPULA = re.compile(r"[\s，,、；;]*(?:则|也|均)?(?:是|为|有|达到?)?\s*")
+# The rest of a sentence naming only the figure's scope: 是本季度的, （本月）, 为当月数.
+_AFTER_SCOPE = re.compile(
+    r"\s*(?:[，,]\s*)?[（(]?\s*(?:这|此|该)?(?:是|为|系|属于?|均为|都是)?\s*"
+    r"(?P<scope>本月|当月|这个月|本季度|当季|这个季度|第?[一二三四1-4]季度|今年|本年度?|全年"
+    r"|年度累计|累计|开工以来)"
+    r"(?:的|数|数据|完成的?|的数据?|投资)?\s*[)）]?\s*(?:[。！!；;\n]|$)")
+
+
+def _named_between(text: str, unnamed: str, start: int, end: int) -> bool:
+    """Whether a project name stands in text[start:end] (blanked in `unnamed`)."""
+    return text[start:end] != unnamed[start:end]
 # A report headed by its period (10月份工作情况, 二季度调度): a figure without scope is that
 # period's.
 _PERIOD_HEADING = re.compile(
     r"(?:^|\n)[^\n]{0,30}?(?:"
     r"(?P<month>(?<![\d-])(?:\d{1,2}|[一二三四五六七八九十]{1,3})月份?|本月|当月)"
     r"|(?P<quarter>(?:第?[一二三四1-4]|本)季度))"
-    r"(?:工作|项目|建设)?(?:月报|季报|情况|汇报|调度|进展|报告|小结|总结)")
+    r"(?:(?:工作|项目|建设)?(?:月报|季报|情况|汇报|调度|进展|报告|小结|总结)"
+    # 一季度：三一产业基地完成投资4.5亿，钢铁城完成3.8亿 — the period as the line's label
+    r"|\s*[:：](?=[^\n]*\d))")
 _OTHER_MONEY = re.compile(
     r"产值|营收|收入|销售|税|利润|工资|工程款|进度款|产量|出口|营业额|合同额|到位资金|招商引资"
 )

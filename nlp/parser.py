@@ -219,7 +219,7 @@ class Parser:
         blanked = _blank(unnamed, [(e.start, e.end) for e in events])
         named = [s for spans in named_by_clause for s, _e, _k in spans]
         issues = extract_issues(work, clauses, blanked, named)
-        amounts = extract_investment(work, clauses)
+        amounts = extract_investment(work, clauses, unnamed)
         progress = extract_progress(unnamed, clauses)
         if not mentions and (events or issues or amounts or progress) and work != text:
             # 钢铁城的环评批下来没有？还没有，还在等专家评审: the answer is about the project the
