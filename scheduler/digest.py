@@ -280,8 +280,10 @@ class _Data:
 
     @cached_property
     def touched(self) -> set[int]:
-        """Projects with anything to show (what someone who sees everything walks)."""
-        return set().union(self.updates, self.alerts, self.issues, self.upcoming, self.missing)
+        """Projects in the ledger with anything to show (what someone who sees everything
+        walks); computed once per run, not per recipient (that made a run quadratic)."""
+        found = set().union(self.updates, self.alerts, self.issues, self.upcoming, self.missing)
+        return found & self.projects.keys()  # withdrawn projects are not in `projects`
 
 
 def digest_instant(day: dt.date, settings: Settings) -> dt.datetime:
@@ -454,7 +456,7 @@ async def _load(
 def snapshot_for(who: Recipient, data: _Data, day: dt.date) -> DigestSnapshot:
     """One recipient's view of the run's data (pure); walks only the recipient's projects
     that have something to show, so a run is linear in the ledger."""
-    touched = data.touched & data.projects.keys()  # withdrawn projects are not in `projects`
+    touched = data.touched
     scope = touched if who.project_ids is None else who.project_ids & touched
 
     updates: list[tuple[dt.datetime, UpdateLine]] = []
