@@ -67,7 +67,9 @@ _MARKER = re.compile(
 )
 # (Not after a verb that waits for its figure: 完成投资 嗯 八千五百万, a blanked filler.)
 _SPACE_SPLIT = re.compile(
-    r"(?<=[^\x00-\x7f])(?<![月年度])(?<!投资)(?<!完成)(?<!达到)[ \t]+(?=[\u4e00-\u9fff])")
+    r"(?<=[^\x00-\x7f])(?<![月年度])(?<!投资)(?<!完成)(?<!达到)[ \t]+"
+    # …1200万 A栋厂房完成30%: a part named by a letter (A栋, B区) starts a clause too.
+    r"(?=[\u4e00-\u9fff]|[A-Za-z][\u4e00-\u9fff])")
 _BLANK = re.compile(r"[^\n]")
 
 
@@ -107,6 +109,19 @@ _NON_REPORT_HINT = re.compile(
     r"[？?吗请各麻抓尽记核了确问落领书长任@报会样况]|通知|大家|怎么|如何|什么时候")
 
 
+# A request for help asked as a question (请问区里能否协调一下…用地问题吗) is a request,
+# not a question: spec, issues are "problems or requests for help".
+_HELP_ASKED = re.compile(
+    r"(?:能否|能不能|可否|可不可以|能|可以)[^。！？!?\n]{0,6}?(?:帮忙|帮助|帮我们|协调|解决|督促|对接)")
+# A question opening a clause after a report in the same sentence.
+_QUESTION_LEAD = re.compile(r"(?<=[，,；;])\s*(?:请问|想问一下|想问|问一下|咨询一下)")
+
+
+def _non_report(sentence: str, question: bool = True) -> bool:
+    return bool((question and _QUESTION.search(sentence)) or _NOTICE.search(sentence)
+                or (_ASK_HINT.search(sentence) and _ASK.search(sentence)))
+
+
 def drop_non_reports(text: str) -> str:
     """Blank out sentences that are questions or notices; offsets are unchanged."""
     if _TO_ALL.match(text):
@@ -119,8 +134,14 @@ def drop_non_reports(text: str) -> str:
         sentence = m.group()
         if not sentence:
             continue
-        if _QUESTION.search(sentence) or _NOTICE.search(sentence) or (
-                _ASK_HINT.search(sentence) and _ASK.search(sentence)):
+        if _QUESTION.search(sentence) and not _HELP_ASKED.search(sentence):
+            # 主体完成70%，请问要附照片吗: a report, then a question of its own.
+            lead = _QUESTION_LEAD.search(sentence)
+            if lead is not None and not _non_report(sentence[:lead.start()]):
+                parts.append(sentence[:lead.start()] + _BLANK.sub(" ", sentence[lead.start():]))
+            else:
+                parts.append(_BLANK.sub(" ", sentence))
+        elif _non_report(sentence, question=False):
             parts.append(_BLANK.sub(" ", sentence))
         else:
             parts.append(sentence)

@@ -29,11 +29,13 @@ _MILESTONE = re.compile(
     r"|(?P<permit>施工许可证?|四证齐全|施工证)"
     r"|(?P<land>摘牌|拿地|取得土地|土地出让|供地|土地证|(?<![土场])[地牌](?:已经?|也)?摘[的了过])"
     r"|(?P<signed>签约(?![率户人数])|(?:投资|合作)协议(?=[^，,。；;]{0,6}?签[的了过好])|签[订署](?:了)?(?:投资|合作|项目)?(?:协议|合同)?|签[的了过]约)"
+    # (开学, 开馆: a school or a venue opening, unless it is the time of something else: 开学前)
     r"|(?P<operating>试生产|投产|投入使用|试运营|投运|运营|开业|通车|投[的了过]产"
+    r"|开[学馆](?![前后时之以])"
     r"|通[的了过]车|投不了产|通不了车|开[的了过]业)"
 )
 # Characters every milestone word contains one of: a cheap test before the full pattern.
-_MILESTONE_HINT = re.compile(r"[验封工建许证摘牌地签约产用营运业车]")
+_MILESTONE_HINT = re.compile(r"[验封工建许证摘牌地签约产用营运业车学馆]")
 _SPLIT_NEG = re.compile(r"不了|不成")
 _SPLIT_DONE = re.compile(r"[开动封投签通摘][的了过]")  # 封的顶, 开了工: said as past
 # An inspection of one aspect (消防验收, 环保验收, 验收资料 is caught by _AS_NOUN), not the
@@ -93,7 +95,9 @@ _OBTAIN_PLAN = re.compile(
     r"(?:计划|预计|力争|争取|将|有望|确保)[^，,。；;]{0,12}?(?:取得|拿到|办结|办完|办好|下证|领证)"
 )
 # What may stand beside a date said after the fact: 上礼拜五开始的, 就是前天.
-_AFTERTHOUGHT = re.compile(r"\s*(?:就是|是)?\s*(?:开始的|弄的|搞的|的)?\s*[)）]?\s*")
+# (主体封顶了，前天的事)
+_AFTERTHOUGHT = re.compile(
+    r"\s*(?:就是|是)?\s*(?:开始的|弄的|搞的|完成的|的事情?|的事儿|那天|的)?\s*[)）]?\s*")
 # A clause that opens with an estimate (估计下礼拜三, 预计下月中旬): a date to come.
 _EXPECT = re.compile(r"\s*(?:估计|预计|大概|争取|力争|有望|应该|计划|准备|打算|确保)")
 # 没能按期完工估计要到明年二季度: an estimate said after a missed milestone, in one breath.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime as dt
 import functools
 import logging
@@ -48,14 +49,21 @@ MAX_CHARS = 4096
 _base_lock = threading.Lock()
 _COORDINATED = re.compile(r"\s*(?:和|与|及|以及|跟|同|、)\s*")
 # A status saying nothing has changed (spec: terse replies), the whole message: who speaks
-# (我们这边, 项目上: the contact, of their project), when, then the status itself.
-_TERSE = re.compile(
+# (我们这边, 项目上: the contact, of their project), when, then the status itself — nothing new,
+# nothing wrong (暂无困难, 无需协调), or work going on as usual (正常施工中) — or several of them
+# (本周无新进展，无问题), after an acknowledgement (收到，…).
+_TERSE_ONE = (
     r"(?:(?:我们|咱们|我)?的?(?:这边|这里|项目上?|工地上?|现场))?"
-    r"(?:本周|这周|本月|这个月|近期|最近|目前|今天|本期|项目)?(?:情况)?"
-    r"(?:(?:无|没有?|暂无|尚无)(?:什么)?(?:新|大的?)?(?:进展|变化|情况|进度|更新|新情况|动态)"
+    r"(?:本周|这周|本月|这个月|近期|最近|目前|今天|本期|项目)?(?:情况)?(?:也|都|均)?"
+    r"(?:(?:无|没有?|暂无|尚无|暂时没有)(?:什么)?(?:新|大的?)?(?:进展|变化|情况|进度|更新|新情况|动态)"
     r"|(?:无|没有?)变化|同上|同上周|同前|同上周?|和上周一样|与上周(?:相同|一样)|一切照旧|照旧"
-    r"|(?:与|和|同)上(?:周|期|次|月)(?:相同|一样|无变化))"
+    r"|(?:与|和|同)上(?:周|期|次|月)(?:相同|一样|无变化)"
+    r"|(?:无|没有?|暂无|暂时没有|尚无)(?:什么)?(?:困难|问题|困难和问题|困难问题)"
+    r"|(?:无|暂无|不)需(?:要)?(?:区里)?协调(?:解决)?(?:的)?(?:事项|问题)?|没问题|一切(?:正常|顺利)"
+    r"|(?:正常|有序|稳步|按计划)(?:施工|推进|建设|生产)中?|(?:施工|进度|进展)(?:正常|顺利)"
+    r"|在建中|施工中)"
 )
+_TERSE = re.compile(rf"(?:收到|好的)?[，,、\s]*{_TERSE_ONE}(?:[，,、；;]?{_TERSE_ONE})*")
 # Spoken fillers anywhere in a terse reply (那个 and 就是 also mid-sentence, where the clause
 # rules leave them: 我们这边那个本周无新进展).
 _TERSE_FILLER = re.compile(r"\s+|那个|这个(?![月季星礼周])|就是说?|然后|的话|[嗯呃啊哈吧呀呢哦]")
@@ -209,7 +217,7 @@ class Parser:
             mentions = self._matcher.one_off(work)
         mentions = self._with_codes(work, mentions)
         own = self.sender_projects(sender)
-        mentions = [self._tie_break(m, own) for m in mentions]
+        mentions = [_stated(work, self._tie_break(m, own)) for m in mentions]
         clauses = clause_spans(work)
         doubt = _Doubts(clauses, slips, inferred)
         dates = find_dates(work, sent)
@@ -359,6 +367,20 @@ def _respectively(
             for k, i in enumerate(idx):
                 out[i] = (amounts[i], [groups[k]])
     return out
+
+
+_STATEMENT_END = re.compile(r"[，,；;。！!？?\n]|$")
+
+
+def _stated(text: str, m: Mention) -> Mention:
+    """A lone fragment followed by a status of its own (永磁 正常施工, 大桥无变化) names its
+    project: a statement about it, even one that records nothing."""
+    if not m.weak:
+        return m
+    rest = text[m.end:_STATEMENT_END.search(text, m.end).start()]  # type: ignore[union-attr]
+    if _TERSE.fullmatch(_TERSE_FILLER.sub("", rest).strip(_TERSE_STRIP)):
+        return dataclasses.replace(m, weak=False)
+    return m
 
 
 def _says(update: Update) -> bool:
