@@ -29,9 +29,10 @@ _MILESTONE = re.compile(
     r"|(?P<permit>施工许可证?|四证齐全|施工证)"
     r"|(?P<land>摘牌|拿地|取得土地|土地出让|供地|土地证|(?<![土场])[地牌](?:已经?|也)?摘[的了过])"
     r"|(?P<signed>签约(?![率户人数])|(?:投资|合作)协议(?=[^，,。；;]{0,6}?签[的了过好])|签[订署](?:了)?(?:投资|合作|项目)?(?:协议|合同)?|签[的了过]约)"
-    # (开学, 开馆: a school or a venue opening, unless it is the time of something else: 开学前)
+    # (开学, 开馆: a school or a venue opening, said as the end of its statement; not the time
+    # of something else: 开学前, 开学用得上)
     r"|(?P<operating>试生产|投产|投入使用|试运营|投运|运营|开业|通车|投[的了过]产"
-    r"|开[学馆](?![前后时之以])"
+    r"|开[学馆](?=[了啦]|[，,。；;！!？?\s]|$)"
     r"|通[的了过]车|投不了产|通不了车|开[的了过]业)"
 )
 # Characters every milestone word contains one of: a cheap test before the full pattern.

@@ -79,3 +79,8 @@ def test_a_school_opening_is_operating(parser: Parser, text: str, expected: list
 def test_an_approval_still_at_a_step_is_a_problem(parser: Parser) -> None:
     [u] = updates(parser, "雪峰岭学校规划方案还在评审")
     assert [i["category"] for i in u["issues"]] == ["approval"]
+
+
+def test_a_school_opening_as_a_time_is_no_event(parser: Parser) -> None:
+    [u] = updates(parser, "雪峰岭学校力争8月底前投入使用，保证秋季开学用得上")
+    assert [(e["milestone"], e["status"]) for e in u["events"]] == [("operating", "planned")]
