@@ -215,7 +215,7 @@ class Parser:
                     if m.codes]
         if not mentions:
             mentions = self._matcher.one_off(work)
-        mentions = self._with_codes(work, mentions)
+        mentions = _unknown_projects(work, self._with_codes(work, mentions))
         own = self.sender_projects(sender)
         mentions = [_stated(work, self._tie_break(m, own)) for m in mentions]
         clauses = clause_spans(work)
@@ -367,6 +367,37 @@ def _respectively(
             for k, i in enumerate(idx):
                 out[i] = (amounts[i], [groups[k]])
     return out
+
+
+# A project the ledger does not hold, said to be new: 新引进的X项目, 新签约的X项目.
+_NEW_PROJECT = re.compile(
+    r"新(?:引进|招引|签约|落地|入驻|谋划)的?(?P<name>[\u4e00-\u9fffA-Za-z0-9]{2,14}?)"
+    r"(?:项目|工程)")
+# One name, written as one run of characters ending in 项目/工程 (中车电机风电事业部技改项目).
+_NAME_RUN = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]{4,24}?(?:项目|工程)")
+
+
+def _unknown_projects(text: str, mentions: list[Mention]) -> list[Mention]:
+    """Names of projects the ledger does not hold, as mentions of no project: said to be new
+    (新引进的飞达电子项目), or one name made of words of two different projects (中车电机风电
+    事业部技改项目 is neither 中车株洲电机永磁动力产业项目 nor 风电齿轮箱项目). Their facts are
+    theirs (project null: the bot asks), not those of the project named before."""
+    if "项目" not in text and "工程" not in text:
+        return mentions
+    found: list[Mention] = []
+    if "新" in text:
+        for m in _NEW_PROJECT.finditer(text):
+            s, e = m.start("name"), m.end()
+            if not any(x.start < e and s < x.end for x in mentions):
+                found.append(Mention(s, e, (), weak=True))
+    if len(mentions) >= 2:
+        for m in _NAME_RUN.finditer(text):
+            inside = [x for x in mentions if m.start() <= x.start and x.end <= m.end()]
+            if len({x.codes for x in inside}) >= 2 and not _COORDINATED.search(
+                    text, inside[0].end, inside[-1].start):
+                found.append(Mention(inside[0].start, m.end(), ()))
+                mentions = [x for x in mentions if x not in inside]
+    return sorted([*mentions, *found], key=lambda x: x.start) if found else mentions
 
 
 _STATEMENT_END = re.compile(r"[，,；;。！!？?\n]|$")

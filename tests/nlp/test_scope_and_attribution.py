@@ -62,3 +62,26 @@ def test_a_period_label_scopes_the_list_after_it(parser: Parser) -> None:
         ("P010", "quarter", 6000), ("P032", "quarter", 4000)]
     # A month-day with a colon is a date, not a period label.
     assert invest(parser, "5月8日：清水塘大桥完成投资6000万") == [("P010", "unspecified", 6000)]
+
+
+def projects_and_facts(parser: Parser, text: str, sender: str | None = None) -> list[tuple]:
+    result = parser.parse(text, sender=sender, sent=SENT).to_json()["updates"]
+    return [(u["project"], [(e["milestone"], e["status"]) for e in u["events"]],
+             [i["wan_yuan"] for i in u["investment"]]) for u in result]
+
+
+def test_a_new_project_is_not_the_one_named_before(parser: Parser) -> None:
+    assert projects_and_facts(parser, "清水塘大桥本周无进展；新落地的星河材料项目昨天已开工") == [
+        ("P010", [], []), (None, [("started", "done")], [])]
+    # Said to be new but named in the ledger: that project.
+    assert projects_and_facts(parser, "新引进的雪峰岭学校项目昨天已开工") == [
+        ("P032", [("started", "done")], [])]
+
+
+def test_one_name_made_of_two_projects_words_is_neither(parser: Parser) -> None:
+    # Not the sender's project either: the message names a project, one the ledger lacks.
+    assert projects_and_facts(parser, "清水塘雪峰岭配套项目 本月完成投资200万", "邱实") == [
+        (None, [], [200])]
+    # Two names joined by 和 are two projects.
+    assert [p for p, _e, _i in projects_and_facts(
+        parser, "清水塘大桥和雪峰岭学校项目本月均已开工")] == ["P010", "P032"]
