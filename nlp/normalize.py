@@ -73,3 +73,19 @@ def normalize(text: str) -> str:
 def compact(text: str) -> str:
     """Normalised, without spaces and brackets: the key form of a project name."""
     return re.sub(r"[\s()（）【】\[\]《》\"'“”]+", "", normalize(text))
+
+
+# Spoken and dialect forms → the standard ones the rules know, one character for one (offsets
+# keep): Hunan/Sichuan negators (冇, 冇得, 莫得, 没得, 木有), 啥子, 礼拜 for 星期, 元月 for 一月,
+# and 1200W for 1200万 (a digit then W, as typed in chat).
+_SPOKEN = re.compile(r"冇得|莫得|没得|木有(?!限)|冇|啥子|礼拜|元月|(?<=\d)[Ww](?![A-Za-z])")
+_SPOKEN_AS = {"冇得": "没有", "莫得": "没有", "没得": "没有", "木有": "没有", "冇": "没",
+              "啥子": "什么", "礼拜": "星期", "元月": "一月", "W": "万", "w": "万"}
+_SPOKEN_CHARS = frozenset("冇莫得木啥礼元Ww")
+
+
+def standard_speech(text: str) -> str:
+    """Dialect and spoken forms rewritten as standard ones; same length as the input."""
+    if _SPOKEN_CHARS.isdisjoint(text):
+        return text
+    return _SPOKEN.sub(lambda m: _SPOKEN_AS[m.group()], text)

@@ -21,7 +21,7 @@ from nlp.investment import extract_investment, extract_progress
 from nlp.issues import extract_issues
 from nlp.lexicon import DOMAIN_WORDS, SOUND_WORDS
 from nlp.milestones import extract_events, milestone_spans
-from nlp.normalize import normalize
+from nlp.normalize import normalize, standard_speech
 from nlp.numbers import plain_numerals
 from nlp.projects import Mention, ProjectMatcher
 from nlp.segment import Segmenter, log_freqs
@@ -201,7 +201,7 @@ class Parser:
         return self._segmenter.tokens(text)
 
     def _parse(self, text: str, sender: str | None, sent: dt.date) -> ParseResult:
-        text = plain_numerals(normalize(text[:MAX_CHARS]))
+        text = standard_speech(plain_numerals(normalize(text[:MAX_CHARS])))
         table = rewrite(text)
         inferred: list[Inferred] = []
         if table is not None:

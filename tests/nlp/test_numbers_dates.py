@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from nlp.dates import find_dates
-from nlp.normalize import normalize
+from nlp.normalize import normalize, standard_speech
 from nlp.numbers import cn_to_decimal, find_money, find_percents
 
 
@@ -86,3 +86,15 @@ def test_dates_resolve_to_the_deadline(text: str, date: str) -> None:
 
 def test_scope_words_are_not_dates() -> None:
     assert find_dates("本月完成投资", SENT) == []
+
+
+@pytest.mark.parametrize(("text", "standard"), [
+    ("还冇开工", "还没开工"), ("莫得啥子问题", "没有什么问题"), ("冇得变化", "没有变化"),
+    ("木有进展", "没有进展"), ("上个礼拜三", "上个星期三"), ("元月中旬", "一月中旬"),
+    ("完成了1200W", "完成了1200万"), ("3500w元", "3500万元"),
+    # not rewritten: a unit after a letter (110kW), a company name (红木有限公司)
+    ("110kW变压器", "110kW变压器"), ("红木有限公司", "红木有限公司"),
+])
+def test_spoken_forms_become_standard_of_the_same_length(text: str, standard: str) -> None:
+    assert standard_speech(text) == standard
+    assert len(standard_speech(text)) == len(text)

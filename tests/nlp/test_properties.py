@@ -78,3 +78,34 @@ def test_a_no_problem_statement_is_never_an_issue(parser: Parser, p: str, f: str
 def test_the_done_clauses_used_above_are_done(parser: Parser, p: str, m: str) -> None:
     """The frames matter, not the milestone phrases: each phrase alone is reported as done."""
     assert _statuses(parser, f"{p}今天已{m}") == ["done"] or m in ("四证齐全",)
+
+
+# Negators as people say them on the phone (Hunan, Sichuan, chat): they frame a milestone or a
+# problem word like 没 and 没有 do.
+_NEGATORS = st.sampled_from(["没", "没有", "冇", "冇得", "莫得", "没得", "木有"])
+_DIALECT_NEGATIONS = st.sampled_from([
+    "还{n}{m}", "{n}{m}", "一直{n}{m}", "到现在还{n}{m}", "{d}{n}按计划{m}", "{n}能按期{m}",
+    "还是{n}{m}", "{m}还{n}搞", "原定{d}{m}，{n}搞成",
+])
+_DIALECT_NO_PROBLEM = st.sampled_from([
+    "{n}问题", "{n}什么问题", "{n}啥子问题", "{n}大问题", "{n}什么困难", "{n}停工",
+    "现在{n}问题了", "应该{n}问题", "{n}得什么问题",
+])
+
+
+@settings(max_examples=300, deadline=None)
+@given(p=_PROJECTS, f=_FILLERS, frame=_DIALECT_NEGATIONS, n=_NEGATORS, m=_MILESTONES, d=_DATES)
+def test_a_dialect_negated_milestone_is_never_done(parser: Parser, p: str, f: str, frame: str,
+                                                   n: str, m: str, d: str) -> None:
+    text = f + p + frame.format(n=n, m=m, d=d)
+    assert "done" not in _statuses(parser, text), text
+
+
+@settings(max_examples=300, deadline=None)
+@given(p=_PROJECTS, f=_FILLERS, subject=_SUBJECTS, ok=_DIALECT_NO_PROBLEM, n=_NEGATORS,
+       tail=st.sampled_from(["", "。", "，谢谢", "！", "，放心"]))
+def test_a_dialect_no_problem_statement_is_never_an_issue(parser: Parser, p: str, f: str,
+                                                          subject: str, ok: str, n: str,
+                                                          tail: str) -> None:
+    text = f + p + subject + ok.format(n=n) + tail
+    assert all(not u.issues for u in parser.parse(text, sender="邱实", sent=SENT).updates), text
