@@ -16,6 +16,7 @@ from typing import Any
 import jieba
 
 from nlp.clauses import blank_fillers, clause_spans, drop_non_reports
+from nlp.corrections import apply_corrections
 from nlp.dates import find_dates
 from nlp.investment import extract_investment, extract_progress
 from nlp.issues import extract_issues
@@ -202,6 +203,7 @@ class Parser:
 
     def _parse(self, text: str, sender: str | None, sent: dt.date) -> ParseResult:
         text = standard_speech(plain_numerals(normalize(text[:MAX_CHARS])))
+        text = apply_corrections(text, self._name_spans)
         table = rewrite(text)
         inferred: list[Inferred] = []
         if table is not None:
@@ -324,6 +326,9 @@ class Parser:
             g.update.doubts = [Doubt(item, index, why)  # type: ignore[arg-type]
                                for (item, index), why in g.doubts.items()]
         return ParseResult(updates=[g.update for g in groups if not g.weak or _says(g.update)])
+
+    def _name_spans(self, text: str) -> list[tuple[int, int]]:
+        return [(m.start, m.end) for m in self._matcher.find(text, self._tokens(text)) if m.codes]
 
     def _with_codes(self, text: str, mentions: list[Mention]) -> list[Mention]:
         """Project codes written as names (【P012康宁物流中心】, P022：主体已封顶): a code
