@@ -1,0 +1,39 @@
+"""Spoken replies from older cadres: dialect negators, indirect requests, colloquial verbs."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from nlp.parser import Parser
+
+SENT = dt.date(2023, 5, 10)
+
+
+def one(parser: Parser, text: str) -> dict:
+    [update] = parser.parse(text, sender=None, sent=SENT).to_json()["updates"]
+    return update
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("钢铁城的供水管道还冇接通，麻烦领导帮忙催一下水务公司", "utilities"),
+    ("钢铁城征收的事还是要请街道出面", "land"),
+    ("钢铁城有几户不肯搬，还冇拆完", "land"),
+    ("钢铁城上级拨的钱还冇到位，工程款拖了三个月", "funding"),
+    ("钢铁城资金这块有点紧", "funding"),
+    ("钢铁城总包欠工人工资，要请劳动监察介入", "construction"),
+    ("钢铁城天太热，中午不准施工", "construction"),
+])
+def test_problems_and_requests_said_on_the_phone(parser: Parser, text: str,
+                                                 category: str) -> None:
+    assert [i["category"] for i in one(parser, text)["issues"]] == [category]
+
+
+@pytest.mark.parametrize("text", [
+    "钢铁城春节放假停工十天，节后复工",
+    "钢铁城五一期间冇停工",
+    "钢铁城莫得啥子问题，放心",
+])
+def test_routine_or_good_news_is_no_issue(parser: Parser, text: str) -> None:
+    assert one(parser, text)["issues"] == []
