@@ -192,13 +192,19 @@ class ProjectMatcher:
                 self._halves.setdefault(form[:half], []).append((form, 0))
                 self._halves.setdefault(form[half:], []).append((form, half))
         self._half_lengths = sorted({len(k) for k in self._halves})
+        # Their first two characters (every half has at least two): where none stands, no
+        # half starts, and the lengths need not be tried.
+        self._half_heads = frozenset(k[:2] for k in self._halves)
 
     def one_off(self, text: str) -> list[Mention]:
         """Names written with one wrong character, longest first, not overlapping; for a
         message in which nothing else named a project."""
         found: dict[tuple[int, int], set[str]] = {}
         n = len(text)
-        for pos in range(n):
+        heads = self._half_heads
+        for pos, pair in enumerate(map(str.__add__, text, text[1:])):
+            if pair not in heads:
+                continue
             for size in self._half_lengths:
                 for form, offset in self._halves.get(text[pos:pos + size], ()):
                     start = pos - offset
