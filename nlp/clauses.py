@@ -126,7 +126,8 @@ def drop_non_reports(text: str) -> str:
     """Blank out sentences that are questions or notices; offsets are unchanged."""
     if _TO_ALL.match(text):
         return _BLANK.sub(" ", text)
-    text = _GREETING.sub(lambda m: " " * len(m.group()), text)
+    if "好" in text or "早" in text:  # every greeting has one (a plain search, not the regex)
+        text = _GREETING.sub(lambda m: " " * len(m.group()), text)
     if not _NON_REPORT_HINT.search(text):
         return text
     parts: list[str] = []
