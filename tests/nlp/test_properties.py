@@ -109,3 +109,25 @@ def test_a_dialect_no_problem_statement_is_never_an_issue(parser: Parser, p: str
                                                           tail: str) -> None:
     text = f + p + subject + ok.format(n=n) + tail
     assert all(not u.issues for u in parser.parse(text, sender="邱实", sent=SENT).updates), text
+
+
+_STATUSES = st.sampled_from([
+    "本周无新进展", "无变化", "同上", "没有新进展", "暂无进展", "正常施工中", "施工正常",
+    "有序推进", "暂无困难", "无问题", "没有问题", "无需协调", "一切正常", "没问题",
+    "暂无需要协调的事项",
+])
+
+
+@settings(max_examples=200, deadline=None)
+@given(ack=st.sampled_from(["", "收到，", "好的 "]),
+       parts=st.lists(_STATUSES, min_size=1, max_size=3),
+       sep=st.sampled_from(["，", ",", " ", "；"]), tail=st.sampled_from(["", "。", "，谢谢"]))
+def test_a_terse_status_records_nothing_for_the_senders_project(
+        parser: Parser, ack: str, parts: list[str], sep: str, tail: str) -> None:
+    """From the contact of one project (邱实: 雪峰岭学校) it is that project's update with nothing
+    in it; from anyone else it is nothing at all."""
+    text = ack + sep.join(parts) + tail
+    mine = parser.parse(text, sender="邱实", sent=SENT).to_json()["updates"]
+    assert [(u["project"], u["events"], u["issues"], u["investment"], u["progress_pct"])
+            for u in mine] == [("P032", [], [], [], None)], text
+    assert parser.parse(text, sender=None, sent=SENT).updates == [], text
