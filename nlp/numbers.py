@@ -205,9 +205,12 @@ _FRACTION = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 
              "九": 9, "十": 10}
 _PERCENT = re.compile(
     rf"(?P<a>{_AR_NUMERAL})\s*%"
-    rf"|百分之(?P<b>{_AR_NUMERAL}|[{CN_NUM}点]+)"
-    r"|(?P<c>[一二三四五六七八九十])成(?![本员果交立绩功熟])"
-    r"|(?P<h>一半|过半)"
+    # A digit left unsaid (百分之九十几, 一半多) gives no figure.
+    rf"|百分之(?P<b>{_AR_NUMERAL}|[{CN_NUM}点]+)(?![几{CN_NUM}点\d])"
+    # 八成五 is 85
+    r"|(?P<c>[一二两三四五六七八九十])成(?P<c2>[一二三四五六七八九](?=[^\u4e00-\u9fff]|$|左右|了|啦|的|多))?"
+    r"(?![本员果交立绩功熟])"
+    r"|(?P<h>一半|过半)(?!多)"
     r"|(?P<n>[一二三四五六七八九十])分之(?P<m>[一二三四五六七八九])"
 )
 
@@ -223,7 +226,7 @@ def find_percents(text: str) -> list[Span]:
             # 百分之百: the whole (cn2an reads a bare 百 as nothing)
             value = Decimal(100) if m["b"] == "百" else to_decimal(m["b"])
         elif m["c"] is not None:
-            value = Decimal(_FRACTION[m["c"]] * 10)
+            value = Decimal(_FRACTION[m["c"]] * 10 + (_FRACTION[m["c2"]] if m["c2"] else 0))
         elif m["h"] is not None:
             value = Decimal(50)
         else:

@@ -227,6 +227,8 @@ class Parser:
         doubt = _Doubts(clauses, slips, inferred)
         dates = find_dates(work, sent)
         named_by_clause = [milestone_spans(work, cs, ce) for cs, ce in clauses]
+        if _FINISHED.search(work):
+            _add_finished(work, clauses, mentions, named_by_clause)
         events = extract_events(work, clauses, dates, sent, named_by_clause)
         unnamed = _blank(work, [(m.start, m.end) for m in mentions])  # names as spaces
         blanked = _blank(unnamed, [(e.start, e.end) for e in events])
@@ -422,6 +424,26 @@ def _stated(text: str, m: Mention) -> Mention:
     if _TERSE.fullmatch(_TERSE_FILLER.sub("", rest).strip(_TERSE_STRIP)):
         return dataclasses.replace(m, weak=False)
     return m
+
+
+# 整完了, 搞完了, 弄好了 said of the project itself (华锐二期已经整完了) is its completion; said of
+# a part (厂房一期整完了, 装修弄好了) it is not, and of anything else it is no milestone.
+_FINISHED = re.compile(r"[整搞弄做干][完好](?:了|啦)")
+_FINISH_TAIL = re.compile(r"(?:已经?|都|也|全部|整体|全面|总体|基本上?|彻底|终于|的|\s)*")
+
+
+def _add_finished(text: str, clauses: Sequence[tuple[int, int]], mentions: Sequence[Mention],
+                  named: list[list[tuple[int, int, str]]]) -> None:
+    ends = {m.end for m in mentions if not m.weak}
+    for ci, (cs, ce) in enumerate(clauses):
+        if named[ci]:
+            continue
+        for f in _FINISHED.finditer(text, cs, ce):
+            # back over 已经, 整体, 全部 … to the name
+            if any(_FINISH_TAIL.fullmatch(text, e, f.start()) for e in ends
+                   if cs <= e <= f.start() <= e + 12):
+                named[ci].append((f.start(), f.end(), "completed"))
+                break
 
 
 def _says(update: Update) -> bool:

@@ -37,3 +37,23 @@ def test_problems_and_requests_said_on_the_phone(parser: Parser, text: str,
 ])
 def test_routine_or_good_news_is_no_issue(parser: Parser, text: str) -> None:
     assert one(parser, text)["issues"] == []
+
+
+@pytest.mark.parametrize(("text", "pct"), [
+    ("钢铁城主体完成了两成", 20), ("钢铁城形象进度八成五", 85), ("钢铁城完成六成三号楼在装修", 60),
+    ("钢铁城形象进度百分之七十几", None), ("钢铁城装修完成了一半多", None),
+])
+def test_spoken_shares(parser: Parser, text: str, pct: int | None) -> None:
+    assert one(parser, text)["progress_pct"] == pct
+
+
+@pytest.mark.parametrize(("text", "events"), [
+    ("钢铁城已经整完了", [("completed", "done")]),
+    ("三一产业基地整体搞完了，谢谢领导", [("completed", "done")]),
+    ("钢铁城的仓库整完了", []),          # a part of the work
+    ("钢铁城装修基本弄好了", []),
+    ("钢铁城还没搞完", []),
+])
+def test_colloquial_finish_of_the_project_itself(parser: Parser, text: str,
+                                                 events: list[tuple[str, str]]) -> None:
+    assert [(e["milestone"], e["status"]) for e in one(parser, text)["events"]] == events
