@@ -44,10 +44,10 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from scheduler import alert_notices, replies
+from scheduler import alert_notices, digest, replies
 from scheduler.channel import Channel, Failed, RetryAfter, SendResult, Sent, Unreachable
 from scheduler.digest_chart import chart_rows
-from scheduler.leader_digest import Pictures, session_loader
+from scheduler.leader_digest import CHART, Pictures, session_loader
 from scheduler.notice import Notice, from_json, to_json
 from scheduler.policy import in_quiet_hours, open_time, window_opens
 from scheduler.unreachable import escalate_unreachable
@@ -250,16 +250,24 @@ async def render_notices(
     stored notice; digest pictures drawn when `pictures` (delivery draws them one row at a
     time instead, inside the round's time). A row that cannot be rendered is left out."""
     out: dict[int, Notice] = {}
-    alert_rows = []
+    alert_rows, digest_rows = [], []
     for r in rows:
         if r.kind == OutboxKind.ALERT and r.alert_id is not None and "lines" not in r.payload:
             alert_rows.append(alert_notices.AlertRow(r.id, r.alert_id, r.person_id, r.payload))
+        elif r.kind == OutboxKind.DIGEST and r.person_id is not None and digest.is_spec(r.payload):
+            digest_rows.append(digest.DigestRow(r.id, r.person_id, r.payload, r.created_at))
         else:
             try:
                 out[r.id] = from_json(r.payload)
             except (KeyError, TypeError, ValueError):
                 log.exception("outbox %s: unreadable payload", r.id)
     out.update(await alert_notices.render(session, settings, calendar, alert_rows))
+    by_id = {r.id: r for r in rows}
+    for row_id, (notice, chart) in (await digest.render_rows(
+            session, settings, calendar, digest_rows)).items():
+        out[row_id] = notice
+        if chart is not None:  # the picture is drawn when the row is sent (Pictures.attach)
+            by_id[row_id].payload[CHART] = chart
     if pictures:
         drawer = Pictures(session_loader(session))
         for r in rows:

@@ -7,8 +7,11 @@ in the next 7 working days and contacts who have not reported. Queued through th
 with key notice_key("digest", "daily", person_id, local_date): one per person per day, even
 across restarts and instances.
 
-Content is built by pure functions over DigestSnapshot (render_digest); the data for all
-recipients is read with a fixed number of set-based queries (collect_snapshots).
+Queueing writes the rows with one INSERT … SELECT (who gets one, at which push address);
+a row carries only its day. The text is rendered at delivery, as alert notices are
+(render_rows, for a claimed batch): content is built by pure functions over DigestSnapshot
+(render_digest) from data read with a fixed number of set-based queries for the batch's
+recipients. A recipient's window starts at their previous digest row's creation.
 """
 
 from __future__ import annotations
@@ -21,19 +24,19 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Boolean, Integer, String, cast, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings, dashboard_url
 from scheduler import cycle
-from scheduler.leader_digest import CHART, Extras, leader_extras
+from scheduler.leader_digest import Extras, leader_extras
 from scheduler.messages import see_all
-from scheduler.notice import Line, Notice, Strong, line, to_json
-from scheduler.outbox import Draft, dialect_insert, notice_key, write
+from scheduler.notice import Line, Notice, Strong, line
+from scheduler.outbox import dialect_insert, notice_key
 from scheduler.policy import LEVEL_ICONS, LEVELS, rank
 from scheduler.recipients import describe
 from scheduler.workdays import WorkCalendar
-from storage.addresses import reach_of
+from storage.addresses import push_addresses
 from storage.labels import SCOPE_LABELS, fmt_date, fmt_money, milestone_label, short_name
 from storage.models import (
     Alert,
@@ -51,12 +54,21 @@ from storage.models import (
     Role,
     active_project_ids,
 )
-from storage.states import AlertState, IssueState, MilestoneState, OutboxKind, ReportState
+from storage.states import (
+    AlertState,
+    IssueState,
+    MilestoneState,
+    OutboxKind,
+    OutboxState,
+    ReportState,
+)
 
 DIGEST_ROLES = (Role.SERVICE, Role.DISTRICT_LEADER, Role.CITY_LEADER)
 HORIZON_WORKDAYS = 7
 MAX_LINES = 10  # per section; the rest is counted
 CHUNK = 2000
+BIG = 5000  # projects: above this, a batch's data is read for the whole ledger
+SPEC = "digest"  # the payload key of a row rendered at delivery: its local day
 WEEKDAYS = "一二三四五六日"
 EVENT_STATUS = {"done": "已完成", "planned": "计划", "not_done": "未完成"}
 NOTHING = "今日无新情况"
@@ -305,48 +317,77 @@ def _chunks(seq: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield seq[i:i + size]
 
 
-async def recipients(
-    session: AsyncSession, settings: Settings, calendar: WorkCalendar, day: dt.date
-) -> list[Recipient]:
+def _everyone(settings: Settings) -> set[str]:
+    """Names of who sees every project: the top leader and the administrators."""
     org = settings.org
-    everyone = {n for n in [org.top_leader, *org.administrators] if n}
-    roles = select(ProjectRole.person_id).where(
-        ProjectRole.role.in_(DIGEST_ROLES), ProjectRole.project_id.in_(active_project_ids()))
-    cond = Person.id.in_(roles)
-    if everyone:
-        cond = or_(cond, Person.name.in_(sorted(everyone)))
-    found = (await session.execute(
-        select(Person.id, Person.name).where(cond).order_by(Person.id)
-    )).all()
-    reach = await reach_of(session, [p.id for p in found])
-    people = [p for p in found if p.id in reach and reach[p.id].ok]
-    if not people:
-        return []
-    ids = [p.id for p in people]
+    return {n for n in [org.top_leader, *org.administrators] if n}
+
+
+@dataclass(frozen=True, slots=True)
+class DigestRow:
+    """What rendering needs of a claimed outbox row whose payload is row_spec(day)."""
+
+    id: int
+    person_id: int
+    payload: dict[str, Any]
+    created_at: dt.datetime
+
+
+def row_spec(day: dt.date) -> dict[str, Any]:
+    return {SPEC: day.isoformat()}
+
+
+def is_spec(payload: dict[str, Any]) -> bool:
+    """A digest row to render at delivery (not a stored notice, e.g. a robot's digest)."""
+    return SPEC in payload and "lines" not in payload
+
+
+async def _recipients_of(
+    session: AsyncSession, settings: Settings, calendar: WorkCalendar, rows: Sequence[DigestRow]
+) -> dict[int, Recipient]:
+    """By row id: who the row is for, with their scope and window (from their previous
+    digest row, else the previous working day's digest time)."""
+    ids = sorted({r.person_id for r in rows})
+    everyone = _everyone(settings)
+    names: dict[int, str] = {}
     scope: dict[int, set[int]] = defaultdict(set)
-    last: dict[int, dt.datetime] = {}
+    last: dict[tuple[int, dt.datetime], dt.datetime] = {}
+    instants = sorted({r.created_at for r in rows})
+    conn = await session.connection()
     for chunk in _chunks(ids):
-        for r in await session.execute(
+        for r in await conn.execute(select(Person.id, Person.name).where(Person.id.in_(chunk))):
+            names[r.id] = r.name
+        for r in await conn.execute(
             select(ProjectRole.person_id, ProjectRole.project_id)
             .where(ProjectRole.person_id.in_(chunk),
                    ProjectRole.project_id.in_(active_project_ids()))
         ):
             scope[r.person_id].add(r.project_id)
-        for r in await session.execute(
-            select(Outbox.person_id, func.max(Outbox.created_at))
-            .where(Outbox.kind == OutboxKind.DIGEST, Outbox.person_id.in_(chunk))
-            .group_by(Outbox.person_id)
-        ):
-            last[r[0]] = r[1]
-    default_since = previous_digest(day, settings, calendar)
-    return [
-        Recipient(
-            p.id, p.name, reach[p.id].channel or "", reach[p.id].address or "",
-            None if p.name in everyone else scope.get(p.id, set()),
-            last.get(p.id, default_since),
-        )
-        for p in people
-    ]
+        for before in instants:  # one in a round, usually: rows queued together
+            for r in await conn.execute(
+                select(Outbox.person_id, func.max(Outbox.created_at))
+                .where(Outbox.kind == OutboxKind.DIGEST, Outbox.person_id.in_(chunk),
+                       Outbox.created_at < before)
+                .group_by(Outbox.person_id)
+            ):
+                last[r[0], before] = r[1]
+    out = {}
+    for row in rows:
+        name = names.get(row.person_id)
+        if name is None:  # the person was deleted since
+            continue
+        day = dt.date.fromisoformat(row.payload[SPEC])
+        since = last.get((row.person_id, row.created_at)) or previous_digest(day, settings,
+                                                                               calendar)
+        out[row.id] = Recipient(row.person_id, name, "", "",
+                                None if name in everyone else scope.get(row.person_id, set()),
+                                since)
+    return out
+
+
+def _within(column: Any, scope: set[int] | None) -> tuple[Any, ...]:
+    """The condition limiting a read to `scope` (none for the whole ledger)."""
+    return () if scope is None else (column.in_(sorted(scope)),)
 
 
 async def _load(
@@ -355,20 +396,25 @@ async def _load(
     calendar: WorkCalendar,
     day: dt.date,
     since: dt.datetime,
+    scope: set[int] | None = None,
 ) -> _Data:
+    """The run's data; `scope` (project ids) limits the reads to the projects a batch of
+    recipients sees (None, or more than BIG of them: the whole ledger)."""
     data = _Data()
+    only = scope if scope is not None and len(scope) <= BIG else None
     await session.flush()  # what the caller added is read too, as session.execute would
     conn = await session.connection()  # Core rows: no ORM overhead on whole-ledger reads
     # Only projects in the ledger now: a withdrawn one is in no one's digest (snapshot_for).
     for r in await conn.execute(
-            select(Project.id, Project.name, Project.short_names).where(Project.active)):
+            select(Project.id, Project.name, Project.short_names)
+            .where(Project.active, *_within(Project.id, only))):
         data.projects[r.id] = short_name(r.name, r.short_names)
 
     # Confirmed updates and their facts.
     reports = (await conn.execute(
         select(Report.id, Report.project_id, Report.confirmed_at)
         .where(Report.state == ReportState.CONFIRMED, Report.confirmed_at > since,
-               Report.project_id.is_not(None))
+               Report.project_id.is_not(None), *_within(Report.project_id, only))
         .order_by(Report.confirmed_at, Report.id)
     )).all()
     items: dict[int, list[str]] = defaultdict(list)
@@ -401,7 +447,7 @@ async def _load(
                CoordinationIssue.text.label("issue_text"))
         .outerjoin(Milestone, Milestone.id == Alert.milestone_id)
         .outerjoin(CoordinationIssue, CoordinationIssue.id == Alert.issue_id)
-        .where(Alert.project_id.is_not(None),
+        .where(Alert.project_id.is_not(None), *_within(Alert.project_id, only),
                or_(Alert.opened_at > since, Alert.level_changed_at > since,
                    Alert.closed_at > since))
         .order_by(Alert.id)
@@ -411,7 +457,8 @@ async def _load(
 
     for i in await conn.execute(
         select(CoordinationIssue.project_id, CoordinationIssue.text, CoordinationIssue.deadline)
-        .where(CoordinationIssue.state == IssueState.OPEN)
+        .where(CoordinationIssue.state == IssueState.OPEN,
+               *_within(CoordinationIssue.project_id, only))
         .order_by(CoordinationIssue.deadline, CoordinationIssue.id)
     ):
         line = IssueLine(data.name(i.project_id), " ".join(i.text.split())[:40], i.deadline)
@@ -421,7 +468,7 @@ async def _load(
     for m in await conn.execute(
         select(Milestone.project_id, Milestone.code, Milestone.planned_date)
         .where(Milestone.state != MilestoneState.DONE, Milestone.planned_date >= day,
-               Milestone.planned_date <= horizon)
+               Milestone.planned_date <= horizon, *_within(Milestone.project_id, only))
         .order_by(Milestone.planned_date, Milestone.id)
     ):
         data.upcoming[m.project_id].append(
@@ -436,7 +483,8 @@ async def _load(
             (r.sender_id, r.project_id) for r in await conn.execute(
                 select(Report.sender_id, Report.project_id).distinct()
                 .where(Report.sent_at > start, Report.state != ReportState.REJECTED,
-                       Report.project_id.is_not(None), Report.sender_id.is_not(None))
+                       Report.project_id.is_not(None), Report.sender_id.is_not(None),
+                       *_within(Report.project_id, only))
             )
         }
         # As the sweep counts it: a project put on file after the window opened owes
@@ -445,7 +493,8 @@ async def _load(
             select(ProjectRole.project_id, ProjectRole.person_id, Person.name)
             .join(Person, Person.id == ProjectRole.person_id)
             .join(Project, Project.id == ProjectRole.project_id)
-            .where(ProjectRole.role == Role.CONTACT, Project.created_at <= start)
+            .where(ProjectRole.role == Role.CONTACT, Project.created_at <= start,
+                   *_within(ProjectRole.project_id, only))
             .order_by(ProjectRole.project_id, ProjectRole.position)
         ):
             if (r.person_id, r.project_id) not in reported:
@@ -491,15 +540,36 @@ def snapshot_for(who: Recipient, data: _Data, day: dt.date) -> DigestSnapshot:
     )
 
 
-async def collect_snapshots(
-    session: AsyncSession, settings: Settings, calendar: WorkCalendar, now: dt.datetime
-) -> list[tuple[Recipient, DigestSnapshot]]:
-    day = now.astimezone(settings.schedule.tz).date()
-    people = await recipients(session, settings, calendar, day)
-    if not people:
-        return []
-    data = await _load(session, settings, calendar, day, min(p.since for p in people))
-    return [(p, snapshot_for(p, data, day)) for p in people]
+async def render_rows(
+    session: AsyncSession, settings: Settings, calendar: WorkCalendar, rows: Sequence[DigestRow]
+) -> dict[int, tuple[Notice, dict[str, Any] | None]]:
+    """Each digest row's notice and picture spec (scheduler.leader_digest.chart_spec, drawn
+    later) by row id, from the ledger as it stands: a fixed number of queries per day of
+    the rows, limited to the projects the rows' recipients see."""
+    if not rows:
+        return {}
+    who = await _recipients_of(session, settings, calendar, rows)
+    link = dashboard_url(settings)
+    by_day: dict[str, list[DigestRow]] = defaultdict(list)
+    for r in rows:
+        if r.id in who:
+            by_day[r.payload[SPEC]].append(r)
+    out: dict[int, tuple[Notice, dict[str, Any] | None]] = {}
+    for iso, group in sorted(by_day.items()):
+        day = dt.date.fromisoformat(iso)
+        people = [who[r.id] for r in group]
+        scopes = [p.project_ids for p in people]
+        union = None if any(s is None for s in scopes) else set().union(*scopes)  # type: ignore[arg-type]
+        data = await _load(session, settings, calendar, day, min(p.since for p in people),
+                           union)
+        snaps = [snapshot_for(p, data, day) for p in people]
+        extras = await leader_extras(session, day, [
+            (p.person_id, p.project_ids, snap.open_issues, len(snap.overdue_issues))
+            for p, snap in zip(people, snaps, strict=True)])
+        for r, p, snap in zip(group, people, snaps, strict=True):
+            extra = extras.get(p.person_id, Extras())
+            out[r.id] = (render_digest(replace(snap, totals=extra.totals), link), extra.chart)
+    return out
 
 
 # --- queueing ----------------------------------------------------------------------------------
@@ -528,6 +598,43 @@ def digest_key(person_id: int, day: dt.date) -> str:
     return notice_key("digest", "daily", person_id, day.isoformat())
 
 
+async def _insert_rows(
+    session: AsyncSession, settings: Settings, day: dt.date, now: dt.datetime
+) -> int:
+    """One row per recipient at their push address, in one INSERT … SELECT … ON CONFLICT
+    (key) DO NOTHING: who follows an active project as service person or leader, and who
+    sees everything; people without a reachable address get none."""
+    roles = select(ProjectRole.person_id).where(
+        ProjectRole.role.in_(DIGEST_ROLES), ProjectRole.project_id.in_(active_project_ids()))
+    cond = Person.id.in_(roles)
+    if everyone := _everyone(settings):
+        cond = or_(cond, Person.name.in_(sorted(everyone)))
+    head, tail = digest_key(0, day).split("|0|")  # the key around the person id
+    reach = push_addresses()
+    col = Outbox.__table__.c
+    picked = (
+        select(
+            literal(head + "|", String) + cast(Person.id, String) + literal("|" + tail, String),
+            literal(str(OutboxKind.DIGEST), String), Person.id, reach.c.channel,
+            reach.c.address, literal(row_spec(day), col.payload.type),
+            literal(False, Boolean), literal(OutboxState.PENDING.value, String),
+            literal(0, Integer), literal(now, col.next_attempt_at.type),
+            literal(now, col.created_at.type),
+        )
+        .join(reach, reach.c.person_id == Person.id)
+        .where(cond)  # a WHERE also keeps SQLite from reading ON CONFLICT as a join's ON
+        .order_by(Person.id)
+    )
+    stmt = (
+        dialect_insert(session)(Outbox.__table__)
+        .from_select(["key", "kind", "person_id", "channel", "address", "payload", "urgent",
+                      "state", "attempts", "next_attempt_at", "created_at"], picked)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(col.id)
+    )
+    return len((await session.execute(stmt)).all())
+
+
 async def queue_digests(
     session: AsyncSession,
     settings: Settings,
@@ -536,27 +643,15 @@ async def queue_digests(
     *,
     grace: dt.timedelta | None = None,
 ) -> int:
-    """Queue today's digests if they are due at `now` and not queued yet. Returns how many
-    rows were added. In the caller's transaction (the caller commits)."""
+    """Queue today's digests if they are due at `now` and not queued yet (rendered at
+    delivery: render_rows). Returns how many rows were added. In the caller's transaction
+    (the caller commits)."""
     day = digest_due(now, settings, calendar, grace)
     if day is None:
         return 0
     if await session.scalar(select(JobRun.id).where(JobRun.key == job_key(day))):
         return 0
-    link = dashboard_url(settings)
-    pairs = await collect_snapshots(session, settings, calendar, now)
-    extras = await leader_extras(session, day, [
-        (who.person_id, who.project_ids, snap.open_issues, len(snap.overdue_issues))
-        for who, snap in pairs])
-    drafts = []
-    for who, snap in pairs:
-        extra = extras.get(who.person_id, Extras())
-        payload = to_json(render_digest(replace(snap, totals=extra.totals), link))
-        if extra.chart is not None:  # drawn at delivery (scheduler.leader_digest.Pictures)
-            payload[CHART] = extra.chart
-        drafts.append(Draft(digest_key(who.person_id, day), OutboxKind.DIGEST, who.channel,
-                            who.address, payload, person_id=who.person_id))
-    added = await write(session, drafts, now)
+    added = await _insert_rows(session, settings, day, now)
     insert = dialect_insert(session)
     await session.execute(
         insert(JobRun).values(key=job_key(day), ran_at=now)

@@ -3,29 +3,38 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from decimal import Decimal
 
 from sqlalchemy import delete, func, select, update
 
 from bot.config import Settings, load_settings
 from channels.telegram import render_text
+from scheduler.delivery import _Claimed, render_notices
 from scheduler.digest import (
     NOTHING,
     AlertLine,
+    DigestRow,
     DigestSnapshot,
     IssueLine,
     MilestoneLine,
     MissingLine,
+    Recipient,
     UpdateLine,
+    _load,
     digest_due,
     digest_key,
     event_item,
     investment_item,
+    previous_digest,
     progress_item,
     queue_digests,
     render_digest,
+    render_rows,
+    snapshot_for,
 )
-from scheduler.notice import from_json
+from scheduler.leader_digest import Extras, leader_extras
+from scheduler.sweep import run_sweep
 from scheduler.workdays import WorkCalendar
 from storage.models import (
     Alert,
@@ -35,7 +44,9 @@ from storage.models import (
     JobRun,
     Milestone,
     Outbox,
+    Person,
     Project,
+    ProjectRole,
     Report,
 )
 from tests.outbox_support import bind
@@ -51,8 +62,15 @@ def _digest_html(snapshot: DigestSnapshot, dashboard: str | None = None) -> str:
     return render_text(render_digest(snapshot, dashboard))
 
 
-def html(row: Outbox) -> str:
-    return render_text(from_json(row.payload))
+async def html(session, settings: Settings, row: Outbox) -> str:
+    """The row's text as delivery renders it (digests are rendered at delivery)."""
+    return (await texts(session, settings, [row]))[row.id]
+
+
+async def texts(session, settings: Settings, rows: list[Outbox]) -> dict[int, str]:
+    notices = await render_notices(session, settings, CAL, [_Claimed.of(r) for r in rows],
+                                   pictures=False)
+    return {row_id: render_text(n) for row_id, n in notices.items()}
 
 
 def test_empty_digest_is_one_line() -> None:
@@ -172,14 +190,18 @@ async def test_queue_digests_scope_and_once(session, session_factory) -> None:
     kong = rows[ids["孔德明"]]
     assert kong.key == digest_key(ids["孔德明"], DAY) and kong.kind == "digest"
     assert (kong.channel, kong.address) == ("telegram", "101") and not kong.urgent
-    assert "· 三一产业基地：主体封顶 已完成（2023年5月30日）；本月完成投资 1.2亿元" in html(kong)
-    assert "<b>交办件</b>：未办结 1 件，其中超期 1 件" in html(kong)
-    assert "· 三一产业基地：竣工 6月7日" in html(kong)
-    assert "硬质材料产业园" not in html(kong)  # P002 is 许文涛's, not 孔德明's
-    xu = html(rows[ids["许文涛"]])
+    assert all(r.payload == {"digest": "2023-06-01"} for r in rows.values())  # text: later
+    by_row = await texts(session, settings, list(rows.values()))
+    shown = {pid: by_row[r.id] for pid, r in rows.items()}
+    kong_text = shown[ids["孔德明"]]
+    assert "· 三一产业基地：主体封顶 已完成（2023年5月30日）；本月完成投资 1.2亿元" in kong_text
+    assert "<b>交办件</b>：未办结 1 件，其中超期 1 件" in kong_text
+    assert "· 三一产业基地：竣工 6月7日" in kong_text
+    assert "硬质材料产业园" not in kong_text  # P002 is 许文涛's, not 孔德明's
+    xu = shown[ids["许文涛"]]
     assert "<b>新增预警</b>（1） 🟠1" in xu and "· 🟠 硬质材料产业园：开工节点逾期" in xu
     assert "三一产业基地" not in xu
-    top = html(rows[ids["杨国栋"]])
+    top = shown[ids["杨国栋"]]
     assert "您关注的 32 个项目" in top and "硬质材料产业园" in top and "三一产业基地" in top
     assert "<b>未报送进度</b>" in top
 
@@ -196,8 +218,9 @@ async def test_queue_digests_scope_and_once(session, session_factory) -> None:
     kong2 = await session.scalar(select(Outbox).where(
         Outbox.key == digest_key(ids["孔德明"], dt.date(2023, 6, 2))))
     assert kong2 is not None
-    assert "主体封顶" not in html(kong2)  # reported before yesterday's digest
-    assert "<b>交办件</b>：未办结 1 件" in html(kong2)
+    text = await html(session, settings, kong2)
+    assert "主体封顶" not in text  # reported before yesterday's digest
+    assert "<b>交办件</b>：未办结 1 件" in text
 
 
 async def test_first_digest_after_an_import_lists_no_one_as_missing(session) -> None:
@@ -214,7 +237,7 @@ async def test_first_digest_after_an_import_lists_no_one_as_missing(session) -> 
     await bind(session, top, 700)
     await session.commit()
     assert await queue_digests(session, settings, CAL, AT.astimezone(dt.UTC)) == 1
-    text = html(await session.scalar(select(Outbox)))
+    text = await html(session, settings, await session.scalar(select(Outbox)))
     assert "未报送" not in text
     # The same ledger on file since the 10th owed 第21周: then everyone is listed.
     await session.execute(update(Project).values(created_at=imported - dt.timedelta(days=21)))
@@ -222,5 +245,48 @@ async def test_first_digest_after_an_import_lists_no_one_as_missing(session) -> 
     await session.execute(delete(JobRun))
     await session.commit()
     assert await queue_digests(session, settings, CAL, AT.astimezone(dt.UTC)) == 1
-    text = html(await session.scalar(select(Outbox)))
+    text = await html(session, settings, await session.scalar(select(Outbox)))
     assert "<b>未报送进度</b>（34）" in text
+
+
+async def test_each_batch_renders_as_from_the_whole_ledger(session) -> None:
+    """Delivery reads only the projects a batch's recipients see: every digest is the one
+    built from the whole ledger's data (as queueing built them before), whichever rows share
+    a batch. On the digest world after a sweep (alerts of every kind, missing reports)."""
+    settings = load_settings(org={"top_leader": "杨国栋"})
+    ids = await seed_digest_world(session)
+    await run_sweep(session, settings, CAL, AT.astimezone(dt.UTC))
+    await session.commit()
+    await queue_digests(session, settings, CAL, AT.astimezone(dt.UTC))
+    await session.commit()
+    rows = [DigestRow(r.id, r.person_id, r.payload, r.created_at) for r in (await session.scalars(
+        select(Outbox).where(Outbox.kind == "digest").order_by(Outbox.id))).all()]
+    assert len(rows) == 4
+
+    # The reference: the whole ledger's data, each recipient's scope read on its own.
+    data = await _load(session, settings, CAL, DAY, previous_digest(DAY, settings, CAL))
+    people = []
+    for r in rows:
+        name = (await session.get(Person, r.person_id)).name
+        scope = None if name == "杨国栋" else set((await session.scalars(
+            select(ProjectRole.project_id).where(ProjectRole.person_id == r.person_id))).all())
+        people.append(Recipient(r.person_id, name, "", "", scope,
+                                previous_digest(DAY, settings, CAL)))
+    snaps = [snapshot_for(p, data, DAY) for p in people]
+    extras = await leader_extras(session, DAY, [
+        (p.person_id, p.project_ids, s.open_issues, len(s.overdue_issues))
+        for p, s in zip(people, snaps, strict=True)])
+    expected = {
+        r.id: (render_digest(replace(s, totals=extras.get(r.person_id, Extras()).totals)),
+               extras.get(r.person_id, Extras()).chart)
+        for r, s in zip(rows, snaps, strict=True)}
+    texts = {r.person_id: render_text(expected[r.id][0]) for r in rows}
+    assert all("新增预警" in t for t in texts.values())  # the sweep's alerts are in each
+    assert all("未报送进度" in t for t in texts.values())
+    assert "全区 32 个项目" in texts[ids["杨国栋"]]
+
+    assert await render_rows(session, settings, CAL, rows) == expected  # one batch
+    for r in rows:  # each alone: read for that recipient's projects only
+        assert await render_rows(session, settings, CAL, [r]) == {r.id: expected[r.id]}
+    assert [r.person_id for r in rows] == sorted(ids[n] for n in ("孔德明", "林晓", "杨国栋",
+                                                                  "许文涛"))

@@ -16,7 +16,7 @@ from channels.telegram import render_text
 from scheduler.delivery import _Claimed, render_notices
 from scheduler.digest import queue_digests
 from scheduler.leader_digest import CHART
-from scheduler.notice import AttachmentKind, from_json
+from scheduler.notice import AttachmentKind
 from storage.models import Outbox
 from tests.scheduler.test_digest import AT, CAL, seed_digest_world
 
@@ -27,13 +27,13 @@ async def test_pictures_for_leaders_and_totals_for_the_top_leader(session) -> No
     await queue_digests(session, settings, CAL, AT.astimezone(dt.UTC))
     await session.commit()
     rows = (await session.scalars(select(Outbox))).all()
-    queued = {r.person_id: r.payload for r in rows}
-    assert all("attachment" not in p for p in queued.values())  # nothing drawn when queued
-    assert from_json(queued[ids["杨国栋"]]).attachment is None
-    assert queued[ids["杨国栋"]][CHART]["projects"] is None  # every project
-    assert CHART not in queued[ids["林晓"]]
-    rendered = await render_notices(session, settings, CAL, [_Claimed.of(r) for r in rows])
-    notices = {r.person_id: rendered[r.id] for r in rows}
+    # Nothing rendered or drawn when queued: a row carries its day.
+    assert all(r.payload == {"digest": "2023-06-01"} for r in rows)
+    claimed = {r.person_id: _Claimed.of(r) for r in rows}
+    rendered = await render_notices(session, settings, CAL, list(claimed.values()))
+    notices = {pid: rendered[c.id] for pid, c in claimed.items()}
+    assert claimed[ids["杨国栋"]].payload[CHART]["projects"] is None  # every project
+    assert CHART not in claimed[ids["林晓"]].payload
 
     top = notices[ids["杨国栋"]]
     assert top.attachment is not None and top.attachment.kind is AttachmentKind.IMAGE

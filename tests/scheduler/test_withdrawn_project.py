@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.status import status_list
-from scheduler.digest import _load, recipients, snapshot_for
+from scheduler.digest import DigestRow, Recipient, _load, render_rows, row_spec, snapshot_for
 from scheduler.overdue import collect_overdue
 from scheduler.sweep import run_sweep
 from scheduler.workdays import WorkCalendar
@@ -19,7 +19,7 @@ from storage.ledger.commands import describe_plan
 from storage.ledger.exporter import export_rows
 from storage.ledger.importer import ImportPlan, import_ledger
 from storage.ledger.reader import read_ledger
-from storage.models import AuditLog, Outbox, Project
+from storage.models import AuditLog, Outbox, Person, Project
 from storage.ranking_inputs import load_ranking_inputs
 from storage.scope import visible_projects
 from storage.states import CONTACT_REMOVED, PROJECT_WITHDRAWN
@@ -136,9 +136,16 @@ async def test_withdrawn_project_disappears_and_stops_alerting(
     inputs = await load_ranking_inputs(session, reports_since=at(2023, 1, 1))
     assert project.id not in {p.id for p in inputs.projects} and len(inputs.projects) == 31
     data = await _load(session, SETTINGS, CAL, D(2023, 9, 22), at(2023, 9, 21, 17))
-    for who in await recipients(session, SETTINGS, CAL, D(2023, 9, 22)):
-        snap = snapshot_for(who, data, D(2023, 9, 22))
-        assert P004 not in str(snap) and "三一产业基地" not in str(snap), who.name
+    top_view = snapshot_for(Recipient(top.id, TOP, "", "", None, at(2023, 9, 21, 17)), data,
+                            D(2023, 9, 22))
+    assert P004 not in str(top_view) and "三一产业基地" not in str(top_view)
+    people = (await session.scalars(select(Person).order_by(Person.id))).all()
+    # As delivery renders them, for everyone (rows not written: nothing queued here).
+    rows = [DigestRow(-p.id, p.id, row_spec(D(2023, 9, 22)), at(2023, 9, 22, 9)) for p in people]
+    shown = [n.plain_text() for n, _ in
+             (await render_rows(session, SETTINGS, CAL, rows)).values()]
+    assert len(shown) == len(people) and any("未报送进度" in t for t in shown)
+    assert all(P004 not in t and "三一产业基地" not in t for t in shown)
     assert all(row[0] != "P004" for row in await export_rows(session, today=D(2023, 9, 22)))
     # 王磊 lost his role on P002 at once.
     assert "P002" not in await codes_seen_by(session, "王磊")
