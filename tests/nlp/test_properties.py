@@ -113,7 +113,7 @@ def test_a_dialect_no_problem_statement_is_never_an_issue(parser: Parser, p: str
 
 _STATUSES = st.sampled_from([
     "本周无新进展", "无变化", "同上", "没有新进展", "暂无进展", "正常施工中", "施工正常",
-    "有序推进", "暂无困难", "无问题", "没有问题", "无需协调", "一切正常", "没问题",
+    "有序推进", "暂无困难", "无问题", "没有问题", "无需协调", "一切正常",
     "暂无需要协调的事项",
 ])
 

@@ -27,7 +27,8 @@ def test_a_status_from_the_contact_of_one_project(parser: Parser, text: str) -> 
     assert updates(parser, text, "罗军") == []   # the contact of two projects
 
 
-@pytest.mark.parametrize("text", ["收到", "好的", "收到，谢谢"])
+# (好的，没问题 answers a request — "yes, we will" — and is no status of the project.)
+@pytest.mark.parametrize("text", ["收到", "好的", "收到，谢谢", "好的，没问题"])
 def test_an_acknowledgement_alone_records_nothing(parser: Parser, text: str) -> None:
     assert updates(parser, text, "邱实") == []
 
