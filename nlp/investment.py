@@ -15,6 +15,8 @@ from nlp.numbers import Span, find_money, find_percents
 # (年度累计2.4亿元 and 累计：16.9亿元 in a report form are completed figures too.)
 _DONE = re.compile(
     r"完成|累计投资|已投资|已投入|累计投入|实际投资|完成额|年度累计|累计\s*[:：]?\s*$"
+    # said on the phone: 这个月投了八百万
+    r"|投了|投进去了?|投入了"
     # 本月投资：1800万 (a form's label); 本月1.4亿，累计21亿 (a scope word alone before it)
     # 本月投资是3000万 (a correction restating the figure)
     r"|(?:本月|当月|本季度?|本年度?|年度|今年|全年|累计)\s*投资\s*(?:[:：]|应?[是为])?\s*$")
@@ -26,15 +28,16 @@ _NOT_DONE = re.compile(
     r"总投资|计划|预计|力争|争取|目标|任务|需要|还需|缺口|缺少|拟|有望|确保|要求|下达|缺"
     r"|拨付|贷款|融资|债|资金(?!完成)|估算|概算|申请"
     # 本月还能完成1亿左右, 预计能完成: a forecast
-    r"|能完成|还能|可完成|可以完成|有望完成"
+    r"|能完成|还能|可完成|可以完成|有望完成|估计|应该能|大概能|能投"
 )
 _SCOPES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("year", re.compile(r"年度累计|本年度?累计|今年以来|今年累计|全年累计"
+    # (前三季度: the year so far)
+    ("year", re.compile(r"年度累计|本年度?累计|今年以来|今年累计|全年累计|前[两二三1-3]个?季度"
                         r"|\d{1,2}\s*[-—~～至到]\s*\d{1,2}月"
                         r"|(?:19|20)\d{2}\s*年度?(?=完成|累计|投资)")),
     ("cumulative", re.compile(
         r"累计|开工以来|自开工|建设以来|开建以来|总共|共计|以来|截[至止]目前|截[至止]现在|至今|迄今")),
-    ("quarter", re.compile(r"本季度|当季|这个季度|第?[一二三四1-4]季度")),
+    ("quarter", re.compile(r"本季度|当季|这个季度|第?[一二三四1-4]季度|(?<![上下前个])季度")),
     ("month", re.compile(
         r"本月|当月|这个月|上月|上个月|\d{1,2}月份?|[一二三四五六七八九十]{1,2}月份?")),
     ("year", re.compile(r"今年|年内|本年度|本年|全年|年度")),

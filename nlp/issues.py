@@ -35,8 +35,8 @@ _STRONG = re.compile(
     r"|难度(?:很|较|比较)?大|(?:很|太|较|比较|非常)紧|紧迫|招不到|招不上|不好招|招工难"
     # Said in speech: 设备到货晚了, 下雨耽误了几天, 钢材涨了.
     r"|晚了|耽误|(?:没|未)到货|到货(?:晚|慢|迟)|涨了"
-    # and on the phone: 钱还没拨到位, 有点紧, 工程款拖了两个月, 不肯搬, 不准施工, 急死了
-    r"|有点紧|有些紧|拖了|不肯|不愿意?|不准|不让|急死|急得很|欠(?=[^，,。；;]{0,6}(?:工资|款|钱))"
+    # and on the phone: 钱还没拨到位, 有点紧, 工程款拖了两个月, 不肯搬, 不准施工
+    r"|有点紧|有些紧|拖了|不肯|不愿意?|不准|不让|欠(?=[^，,。；;]{0,6}(?:工资|款|钱))"
     r"|钉子户|(?:还有|尚有|仍有)[\d一二两三四五六七八九十几]+(?:户|亩|处|家|栋|间)"
 )
 _WHEN = re.compile(r"时间|日期|节点|工期")
@@ -45,7 +45,7 @@ _ANY_PROBLEM = re.compile(
     r"困难|问题|不|难|紧|缺|拖|跟不上|慢|滞后|停|影响|迟迟|卡|补办|着急|涨|矛盾|纠纷|阻|受阻|无法|放缓"
     r"|延|搁置|断供|暂停|中暑|受伤|吃紧|困扰|隐患|投诉|超期|压力|等|欠|批|下不来|推不动|走不动|压着|搁着"
     r"|还没|还未|尚未|暂未|未|没|还剩|钉子户|还有|尚有|仍有|需|仍|正在办理|还在|协调|帮|协助|支持|配合|跟进|加快|对接|解决|督促"
-    r"|加大|推动|定|明确|拍板|悬|结论|意见|晚|耽误|到货|主要|原因|由于|因|催|过问|介入|出面|急"
+    r"|加大|推动|定|明确|拍板|悬|结论|意见|晚|耽误|到货|主要|原因|由于|因|催|过问|介入|出面"
 )
 # A decision not yet made is a problem, unless it is a milestone's date (开工时间待定).
 _UNDECIDED = re.compile(
@@ -212,6 +212,9 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
         return None if anchor is None else _category(clause, anchor)
 
     cats = _Lazy(len(clauses), cat_of)
+    # A bare "not yet" is about the thing the verb right after it names: 道路那块还没拆完 is
+    # land (拆), not utilities (道路).
+    verb_after: dict[int, str] = {}
     for cs, ce in clauses:
         clause = blanked[cs:ce]
         if any(cs < hi and lo < ce and _WORDS.search(blanked, max(cs, lo), min(ce, hi))
@@ -243,6 +246,9 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
             anchors.append(None)
             continue
         anchor = strong or weak or request
+        if strong is None and weak is not None:
+            if (verb := _category(clause[weak.end():weak.end() + 4], 0)) is not None:
+                verb_after[len(anchors)] = verb
         # Without a problem word, the category word nearest the clause's end is the one a
         # following clause (…，进度偏慢) would be about.
         anchors.append(anchor.start() if anchor else len(clause))
@@ -260,7 +266,7 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
                 blanked, clauses[i + 1][0], clauses[i + 1][1]) \
                 and not _SENTENCE_END.search(text, clauses[i][1], clauses[i + 1][0]):
             continue  # 下雨停了三天工，今天已经复工了: over, nothing to coordinate
-        cat = cats[i]
+        cat = verb_after.get(i) or cats[i]
         if cat is None:
             # Borrow the category of a neighbouring clause (遇到连续强降雨，施工停了一周).
             cat = _neighbour(i, cats) or _same_sentence(text, clauses, i, raw_cats)

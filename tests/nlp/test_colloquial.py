@@ -57,3 +57,19 @@ def test_spoken_shares(parser: Parser, text: str, pct: int | None) -> None:
 def test_colloquial_finish_of_the_project_itself(parser: Parser, text: str,
                                                  events: list[tuple[str, str]]) -> None:
     assert [(e["milestone"], e["status"]) for e in one(parser, text)["events"]] == events
+
+
+@pytest.mark.parametrize(("text", "items"), [
+    ("钢铁城这个月投了六百万", [("month", 600)]),
+    ("钢铁城前两个季度完成投资三个亿", [("year", 30000)]),
+    ("钢铁城季度完成投资是九百万", [("quarter", 900)]),
+    ("钢铁城今年完成投资估计两个亿", []),          # a forecast
+    ("钢铁城明年打算投三个亿", []),
+])
+def test_spoken_investment(parser: Parser, text: str, items: list[tuple[str, int]]) -> None:
+    assert [(i["scope"], i["wan_yuan"]) for i in one(parser, text)["investment"]] == items
+
+
+def test_a_bare_not_yet_is_about_the_verb_after_it(parser: Parser) -> None:
+    # the road is where; 拆 (demolition) is what is not done
+    assert [i["category"] for i in one(parser, "钢铁城进场道路那块还没拆完")["issues"]] == ["land"]
