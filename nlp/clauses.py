@@ -34,6 +34,14 @@ _ASK = re.compile(
     r"|^\s*@[^\s@]{1,8}\s[^。！？!?\n]{0,12}?(?:要|务必|抓紧|尽快)"
 )
 _ASK_HINT = re.compile(r"[发报会@]")
+# About the reporting itself, not the project: a report not handed in or not received, paused
+# or resumed, whose figures count (周报还没交, 这周周报还没收到, 周报暂停一次, 数据以…报的为准).
+_ABOUT_REPORT = re.compile(
+    r"(?:周报|月报|旬报|日报|季报|年报|快报|报表)[^，,。；;！!？?\n]{0,6}?"
+    r"(?:(?:还|仍|尚|一直)?(?:没有?|未)(?:交|报|收到|提交|上报|报送|发)|迟报|漏报|缺报"
+    r"|暂停|停报|停发|顺延|延后|推迟|恢复"
+    r"|[^，,。；;！!？?\n]{0,6}?以[^，,。；;！!？?\n]{1,12}?为准)")
+_CLAUSE_EDGE = re.compile(r"[，,；;：:]")
 # A greeting opening a sentence (各位领导好，钢铁城今天开工): only the greeting records nothing.
 _GREETING = re.compile(
     r"(?:^|(?<=[。！!？?\n]))[ \t]*(?:尊敬的)?(?:各位|诸位)?(?:领导|同事|同志|老师|专班|大家)?们?"
@@ -144,10 +152,20 @@ def drop_non_reports(text: str) -> str:
                 parts.append(_BLANK.sub(" ", sentence))
         elif _non_report(sentence, question=False):
             parts.append(_BLANK.sub(" ", sentence))
+        elif "报" in sentence and (about := _ABOUT_REPORT.search(sentence)) is not None:
+            parts.append(_blank_clause(sentence, about.start(), about.end()))
         else:
             parts.append(sentence)
     out = "".join(parts)
     return out if len(out) == len(text) else text
+
+
+def _blank_clause(sentence: str, start: int, end: int) -> str:
+    """`sentence` with the clause holding [start, end) blanked (the rest may report)."""
+    lo = max((m.end() for m in _CLAUSE_EDGE.finditer(sentence, 0, start)), default=0)
+    hi = _CLAUSE_EDGE.search(sentence, end)
+    hi_pos = hi.start() if hi is not None else len(sentence)
+    return sentence[:lo] + _BLANK.sub(" ", sentence[lo:hi_pos]) + sentence[hi_pos:]
 
 
 def clause_spans(text: str) -> list[tuple[int, int]]:

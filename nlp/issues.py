@@ -8,6 +8,7 @@ Milestone words are blanked first: 尚未取得施工许可证 is an event, not 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,9 @@ _NEGATED = re.compile(
     r"|一切(?:都)?(?:顺利|正常|良好|平稳)|(?:进展|推进|施工|运行|生产)(?:都)?(?:很|较为|比较)?(?:顺利|正常)"
     r"|(?:问题|困难|影响)(?:都)?不大|无大碍|没(?:有)?(?:什么)?大(?:的)?(?:问题|困难)|无异常|没有?异常"
     r"|影响不大|影响较小|没有?(?:什么)?影响|无影响|不影响|(?:未|没|不)受[^，,。；;]{0,6}影响"
+    # 节前停工, 春节放假停工: a stop for a holiday is the calendar, not a problem.
+    r"|(?:节前|节后|节日|节假日|春节|国庆|元旦|五一|中秋|端午|清明|假期|放假)(?:期间|前|后)?"
+    r"(?:放假)?(?:停工|停产|休息)"
 )
 _STRONG = re.compile(
     r"困难|问题|不足|难(?!度)|紧张|不一致|需求大|拖欠|供应不上|跟不上|缺少|缺乏|缺口|偏慢|较慢|慢"
@@ -62,12 +66,15 @@ _RESOLVED = re.compile(r"已(?:经)?(?:协调|全部|基本)?(?:解决|落实|�
                        r"|已(?:于|在)[^，,。；;]{0,14}?(?:解决|化解|消除)"
                        r"|(?:问题|困难)(?:都|也)?(?:解决|化解|消除)(?:了|(?=\s*(?:[，,。；;！!]|$)))")
 _STILL = re.compile(r"还|仍|尚|未|没|但")
+_CAUSE_LEAD = re.compile(r"\s*(?:因为|由于|因(?![此素]))")
 # A reason given right after a delay is the problem behind it.
 _REASON = re.compile(r"\s*(?:主要是|主要原因是|原因是|主要因为|由于|因为|因)")
 _DELAY = re.compile(r"推迟|延期|延后|顺延|未能|没能|无法|滞后|延误|拖后|晚于")
 _WEAK = re.compile(
     r"还没|还未|尚未|暂未|未能|没能|没有|未|没|还剩|需要|仍未|正在办理"
-    r"|(?:还|仍)在(?:办理|审批|审查|报批|协调|谈判|走流程|办|走|等|公示|评审|审核|报审|论证)|待[^，,。；;]{0,4}?(?:审批|批复|审核)"
+    r"|(?:还|仍)在(?:办理|审批|审查|报批|报建|申报|报审|评审|审核|协调|谈判|走流程|办|走|等|公示"
+    r"|论证)"
+    r"|待[^，,。；;]{0,4}?(?:审批|批复|审核)"
 )
 
 _CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -76,7 +83,8 @@ _CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"|[\d一二两三四五六七八九十几]+户|拆|不肯搬")),
     # 钢筋工缺口 is short of workers, not of money.
     ("funding", re.compile(
-        r"资金|(?<![工人员力])缺口(?![约近]?\s*[\d一二三四五六七八九十百几]+\s*(?:人|名|个工))|贷款|续贷|融资|拨付|专项债|财政|放款|银行|金融|资金链"
+        # (贷款审批 is the bank's approval of a loan: money, not a permit.)
+        r"(?:贷款|融资|放款|授信)(?:审批|手续)|资金|(?<![工人员力])缺口(?![约近]?\s*[\d一二三四五六七八九十百几]+\s*(?:人|名|个工))|贷款|续贷|融资|拨付|专项债|财政|放款|银行|金融|资金链"
         r"|(?<![价])钱(?!塘)|工程款|拨款")),
     ("approval", re.compile(
         r"审批|环评|手续|规划|报建|审查|批复|许可|核实|备案|图审|消防|批文")),
@@ -89,7 +97,7 @@ _CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"|用工|招工|雨天|雨水|大雨|冰冻|寒潮|台风|大风"
         r"|施工人员|工期|塌方|事故|停了|监理|总包|分包|施工方|钢筋工|木工|泥工|机械|设备进场"
         r"|到货|低温|严寒|冬季施工|雨雪|冰雪|霜冻|砂石|水泥|商砼|混凝土|原材料|建材"
-        r"|(?:天|太|很)热|工资")),
+        r"|(?:天|太|很)热|工资|钢筋|型钢|木材|砌块|沥青|管材|物资")),
 )
 
 
@@ -99,6 +107,7 @@ class IssueMention:
     end: int
     category: str
     text: str
+    head: int | None = None  # where its section label (需协调事项：) stands, when it has one
 
 
 def _category(clause: str, anchor: int) -> str | None:
@@ -167,7 +176,9 @@ _LABEL = (
     r"(?:问题|困难|事项|建议|诉求|需求))?"
     r"|(?:需要?)?协调(?:解决)?的?事项)")
 _LABEL_WORD = re.compile(r"问题|困难|事项|建议")
-_SECTION_LABEL = re.compile(_LABEL + r"\s*[:：]")
+_SECTION_LABEL = re.compile(_LABEL + r"\s*[:：]"
+                            # 三、存在问题 alone on its line, its items below
+                            r"|(?:^|(?<=[\n、.．)）】]))[ \t]*" + _LABEL + r"(?=[ \t]*\n)")
 # An item of a list under a label: 1. / 2、 / （一） / ① at the start of a line.
 _ITEM_LINE = re.compile(
     r"\n[ \t]*(?:\d{1,2}\s*[.．、)）]|[(（][一二三四五六七八九十\d]{1,3}[)）]|[①-⑩])")
@@ -177,11 +188,18 @@ _CONSEQUENCE = re.compile(r"\s*(?:进而|从而|并|已)?(?:影响|导致|造成
 # 存在问题：无。 / 困难及建议：暂无 — a report form's section saying there is nothing.
 _NONE_SECTION = re.compile(
     r"(?:(?:存在的?|主要|遇到的?)?(?:问题|困难|事项)?(?:及|和|与)?(?:问题|困难|事项|建议)|"
-    + _LABEL + r")(?:\s*[:：]\s*|[ \t]*\n\s*|\t+)(?:无|暂无|没有|暂时没有|无需协调|[—\-/／]+)"
+    + _LABEL + r")(?:\s*[:：]\s*|[ \t]*\n\s*|[ \t]+)(?:无|暂无|没有|暂时没有|无需协调|[—\-/／]+)"
     r"(?=\s*[。.；;\n]|\s*$)"
     # A label standing alone (a column's name, a blank form): nothing was written under it.
     r"|(?:^|(?<=[\n\t]))" + _LABEL + r"\s*[:：]?(?=\s*[。.；;]?\s*(?:\n|$))"
+    # (存在问题： then numbered items on the lines below is a section, not a blank.)
+    r"(?![ \t]*[。.；;]?[ \t]*\n[ \t]*"
+    r"(?:\d{1,2}\s*[.．、)）]|[(（][一二三四五六七八九十\d]{1,3}[)）]|[①-⑩]))"
 )
+# A section label opening a clause (需协调事项：, 【存在问题】): the issue is what follows it.
+_LEAD_LABEL = re.compile(r"\s*【?\s*" + _LABEL + r"\s*(?:】\s*[:：]?|[:：]|[ \t]+)\s*")
+# A cause named in the clause (管网因电力迁改未完成而停工): the problem is the cause.
+_CAUSE = re.compile(r"(?:因为|由于|因(?![此素]))([^，,。；;]{2,24}?)(?:而|导致|造成|致使|使得|$)")
 
 
 def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
@@ -209,7 +227,14 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
         anchor = anchors[i]
         if anchor == -1:  # no problem word: none if it says all is well, else nearest the end
             anchor = None if _settled(clause) else len(clause)
-        return None if anchor is None else _category(clause, anchor)
+        if anchor is None:
+            return None
+        if ("因" in clause or "由于" in clause) and (cause := _CAUSE.search(clause)):
+            # 因电力迁改未完成而停工: what stopped the work is the problem to coordinate.
+            found = _category(cause.group(1), len(cause.group(1)))
+            if found is not None:
+                return found
+        return _category(clause, anchor)
 
     cats = _Lazy(len(clauses), cat_of)
     # A bare "not yet" is about the thing the verb right after it names: 道路那块还没拆完 is
@@ -252,7 +277,9 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
         # Without a problem word, the category word nearest the clause's end is the one a
         # following clause (…，进度偏慢) would be about.
         anchors.append(anchor.start() if anchor else len(clause))
-        if strong or (weak and not with_event and cats[len(anchors) - 1]):
+        # 因土地出让手续未办完，尚未摘牌: the reason a milestone is held up is the problem.
+        because = with_event and _CAUSE_LEAD.match(clause) is not None
+        if strong or (weak and (not with_event or because) and cats[len(anchors) - 1]):
             kinds.append("problem")
         elif request:
             kinds.append("request")
@@ -271,23 +298,32 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
             # Borrow the category of a neighbouring clause (遇到连续强降雨，施工停了一周).
             cat = _neighbour(i, cats) or _same_sentence(text, clauses, i, raw_cats)
         cs, ce = clauses[i]
-        if kind == "request" and out and i and (
+        labelled = _LEAD_LABEL.match(text, cs, ce)
+        if labelled is not None and labelled.end() < ce:
+            cs = labelled.end()  # a new section's item: never part of the one before
+        else:
+            labelled = None
+        if labelled is None and kind == "request" and out and i and (
                 out[-1].end == clauses[i - 1][1]
                 or not _SENTENCE_END.search(text, out[-1].end, cs)):
             continue  # the request for help that follows the problem it is about
         category = cat or "other"
-        adjacent = bool(out) and i > 0 and out[-1].end == clauses[i - 1][1]
+        adjacent = (labelled is None and bool(out) and i > 0 and out[-1].end == clauses[i - 1][1]
+                    and not _ITEM_LINE.search(text, out[-1].end, cs))  # 2. is a new item
         if adjacent and _CONSEQUENCE.match(blanked, cs):
             # …仍未签约，影响管网施工: what the problem causes is part of that problem.
             prev = out[-1]
             out[-1] = IssueMention(prev.start, ce, prev.category, text[prev.start:ce].strip())
             continue
-        if out and out[-1].category == category and i and out[-1].end == clauses[i - 1][1]:
+        if adjacent and out[-1].category == category:
             prev = out[-1]
             out[-1] = IssueMention(prev.start, ce, category, text[prev.start:ce].strip())
             continue
-        out.extend(_two_problems(text, blanked, cs, ce)
-                   or [IssueMention(cs, ce, category, text[cs:ce].strip())])
+        found = (_two_problems(text, blanked, cs, ce)
+                 or [IssueMention(cs, ce, category, text[cs:ce].strip())])
+        if labelled is not None:
+            found = [dataclasses.replace(f, head=clauses[i][0]) for f in found]
+        out.extend(found)
     return out
 
 

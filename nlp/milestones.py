@@ -83,6 +83,9 @@ _BEFORE = re.compile(r"(?:(?<=[\d一二三四五六七八九十]日)|(?<![目当
 _AGO = re.compile(
     r"(?:\d+|[一二两三四五六七八九十几半]+)\s*(?:个月|天|周|个星期|年)(?:之|以)?前" + _BEFORE_TAIL)
 _DONE = re.compile(r"已经|已于|已|今天|昨天|前天|今日|昨日|刚刚|顺利|实现|了")
+# The period the report covers (本周, 本季度), and 完成 said of it: what was done in it.
+_THIS_PERIOD = re.compile(r"(?:本|这个?|当)(?:周|星期|礼拜|季度?)")
+_DONE_IN_PERIOD = re.compile(r"\s*(?:已经?|共|主要|基本|顺利|全面|累计|陆续)?\s*完成(?!率)")
 # 原定5月开工: the old plan, superseded by what follows (推迟到7月); not reported itself.
 _SUPERSEDED = re.compile(r"原定|原计划|原本|本应|本来")
 _THEN = re.compile(r"然后|随后|之后|接着|后|再")
@@ -105,6 +108,8 @@ _EXPECT = re.compile(r"\s*(?:估计|预计|大概|争取|力争|有望|应该|�
 _EXPECT_AFTER = re.compile(r"估计|预计|争取|力争|可能要?|要到|有望")
 # The words of a plan made for a date earlier in the sentence (计划明年3月设备进场，6月投产).
 _SENTENCE_BREAK = re.compile(r"[。！!？?；;\n]")
+_FINISH_PLAN = re.compile(
+    r"(?:计划|预计|力争|争取|确保|将|拟|要)[^，,。；;]{0,12}?(?:完成|办结|办完|实现)")
 _RESCHEDULE = re.compile(r"推迟[到至]|延期[到至]|延后[到至]|顺延[到至]|改[到至]|调整[到至为]")
 
 
@@ -133,7 +138,8 @@ def _status(window: str) -> EventStatus | None:
 
 # 竣工资料, 开业筹备, 验收准备会, 投产时间: the milestone word names a document, a preparation
 # or a time, not an event (开工时间为5月20日, with its date, still is one).
-_AS_NOUN = re.compile(r"资料|材料|报告|备案|筹备|准备|方案")
+# (土地出让公告已发布: the announcement is out, the land is not taken yet.)
+_AS_NOUN = re.compile(r"资料|材料|报告|备案|筹备|准备|方案|公告|公示")
 _AS_TIME = re.compile(r"时间|日期")
 _HAS_DIGIT_DATE = re.compile(
     r"\d{1,2}\s*[月日号/.]|[一二三四五六七八九十]+月|月底|月初|中旬|年底|季度")
@@ -152,8 +158,10 @@ _WORKS_SUBJECT = re.compile(
     r"|市政配套|配套设施)$")
 # A building of the project (2#厂房, 组件车间, 3号楼) finished is that part's completion, not
 # the project's (主体 and 主体工程 are the project's: 主体完工).
+# A trade of the work (幕墙, 装修, 钢结构) finished is that part's completion too.
 _PART_SUBJECT = re.compile(
-    r"(?:厂房|车间|[\dA-Za-z一二三四五六七八九十][#＃号]?楼|楼栋|宿舍楼?|食堂|办公楼|仓库|站房)$")
+    r"(?:厂房|车间|[\dA-Za-z一二三四五六七八九十][#＃号]?楼|楼栋|宿舍楼?|食堂|办公楼|仓库|站房"
+    r"|幕墙|装修|装饰|外墙|屋面|精装|室内|景观|绿化|钢结构|二次结构|桩基|基础|土方|场平|安装)(?:工程)?$")
 
 
 def _said_of_works(clause: str, at: int, kind: str) -> bool:
@@ -169,7 +177,7 @@ def _said_of_works(clause: str, at: int, kind: str) -> bool:
                 or (kind == "completed" and _PART_SUBJECT.search(subject)))
 
 
-_WORKS_HINT = re.compile(r"[站路网线电水气管杆配房间楼舍堂库]")
+_WORKS_HINT = re.compile(r"[站路网线电水气管杆配房间楼舍堂库墙修饰面室观化构础基方平装]")
 
 
 def milestone_spans(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
@@ -266,12 +274,18 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
             if follow is None and last is not None and last.status == "not_done":
                 # 没能按期竣工，估计明年二季度: the new expected date of what was missed.
                 follow = _EXPECT.match(text, cs, ce)
+            undated = (follow is None and last is not None and last.status == "planned"
+                       and last.date is None and bool(out) and out[-1] is last
+                       and not _SENTENCE_BREAK.search(text, last.end, cs))
+            if undated:
+                # 下一步办理竣工验收，计划4月底前完成: the plan's date, said after it.
+                follow = _FINISH_PLAN.search(text, cs, ce)
             if last is not None and follow:
                 when = within(date_from, ce)
                 if when:
                     planned_ev = EventMention(follow.start(), ce, last.milestone, "planned",
                                               when[0].for_plan(sent))
-                    if out and out[-1] is last and len(out) - 1 in bare:
+                    if out and out[-1] is last and (len(out) - 1 in bare or undated):
                         out[-1] = planned_ev  # 施工许可证，预计月底前能拿到: only the plan
                     else:
                         out.append(planned_ev)
@@ -291,6 +305,12 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                 status = "done"
             span = pre_dates[-1] if pre_dates else None
             date = span.date if span else None
+            if span is not None and status in (None, "done") and _THIS_PERIOD.fullmatch(
+                    text, span.start, span.end) and (status == "done" or _DONE_IN_PERIOD.match(
+                        text, span.end, ms)):
+                # 本周完成…主体封顶, 本周已开工: done within the period so far, on a day not
+                # said (the period's end is no deadline here).
+                status, span, date = "done", None, None
             if status is None and prev is not None and not pre_dates and _CONNECTOR.match(prefix):
                 # 竣工投产, 竣工、投产: one date; 封顶然后竣工: a later step, date unknown.
                 status = prev.status
@@ -384,17 +404,22 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
 
 
 # A report form's section of plans (二、下月计划 / 下步工作打算：): what it lists is planned.
+# It opens a line, or a sentence (…主体封顶。下周计划：7#楼封顶).
 _PLAN_HEADING = re.compile(
-    r"^[ \t]*(?:[一二三四五六七八九十]{1,3}[、.．]|\d{1,2}[、.．]"
-    r"|[(（][一二三四五六七八九十\d]{1,3}[)）])?"
+    r"(?:^|(?<=[。；;！!]))[ \t]*(?:[一二三四五六七八九十]{1,3}[、.．]|\d{1,2}[、.．]"
+    r"|[(（][一二三四五六七八九十\d]{1,3}[)）]|【)?"
     r"[ \t]*(?:下[一]?(?:步|周|月|阶段|季度|年度?)|明年|今后|近期|\d{4}年|后续)?"
-    r"(?:工作)?(?:计划|打算|安排|目标|重点)(?:安排)?[ \t]*[:：]?",
+    r"(?:工作)?(?:计划|打算|安排|目标|重点)(?:安排)?】?[ \t]*[:：]?",
     re.M,
 )
-# Any other heading ends the section: 三、存在问题, 【P008…】, 四、下步…
+# Any other heading ends the section: 三、存在问题, 【P008…】, 四、下步…, 本周完成：, 需协调事项
 _HEADING = re.compile(
     r"^[ \t]*(?:[一二三四五六七八九十]{1,3}[、.．]|【|[(（][一二三四五六七八九十]{1,3}[)）]"
-    r"|(?:存在|主要)?(?:问题|困难)|[A-Za-z]{1,3}\d{2,6}[ \t]*[:：])", re.M)
+    r"|(?:存在|主要)?(?:问题|困难)|[A-Za-z]{1,3}\d{2,6}[ \t]*[:：]"
+    r"|(?:本|上|这)(?:周|月|期)(?:完成|工作|进展|情况)|(?:需要?)?协调(?:解决)?的?(?:事项|问题))",
+    re.M)
+# Within a line, a heading that opens a sentence: …。存在问题：无
+_SENTENCE_HEADING = re.compile(r"[。；;！!][ \t]*[^，,。；;！!：:\n]{2,8}[:：]")
 
 
 def _plan_sections(text: str) -> list[tuple[int, int]]:
@@ -412,6 +437,11 @@ def _plan_sections(text: str) -> list[tuple[int, int]]:
             continue  # 计划下周开工 is a sentence, not a heading
         if out and m.start() < out[-1][1]:
             continue  # inside the section already found
+        if m.start() and text[m.start() - 1] != "\n":
+            # Opened mid-line: the section is the rest of that line, up to the next heading.
+            nxt = _SENTENCE_HEADING.search(text, m.end(), line_end)
+            out.append((m.start(), nxt.start() + 1 if nxt else line_end))
+            continue
         if headings is None:
             headings = [h.start() for h in _HEADING.finditer(text)]
         i = bisect.bisect_right(headings, line_end)

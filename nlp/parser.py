@@ -20,7 +20,7 @@ from nlp.corrections import apply_corrections
 from nlp.dates import find_dates
 from nlp.investment import extract_investment, extract_progress
 from nlp.issues import extract_issues
-from nlp.lexicon import DOMAIN_WORDS, SOUND_WORDS
+from nlp.lexicon import DOMAIN_WORDS, GENERIC_NAME_WORDS, SOUND_WORDS
 from nlp.milestones import extract_events, milestone_spans
 from nlp.normalize import normalize, standard_speech
 from nlp.numbers import plain_numerals
@@ -71,6 +71,7 @@ _TERSE_FILLER = re.compile(r"\s+|那个|这个(?![月季星礼周])|就是说?|�
 _POLITE = re.compile(r"[，,。.！!\s]*(?:谢谢|请知悉|特此报告|汇报完毕|报告完毕)[。.！!\s]*$"
                      r"|^\s*(?:领导好|各位领导好|您好|你好)[，,！!\s]*")
 _TERSE_STRIP = " \t\n。.！!，,~～、"
+_PART_OF_NAME = re.compile(r"[段侧]")
 _CODE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{1,3}\d{2,6}(?![A-Za-z0-9])")
 # A letter then a digit: in every code, and found at C speed (_CODE, opening with a
 # lookbehind, is tried at every character).
@@ -223,6 +224,11 @@ class Parser:
         mentions = _unknown_projects(work, self._with_codes(work, mentions))
         own = self.sender_projects(sender)
         mentions = [_stated(work, self._tie_break(m, own)) for m in mentions]
+        if len(mentions) > 1 and any(m.weak for m in mentions) and any(
+                not m.weak for m in mentions):
+            # 项目配套道路…: "the project's" and generic words (配套) do not name a second
+            # project in a message that has named its project plainly.
+            mentions = [m for m in mentions if not m.weak or not self._the_project(work, m)]
         clauses = clause_spans(work)
         doubt = _Doubts(clauses, slips, inferred)
         dates = find_dates(work, sent)
@@ -315,9 +321,16 @@ class Parser:
                         g.doubts["progress", 0] = why
         for iss in issues:
             subject_start, subject_end = _subject(work, iss.start, iss.end, mentions)
-            text_start = subject_end if subject_end > iss.start else iss.start
-            issue = Issue(iss.category, _without_name(work, text_start, iss.end, mentions)
-                          or iss.text)
+            if iss.head is not None and not any(m.start == subject_start and not m.weak
+                                                for m in mentions):
+                # 存在问题：二期扩建用地…: no full name after the label, so the label's owner.
+                subject_start = subject_end = iss.head
+                said = iss.text
+            elif subject_end > iss.start and not _PART_OF_NAME.match(work, subject_end):
+                said = _without_name(work, subject_end, iss.end, mentions)
+            else:
+                said = _without_name(work, iss.start, iss.end, mentions)
+            issue = Issue(iss.category, said or iss.text)
             why = doubt.of(iss.start, iss.end)
             for g in owner(subject_start):
                 if why is not None:
@@ -350,6 +363,12 @@ class Parser:
             if not any(c.codes[0] in m.codes or len(m.codes) == 1 for m in near):
                 merged.append(c)
         return sorted(merged, key=lambda m: m.start)
+
+    def _the_project(self, text: str, m: Mention) -> bool:
+        """Whether a fragment opens with 项目 (the project) and holds only generic words."""
+        if not text.startswith(("项目", "工程"), m.start):
+            return False
+        return all(w in GENERIC_NAME_WORDS for w, _s, _e in self._tokens(text[m.start:m.end]))
 
     @staticmethod
     def _tie_break(m: Mention, own: tuple[str, ...]) -> Mention:
@@ -472,7 +491,8 @@ def _without_name(text: str, start: int, end: int, mentions: Sequence[Mention]) 
     """An issue's clause without the project name it opens with (the update says whose)."""
     for m in mentions:
         if m.start <= start < m.end or (start <= m.start < end and not text[start:m.start].strip()):
-            start = m.end
+            if not _PART_OF_NAME.match(text, m.end):  # 新塘西路段…: the name says where
+                start = m.end
             break
     return text[start:end].strip(" \t的：:，,、").strip()
 

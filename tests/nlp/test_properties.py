@@ -34,6 +34,8 @@ _PLANS = st.sampled_from([
     "计划{d}{m}", "预计{d}{m}", "争取{d}完成{m}", "力争{d}{m}", "{d}前完成{m}", "确保{d}前{m}",
     "预计{d}完成{m}", "计划于{d}{m}", "准备{d}{m}", "打算{d}{m}", "将于{d}{m}", "拟{d}{m}",
     "有望{d}{m}", "目标是{d}{m}", "{d}之前要{m}", "推迟到{d}{m}", "下一步{m}",
+    # a report's plan section, opening a line or a sentence after what was done
+    "周报\n下周计划：\n1、{d}{m}", "本周完成钢结构吊装。下周计划：{d}{m}", "本周能完成{m}",
 ])
 _NO_PROBLEM = st.sampled_from([
     "没问题", "没有问题", "一切顺利", "一切正常", "进展顺利", "暂无困难", "无需协调事项",
