@@ -73,3 +73,12 @@ def test_spoken_investment(parser: Parser, text: str, items: list[tuple[str, int
 def test_a_bare_not_yet_is_about_the_verb_after_it(parser: Parser) -> None:
     # the road is where; 拆 (demolition) is what is not done
     assert [i["category"] for i in one(parser, "钢铁城进场道路那块还没拆完")["issues"]] == ["land"]
+
+
+@pytest.mark.parametrize("text", [
+    "跟上个礼拜一样，冇得变化", "这个星期莫得新情况", "我们那边一切正常，莫得问题",
+])
+def test_a_terse_reply_in_dialect_from_a_one_project_contact(parser: Parser, text: str) -> None:
+    [u] = parser.parse(text, sender="冯军", sent=SENT).to_json()["updates"]
+    assert (u["project"], u["events"], u["issues"]) == ("P007", [], [])
+    assert parser.parse(text, sender=None, sent=SENT).updates == []
