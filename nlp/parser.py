@@ -404,6 +404,8 @@ def _respectively(
 _NEW_PROJECT = re.compile(
     r"新(?:引进|招引|签约|落地|入驻|谋划)的?(?P<name>[\u4e00-\u9fffA-Za-z0-9]{2,14}?)"
     r"(?:项目|工程)")
+# 新落地的两个项目, 新引进的一批项目: how many, not a name.
+_COUNT = re.compile(r"[\d一二两三四五六七八九十几多数]*[个批家些]|重点|产业|招商|工业")
 # One name, written as one run of characters ending in 项目/工程 (中车电机风电事业部技改项目).
 _NAME_RUN = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]{4,24}?(?:项目|工程)")
 
@@ -419,7 +421,8 @@ def _unknown_projects(text: str, mentions: list[Mention]) -> list[Mention]:
     if "新" in text:
         for m in _NEW_PROJECT.finditer(text):
             s, e = m.start("name"), m.end()
-            if not any(x.start < e and s < x.end for x in mentions):
+            if not _COUNT.match(m["name"]) and not any(x.start < e and s < x.end
+                                                        for x in mentions):
                 found.append(Mention(s, e, (), weak=True))
     if len(mentions) >= 2:
         for m in _NAME_RUN.finditer(text):

@@ -85,3 +85,8 @@ def test_one_name_made_of_two_projects_words_is_neither(parser: Parser) -> None:
     # Two names joined by 和 are two projects.
     assert [p for p, _e, _i in projects_and_facts(
         parser, "清水塘大桥和雪峰岭学校项目本月均已开工")] == ["P010", "P032"]
+
+
+def test_new_projects_counted_are_no_name(parser: Parser) -> None:
+    assert projects_and_facts(parser, "清水塘大桥新落地的两个项目昨天已开工") == [
+        ("P010", [("started", "done")], [])]
