@@ -195,7 +195,8 @@ def _yearless(m: re.Match[str]) -> bool:
     if m["q"]:
         return not m["qthis"] and not m["q"].startswith(("今年", "明年"))
     if m["half"]:
-        return not m["hy"]
+        # 下半年 is this year's second half: said in spring it lies ahead, not last year
+        return not m["hy"] and m["hh"] == "上"
     return False
 
 

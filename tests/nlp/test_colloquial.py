@@ -82,3 +82,14 @@ def test_a_terse_reply_in_dialect_from_a_one_project_contact(parser: Parser, tex
     [u] = parser.parse(text, sender="冯军", sent=SENT).to_json()["updates"]
     assert (u["project"], u["events"], u["issues"]) == ("P007", [], [])
     assert parser.parse(text, sender=None, sent=SENT).updates == []
+
+
+@pytest.mark.parametrize(("text", "sent", "event"), [
+    ("钢铁城下半年投产", dt.date(2023, 3, 8), ("operating", "planned", "2023-12-31")),
+    ("钢铁城五月底封顶要推到七月份", dt.date(2023, 5, 10), ("topped_out", "planned", "2023-07-31")),
+    ("钢铁城竣工怕是要拖到年底", dt.date(2023, 5, 10), ("completed", "planned", "2023-12-31")),
+])
+def test_spoken_dates(parser: Parser, text: str, sent: dt.date,
+                      event: tuple[str, str, str]) -> None:
+    [u] = parser.parse(text, sender=None, sent=sent).to_json()["updates"]
+    assert [(e["milestone"], e["status"], e["date"]) for e in u["events"]] == [event]
