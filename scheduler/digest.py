@@ -444,16 +444,17 @@ async def _load(
         select(Alert.id, Alert.kind, Alert.subject, Alert.level, Alert.project_id,
                Alert.state, Alert.opened_at, Alert.level_changed_at, Alert.closed_at,
                Milestone.code.label("milestone_code"), Milestone.planned_date,
-               CoordinationIssue.text.label("issue_text"))
+               CoordinationIssue.text.label("issue_text"), Person.name.label("reporter"))
         .outerjoin(Milestone, Milestone.id == Alert.milestone_id)
         .outerjoin(CoordinationIssue, CoordinationIssue.id == Alert.issue_id)
+        .outerjoin(Person, Person.id == Alert.person_id)
         .where(Alert.project_id.is_not(None), *_within(Alert.project_id, only),
                or_(Alert.opened_at > since, Alert.level_changed_at > since,
                    Alert.closed_at > since))
         .order_by(Alert.id)
     )):
         data.alerts[a.project_id].append(
-            (a, AlertLine(a.level, data.name(a.project_id), describe(a))))
+            (a, AlertLine(a.level, data.name(a.project_id), describe(a, a.reporter))))
 
     for i in await conn.execute(
         select(CoordinationIssue.project_id, CoordinationIssue.text, CoordinationIssue.deadline)

@@ -26,15 +26,17 @@ def _chunks(seq: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield seq[i:i + size]
 
 
-def describe(a: Any) -> str:
-    """What an alert is about, in plain text."""
+def describe(a: Any, reporter: str | None = None) -> str:
+    """What an alert is about, in plain text; `reporter` names who owes a missing report
+    (a digest lists each contact's alert on its own line: without the name they repeat)."""
     if a.kind == MILESTONE:
         planned = messages.fmt_date(a.planned_date) if a.planned_date else "未定"
         return f"{milestone_label(a.milestone_code)}节点逾期（计划{planned}完成）"
     if a.kind == ISSUE:
         text = " ".join((a.issue_text or "").split())
         return f"交办件超期未办结：{text[:60]}"
-    return f"{period_words(a.subject.rsplit(':', 1)[-1])}进度未报送"
+    missing = f"{period_words(a.subject.rsplit(':', 1)[-1])}进度未报送"
+    return f"{missing}（{reporter}）" if reporter else missing
 
 
 @dataclass

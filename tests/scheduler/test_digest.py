@@ -284,6 +284,8 @@ async def test_each_batch_renders_as_from_the_whole_ledger(session) -> None:
     assert all("新增预警" in t for t in texts.values())  # the sweep's alerts are in each
     assert all("未报送进度" in t for t in texts.values())
     assert "全区 32 个项目" in texts[ids["杨国栋"]]
+    for name in ("陈晨", "王磊"):  # each contact's missing report on a line of its own, named
+        assert f"· 🟡 硬质材料产业园：2023年第21周进度未报送（{name}）" in texts[ids["许文涛"]]
 
     assert await render_rows(session, settings, CAL, rows) == expected  # one batch
     for r in rows:  # each alone: read for that recipient's projects only
