@@ -7,7 +7,8 @@ PostgreSQL uses GONGJIAN_BENCH_DATABASE_URL or GONGJIAN_TEST_DATABASE_URL (a thr
 database is created and dropped); SQLite a file in a temporary folder. For each size it times
 the first full sweep (opens every overdue alert and queues its notices), a second sweep at
 the same instant (steady state: nothing new), a sweep the next working day (escalations and
-repeats) and one round of digest queueing, each on a fresh database `--repeats` times, and
+repeats), one round of digest queueing and the rendering of those digests as delivery does
+it (rounds of 500 rows, pictures left out), each on a fresh database `--repeats` times, and
 prints min / median / max per step; the last line is the growth ratio 2,000 → 20,000 of
 the medians.
 Target: ≤ 1 s per sweep on PostgreSQL at 20,000 projects, linear growth.
@@ -31,11 +32,12 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from throwaway import pg_database  # bench/throwaway.py
 
 from bot.config import Settings, load_settings
+from scheduler.delivery import _Claimed, render_notices
 from scheduler.digest import queue_digests
 from scheduler.sweep import run_sweep
 from scheduler.workdays import WorkCalendar
@@ -43,6 +45,7 @@ from storage.db import make_engine, make_sessionmaker
 from storage.models import (
     Address,
     Milestone,
+    Outbox,
     Person,
     Project,
     ProjectRole,
@@ -50,6 +53,7 @@ from storage.models import (
     Role,
 )
 from storage.schema import upgrade
+from storage.states import OutboxKind
 
 CST = dt.timezone(dt.timedelta(hours=8))
 NOW = dt.datetime(2023, 6, 1, 8, 30, tzinfo=CST).astimezone(dt.UTC)  # Thursday
@@ -61,6 +65,7 @@ OVERDUE_SHARE = 0.10  # of milestones: planned in the past, not done
 DONE_SHARE = 0.40
 REPORTED_SHARE = 0.80  # of contacts: reported in the current window
 CHUNK = 5000
+ROUND = 500  # rows a delivery round claims (scheduler.delivery.deliver_due's max_rows)
 
 
 async def _bulk(session: AsyncSession, model: Any, rows: list[dict[str, Any]]) -> None:
@@ -177,6 +182,18 @@ async def bench_one(
             await s.commit()
             return added
 
+    async def render() -> int:
+        """What delivery then does with the digest rows: render them, a round at a time."""
+        async with sf() as s:
+            rows = [_Claimed.of(r) for r in (await s.scalars(
+                select(Outbox).where(Outbox.kind == OutboxKind.DIGEST).order_by(Outbox.id)
+            )).all()]
+            done = 0
+            for i in range(0, len(rows), ROUND):
+                done += len(await render_notices(s, settings, calendar, rows[i:i + ROUND],
+                                                 pictures=False))
+            return done
+
     first, r1 = await timed(f"first sweep {n}", lambda: sweep(NOW), profile)
     steady, _ = await timed(f"steady sweep {n}", lambda: sweep(NOW), profile)
     nxt, _ = await timed(f"next-day sweep {n}", lambda: sweep(NEXT_DAY), profile)
@@ -184,7 +201,9 @@ async def bench_one(
     shown = ""
     if digests_too:
         out["digests"], added = await timed(f"digests {n}", digests, profile)
-        shown = f" | digests {out['digests']:6.3f}s ({added} queued)"
+        out["rendered"], shown_n = await timed(f"digests rendered {n}", render, profile)
+        shown = (f" | digests {out['digests']:6.3f}s ({added} queued) | rendered at delivery "
+                 f"{out['rendered']:6.3f}s ({shown_n})")
     print(f"  {n:>6} projects: generate {gen:6.2f}s | first sweep {first:6.3f}s "
           f"(opened {r1.opened}, queued {r1.queued}) | steady {steady:6.3f}s | "
           f"next day {nxt:6.3f}s{shown}", flush=True)
