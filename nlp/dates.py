@@ -49,7 +49,7 @@ _DATE = re.compile(
     rf"|(?P<q>(?:今年|明年)?(?:第?(?P<qn>[一二三四1-4])|(?P<qthis>本|这个|当))季度)"
     rf"|(?P<half>(?P<hy>今年|明年)?(?P<hh>上|下)半年)"
     rf"|(?P<ye>(?P<yey>今年|明年|20\d\d\s*年)?(?:年底|年末|年内|年前|底))"
-    rf"|(?P<ny>明年)"
+    rf"|(?P<ny>明年|去年)"
     rf"|(?P<hol>国庆节?|五一|劳动节))"
 )
 
@@ -105,7 +105,7 @@ def _resolve(m: re.Match[str], sent: dt.date) -> dt.date | None:
             year += 1
         elif m["yr"] == "去年":
             year -= 1
-        elif m["yr"]:
+        elif m["yr"] and m["yr"] != "今年":
             year = int(m["yr"][:4].translate(_CN_DIGITS))
         mon = m["mon"]
         if mon in ("本月", "这个月", "当月"):
@@ -169,8 +169,8 @@ def _resolve(m: re.Match[str], sent: dt.date) -> dt.date | None:
         elif m["yey"] and m["yey"][0].isdigit():
             year = int(m["yey"][:4])  # 2021年底
         return dt.date(year, 12, 31)
-    if m["ny"]:
-        return dt.date(year + 1, 12, 31)
+    if m["ny"]:  # the year as a period: its last day
+        return dt.date(year + (1 if m["ny"] == "明年" else -1), 12, 31)
     if m["hol"]:
         return dt.date(year, 10, 1) if m["hol"].startswith("国庆") else dt.date(year, 5, 1)
     return None

@@ -14,7 +14,7 @@ from nlp.numbers import Span, find_money, find_percents
 
 # (年度累计2.4亿元 and 累计：16.9亿元 in a report form are completed figures too.)
 _DONE = re.compile(
-    r"完成|累计投资|已投资|已投入|累计投入|实际投资|完成额|年度累计|累计\s*[:：]?\s*$"
+    r"完成|累计投资|已投资|已投入|累计投入|实际投资|完成额|年度累计|累计(?:有|达到?)?\s*[:：]?\s*$"
     # said on the phone: 这个月投了八百万
     r"|投了|投进去了?|投入了"
     # 本月投资：1800万 (a form's label); 本月1.4亿，累计21亿 (a scope word alone before it)

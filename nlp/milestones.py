@@ -27,7 +27,11 @@ _MILESTONE = re.compile(
     r"|施工(?:单位|队伍?|方)[^，,。；;]{0,8}?进场(?!施工)"
     r"|[开动](?:的|了|过|不了|不成)工)"
     r"|(?P<permit>施工许可证?|四证齐全|施工证)"
-    r"|(?P<land>摘牌|拿地|取得土地|土地出让|供地|土地证|(?<![土场])[地牌](?:已经?|也)?摘[的了过])"
+    r"|(?P<land>摘牌|拿地|取得土地|土地出让|供地|土地证|(?<![土场])[地牌](?:已经?|也)?摘[的了过]"
+    # split in speech: 地还没拿到, 二期的地前天拿到了, 地是上个月拿的 (the land opens the clause
+    # or follows 的: 工地, 基地 and 用地 are other things)
+    r"|(?:(?<=的)|^)地[^，,。；;]{0,6}?拿(?:到|下|[了的](?![钱款]))"
+    r")"
     r"|(?P<signed>签约(?![率户人数])|(?:投资|合作)协议(?=[^，,。；;]{0,6}?签[的了过好])|签[订署](?:了)?(?:投资|合作|项目)?(?:协议|合同)?|签[的了过]约)"
     # (开学, 开馆: a school or a venue opening, said as the end of its statement; not the time
     # of something else: 开学前, 开学用得上)
@@ -196,6 +200,9 @@ def milestone_spans(text: str, start: int, end: int) -> list[tuple[int, int, str
         if _AS_TIME.match(after) and not _HAS_DIGIT_DATE.search(clause, m.end()):
             continue
         if _said_of_works(clause, m.start(), kind):
+            continue
+        if kind == "land" and m.group().startswith("地") and len(m.group()) > 2:
+            out.append((start + m.end() - 2, start + m.end(), kind))  # 地…拿到: status between
             continue
         if kind == "started" and m.group().startswith("施工") and m.group().endswith("进场"):
             out.append((start + m.end() - 2, start + m.end(), kind))  # 施工单位9月18日进场

@@ -93,3 +93,22 @@ def test_spoken_dates(parser: Parser, text: str, sent: dt.date,
                       event: tuple[str, str, str]) -> None:
     [u] = parser.parse(text, sender=None, sent=sent).to_json()["updates"]
     assert [(e["milestone"], e["status"], e["date"]) for e in u["events"]] == [event]
+
+
+@pytest.mark.parametrize(("text", "events"), [
+    ("钢铁城今年一月主体封顶了", [("topped_out", "done", "2023-01-31")]),
+    ("钢铁城去年就开工了", [("started", "done", "2022-12-31")]),
+    ("钢铁城的地还冇拿到", [("land", "not_done", None)]),
+    ("钢铁城的地昨天拿到了", [("land", "done", "2023-05-09")]),
+    ("钢铁城工地拿到了一批钢材", []),
+])
+def test_years_and_split_land_said_on_the_phone(parser: Parser, text: str,
+                                                events: list[tuple[str, str, str | None]]) -> None:
+    assert [(e["milestone"], e["status"], e["date"]) for e in one(parser, text)["events"]] == events
+
+
+def test_cumulative_said_with_you_and_a_project_put_on_hold(parser: Parser) -> None:
+    u = one(parser, "钢铁城开工以来累计有3.5个亿了")
+    assert [(i["scope"], i["wan_yuan"]) for i in u["investment"]] == [("cumulative", 35000)]
+    assert [i["category"] for i in one(parser, "钢铁城企业要重新评估，项目暂时缓一缓")["issues"]] \
+        == ["other"]
