@@ -7,7 +7,8 @@ offsets are taken):
   of the same kind in the clause before (a unit or 百分之 the correction leaves out is kept);
 - it names what it corrects (进场是今天, 累计是八个亿): the same, within that clause;
 - it is a whole clause (是明天开工, 是三一硅能): it replaces the clause before, keeping a project
-  name that clause opened with unless the correction names one itself.
+  name that clause opened with unless the correction names one itself;
+- "不是A，是B": only B is said.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ _MARK = re.compile(
     r"(?:[，,]?\s*(?:不对|(?:我|刚才)?(?:说|讲|报|搞|写)错了))?"
     r"(?=[，,：:\s]|是|应该)[，,：:\s]*(?:应该是|应该|是)?\s*"
 )
+# 说错了，不是四月初，是四月底 / 不是资金的事，是手续: the "not" part records nothing.
+_NOT_BUT = re.compile(
+    r"(?:(?:我|刚才)?(?:说|讲|报|搞|写)错了[，,]\s*)?(?<![是可要还并也就都])不是(?P<no>[^，,。；;！!？?\n]{1,12})"
+    r"[，,]\s*而?是(?P<yes>[^，,。；;！!？?\n]+)")
 _BOUNDARY = re.compile(r"[，,。；;！!？?\n]")
 _CN = "零〇一二两三四五六七八九十百千"
 # A figure: 百分之 and a unit are parts the correction may leave out (不对，五十八).
@@ -78,6 +83,9 @@ def _substitute(clause: str, fix: str) -> str | None:
 def apply_corrections(text: str, names: Callable[[str], Sequence[tuple[int, int]]]) -> str:
     """`text` as meant: each retraction and the value or clause it retracts removed.
     `names` gives the spans of project names in a piece of text."""
+    if "不是" in text:
+        # 不是下周封顶，是9月底: the value put into what it corrects (9月底封顶)
+        text = _NOT_BUT.sub(lambda m: _substitute(m["no"], m["yes"]) or m["yes"], text)
     if "错" not in text and "不对" not in text:
         return text
     pos = 0

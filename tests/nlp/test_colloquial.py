@@ -112,3 +112,8 @@ def test_cumulative_said_with_you_and_a_project_put_on_hold(parser: Parser) -> N
     assert [(i["scope"], i["wan_yuan"]) for i in u["investment"]] == [("cumulative", 35000)]
     assert [i["category"] for i in one(parser, "钢铁城企业要重新评估，项目暂时缓一缓")["issues"]] \
         == ["other"]
+
+
+def test_people_who_cannot_come_are_an_issue(parser: Parser) -> None:
+    assert [i["category"] for i in one(parser, "钢铁城调试推迟，厂家的技术人员过不来")["issues"]] \
+        == ["other"]

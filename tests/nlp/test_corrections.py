@@ -54,3 +54,10 @@ def test_a_corrected_project_gets_the_update_alone(parser: Parser) -> None:
 ])
 def test_text_without_a_retraction_is_left_alone(text: str) -> None:
     assert apply_corrections(text, lambda s: []) == text
+
+
+def test_not_this_but_that(parser: Parser) -> None:
+    [u] = updates(parser, "钢铁城不是下周三封顶，是下周五，之前报错了")
+    assert [(e["milestone"], e["status"], e["date"]) for e in u["events"]] == [
+        ("topped_out", "planned", "2023-05-19")]
+    assert apply_corrections("能不能下周，是不是要等", lambda s: []) == "能不能下周，是不是要等"
