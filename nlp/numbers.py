@@ -18,6 +18,10 @@ CN_NUM = "零〇○一二两三四五六七八九十百千万亿"
 _CN_NUMERAL = f"(?<![{CN_NUM}])[{CN_NUM}]+(?:点[零〇○一二三四五六七八九]+[万亿]?)?"
 # 1,200 (a thousands comma, as Excel writes) or 1200 or 1.2
 _AR_NUMERAL = r"(?<![\d.,])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+# Patterns whose branches open with lookbehinds are tried branch by branch at every character;
+# a lookahead for the characters a match can start with (a digit or a Chinese numeral: every
+# branch opens with one) turns most characters away at once. Speed only: same matches.
+_NUMERAL_AHEAD = rf"(?=[\d{CN_NUM}])"
 
 
 # Financial numerals (大写: 壹贰叁…佰仟), as in contracts and payment forms. Rewritten to the
@@ -93,6 +97,7 @@ class Span:
 # 万/亿 followed by another unit counts things, not money (5万吨, 25万台套, 3万平方米).
 _NOT_MONEY = r"(?![吨台套平方千瓦人户亩辆件米片只头株kKmM㎡次])"
 _MONEY = re.compile(
+    rf"{_NUMERAL_AHEAD}(?:"
     # 两亿三, 3亿5, 一万五: a last digit after the unit counts the next unit down (2.3亿).
     rf"(?P<f>(?<![{CN_NUM}])[{CN_NUM}]*[一二两三四五六七八九十][亿万][一二两三四五六七八九])"
     rf"(?![{CN_NUM}点\d])"
@@ -101,12 +106,13 @@ _MONEY = re.compile(
     rf"|(?P<c>{_CN_NUMERAL})(?:个)?(?P<cu>亿|万)?元"
     rf"|(?P<d>{_CN_NUMERAL})个?(?P<du>亿|万){_NOT_MONEY}"
     rf"|(?P<e>{_AR_NUMERAL})\s*元"
+    ")"
 )
 
 
 # Arabic digits with Chinese units inside: 3千万, 2千5百万, 1亿2千万, 2亿3000万, 4亿5千万.
 _MIXED_MONEY = re.compile(
-    rf"(?<![\d.,{CN_NUM}])\d+(?:\.\d+)?"
+    rf"(?=\d)(?<![\d.,{CN_NUM}])\d+(?:\.\d+)?"
     rf"(?:[千百十][\d{CN_NUM}]*万|亿[\d{CN_NUM}]*[\d千百十][\d{CN_NUM}]*万)"
     rf"(?:元|{_NOT_MONEY})"
 )
@@ -204,6 +210,8 @@ def plain(value: Decimal) -> Decimal:
 _FRACTION = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8,
              "九": 9, "十": 10}
 _PERCENT = re.compile(
+    # (The lookahead: what a share can start with, as _NUMERAL_AHEAD.)
+    rf"(?=[\d百一二两三四五六七八九十过])(?:"
     rf"(?P<a>{_AR_NUMERAL})\s*%"
     # A digit left unsaid (百分之九十几, 一半多) gives no figure.
     rf"|百分之(?P<b>{_AR_NUMERAL}|[{CN_NUM}点]+)(?![几{CN_NUM}点\d])"
@@ -211,7 +219,7 @@ _PERCENT = re.compile(
     r"|(?P<c>[一二两三四五六七八九十])成(?P<c2>[一二三四五六七八九](?=[^\u4e00-\u9fff]|$|左右|了|啦|的|多))?"
     r"(?![本员果交立绩功熟])"
     r"|(?P<h>一半|过半)(?!多)"
-    r"|(?P<n>[一二三四五六七八九十])分之(?P<m>[一二三四五六七八九])"
+    r"|(?P<n>[一二三四五六七八九十])分之(?P<m>[一二三四五六七八九]))"
 )
 
 
