@@ -20,7 +20,8 @@ _CN_NUMERAL = f"(?<![{CN_NUM}])[{CN_NUM}]+(?:点[零〇○一二三四五六七�
 _AR_NUMERAL = r"(?<![\d.,])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 # Patterns whose branches open with lookbehinds are tried branch by branch at every character;
 # a lookahead for the characters a match can start with (a digit or a Chinese numeral: every
-# branch opens with one) turns most characters away at once. Speed only: same matches.
+# branch opens with one) turns most characters away at once. Speed only: same matches (a branch
+# opening with another character must add it; tests/nlp/test_speed_guards.py checks).
 _NUMERAL_AHEAD = rf"(?=[\d{CN_NUM}])"
 
 
@@ -210,8 +211,9 @@ def plain(value: Decimal) -> Decimal:
 _FRACTION = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8,
              "九": 9, "十": 10}
 _PERCENT = re.compile(
-    # (The lookahead: what a share can start with, as _NUMERAL_AHEAD.)
-    rf"(?=[\d百一二两三四五六七八九十过])(?:"
+    # (The lookahead, as _NUMERAL_AHEAD: a share starts with a numeral or 过半. A branch
+    # starting otherwise must add its character: tests/nlp/test_speed_guards.py checks.)
+    rf"(?=[\d{CN_NUM}过])(?:"
     rf"(?P<a>{_AR_NUMERAL})\s*%"
     # A digit left unsaid (百分之九十几, 一半多) gives no figure.
     rf"|百分之(?P<b>{_AR_NUMERAL}|[{CN_NUM}点]+)(?![几{CN_NUM}点\d])"
