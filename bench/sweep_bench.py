@@ -8,7 +8,10 @@ database is created and dropped); SQLite a file in a temporary folder. For each 
 the first full sweep (opens every overdue alert and queues its notices), a second sweep at
 the same instant (steady state: nothing new), a sweep the next working day (escalations and
 repeats), one round of digest queueing and the rendering of those digests as delivery does
-it (rounds of 500 rows, pictures left out), each on a fresh database `--repeats` times, and
+it (rounds of 500 rows, pictures left out); after each notifying sweep, apart, the fan-out
+delivery does (each alert notice to its recipients' outbox rows, scheduler.fanout, in
+delivery's batches) — between the days every row counts as sent, as delivery would have
+sent them. Each on a fresh database `--repeats` times; it
 prints min / median / max per step; the last line is the growth ratio 2,000 → 20,000 of
 the medians.
 Target: ≤ 1 s per sweep on PostgreSQL at 20,000 projects, linear growth.
@@ -39,6 +42,7 @@ from throwaway import pg_database  # bench/throwaway.py
 from bot.config import Settings, load_settings
 from scheduler.delivery import _Claimed, render_notices
 from scheduler.digest import queue_digests
+from scheduler.fanout import fan_out
 from scheduler.sweep import run_sweep
 from scheduler.workdays import WorkCalendar
 from storage.db import make_engine, make_sessionmaker
@@ -194,10 +198,30 @@ async def bench_one(
                                                  pictures=False))
             return done
 
+    async def fan_out_all() -> int:
+        batches = 0
+        while True:  # delivery's rounds: one batch per transaction
+            async with sf() as s:
+                if not await fan_out(s, settings):
+                    return batches
+                await s.commit()
+                batches += 1
+
+    async def delivered() -> None:  # untimed: by the next day delivery has sent them
+        async with sf() as s:
+            await s.execute(text("UPDATE outbox SET state = 'sent' WHERE state = 'pending'"))
+            await s.commit()
+
     first, r1 = await timed(f"first sweep {n}", lambda: sweep(NOW), profile)
+    fan1, _ = await timed(f"fan-out after the first sweep {n}", fan_out_all, profile)
+    await delivered()
     steady, _ = await timed(f"steady sweep {n}", lambda: sweep(NOW), profile)
     nxt, _ = await timed(f"next-day sweep {n}", lambda: sweep(NEXT_DAY), profile)
-    out = {"first": first, "steady": steady, "next_day": nxt}
+    fan2, _ = await timed(f"fan-out after the next-day sweep {n}", fan_out_all, profile)
+    async with sf() as s:
+        queued = (await s.execute(text("SELECT count(*) FROM outbox"))).scalar()
+    out = {"first": first, "fan_out_1": fan1, "steady": steady, "next_day": nxt,
+           "fan_out_2": fan2}
     shown = ""
     if digests_too:
         out["digests"], added = await timed(f"digests {n}", digests, profile)
@@ -205,8 +229,9 @@ async def bench_one(
         shown = (f" | digests {out['digests']:6.3f}s ({added} queued) | rendered at delivery "
                  f"{out['rendered']:6.3f}s ({shown_n})")
     print(f"  {n:>6} projects: generate {gen:6.2f}s | first sweep {first:6.3f}s "
-          f"(opened {r1.opened}, queued {r1.queued}) | steady {steady:6.3f}s | "
-          f"next day {nxt:6.3f}s{shown}", flush=True)
+          f"(opened {r1.opened}, {r1.queued} notices) | fan-out {fan1:6.3f}s | steady "
+          f"{steady:6.3f}s | next day {nxt:6.3f}s | fan-out {fan2:6.3f}s ({queued} outbox rows "
+          f"in all){shown}", flush=True)
     return out
 
 

@@ -44,7 +44,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from scheduler import alert_notices, digest, replies
+from scheduler import alert_notices, digest, fanout, replies
 from scheduler.channel import Channel, Failed, RetryAfter, SendResult, Sent, Unreachable
 from scheduler.digest_chart import chart_rows
 from scheduler.leader_digest import CHART, Pictures, session_loader
@@ -88,6 +88,7 @@ class Preview:
 
 @dataclass
 class DeliveryResult:
+    fanned_out: int = 0  # alert notices turned into outbox rows (scheduler.fanout)
     claimed: int = 0
     sent: int = 0
     retried: int = 0  # back to pending with a later next_attempt_at
@@ -101,6 +102,7 @@ class DeliveryResult:
     failures: list[Failure] = field(default_factory=list)  # rows marked failed this round
 
     def merge(self, other: DeliveryResult) -> None:
+        self.fanned_out += other.fanned_out
         self.claimed += other.claimed
         self.sent += other.sent
         self.retried += other.retried
@@ -393,8 +395,10 @@ async def preview_due(
     *,
     max_rows: int = 1000,
 ) -> list[Preview]:
-    """The rows a delivery at `now` would send (quiet hours applied); writes nothing."""
+    """The rows a delivery at `now` would send (quiet hours applied). Writes only in the
+    session's transaction (the queued alert notices, fanned out): the caller rolls back."""
     urgent_only = _quiet_opening(now, settings, calendar) is not None
+    await fanout.fan_out_all(session, settings)  # the caller does not commit
     rows = [_Claimed(*r) for r in (await session.execute(
         select(*_COLUMNS)
         .where(_due(now, urgent_only=urgent_only))
@@ -448,14 +452,17 @@ async def deliver_due(
     send_timeout: float = SEND_TIMEOUT,
     round_budget: float = ROUND_BUDGET,
 ) -> DeliveryResult:
-    """One delivery round at `now`: hold what quiet hours hold, claim up to `max_rows` due
-    rows, render and send them (addresses in parallel, each address in queue order), mark
-    each. `clock` is the real time for leases (default: `now`, for rounds at a fixed
-    instant); the round's budget and each send's timeout are wall-clock seconds."""
+    """One delivery round at `now`: fan out a batch of alert notices (scheduler.fanout),
+    hold what quiet hours hold, claim up to `max_rows` due rows, render and send them
+    (addresses in parallel, each address in queue order), mark each. `clock` is the real
+    time for leases (default: `now`, for rounds at a fixed instant); the round's budget and
+    each send's timeout are wall-clock seconds."""
     result = DeliveryResult()
     real_clock = clock or (lambda: now)
     opening = _quiet_opening(now, settings, calendar)
     async with session_factory() as session:
+        # the sweep's alert notices become outbox rows first (quiet hours then hold them)
+        result.fanned_out = await fanout.fan_out(session, settings)
         if opening is not None:
             result.held = await _hold_for_quiet_hours(session, now, opening)
         rows = await _claim(session, now, instance, max_rows, urgent_only=opening is not None)
@@ -597,7 +604,7 @@ async def delivery_loop(
         try:
             res = await deliver_due(session_factory, channels, settings, calendar, clock(),
                                     instance=instance, max_rows=max_rows, clock=clock)
-            claimed = res.claimed
+            claimed = res.claimed + res.fanned_out
         except asyncio.CancelledError:
             raise
         except Exception:

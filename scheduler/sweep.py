@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
-    Integer,
     String,
     and_,
     case,
@@ -28,17 +27,15 @@ from sqlalchemy import (
     null,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from bot.config import Settings
 from scheduler import alert_notices, alert_sets, cycle, messages, policy
-from scheduler.alert_sets import concat, in_ids, json_object, true_where
+from scheduler.alert_sets import concat, in_ids, json_object
 from scheduler.notice import to_json
-from scheduler.outbox import Draft, dialect_insert, notice_key, write
+from scheduler.outbox import Draft, notice_key, write
 from scheduler.overdue import (
     ISSUE,
     MILESTONE,
@@ -47,11 +44,12 @@ from scheduler.overdue import (
 )
 from scheduler.recipients import Directory
 from scheduler.workdays import WorkCalendar
-from storage.addresses import Reach, push_addresses
+from storage.addresses import Reach
 from storage.labels import milestone_label
 from storage.models import (
     Address,
     Alert,
+    AlertNotice,
     AuditLog,
     CoordinationIssue,
     Milestone,
@@ -78,7 +76,6 @@ from storage.states import (
 
 log = logging.getLogger(__name__)
 SUPERSEDABLE = (OutboxState.PENDING,)
-REPLAN_AFTER = 5000  # alerts opened in one sweep
 
 
 @dataclass
@@ -87,7 +84,7 @@ class SweepResult:
     escalated: int = 0
     repeated: int = 0
     closed: int = 0
-    queued: int = 0  # alert notices added to the outbox
+    queued: int = 0  # alert notices queued (one per alert; fanned out at delivery)
     reminders: int = 0
     plan_change_requests: int = 0
     superseded: int = 0  # pending notices made moot by a newer level or a closure
@@ -390,49 +387,29 @@ class _Sweep:
     # --- notices -----------------------------------------------------------------------------
 
     async def queue_notices(self) -> None:
-        """One outbox row per (alert, recipient) by INSERT … SELECT over the recipients of
-        the alerts this sweep notified (alert_sets.recipients) and their push addresses;
-        the row says which alert and how (first, repeat, escalated) and the text is rendered
-        at delivery (scheduler.alert_notices)."""
+        """One AlertNotice row per alert this sweep notified (first, repeat, escalated) by
+        INSERT … SELECT; delivery fans each out to its recipients' outbox rows
+        (scheduler.fanout), where texts are rendered too (scheduler.alert_notices)."""
         if not self.notify:
             return
-        if self.dialect == "postgresql" and self.result.opened > REPLAN_AFTER:
-            # Statistics that predate this many new rows make PostgreSQL plan the recipients
-            # join as nested loops (estimating a handful of alerts); ANALYZE sees our rows.
-            await self.session.execute(text("ANALYZE alerts"))
         await self._supersede([i for variant, _, ids in self.notify
                                if variant != alert_notices.FIRST for i in ids])
-        top = await self._top_leader()
         unreached = await self._unreached()
-        reach = push_addresses()
+        top = await self._top_leader() if unreached else None
         day = self.today.isoformat()
-        urgent = [lvl for lvl in policy.LEVELS if policy.urgent(lvl)]
-        table = Outbox.__table__
-        a = aliased(Alert)
         for variant, previous, ids in self.notify:
             wanted = and_(in_ids(Alert.id, ids, self.dialect), Alert.last_notified_at == self.now,
                           Alert.state.in_(OPEN_STATES))
-            r = alert_sets.recipients(wanted, top)
-            extra = {"from": previous} if previous else {}
-            payload = json_object(self.dialect, variant=variant, level=a.level, day=day, **extra)
-            rows = (
-                select(concat(a.subject, "|", a.level, "|", r.c.person_id, f"|{day}"),
-                       literal(OutboxKind.ALERT.value, String), r.c.person_id, reach.c.channel,
-                       reach.c.address, payload, a.id, a.level.in_(urgent),
-                       literal(OutboxState.PENDING.value, String), literal(0, Integer),
-                       self._now(), self._now())
-                .select_from(r.join(a, a.id == r.c.alert_id)
-                             .join(reach, reach.c.person_id == r.c.person_id))
-                .where(true_where())
-            )
             added = await self.session.execute(
-                dialect_insert(self.session)(table).from_select(
-                    ["key", "kind", "person_id", "channel", "address", "payload", "alert_id",
-                     "urgent", "state", "attempts", "next_attempt_at", "created_at"], rows)
-                .on_conflict_do_nothing(index_elements=["key"])
+                insert(AlertNotice.__table__).from_select(
+                    ["alert_id", "variant", "level", "previous", "day", "created_at"],
+                    select(Alert.id, literal(variant, String), Alert.level,
+                           literal(previous, String), literal(day, String), self._now())
+                    .where(wanted).order_by(Alert.id))
             )
             self.result.queued += int(added.rowcount or 0)
             if unreached:
+                r = alert_sets.recipients(wanted, top)
                 for (pid,) in await self.session.execute(
                     select(r.c.person_id).where(r.c.person_id.in_(sorted(unreached)))
                 ):
@@ -448,11 +425,14 @@ class _Sweep:
         return await self.session.scalar(select(Person.id).where(Person.name == top))
 
     async def _unreached(self) -> dict[int, bool]:
-        """People with no push address: person id -> has an address, all unreachable."""
-        reach = push_addresses()
+        """People with no push address: person id -> has an address, all unreachable. (A
+        person has a push address when one of theirs is reachable: push_addresses picks
+        the newest of those.)"""
+        reachable = exists().where(Address.person_id == Person.id,
+                                   Address.unreachable_since.is_(None))
         rows = await self.session.execute(
             select(Person.id, exists().where(Address.person_id == Person.id))
-            .where(~exists(select(reach.c.person_id).where(reach.c.person_id == Person.id)))
+            .where(~reachable)
         )
         return {r[0]: bool(r[1]) for r in rows}
 

@@ -377,6 +377,26 @@ class Outbox(Base):
     sent_at: Mapped[dt.datetime | None]
 
 
+class AlertNotice(Base):
+    """An alert notice the sweep queued (first, repeat or escalated), one row per alert, not
+    yet fanned out: delivery resolves its recipients and writes their outbox rows in
+    batches (scheduler.fanout), deleting the row in the same transaction.
+
+    No foreign key: the row lives seconds, and fan-out joins the alert anyway (a notice
+    whose alert moved on — a newer level or notice, a closure — fans out to nothing).
+    """
+
+    __tablename__ = "alert_notices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(Integer)
+    variant: Mapped[str] = mapped_column(String(16))  # first | repeat | escalated
+    level: Mapped[str] = mapped_column(String(8))  # the alert's level when queued
+    previous: Mapped[str | None] = mapped_column(String(8))  # escalated from
+    day: Mapped[str] = mapped_column(String(10))  # the sweep's local date, ISO
+    created_at: Mapped[dt.datetime]  # the sweep's instant (= the alert's last_notified_at)
+
+
 class InviteToken(Base):
     """A one-time /start token; only its SHA-256 is stored."""
 

@@ -10,7 +10,6 @@ from sqlalchemy import select
 from bot.services.alerts import STALE
 from channels.telegram import TelegramChannel
 from scheduler.delivery import _Claimed, render_notices
-from scheduler.sweep import run_sweep
 from storage.models import (
     Alert,
     AuditLog,
@@ -23,6 +22,7 @@ from storage.models import (
 )
 from tests.bot.conftest import BotHarness
 from tests.outbox_support import shown
+from tests.scheduler.sweep_support import sweep_and_fan_out
 
 D = dt.date
 
@@ -49,7 +49,7 @@ async def _milestone_alert(h: BotHarness) -> tuple[int, int]:
                       planned_date=D(2023, 5, 8))
         s.add(m)
         await s.commit()
-        await run_sweep(s, h.settings, _calendar(h), h.clock())
+        await sweep_and_fan_out(s, h.settings, _calendar(h), h.clock())
         alert_id = await s.scalar(select(Alert.id).where(Alert.milestone_id == m.id))
     assert alert_id is not None
     return m.id, alert_id
@@ -129,7 +129,7 @@ async def test_plan_change_approve_closes_the_alert(harness: BotHarness) -> None
         s.add(change)
         await s.commit()
         change_id = change.id
-        await run_sweep(s, harness.settings, _calendar(harness), harness.clock())
+        await sweep_and_fan_out(s, harness.settings, _calendar(harness), harness.clock())
     msg = await _deliver(harness, f"planchange:{change_id}|", lin)
     assert [b["text"] for b in msg["reply_markup"]["inline_keyboard"][0]] == ["同意", "驳回"]
 
@@ -168,7 +168,7 @@ async def test_plan_change_reject_keeps_the_alert(harness: BotHarness) -> None:
         s.add(change)
         await s.commit()
         change_id = change.id
-        await run_sweep(s, harness.settings, _calendar(harness), harness.clock())
+        await sweep_and_fan_out(s, harness.settings, _calendar(harness), harness.clock())
     msg = await _deliver(harness, f"planchange:{change_id}|", lin)
     answer = await _press(harness, admin, msg, f"pc:{change_id}:reject")
     assert "已驳回" in answer
@@ -198,7 +198,7 @@ async def test_issue_resolved_with_feedback_then_reopened(harness: BotHarness) -
         s.add(issue)
         await s.commit()
         issue_id = issue.id
-        await run_sweep(s, harness.settings, _calendar(harness), harness.clock())
+        await sweep_and_fan_out(s, harness.settings, _calendar(harness), harness.clock())
         alert_id = await s.scalar(select(Alert.id).where(Alert.issue_id == issue_id))
     msg = await _deliver(harness, f"issue:{issue_id}|", lin)
     assert [b["text"] for b in msg["reply_markup"]["inline_keyboard"][0]] == ["已知悉", "已办结"]

@@ -16,10 +16,10 @@ from bot.conversation import Context, Inbound, Turn, converse
 from bot.services.onboarding import create_invite
 from bot.services.registry import ParserHolder
 from scheduler.notice import Action, ActionKind
-from scheduler.sweep import run_sweep
 from scheduler.workdays import WorkCalendar
 from storage.addresses import reach
 from storage.models import Alert, Milestone, Project, Report
+from tests.scheduler.sweep_support import sweep_and_fan_out
 from tests.seed import person_named, seed_sample_ledger
 
 CST = dt.timezone(dt.timedelta(hours=8))
@@ -113,7 +113,7 @@ async def test_bind_report_confirm_status_and_ack(
         p4 = await s.scalar(select(Project.id).where(Project.code == "P004"))
         s.add(Milestone(project_id=p4, code="completed", planned_date=dt.date(2023, 5, 4)))
         await s.commit()
-        await run_sweep(s, SETTINGS, WorkCalendar(), NOW)
+        await sweep_and_fan_out(s, SETTINGS, WorkCalendar(), NOW)
         alert_id = await s.scalar(select(Alert.id).where(Alert.project_id == p4))
     assert alert_id is not None
     ack = await turn(pressed(Action(ActionKind.ACKNOWLEDGE, alert_id, "已知悉")))

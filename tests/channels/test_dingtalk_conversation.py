@@ -29,7 +29,6 @@ from bot.services.reporting import claim_unanswered
 from channels.dingtalk_robot import DingTalkRobot
 from scheduler.delivery import deliver_due
 from scheduler.digest import queue_digests
-from scheduler.sweep import run_sweep
 from storage.models import (
     Address,
     Alert,
@@ -40,6 +39,7 @@ from storage.models import (
     Report,
 )
 from tests.bot.conftest import _PARSER, MutableClock
+from tests.scheduler.sweep_support import sweep_and_fan_out
 from tests.seed import person_named, seed_sample_ledger
 
 
@@ -189,7 +189,7 @@ async def test_two_way_conversation(ding: Ding) -> None:
                       planned_date=dt.date(2023, 5, 8))
         s.add(m)
         await s.commit()
-        await run_sweep(s, h.settings, calendar_from(h.settings), h.clock())
+        await sweep_and_fan_out(s, h.settings, calendar_from(h.settings), h.clock())
         await s.commit()
         alert_id = await s.scalar(select(Alert.id).where(Alert.milestone_id == m.id))
         rows = (await s.scalars(select(Outbox).where(Outbox.alert_id == alert_id))).all()

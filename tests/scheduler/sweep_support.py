@@ -9,6 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings, load_settings
+from scheduler.fanout import fan_out_all
+from scheduler.sweep import SweepResult, run_sweep
+from scheduler.workdays import WorkCalendar
 from storage.models import Address, Alert, Milestone, Outbox, Person, Project
 from tests.outbox_support import Shown, bind, shown
 from tests.seed import seed_sample_ledger
@@ -20,6 +23,17 @@ TOP = "杨国栋"
 def at(y: int, m: int, d: int, hh: int = 9, mm: int = 0) -> dt.datetime:
     """A Beijing-time instant as the scheduler gets it (UTC)."""
     return dt.datetime(y, m, d, hh, mm, tzinfo=CST).astimezone(dt.UTC)
+
+
+async def sweep_and_fan_out(
+    session: AsyncSession, settings: Settings, calendar: WorkCalendar, now: dt.datetime
+) -> SweepResult:
+    """The sweep, then the fan-out of its alert notices (to their recipients' outbox rows)
+    that the next delivery round does first; committed."""
+    result = await run_sweep(session, settings, calendar, now)
+    await fan_out_all(session, settings)
+    await session.commit()
+    return result
 
 
 def make_settings(**overrides: Any) -> Settings:

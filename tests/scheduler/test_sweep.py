@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.services import alerts as alert_service
 from scheduler.outbox import notice_key
 from scheduler.overdue import collect_overdue
-from scheduler.sweep import run_sweep
 from scheduler.unreachable import escalate_unreachable
 from scheduler.workdays import WorkCalendar
 from storage.models import (
@@ -33,6 +32,7 @@ from tests.scheduler.sweep_support import (
     pid,
     recipients,
     seed_with_chats,
+    sweep_and_fan_out,
 )
 
 D = dt.date
@@ -41,7 +41,7 @@ SETTINGS = make_settings()
 
 
 async def sweep(session: AsyncSession, when: dt.datetime):  # type: ignore[no-untyped-def]
-    return await run_sweep(session, SETTINGS, CAL, when)
+    return await sweep_and_fan_out(session, SETTINGS, CAL, when)
 
 
 async def escalate(session: AsyncSession, row: Shown, now: dt.datetime) -> None:

@@ -20,7 +20,7 @@ from scheduler.runner import SchedulerService
 from scheduler.tick import tick_once
 from scheduler.workdays import WorkCalendar
 from storage.db import make_engine, make_sessionmaker
-from storage.models import Outbox
+from storage.models import AlertNotice, Outbox
 from tests.conftest import PG_ENV
 from tests.outbox_support import queue_text, telegram
 from tests.scheduler.test_delivery import fake  # noqa: F401  (fixtures used by name)
@@ -80,9 +80,11 @@ async def test_two_workers_send_each_notice_once(pg_url: str, fake, settings) ->
         ))
         assert sum(r.digests_queued for r in reports) == 4
         async with factories[0]() as s:
-            expected = int(await s.scalar(
+            queued = int(await s.scalar(
                 select(func.count()).where(Outbox.state == "pending")) or 0)
-        assert expected >= NOTICES + 4  # and the sweep's alert notices
+            notices = int(await s.scalar(select(func.count()).select_from(AlertNotice)) or 0)
+        assert queued >= NOTICES + 4
+        assert notices > 0  # the sweep's alert notices: the workers fan them out
 
         async def worker(n: int) -> DeliveryResult:
             total = DeliveryResult()
@@ -95,12 +97,17 @@ async def test_two_workers_send_each_notice_once(pg_url: str, fake, settings) ->
                     return total
 
         results = await asyncio.gather(worker(0), worker(1))
+        async with factories[0]() as s:
+            expected = int(await s.scalar(select(func.count()).select_from(Outbox)) or 0)
+            assert await s.scalar(select(func.count()).select_from(AlertNotice)) == 0
+            assert await s.scalar(select(func.count()).where(Outbox.state != "sent")) == 0
     finally:
         for b in bots:
             await b.session.close()
         for e in engines:
             await e.dispose()
 
+    assert expected > queued  # the alert notices' rows
     assert sum(r.sent for r in results) == expected
     assert all(r.sent > 0 for r in results), "both instances took part"
     texts = Counter((m["chat_id"], m["text"]) for m in fake.sent_messages())

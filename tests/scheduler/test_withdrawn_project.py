@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.services.status import status_list
 from scheduler.digest import DigestRow, Recipient, _load, render_rows, row_spec, snapshot_for
 from scheduler.overdue import collect_overdue
-from scheduler.sweep import run_sweep
 from scheduler.workdays import WorkCalendar
 from storage.ledger.commands import describe_plan
 from storage.ledger.exporter import export_rows
@@ -30,6 +29,7 @@ from tests.scheduler.sweep_support import (
     at,
     make_settings,
     seed_with_chats,
+    sweep_and_fan_out,
 )
 from tests.seed import SAMPLE_LEDGER, person_named
 from tests.storage.test_ledger_support import dump
@@ -94,7 +94,7 @@ async def test_withdrawn_project_disappears_and_stops_alerting(
 ) -> None:
     await seed_with_chats(session)
     m = await add_milestone(session, "P004", "topped_out", D(2023, 9, 20))
-    await run_sweep(session, SETTINGS, CAL, at(2023, 9, 21, 9))
+    await sweep_and_fan_out(session, SETTINGS, CAL, at(2023, 9, 21, 9))
     [alert] = await alerts(session, subject=f"milestone:{m.id}")
     assert alert.state == "open"
     # a notice held back (quiet hours, an outage) must not go out after the withdrawal
@@ -152,7 +152,7 @@ async def test_withdrawn_project_disappears_and_stops_alerting(
 
     # Sweeps open nothing for it (the milestone is still overdue) and queue nothing.
     for day in (22, 25, 28):
-        await run_sweep(session, SETTINGS, CAL, at(2023, 9, day, 9))
+        await sweep_and_fan_out(session, SETTINGS, CAL, at(2023, 9, day, 9))
     # 王磊's missing-report alert on P002 ends with his role; 陈晨 still owes the report.
     p002 = await session.scalar(select(Project.id).where(Project.code == "P002"))
     by_contact = {a.person_id: a for a in await alerts(session, project_id=p002,
@@ -179,7 +179,7 @@ async def test_withdrawn_project_disappears_and_stops_alerting(
     assert "P002" in await codes_seen_by(session, "王磊")
     assert await session.scalar(select(AuditLog.id).where(
         AuditLog.action == "project.restored", AuditLog.entity_id == project.id))
-    await run_sweep(session, SETTINGS, CAL, at(2023, 10, 10, 9))
+    await sweep_and_fan_out(session, SETTINGS, CAL, at(2023, 10, 10, 9))
     states = [a.state for a in await alerts(session, project_id=project.id,
                                              milestone_id=m.id)]
     assert states == ["closed", "open"]  # still late: a new alert, the old one kept

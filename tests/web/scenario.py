@@ -17,7 +17,6 @@ from sqlalchemy.orm import selectinload
 
 from bot.config import Settings, load_settings
 from bot.services.alerts import acknowledge
-from scheduler.sweep import run_sweep
 from scheduler.workdays import WorkCalendar
 from storage.models import (
     Alert,
@@ -31,6 +30,7 @@ from storage.models import (
     Report,
     Role,
 )
+from tests.scheduler.sweep_support import sweep_and_fan_out
 from tests.seed import seed_sample_ledger
 
 CST = dt.timezone(dt.timedelta(hours=8))
@@ -161,7 +161,7 @@ async def build_scenario(
     while day <= TODAY:
         if calendar.is_workday(day):
             async with session_factory() as session:
-                await run_sweep(session, settings, calendar, local(day, 9))
+                await sweep_and_fan_out(session, settings, calendar, local(day, 9))
             if day == dt.date(2023, 6, 1):
                 await _acknowledge_some(session_factory, settings, local(day, 11))
         day += dt.timedelta(days=1)
