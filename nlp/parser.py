@@ -233,7 +233,7 @@ class Parser:
         doubt = _Doubts(clauses, slips, inferred)
         dates = find_dates(work, sent)
         named_by_clause = [milestone_spans(work, cs, ce) for cs, ce in clauses]
-        if _FINISHED.search(work):
+        if ("完了" in work or "好了" in work or "啦" in work) and _FINISHED.search(work):
             _add_finished(work, clauses, mentions, named_by_clause)
         events = extract_events(work, clauses, dates, sent, named_by_clause)
         unnamed = _blank(work, [(m.start, m.end) for m in mentions])  # names as spaces
