@@ -117,3 +117,7 @@ def test_cumulative_said_with_you_and_a_project_put_on_hold(parser: Parser) -> N
 def test_people_who_cannot_come_are_an_issue(parser: Parser) -> None:
     assert [i["category"] for i in one(parser, "钢铁城调试推迟，厂家的技术人员过不来")["issues"]] \
         == ["other"]
+
+
+def test_drawing_review_not_passed_is_approval(parser: Parser) -> None:
+    assert [i["category"] for i in one(parser, "钢铁城审图还冇过")["issues"]] == ["approval"]
