@@ -17,6 +17,7 @@ recipients. A recipient's window starts at their previous digest row's creation.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -24,7 +25,8 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Boolean, Integer, String, cast, func, literal, or_, select
+from sqlalchemy import Boolean, Integer, String, bindparam, cast, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings, dashboard_url
@@ -67,7 +69,6 @@ DIGEST_ROLES = (Role.SERVICE, Role.DISTRICT_LEADER, Role.CITY_LEADER)
 HORIZON_WORKDAYS = 7
 MAX_LINES = 10  # per section; the rest is counted
 CHUNK = 2000
-BIG = 5000  # projects: above this, a batch's data is read for the whole ledger
 SPEC = "digest"  # the payload key of a row rendered at delivery: its local day
 WEEKDAYS = "一二三四五六日"
 EVENT_STATUS = {"done": "已完成", "planned": "计划", "not_done": "未完成"}
@@ -385,9 +386,17 @@ async def _recipients_of(
     return out
 
 
-def _within(column: Any, scope: set[int] | None) -> tuple[Any, ...]:
-    """The condition limiting a read to `scope` (none for the whole ledger)."""
-    return () if scope is None else (column.in_(sorted(scope)),)
+def _within(column: Any, scope: set[int] | None, dialect: str) -> tuple[Any, ...]:
+    """The condition limiting a read to `scope` (none for the whole ledger): the ids go as
+    one array parameter however many there are (unnest on PostgreSQL, json_each on
+    SQLite), so a delivery round reads what its recipients see, never the whole ledger
+    per round (rounds grow with the ledger)."""
+    if scope is None:
+        return ()
+    ids = sorted(scope)
+    if dialect == "postgresql":
+        return (column.in_(select(func.unnest(bindparam(None, ids, type_=ARRAY(Integer))))),)
+    return (column.in_(select(func.json_each(json.dumps(ids)).table_valued("value").c.value)),)
 
 
 async def _load(
@@ -399,22 +408,22 @@ async def _load(
     scope: set[int] | None = None,
 ) -> _Data:
     """The run's data; `scope` (project ids) limits the reads to the projects a batch of
-    recipients sees (None, or more than BIG of them: the whole ledger)."""
+    recipients see (None: the whole ledger)."""
     data = _Data()
-    only = scope if scope is not None and len(scope) <= BIG else None
     await session.flush()  # what the caller added is read too, as session.execute would
     conn = await session.connection()  # Core rows: no ORM overhead on whole-ledger reads
+    only, dialect = scope, conn.dialect.name
     # Only projects in the ledger now: a withdrawn one is in no one's digest (snapshot_for).
     for r in await conn.execute(
             select(Project.id, Project.name, Project.short_names)
-            .where(Project.active, *_within(Project.id, only))):
+            .where(Project.active, *_within(Project.id, only, dialect))):
         data.projects[r.id] = short_name(r.name, r.short_names)
 
     # Confirmed updates and their facts.
     reports = (await conn.execute(
         select(Report.id, Report.project_id, Report.confirmed_at)
         .where(Report.state == ReportState.CONFIRMED, Report.confirmed_at > since,
-               Report.project_id.is_not(None), *_within(Report.project_id, only))
+               Report.project_id.is_not(None), *_within(Report.project_id, only, dialect))
         .order_by(Report.confirmed_at, Report.id)
     )).all()
     items: dict[int, list[str]] = defaultdict(list)
@@ -448,7 +457,7 @@ async def _load(
         .outerjoin(Milestone, Milestone.id == Alert.milestone_id)
         .outerjoin(CoordinationIssue, CoordinationIssue.id == Alert.issue_id)
         .outerjoin(Person, Person.id == Alert.person_id)
-        .where(Alert.project_id.is_not(None), *_within(Alert.project_id, only),
+        .where(Alert.project_id.is_not(None), *_within(Alert.project_id, only, dialect),
                or_(Alert.opened_at > since, Alert.level_changed_at > since,
                    Alert.closed_at > since))
         .order_by(Alert.id)
@@ -459,7 +468,7 @@ async def _load(
     for i in await conn.execute(
         select(CoordinationIssue.project_id, CoordinationIssue.text, CoordinationIssue.deadline)
         .where(CoordinationIssue.state == IssueState.OPEN,
-               *_within(CoordinationIssue.project_id, only))
+               *_within(CoordinationIssue.project_id, only, dialect))
         .order_by(CoordinationIssue.deadline, CoordinationIssue.id)
     ):
         line = IssueLine(data.name(i.project_id), " ".join(i.text.split())[:40], i.deadline)
@@ -469,7 +478,7 @@ async def _load(
     for m in await conn.execute(
         select(Milestone.project_id, Milestone.code, Milestone.planned_date)
         .where(Milestone.state != MilestoneState.DONE, Milestone.planned_date >= day,
-               Milestone.planned_date <= horizon, *_within(Milestone.project_id, only))
+               Milestone.planned_date <= horizon, *_within(Milestone.project_id, only, dialect))
         .order_by(Milestone.planned_date, Milestone.id)
     ):
         data.upcoming[m.project_id].append(
@@ -485,7 +494,7 @@ async def _load(
                 select(Report.sender_id, Report.project_id).distinct()
                 .where(Report.sent_at > start, Report.state != ReportState.REJECTED,
                        Report.project_id.is_not(None), Report.sender_id.is_not(None),
-                       *_within(Report.project_id, only))
+                       *_within(Report.project_id, only, dialect))
             )
         }
         # As the sweep counts it: a project put on file after the window opened owes
@@ -495,7 +504,7 @@ async def _load(
             .join(Person, Person.id == ProjectRole.person_id)
             .join(Project, Project.id == ProjectRole.project_id)
             .where(ProjectRole.role == Role.CONTACT, Project.created_at <= start,
-                   *_within(ProjectRole.project_id, only))
+                   *_within(ProjectRole.project_id, only, dialect))
             .order_by(ProjectRole.project_id, ProjectRole.position)
         ):
             if (r.person_id, r.project_id) not in reported:
