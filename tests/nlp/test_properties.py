@@ -133,3 +133,18 @@ def test_a_terse_status_records_nothing_for_the_senders_project(
     assert [(u["project"], u["events"], u["issues"], u["investment"], u["progress_pct"])
             for u in mine] == [("P032", [], [], [], None)], text
     assert parser.parse(text, sender=None, sent=SENT).updates == [], text
+
+
+# A retracted report: said as done, then corrected to a plan. The retracted one records nothing.
+_RETRACTIONS = st.sampled_from(["不对，", "说错了，", "不对不对，", "哦不对，我说错了，",
+                                "我讲错了，"])
+_FUTURE = st.sampled_from(["明天", "下周三", "下个月", "月底", "6月底", "年底"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(p=_PROJECTS, m=_MILESTONES, r=_RETRACTIONS, d=_FUTURE,
+       be=st.sampled_from(["是", "应该是", ""]))
+def test_a_retracted_done_is_never_done(parser: Parser, p: str, m: str, r: str, d: str,
+                                        be: str) -> None:
+    text = f"{p}今天{m}了，{r}{be}{d}{m}"
+    assert "done" not in _statuses(parser, text), text
