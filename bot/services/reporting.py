@@ -8,12 +8,24 @@ transactions; they return what to say as a neutral Notice with typed actions (�
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import String, bindparam, cast, exists, insert, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    String,
+    bindparam,
+    cast,
+    exists,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,9 +38,10 @@ from scheduler.notice import Action, ActionKind, Notice, Strong, line
 from scheduler.replies import Queued, ReplyTo
 from scheduler.workdays import WorkCalendar
 from storage.audit import record
-from storage.figures import DEAD_REPORT_STATES, fact_order
+from storage.figures import DEAD_REPORT_STATES
 from storage.labels import SCOPE_LABELS, fmt_money, short_name
 from storage.models import InvestmentFact, Milestone, Outbox, Person, Project, Report
+from storage.returning import returned
 
 if TYPE_CHECKING:
     from nlp.parser import Parser
@@ -91,27 +104,39 @@ _REPORTS = Report.__table__
 _INSERT_REPORT = insert(_REPORTS).returning(_REPORTS.c.id)  # built once: Core, no ORM
 
 
+@functools.cache
+def _insert_report_looking_up(plans: int, figures: int) -> Insert:
+    """The report's INSERT … RETURNING its id and the summary's lookups (one per shape)."""
+    return insert(_REPORTS).returning(_REPORTS.c.id, *_lookup_columns(plans, figures))
+
+
 async def _insert_report(
     session: AsyncSession, msg: Inbound, person: Person, *, now: dt.datetime, state: str,
     parse_result: dict[str, Any] | None, project_id: int | None, supersedes_id: int | None,
-) -> int | None:
+    lookups: _Lookups | None = None,
+) -> tuple[int, Mapping[str, Any]] | None:
     """One INSERT … RETURNING on the session's connection (no unit of work on the hot
-    path). None when this update was stored before (the unique update id says so; no
-    look-up first)."""
+    path): the new id, and the row of `lookups`' columns read in the same statement. None
+    when this update was stored before (the unique update id says so; no look-up first)."""
     conn = await session.connection()
+    values = {
+        "telegram_update_id": msg.update_id, "chat_id": msg.chat_id,
+        "message_id": msg.message_id, "sender_telegram_id": msg.sender_telegram_id,
+        "sender_id": person.id, "text": msg.text, "photo_file_id": msg.photo_file_id,
+        "sent_at": msg.sent_at, "received_at": now, "is_edit": msg.is_edit,
+        "state": state, "parse_result": parse_result, "project_id": project_id,
+        "supersedes_id": supersedes_id,
+    }
+    stmt = _INSERT_REPORT
+    if lookups:
+        stmt = _insert_report_looking_up(len(lookups.plans), len(lookups.figures))
+        values |= lookups.params()
     try:
-        result = await conn.execute(_INSERT_REPORT, {
-            "telegram_update_id": msg.update_id, "chat_id": msg.chat_id,
-            "message_id": msg.message_id, "sender_telegram_id": msg.sender_telegram_id,
-            "sender_id": person.id, "text": msg.text, "photo_file_id": msg.photo_file_id,
-            "sent_at": msg.sent_at, "received_at": now, "is_edit": msg.is_edit,
-            "state": state, "parse_result": parse_result, "project_id": project_id,
-            "supersedes_id": supersedes_id,
-        })
-        return int(result.scalar_one())
+        row = (await conn.execute(stmt, values)).one()
     except IntegrityError:
         await session.rollback()
         return None
+    return int(row.id), row._mapping
 
 
 async def latest_for_message(
@@ -178,66 +203,113 @@ def _choices(
     return offered[:MAX_PROJECT_BUTTONS]
 
 
-async def _plan_notes(session: AsyncSession, parse: dict[str, Any],
-                      projects: Mapping[str, ProjectInfo | Project]) -> list[Note]:
-    """Preview lines for planned dates that differ from the milestone plan on file."""
-    planned = [(projects[upd["project"]].id, event)
-               for upd in parse.get("updates") or [] if upd.get("project") in projects
-               for event in upd.get("events") or []
-               if event.get("status") == "planned" and event.get("date")]
-    if not planned:
-        return []
-    rows = (await session.execute(
-        select(Milestone.project_id, Milestone.code, Milestone.planned_date)
-        .where(Milestone.project_id.in_({pid for pid, _ in planned}),
-               Milestone.state != MilestoneState.DONE)
-    )).all()
-    on_file = {(pid, code): day for pid, code, day in rows}
-    notes: list[Note] = []
-    for pid, event in planned:
-        old = on_file.get((pid, event.get("milestone")))
-        new = dt.date.fromisoformat(event["date"])
-        if old is not None and old != new:
-            label = plan_change_label(event["milestone"], old, new)
-            notes.append(f"🗓 {label}")
-    return notes
+def _period(scope: str, day: dt.date) -> tuple[dt.date, dt.date]:
+    """The month or the year of `day`: [first day, first day of the next)."""
+    if scope == "year":
+        return dt.date(day.year, 1, 1), dt.date(day.year + 1, 1, 1)
+    following = dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return dt.date(day.year, day.month, 1), following
 
 
 _FACTS = InvestmentFact.__table__
-_EARLIER_FIGURES = (
-    select(_FACTS.c.id, _FACTS.c.report_id, _FACTS.c.project_id, _FACTS.c.scope,
-           _FACTS.c.wan_yuan, _FACTS.c.as_of)
-    .join(_REPORTS, _REPORTS.c.id == _FACTS.c.report_id)
-    .where(_FACTS.c.project_id.in_(bindparam("ids", expanding=True)),
-           _FACTS.c.scope.in_(("month", "year")), _FACTS.c.as_of >= bindparam("since"),
-           _REPORTS.c.state.not_in(DEAD_REPORT_STATES))
-)
+_EARLIER = _REPORTS.alias("earlier")  # not the report being inserted (RETURNING sees it)
+_MILESTONES = Milestone.__table__
 
 
-async def _replaced_figures(session: AsyncSession, parse: dict[str, Any],
-                            projects: Mapping[str, ProjectInfo], day: dt.date) -> list[Note]:
-    """Preview lines for month and year figures that would replace one reported earlier in
-    the same period (the later report counts, it is not added)."""
-    wanted = [(projects[u["project"]], inv) for u in parse.get("updates") or []
-              if u.get("project") in projects
-              for inv in u.get("investment") or [] if inv.get("scope") in ("month", "year")]
-    if not wanted:
-        return []
-    earlier = (await session.execute(
-        _EARLIER_FIGURES, {"ids": list({p.id for p, _ in wanted}),
-                           "since": dt.date(day.year, 1, 1)}
-    )).all()
-    notes: list[Note] = []
-    for project, inv in wanted:
-        same = [f for f in earlier if f.project_id == project.id and f.scope == inv["scope"]
-                and f.as_of.year == day.year
-                and (inv["scope"] == "year" or f.as_of.month == day.month)]
-        if same:
-            last = max(same, key=fact_order)
-            name = short_name(project.name, list(project.short_names))
-            notes.append(f"ℹ️ {name}{SCOPE_LABELS[inv['scope']]}已报 "
-                         f"{fmt_money(last.wan_yuan)}（{last.as_of.month}月{last.as_of.day}日），确认后以本条为准")
-    return notes
+@functools.cache
+def _lookup_columns(plans: int, figures: int) -> tuple[ColumnElement[Any], ...]:
+    """Scalar subqueries for `plans` planned dates on file and `figures` earlier month or
+    year figures (amount and day of the latest each), with named parameters (_Lookups):
+    built once per shape, so SQLAlchemy compiles each shape once."""
+    columns: list[ColumnElement[Any]] = []
+    for i in range(plans):
+        columns.append(returned(
+            select(_MILESTONES.c.planned_date)
+            .where(_MILESTONES.c.project_id == bindparam(f"lk_plan{i}_project"),
+                   _MILESTONES.c.code == bindparam(f"lk_plan{i}_code"),
+                   _MILESTONES.c.state != MilestoneState.DONE.value)
+            .limit(1).scalar_subquery(), f"lk_plan{i}"))
+    for i in range(figures):
+        latest = (
+            select(_FACTS.c.wan_yuan)
+            .join(_EARLIER, _EARLIER.c.id == _FACTS.c.report_id)
+            .where(_FACTS.c.project_id == bindparam(f"lk_fig{i}_project"),
+                   _FACTS.c.scope == bindparam(f"lk_fig{i}_scope"),
+                   _FACTS.c.as_of >= bindparam(f"lk_fig{i}_from"),
+                   _FACTS.c.as_of < bindparam(f"lk_fig{i}_to"),
+                   _EARLIER.c.state.not_in(DEAD_REPORT_STATES))
+            # the latest as storage.figures.fact_order says
+            .order_by(_FACTS.c.as_of.desc(), _FACTS.c.report_id.desc(), _FACTS.c.id.desc())
+            .limit(1))
+        columns.append(returned(latest.scalar_subquery(), f"lk_fig{i}_amount"))
+        columns.append(returned(latest.with_only_columns(_FACTS.c.as_of).scalar_subquery(),
+                                f"lk_fig{i}_day"))
+    return tuple(columns)
+
+
+@dataclass(frozen=True)
+class _Lookups:
+    """What a summary's notes read from the database: planned dates that differ from the
+    milestone plan on file, and month or year figures that would replace one reported
+    earlier in the same period (the later report counts, it is not added). Asked as
+    scalar subqueries — on the hot path in the report's INSERT … RETURNING, so they cost
+    no statement of their own."""
+
+    plans: list[tuple[int, dict[str, Any]]]  # (project id, planned event)
+    figures: list[tuple[ProjectInfo | Project, dict[str, Any]]]  # (project, investment)
+    day: dt.date
+
+    @classmethod
+    def of(cls, parse: dict[str, Any], projects: Mapping[str, ProjectInfo | Project],
+           day: dt.date, *, figures: bool = True) -> _Lookups:
+        updates = [u for u in parse.get("updates") or [] if u.get("project") in projects]
+        return cls(
+            [(projects[u["project"]].id, event) for u in updates
+             for event in u.get("events") or []
+             if event.get("status") == "planned" and event.get("date")],
+            [(projects[u["project"]], inv) for u in updates
+             for inv in u.get("investment") or [] if inv.get("scope") in ("month", "year")]
+            if figures else [],
+            day)
+
+    def __bool__(self) -> bool:
+        return bool(self.plans or self.figures)
+
+    def columns(self) -> tuple[ColumnElement[Any], ...]:
+        return _lookup_columns(len(self.plans), len(self.figures))
+
+    def params(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for i, (project_id, event) in enumerate(self.plans):
+            out[f"lk_plan{i}_project"] = project_id
+            out[f"lk_plan{i}_code"] = event.get("milestone")
+        for i, (project, inv) in enumerate(self.figures):
+            first, following = _period(inv["scope"], self.day)
+            out |= {f"lk_fig{i}_project": project.id, f"lk_fig{i}_scope": inv["scope"],
+                    f"lk_fig{i}_from": first, f"lk_fig{i}_to": following}
+        return out
+
+    def notes(self, row: Mapping[str, Any]) -> list[Note]:
+        notes: list[Note] = []
+        for i, (_, event) in enumerate(self.plans):
+            old = row[f"lk_plan{i}"]
+            new = dt.date.fromisoformat(event["date"])
+            if old is not None and old != new:
+                notes.append(f"🗓 {plan_change_label(event['milestone'], old, new)}")
+        for i, (project, inv) in enumerate(self.figures):
+            amount, day = row[f"lk_fig{i}_amount"], row[f"lk_fig{i}_day"]
+            if amount is not None:
+                name = short_name(project.name, list(project.short_names or ()))
+                notes.append(f"ℹ️ {name}{SCOPE_LABELS[inv['scope']]}已报 "
+                             f"{fmt_money(amount)}（{day.month}月{day.day}日），确认后以本条为准")
+        return notes
+
+    async def read(self, session: AsyncSession) -> list[Note]:
+        """The notes on their own (one SELECT), off the hot path."""
+        if not self:
+            return []
+        row = (await session.execute(select(*self.columns()), self.params())).one()
+        return self.notes(row._mapping)
 
 
 @dataclass
@@ -251,13 +323,29 @@ class _Draft:
     text: Notice | None = None
     offered: list[ProjectInfo] | None = None  # choose-a-project buttons
     confirm: bool = False  # 确认 / 修改 / 取消 buttons
+    # A summary rendered once its lookups are read (with the report's INSERT): the notes
+    # before and after theirs, and the project names.
+    lookups: _Lookups | None = None
+    names: dict[str, str] = field(default_factory=dict)
+    notes: list[Note] = field(default_factory=list)
+    after: list[Note] = field(default_factory=list)
+
+    def answer(self, looked_up: Mapping[str, Any] | None) -> Notice | None:
+        """The answer, with the lookups' notes from `looked_up` (a row of their columns)."""
+        if self.lookups is None:
+            return self.text
+        extra = self.lookups.notes(looked_up) if looked_up is not None and self.lookups \
+            else []
+        return render_summary(self.parse or {}, self.names,
+                              notes=[*self.notes, *extra, *self.after])
 
 
 async def _draft(
     session: AsyncSession, engine: Parser, snapshot: LedgerSnapshot, msg: Inbound,
     person: Person, *, settings: Settings, private: bool, header_note: str | None,
 ) -> _Draft:
-    """Parse and resolve projects; reads only (the report is not stored yet)."""
+    """Parse and resolve projects; no reads of its own (the report is not stored yet: the
+    summary's lookups are read with its INSERT)."""
     sent_day = local_date(msg.sent_at, settings)
     if len(msg.text) > MAX_MESSAGE_CHARS:  # stored, not parsed: the parser reads no further
         return _Draft(ReportState.NOTHING, {"updates": []}, text=Notice.of([TOO_LONG]))
@@ -308,11 +396,9 @@ async def _draft(
         for u in updates:
             if u["project"] is None:
                 u["project"] = offered[0].code
-    extra = [*await _plan_notes(session, parse, visible),
-             *await _replaced_figures(session, parse, visible, sent_day)]
-    summary = render_summary(parse, names, notes=[*notes, *extra, *([refusal] if refusal else [])])
     return _Draft(ReportState.PENDING, parse, project_id=visible[updates[0]["project"]].id,
-                  text=summary, confirm=True)
+                  confirm=True, lookups=_Lookups.of(parse, visible, sent_day), names=names,
+                  notes=notes, after=[refusal] if refusal else [])
 
 
 async def receive(
@@ -353,12 +439,14 @@ async def receive(
     # stays as it was and can be confirmed or corrected again.
     superseded = (old is not None and draft.state != ReportState.NOTHING
                   and await supersede(session, old))
-    report_id = await _insert_report(
+    stored = await _insert_report(
         session, msg, person, now=now, state=draft.state, parse_result=draft.parse,
         project_id=draft.project_id, supersedes_id=old.id if superseded and old else None,
+        lookups=draft.lookups,
     )
-    if report_id is None:  # rolled back, the supersession with it
+    if stored is None:  # rolled back, the supersession with it
         return None
+    report_id, looked_up = stored
     if draft.parse is None:
         record(session, at=now, action="report.parse_failed", entity="report",
                entity_id=report_id, actor_id=person.id)
@@ -367,16 +455,18 @@ async def receive(
                actor_id=person.id, detail={"by": report_id})
     actions = (confirm_actions(report_id) if draft.confirm
                else choose_actions(report_id, draft.offered) if draft.offered else [])
-    reply = draft.text.with_actions(actions) if draft.text is not None else None
+    text = draft.answer(looked_up)
+    reply = text.with_actions(actions) if text is not None else None
     if reply is not None and old is not None and not superseded and kept_note \
             and draft.state == ReportState.NOTHING:
         reply = reply.with_lines("", kept_note)
     queued: list[Queued] = []
     if reply is not None and reply_to is not None:
-        # The answer's row in the report's own transaction: a fourth statement (after the
-        # sender's look-up, the earlier figures' read and the report's INSERT … RETURNING)
-        # but no second commit. It cannot join the report's INSERT: its buttons carry the
-        # report's id, known only from RETURNING, and SQLite has no INSERT in a WITH.
+        # The answer's row in the report's own transaction: a third statement (after the
+        # sender's look-up and the report's INSERT … RETURNING, which read the summary's
+        # lookups too) and no second commit. It cannot join the report's INSERT: its
+        # buttons carry the report's id, known only from RETURNING, and SQLite has no
+        # INSERT in a WITH.
         queued = await replies.queue(session, reply_to, [reply], now, report_id=report_id)
     await session.commit()
     return Received(report_id, draft.state, draft.parse, reply, old, superseded, queued)
@@ -576,7 +666,8 @@ async def choose_project(
     record(session, at=now, action="report.project_chosen", entity="report",
            entity_id=report.id, actor_id=person.id, detail={"project": project.code})
     by_code = {p.code: p for p in visible.values()}
-    extra = await _plan_notes(session, report.parse_result, by_code)
+    extra = await _Lookups.of(report.parse_result, by_code, local_date(now, settings),
+                              figures=False).read(session)
     await session.commit()
     summary = render_summary(report.parse_result, {c: p.name for c, p in by_code.items()},
                              notes=extra)
@@ -632,7 +723,13 @@ async def reparse_received(
     await session.commit()
     actions = (confirm_actions(report.id) if draft.confirm
                else choose_actions(report.id, draft.offered) if draft.offered else [])
-    reply = draft.text.with_actions(actions) if draft.text is not None else None
+    looked_up = None
+    if draft.lookups:
+        row = (await session.execute(select(*draft.lookups.columns()),
+                                     draft.lookups.params())).one()
+        looked_up = row._mapping
+    text = draft.answer(looked_up)
+    reply = text.with_actions(actions) if text is not None else None
     return Received(report.id, draft.state, draft.parse, reply)
 
 
