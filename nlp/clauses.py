@@ -68,7 +68,9 @@ _LABEL_END = re.compile(
     # 年度累计完成：3.2亿元, 本月完成：600万元
     r"|(?:累计|本月|当月|本年|年度|本季度?|季度|以来)完成"
     # 下步计划：1月中旬组织竣工验收 — the plan and what it plans are one clause
-    r"|(?:下步|下一步|下月|下阶段|工作)?(?:计划|打算|安排))\s*$")
+    r"|(?:下步|下一步|下月|下阶段|工作)?(?:计划|打算|安排)"
+    # 本月：2600 under a heading that gives the unit: a period alone is a form's label too
+    r"|(?<![\u4e00-\u9fff])(?:本月|当月|这个月|本季度|本年|今年))\s*$")
 _MARKER = re.compile(
     r"\s*(?:\d{1,2}[、.．)）](?!\d)|[①-⑳]|[(（](?:\d{1,2}|[一二三四五六七八九十]{1,3})[)）]"
     r"|[一二三四五六七八九十]{1,3}、|[-•·●▪]\s*)?\s*"
@@ -158,6 +160,27 @@ def drop_non_reports(text: str) -> str:
             parts.append(sentence)
     out = "".join(parts)
     return out if len(out) == len(text) else text
+
+
+# A written correction (更正：…进度应为65%，不是56%; “…1.1亿元”应为“…1.3亿元”): the value it
+# retracts (不是56%, the figure before 应为) is blanked and 应为 reads as 为.
+_CORRECTION = re.compile(r"更正|纠正|有误|写错|报错|打错|填错")
+_NOT_THIS = re.compile(
+    r"(?<=[，,；;])\s*而?(?:不是|并非|而非)(?=[^，,。；;！!？?\n]{0,12}\d)[^，,。；;！!？?\n]{1,14}")
+_OLD_VALUE = re.compile(
+    r"[“\"「『][^”\"」』\n]{1,40}[”\"」』](?=\s*应该?[为是])"
+    r"|\d+(?:\.\d+)?\s*(?:%|％|个?亿元?|万元?)?(?=\s*应该?[为是])")
+_SHOULD = re.compile(r"应该?(?=[为是])")
+
+
+def blank_retracted(text: str) -> str:
+    """A written correction's retracted value blanked; offsets are unchanged."""
+    if ("应" not in text and "不是" not in text and "非" not in text) or not _CORRECTION.search(
+            text):
+        return text
+    for pattern in (_NOT_THIS, _OLD_VALUE, _SHOULD):
+        text = pattern.sub(lambda m: " " * len(m.group()), text)
+    return text
 
 
 def _blank_clause(sentence: str, start: int, end: int) -> str:

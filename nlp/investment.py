@@ -56,7 +56,9 @@ _NO_INVESTMENT = re.compile(r"(?:无|没有|未有|零)(?:新增)?(?:完成)?投
 _PLAN_LEAD = re.compile(
     r"(?:下步|下一步|下阶段|下月|下个月|下季度|明年|下周|今后)(?:工作)?(?:计划|打算|安排|目标)"
     r"|(?:^|(?<=[\n：:；;。]))\s*(?:工作)?计划\s*[:：]")
-_SENTENCE_END = re.compile(r"[。\n]")
+# (…下周计划A栋主体封顶；本季度截至目前完成投资…: a new statement of the period reported.)
+_SENTENCE_END = re.compile(
+    r"[。\n]|[；;]\s*(?=本季度|本月|当月|这个月|今年|本年|年度累计|累计|截[至止]目前|开工以来)")
 
 
 def _plan_spans(text: str) -> list[tuple[int, int]]:
@@ -196,8 +198,15 @@ _OTHER_MONEY = re.compile(
 _AS_OF = re.compile(r"截[至止]\s*\S{0,6}?(?:月底|月末|月份?|日|号)")
 
 
+# 本季度截至目前完成: so far within the period named, not since the start.
+_SO_FAR = re.compile(r"截[至止](?:目前|现在)|至今|迄今")
+_PERIOD = re.compile(r"本季度|当季|这个季度|本月|当月|这个月|今年|本年|全年")
+
+
 def _scope(window: str) -> str:
     window = _AS_OF.sub("", window)
+    if _PERIOD.search(window) and _SO_FAR.search(window):
+        window = _SO_FAR.sub("", window)
     for name, pattern in _SCOPES:
         if pattern.search(window):
             return name

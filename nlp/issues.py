@@ -66,6 +66,32 @@ _RESOLVED = re.compile(r"已(?:经)?(?:协调|全部|基本)?(?:解决|落实|�
                        r"|已(?:于|在)[^，,。；;]{0,14}?(?:解决|化解|消除)"
                        r"|(?:问题|困难)(?:都|也)?(?:解决|化解|消除)(?:了|(?=\s*(?:[，,。；;！!]|$)))")
 _STILL = re.compile(r"还|仍|尚|未|没|但")
+# Under way (正在办理土地手续) and, in the same breath, expected to be obtained (预计10月底前拿地):
+# a step on course, not a problem (还在办, "still", says it is late). Under way while a later
+# step is planned (施工许可证正在办理，力争12月开工): that step waits on it, a problem.
+_UNDER_WAY = re.compile(r"(?:正在|还在|仍在|在)(?:办理|办|申请|报批)|办理中|申请中")
+_STILL_AT = re.compile(r"[还仍]在")  # 手续还在办: still, later than it should be
+_PLAN_NEXT = re.compile(r"\s*(?:预计|计划|力争|争取|有望|将)")
+_OBTAIN_SOON = re.compile(
+    r"\s*(?:预计|计划|力争|争取|有望|将)[^，,。；;]{0,12}?"
+    r"(?:取得|拿到|办结|办完|办好|下证|领证|拿地|摘牌|获批)")
+
+
+def _course(text: str, blanked: str, clauses: Sequence[tuple[int, int]], i: int) -> str | None:
+    """"on" for a step under way whose obtaining is planned next, "held" for one under way
+    before another plan, else None."""
+    cs, ce = clauses[i]
+    found = list(_WEAK.finditer(blanked, cs, ce))
+    if not found or not all(_UNDER_WAY.fullmatch(m.group()) for m in found):
+        return None
+    if i + 1 >= len(clauses) or _SENTENCE_END.search(text, ce, clauses[i + 1][0]):
+        return None
+    ns, ne = clauses[i + 1]
+    if _OBTAIN_SOON.match(text, ns, ne) and not _STILL_AT.search(blanked, cs, ce):
+        return "on"
+    return "held" if _PLAN_NEXT.match(text, ns, ne) else None
+
+
 _CAUSE_LEAD = re.compile(r"\s*(?:因为|由于|因(?![此素]))")
 # A reason given right after a delay is the problem behind it.
 _REASON = re.compile(r"\s*(?:主要是|主要原因是|原因是|主要因为|由于|因为|因)")
@@ -240,7 +266,7 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
     # A bare "not yet" is about the thing the verb right after it names: 道路那块还没拆完 is
     # land (拆), not utilities (道路).
     verb_after: dict[int, str] = {}
-    for cs, ce in clauses:
+    for ci, (cs, ce) in enumerate(clauses):
         clause = blanked[cs:ce]
         if any(cs < hi and lo < ce and _WORDS.search(blanked, max(cs, lo), min(ce, hi))
                for lo, hi in sections) and not _settled(clause):
@@ -279,7 +305,14 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
         anchors.append(anchor.start() if anchor else len(clause))
         # 因土地出让手续未办完，尚未摘牌: the reason a milestone is held up is the problem.
         because = with_event and _CAUSE_LEAD.match(clause) is not None
-        if strong or (weak and (not with_event or because) and cats[len(anchors) - 1]):
+        course = _course(text, blanked, clauses, ci) if (
+            weak and strong is None and request is None) else None
+        if course == "on":
+            weak = None
+        elif course == "held" and with_event:
+            because = True  # 施工许可证还在办，力争12月开工: the start waits on it
+        if strong or (weak and (not with_event or because) and (
+                cats[len(anchors) - 1] or (because and raw_cats[len(anchors) - 1]))):
             kinds.append("problem")
         elif request:
             kinds.append("request")

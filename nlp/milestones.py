@@ -166,7 +166,10 @@ _WORKS_SUBJECT = re.compile(
 # A trade of the work (幕墙, 装修, 钢结构) finished is that part's completion too.
 _PART_SUBJECT = re.compile(
     r"(?:厂房|车间|[\dA-Za-z一二三四五六七八九十][#＃号]?楼|楼栋|宿舍楼?|食堂|办公楼|仓库|站房"
-    r"|幕墙|装修|装饰|外墙|屋面|精装|室内|景观|绿化|钢结构|二次结构|桩基|基础|土方|场平|安装)(?:工程)?$")
+    r"|幕墙|装修|装饰|外墙|屋面|精装|室内|景观|绿化|钢结构|二次结构|桩基|基础|土方|场平|安装"
+    # a facility of it (the school's 运动场, 教学楼)
+    r"|运动场|操场|停车场|(?:教学|综合|实验|研发|科研|行政|门诊|住院)楼|图书馆|体育馆|报告厅)"
+    r"(?:工程)?$")
 
 
 def _said_of_works(clause: str, at: int, kind: str) -> bool:
@@ -182,7 +185,7 @@ def _said_of_works(clause: str, at: int, kind: str) -> bool:
                 or (kind == "completed" and _PART_SUBJECT.search(subject)))
 
 
-_WORKS_HINT = re.compile(r"[站路网线电水气管杆配房间楼舍堂库墙修饰面室观化构础基方平装]")
+_WORKS_HINT = re.compile(r"[站路网线电水气管杆配房间楼舍堂库墙修饰面室观化构础基方平装场馆厅]")
 
 
 def milestone_spans(text: str, start: int, end: int) -> list[tuple[int, int, str]]:

@@ -64,7 +64,7 @@ def test_the_done_heading_ends_a_plan_section(parser: Parser) -> None:
 
 # -- what a milestone word names ----------------------------------------------------------------
 
-@pytest.mark.parametrize("part", ["幕墙", "装修", "外墙", "钢结构", "屋面"])
+@pytest.mark.parametrize("part", ["幕墙", "装修", "外墙", "钢结构", "屋面", "运动场", "教学楼"])
 def test_a_trade_finished_is_not_the_project_completed(parser: Parser, part: str) -> None:
     assert events(parser, f"火车站改扩建工程计划9月底前{part}完工。") == []
 
@@ -169,3 +169,48 @@ def test_a_report_that_was_handed_in_still_reports(parser: Parser) -> None:
 def test_the_figures_beside_a_notice_still_count(parser: Parser) -> None:
     found = parse(parser, "钢铁城周报数据以冯军报的为准，本月完成投资1亿元。")
     assert [u["investment"] for u in found] == [[{"scope": "month", "wan_yuan": 10000}]]
+
+
+# -- a step on course, corrections, periods --------------------------------------------------------
+
+def test_a_step_under_way_with_its_expected_date_is_no_problem(parser: Parser) -> None:
+    text = "博羿产业基地：12月20日签约，目前正在办理土地手续，预计明年1月底前拿地。"
+    assert issues(parser, text) == []
+
+
+def test_a_step_under_way_that_holds_up_another_milestone_is_one(parser: Parser) -> None:
+    text = "博羿产业基地：施工许可证还在办，力争明年1月开工。"
+    assert [c for _p, c in issues(parser, text)] == ["approval"]
+
+
+@pytest.mark.parametrize(("text", "share"), [
+    ("更正：上周报送的钢铁城形象进度应为65%，不是56%。", 65),
+    ("更正：钢铁城形象进度56%应为65%。", 65),
+])
+def test_a_written_correction_keeps_the_corrected_share(parser: Parser, text: str,
+                                                         share: int) -> None:
+    assert [u["progress_pct"] for u in parse(parser, text)] == [share]
+
+
+def test_a_written_correction_keeps_the_corrected_figure(parser: Parser) -> None:
+    text = "更正：上条周报中“本月完成投资1.1亿元”应为“本月完成投资1.3亿元”，其余不变。"
+    found = parse(parser, text, sender="孙浩")
+    assert [(u["project"], u["investment"]) for u in found] == [
+        ("P004", [{"scope": "month", "wan_yuan": 13000}])]
+
+
+def test_so_far_in_the_quarter_is_the_quarter(parser: Parser) -> None:
+    text = "功率半导体配套产业园：下周计划A栋主体封顶；本季度截至目前完成投资1500万元。"
+    assert [u["investment"] for u in parse(parser, text)] == [
+        [{"scope": "quarter", "wan_yuan": 1500}]]
+
+
+def test_a_period_alone_labels_its_figure(parser: Parser) -> None:
+    text = "道岔二期完成投资（单位：万元）\n本月：2600\n本年累计：8900\n开工以来累计：19500"
+    assert [(i["scope"], i["wan_yuan"]) for u in parse(parser, text) for i in u["investment"]] \
+        == [("month", 2600), ("year", 8900), ("cumulative", 19500)]
+
+
+def test_a_step_still_under_way_is_late_even_with_its_expected_date(parser: Parser) -> None:
+    text = "松井项目手续还在办，预计明年1月能拿到施工许可证。"
+    assert [c for _p, c in issues(parser, text)] == ["approval"]
