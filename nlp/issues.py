@@ -223,7 +223,7 @@ _NONE_SECTION = re.compile(
     r"(?:\d{1,2}\s*[.．、)）]|[(（][一二三四五六七八九十\d]{1,3}[)）]|[①-⑩]))"
 )
 # A section label opening a clause (需协调事项：, 【存在问题】): the issue is what follows it.
-_LEAD_LABEL = re.compile(r"\s*【?\s*" + _LABEL + r"\s*(?:】\s*[:：]?|[:：]|[ \t]+)\s*")
+_LEAD_LABEL = re.compile(r"[\s—\-•·●▪]*【?\s*" + _LABEL + r"\s*(?:】\s*[:：]?|[:：]|[ \t]+)\s*")
 # A cause named in the clause (管网因电力迁改未完成而停工): the problem is the cause.
 _CAUSE = re.compile(r"(?:因为|由于|因(?![此素]))([^，,。；;]{2,24}?)(?:而|导致|造成|致使|使得|$)")
 
@@ -273,7 +273,9 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
             # Whatever is written under 存在问题 is a problem, said plainly or not
             # (返岗率仅六成, 施工许可证尚未取得).
             kinds.append("problem")
-            anchors.append(len(clause))
+            # (贷款尚未审批: the category nearest its problem word, else nearest the end)
+            hit = _WEAK.search(clause) if "未" in clause or "没" in clause else None
+            anchors.append(hit.start() if hit is not None else len(clause))
             continue
         if not _ANY_PROBLEM.search(clause):
             kinds.append("none")

@@ -40,7 +40,7 @@ _MILESTONE = re.compile(
     r"|通[的了过]车|投不了产|通不了车|开[的了过]业)"
 )
 # Characters every milestone word contains one of: a cheap test before the full pattern.
-_MILESTONE_HINT = re.compile(r"[验封工建许证摘牌地签约产用营运业车学馆]")
+_MILESTONE_HINT = re.compile(r"[验封工建许证摘牌地签约产用营运业车学馆全]")  # 全: 项目已全部完成
 _SPLIT_NEG = re.compile(r"不了|不成")
 _SPLIT_DONE = re.compile(r"[开动封投签通摘][的了过]")  # 封的顶, 开了工: said as past
 # An inspection of one aspect (消防验收, 环保验收, 验收资料 is caught by _AS_NOUN), not the
@@ -84,6 +84,8 @@ _BEFORE_TAIL = (r"\s*(?:要|必须|务必|确保|能|可|将|完成|实现|全�
                 r"|通过|取得|拿到|办理|办结|办好|举行|组织|进行|开展|启动)*\s*$")
 _BEFORE = re.compile(r"(?:(?<=[\d一二三四五六七八九十]日)|(?<![目当此日提]))(?:之|以)?前"
                      + _BEFORE_TAIL)  # 1月10日前 is a deadline; 日前 alone is "recently"
+# 前 right after a date: the date is a deadline (本月底前, 1月10日之前).
+_DEADLINE = re.compile(r"\s*(?:之|以)?前")
 _AGO = re.compile(
     r"(?:\d+|[一二两三四五六七八九十几半]+)\s*(?:个月|天|周|个星期|年)(?:之|以)?前" + _BEFORE_TAIL)
 _DONE = re.compile(r"已经|已于|已|今天|昨天|前天|今日|昨日|刚刚|顺利|实现|了")
@@ -155,7 +157,9 @@ _HAS_DIGIT_DATE = re.compile(
 _SUBJECT_TAIL = re.compile(
     r"(?:已经?|已于[^，,。；;]{0,10}?|于[^，,。；;]{0,10}?|尚未|还没有?|还未|仍未|未能|没能|未|没有?"
     r"|迟迟|至今|目前|现在|全面|基本|全部|完全|顺利|正式|也|都|均|将|计划|预计|力争|争取"
-    r"|的|了|\s)*$")
+    r"|的|了|\s"
+    # a date (东广场12月底完工)
+    r"|\d{1,2}月(?:\d{1,2}[日号])?(?:底|初|末|中旬|上旬|下旬)?(?:之?前)?)*$")
 # Supporting works (变电站, 配套道路, 供水管网) are not the project: their 建成, 投运 or 开工 is
 # not the project's milestone (周边道路尚未建成 is a utilities problem).
 _WORKS_SUBJECT = re.compile(
@@ -168,7 +172,8 @@ _PART_SUBJECT = re.compile(
     r"(?:厂房|车间|[\dA-Za-z一二三四五六七八九十][#＃号]?楼|楼栋|宿舍楼?|食堂|办公楼|仓库|站房"
     r"|幕墙|装修|装饰|外墙|屋面|精装|室内|景观|绿化|钢结构|二次结构|桩基|基础|土方|场平|安装"
     # a facility of it (the school's 运动场, 教学楼)
-    r"|运动场|操场|停车场|(?:教学|综合|实验|研发|科研|行政|门诊|住院)楼|图书馆|体育馆|报告厅)"
+    r"|运动场|操场|停车场|(?:教学|综合|实验|研发|科研|行政|门诊|住院)楼|图书馆|体育馆|报告厅"
+    r"|[东西南北前后]广场)"
     r"(?:工程)?$")
 
 
@@ -337,6 +342,8 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                 status = "done"  # 全面建成了，下个月投产: the date after is the next step's
             if status is None and carried and (pre_dates or post_dates):
                 status = "planned"  # 计划明年3月设备进场，6月投产
+            if status is None and span is not None and _DEADLINE.match(text, span.end, ms):
+                status = "planned"  # 本月底前东广场完工: a deadline, whatever stands between
             if date is None and post_dates and status in (None, "planned"):
                 span = post_dates[0]
                 date = span.date

@@ -214,3 +214,25 @@ def test_a_period_alone_labels_its_figure(parser: Parser) -> None:
 def test_a_step_still_under_way_is_late_even_with_its_expected_date(parser: Parser) -> None:
     text = "松井项目手续还在办，预计明年1月能拿到施工许可证。"
     assert [c for _p, c in issues(parser, text)] == ["approval"]
+
+
+def test_a_deadline_before_a_part_is_a_plan_not_done(parser: Parser) -> None:
+    found = events(parser, "钢铁城 本月底前东广场完工 本月投资3500万")
+    assert all(s != "done" for _m, s, _d in found)
+
+
+@pytest.mark.parametrize("text", ["火车站改扩建：下步计划：东广场12月底完工。",
+                                  "火车站改扩建：东广场已完工并投入使用。"])
+def test_a_plaza_finished_is_a_part(parser: Parser, text: str) -> None:
+    assert all(m != "completed" for m, _s, _d in events(parser, text))
+
+
+def test_the_project_finished_as_a_whole_is_completed(parser: Parser) -> None:
+    found = events(parser, "清水塘大桥项目已全部完成，后续不再填报月报。")
+    assert found == [("completed", "done", None)]
+
+
+def test_a_dashed_form_line_under_a_label(parser: Parser) -> None:
+    text = "铂威负极材料\n——本月完成投资：5800万元\n——存在问题：二期贷款尚未审批通过"
+    found = [(i["category"], i["text"]) for u in parse(parser, text) for i in u["issues"]]
+    assert found == [("funding", "二期贷款尚未审批通过")]
