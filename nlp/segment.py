@@ -16,7 +16,6 @@ from collections.abc import Set as AbstractSet
 _HAN = re.compile("([\u4e00-\u9fd5a-zA-Z0-9+#&\\._%\\-]+)", re.U)
 _SKIP = re.compile("(\r\n|\\s)", re.U)
 _ENG = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-_MISSING = object()
 
 
 def log_freqs(freq: Mapping[str, int]) -> dict[str, float | None]:
@@ -37,12 +36,9 @@ class Segmenter:
             total += f
             for k in range(1, len(word)):
                 logf.setdefault(word[:k], None)
-        logtotal = math.log(total)
-        # Each word's log(freq) - log(total), the first step of jieba's sum, done once here:
-        # (a - b) + c is what jieba computes, so routes and ties come out the same.
-        self._score: dict[str, float | None] = {
-            w: None if lf is None else lf - logtotal for w, lf in logf.items()}
-        self._unknown = math.log(1) - logtotal
+        self._logf = logf
+        self._logtotal = math.log(total)
+        self._unknown = math.log(1) - self._logtotal
 
     def tokens(self, text: str, heads: AbstractSet[str] | None = None
                ) -> list[tuple[str, int, int]]:
@@ -82,25 +78,24 @@ class Segmenter:
     def route_score(self, s: str) -> float:
         """The log-probability of jieba's best route through `s` (one block of Han text):
         how likely the dictionary finds it as written."""
-        get, unknown = self._score.get, self._unknown
+        logf, logtotal, unknown = self._logf, self._logtotal, self._unknown
         n = len(s)
         score = [0.0] * (n + 1)
         for k in range(n - 1, -1, -1):
             best = unknown + score[k + 1]
             i = k
             frag = s[k]
-            while (lf := get(frag, _MISSING)) is not _MISSING:
+            while i < n and frag in logf:
+                lf = logf[frag]
                 if lf is not None:
-                    best = max(best, lf + score[i + 1])
+                    best = max(best, lf - logtotal + score[i + 1])
                 i += 1
-                if i == n:
-                    break
                 frag = s[k:i + 1]
             score[k] = best
         return score[0]
 
     def _cut(self, s: str, offset: int, out: list[tuple[str, int, int]]) -> None:
-        get, unknown = self._score.get, self._unknown
+        logf, logtotal, unknown = self._logf, self._logtotal, self._unknown
         n = len(s)
         score = [0.0] * (n + 1)
         end = list(range(n + 1))
@@ -109,17 +104,14 @@ class Segmenter:
             found = False
             i = k
             frag = s[k]
-            # Every prefix of a word is in the dictionary (None when no word itself): the scan
-            # ends at the first fragment that is neither, as jieba's DAG does.
-            while (lf := get(frag, _MISSING)) is not _MISSING:
+            while i < n and frag in logf:
+                lf = logf[frag]
                 if lf is not None:
                     found = True
-                    v = lf + score[i + 1]  # jieba's (log f - log total) + route, in its order
+                    v = lf - logtotal + score[i + 1]  # jieba's arithmetic, in its order
                     if v >= best:  # jieba's max over (score, x): ties go to the longer word
                         best, best_x = v, i
                 i += 1
-                if i == n:
-                    break
                 frag = s[k:i + 1]
             if not found:
                 best, best_x = unknown + score[k + 1], k
