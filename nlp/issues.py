@@ -78,18 +78,21 @@ _OBTAIN_SOON = re.compile(
 
 
 def _course(text: str, blanked: str, clauses: Sequence[tuple[int, int]], i: int) -> str | None:
-    """"on" for a step under way whose obtaining is planned next, "held" for one under way
-    before another plan, else None."""
+    """"on" for a step in progress (正在办理, not 还在办) with no later step waiting on it,
+    "held" for one under way before another plan, else None."""
     cs, ce = clauses[i]
     found = list(_WEAK.finditer(blanked, cs, ce))
     if not found or not all(_UNDER_WAY.fullmatch(m.group()) for m in found):
         return None
+    still = _STILL_AT.search(blanked, cs, ce) is not None
     if i + 1 >= len(clauses) or _SENTENCE_END.search(text, ce, clauses[i + 1][0]):
-        return None
+        return None if still else "on"  # 消防验收正在办理。: in progress, nothing wrong said
     ns, ne = clauses[i + 1]
-    if _OBTAIN_SOON.match(text, ns, ne) and not _STILL_AT.search(blanked, cs, ce):
-        return "on"
-    return "held" if _PLAN_NEXT.match(text, ns, ne) else None
+    if _OBTAIN_SOON.match(text, ns, ne):
+        return None if still else "on"
+    if _PLAN_NEXT.match(text, ns, ne):
+        return "held"
+    return None if still else "on"
 
 
 _CAUSE_LEAD = re.compile(r"\s*(?:因为|由于|因(?![此素]))")

@@ -236,3 +236,9 @@ def test_a_dashed_form_line_under_a_label(parser: Parser) -> None:
     text = "铂威负极材料\n——本月完成投资：5800万元\n——存在问题：二期贷款尚未审批通过"
     found = [(i["category"], i["text"]) for u in parse(parser, text) for i in u["issues"]]
     assert found == [("funding", "二期贷款尚未审批通过")]
+
+
+@pytest.mark.parametrize("text", ["康宁物流中心目前整体完成约95%，消防验收正在办理。",
+                                  "文体中心方案设计已完成，正在办理用地规划许可，尚未摘牌。"])
+def test_a_step_in_progress_is_no_problem_by_itself(parser: Parser, text: str) -> None:
+    assert issues(parser, text) == []
