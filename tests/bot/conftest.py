@@ -94,6 +94,9 @@ async def running_harness(
     )
     async with session_factory() as session:
         await seed_sample_ledger(session)
+        # Build the parser (jieba's dictionary: seconds on a busy machine) before the first
+        # message, so a test's reply timeout measures the bot, not the one-off build.
+        await parser.get(session)
     clock = MutableClock()
     fake.clock = lambda: clock().timestamp()  # user messages are dated by the test clock
     bot = make_bot(settings.telegram)
