@@ -67,7 +67,7 @@ def _warm(
         except Exception as exc:
             if not is_storage_failure(exc):
                 raise
-            log.warning("parser not built at start-up (%s): built on first use",
+            log.warning("启动时未能构建解析器（%s）：收到第一条消息时再构建",
                         type(exc).__name__)
 
     return warm

@@ -142,7 +142,7 @@ class DurablePolling:
                 except Exception as exc:  # the API is away: try again, never give up
                     failures += 1
                     delay = min(self.retry_base * 2 ** min(failures, 6), 30.0)
-                    log.warning("getUpdates failed (%s), retrying in %.1fs",
+                    log.warning("getUpdates 失败（%s），%.1f 秒后重试",
                                 type(exc).__name__, delay)
                     await _sleep_or_stop(delay, stopping)
                     continue
@@ -157,7 +157,7 @@ class DurablePolling:
                     try:
                         update = Update.model_validate(item, context={"bot": self.bot})
                     except ValidationError:  # not retried for ever: skipped, and said
-                        log.exception("update %s is not a valid Update: skipped", uid)
+                        log.exception("更新 %s 格式无效，已跳过", uid)
                         self._done.add(uid)
                         continue
                     new += 1
@@ -222,15 +222,15 @@ class DurablePolling:
             self._done.add(uid)
         except Exception as exc:
             if uid in self._stored:  # stored already: the unique update id makes a retry moot
-                log.warning("update %s failed after it was stored", uid, exc_info=True)
+                log.warning("更新 %s 已保存，但处理失败", uid, exc_info=True)
                 self._done.add(uid)
             elif is_storage_failure(exc):
                 delay = min(self.retry_base * 2 ** attempts, self.retry_max)
-                log.warning("update %s not stored (%s): not acknowledged, retrying in %.1fs",
+                log.warning("更新 %s 未能保存（%s）：暂不确认，%.1f 秒后重试",
                             uid, type(exc).__name__, delay)
                 self._retry[uid] = _Retry(update, attempts + 1, time.monotonic() + delay)
             else:  # a bug the error handler did not take: do not retry it for ever
-                log.exception("update %s failed", uid)
+                log.exception("更新 %s 处理失败", uid)
                 self._done.add(uid)
         finally:
             self._inflight.pop(uid, None)
@@ -250,7 +250,7 @@ class DurablePolling:
         exc = None if durable.cancelled() else durable.exception()
         if durable.cancelled() or exc is not None:
             delay = min(self.retry_base * 2 ** attempts, self.retry_max)
-            log.warning("update %s not stored (%s): not acknowledged, retrying in %.1fs",
+            log.warning("更新 %s 未能保存（%s）：暂不确认，%.1f 秒后重试",
                         uid, type(exc).__name__, delay)
             self._done.discard(uid)
             self._retry[uid] = _Retry(update, attempts + 1, time.monotonic() + delay)

@@ -60,12 +60,12 @@ class RetryMiddleware(BaseRequestMiddleware):
                 if attempt == self.attempts or not wait_on_429.get():
                     raise
                 wait = min(float(exc.retry_after), self.max_delay)
-                log.warning("%s: 429, retrying after %.1fs", method.__api_method__, wait)
+                log.warning("%s：被限流（429），%.1f 秒后重试", method.__api_method__, wait)
                 await asyncio.sleep(wait)
             except (TelegramNetworkError, TelegramServerError) as exc:
                 if attempt == self.attempts:
                     raise
-                log.warning("%s failed (%s), retrying in %.1fs",
+                log.warning("%s 失败（%s），%.1f 秒后重试",
                             method.__api_method__, type(exc).__name__, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_delay)

@@ -270,7 +270,7 @@ class DingTalkApi:
         url = f"{self.settings.oapi_base_url}/topapi/v2/user/get?access_token={quote(token)}"
         answer = await self._post(url, {"userid": user_id, "language": "zh_CN"})
         if answer.status != 200 or answer.body.get("errcode") != 0:
-            log.info("dingtalk user/get %s: %s", user_id, answer.reason)
+            log.info("钉钉 user/get %s：%s", user_id, answer.reason)
             return None
         mobile = (answer.body.get("result") or {}).get("mobile")
         return str(mobile) if mobile else None
@@ -369,7 +369,7 @@ class DingTalkChannel:
                 result = RetryAfter(0.0, f"{type(exc).__name__}: {exc}")
             if isinstance(result, Sent):
                 continue
-            log.info("dingtalk send to %s: %s", address, result)
+            log.info("钉钉发送到 %s：%s", address, result)
             if i == 0:
                 return result
             # The parts already shown cannot be taken back: sending again would show them

@@ -102,7 +102,7 @@ class _RobotHandler(CallbackHandler):
         try:
             await self.on_message(inbound)
         except Exception:
-            log.exception("dingtalk message %s failed", inbound.message_id)
+            log.exception("钉钉消息 %s 处理失败", inbound.message_id)
             return AckMessage.STATUS_SYSTEM_EXCEPTION, "error"
         return AckMessage.STATUS_OK, "OK"
 
@@ -195,4 +195,4 @@ class StreamClient(DingTalkStreamClient):
             except websockets.exceptions.ConnectionClosed:
                 log.info("钉钉 Stream: ack lost with the connection; DingTalk sends it again")
             except Exception:
-                log.exception("dingtalk frame failed")
+                log.exception("钉钉 Stream 数据帧处理失败")

@@ -171,7 +171,7 @@ class TelegramChannel:
             return Sent(str(await self.deliver(chat_id, notice, reply_to=reply_to)))
         except Exception as exc:  # the platform's answer, classified; bugs are logged too
             result = classify(exc)
-            log.info("telegram send to %s: %s", chat_id, result)
+            log.info("Telegram 发送到 %s：%s", chat_id, result)
             return result
 
     async def deliver(self, chat_id: int, notice: Notice, *, reply_to: int | None = None

@@ -237,10 +237,10 @@ class RobotChannel:
         if ans.penalty:
             self.windows[robot.name].block(ans.penalty)
         if ans.retry_after is not None:
-            log.warning("%s robot %s rate limited: %s", self.name, robot.name, reason)
+            log.warning("%s 机器人 %s 被限流：%s", self.name, robot.name, reason)
             # a rate limit is no fault of the message: it waits, using up no attempt
             return RetryAfter(ans.retry_after, reason, counts=not ans.rate_limited)
-        log.warning("%s robot %s refused: %s", self.name, robot.name, reason)
+        log.warning("%s 机器人 %s 拒收：%s", self.name, robot.name, reason)
         return Failed(reason)
 
     async def _client(self) -> aiohttp.ClientSession:

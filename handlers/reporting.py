@@ -84,7 +84,7 @@ async def replace_summary(
                                             message_id=report.reply_message_id,
                                             reply_markup=None)
     except TelegramBadRequest as exc:  # deleted, or identical content
-        log.info("could not edit report %s message: %s", report.id, exc.message)
+        log.info("无法修改报送 %s 的消息：%s", report.id, exc.message)
     return await send_reply(bot, report.chat_id, notice if notice.actions else short)
 
 

@@ -122,7 +122,7 @@ class Pictures:
         try:
             picture = await self.picture(spec)
         except Exception:
-            log.exception("digest picture could not be drawn")
+            log.exception("简报图表未能生成")
             return notice
         return notice if picture is None else replace(notice, attachment=picture)
 

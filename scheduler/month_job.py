@@ -133,7 +133,7 @@ async def queue_month_report(
                 session, key=notice_key("month_report", "monthly", person.id, month.key),
                 kind=OutboxKind.NOTICE, notice=notice, person_id=person.id, now=now)
         if added < len(people):
-            log.warning("monthly report %s: %d of %d recipients have no address to send to",
+            log.warning("月报 %s：%d/%d 名收件人没有可发送的地址",
                         month.key, len(people) - added, len(people))
         added += groups
     await session.execute(

@@ -238,7 +238,7 @@ class SentReplies:
                     await session.execute(_SET_REPORT_MESSAGE, reports)
                 await session.commit()
         except Exception:  # the database is away: kept for the next batch (the lease waits)
-            log.warning("could not mark %d replies sent", len(batch), exc_info=True)
+            log.warning("%d 条回复未能标记为已发送", len(batch), exc_info=True)
             return
         for outbox_id, sent in batch.items():
             if self._pending.get(outbox_id) is sent:

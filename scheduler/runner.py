@@ -82,7 +82,7 @@ class SchedulerService:
     async def sweep_job(self) -> None:
         async with sweep_lock(engine_of(self.session_factory), LOCK_NAME) as acquired:
             if not acquired:
-                log.info("sweep skipped: another instance holds the lock")
+                log.info("跳过本轮巡检：另一实例正在巡检")
                 return
             async with self.session_factory() as session:
                 now = self.clock()  # the groups get what this very sweep notified
@@ -109,7 +109,7 @@ class SchedulerService:
                                                     digest_grace=self.grace)).queued
                 await session.commit()
         if added:
-            log.info("queued %d digests", added)
+            log.info("已排队 %d 份每日简报", added)
             self._wake.set()
         return added
 
@@ -117,7 +117,7 @@ class SchedulerService:
         try:
             await job()  # type: ignore[misc]
         except Exception:
-            log.exception("scheduled job %s failed", name)
+            log.exception("定时任务 %s 失败", name)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -146,7 +146,7 @@ class SchedulerService:
             poll_seconds=self.delivery_poll_seconds,
         ), name=f"delivery:{self.instance}")
         self.scheduler.start()
-        log.info("scheduler %s started (digest %s, sweep every %d min)", self.instance,
+        log.info("调度器 %s 已启动（每日简报 %s，每 %d 分钟巡检一次）", self.instance,
                  t.strftime("%H:%M"), sched.sweep_interval_minutes)
 
     async def stop(self) -> None:

@@ -352,7 +352,7 @@ async def _draft(
     try:
         result = engine.parse(msg.text, sender=person.name, sent=sent_day)
     except Exception:  # a parser bug must not lose the report: it is stored all the same
-        log.exception("parsing message %s/%s failed", msg.chat_id, msg.message_id)
+        log.exception("消息 %s/%s 解析失败", msg.chat_id, msg.message_id)
         return _Draft(ReportState.NOTHING, None, text=Notice.of([UNPARSABLE]) if private else None)
     visible = snapshot.visible(person, settings.org)
     group_project = snapshot.by_group.get(msg.chat_id) if msg.chat_id < 0 else None

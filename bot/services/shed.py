@@ -92,7 +92,7 @@ class ShedLog:
                 await conn.execute(stmt, [_row(s) for s, _ in batch])
                 await session.commit()
         except Exception as exc:  # the database is away: the updates are delivered again
-            log.warning("could not store %d shed messages (%s)", len(batch),
+            log.warning("限流消息 %d 条未能保存（%s）", len(batch),
                         type(exc).__name__)
             for _, future in batch:
                 if not future.done():
