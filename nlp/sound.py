@@ -127,9 +127,10 @@ class SoundMatcher:
         pos = 0
         while (m := self._pattern.search(sounds, pos)) is not None:
             start = m.start()
-            key = next((k for k in self._by_head[m.group()] if sounds.startswith(k, start)),
-                       None)
-            if key is None:
+            for key in self._by_head[m.group()]:  # longest first
+                if sounds.startswith(key, start):
+                    break
+            else:
                 pos = start + 1
                 continue
             end = pos = start + len(key)
