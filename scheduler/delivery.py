@@ -36,11 +36,12 @@ import asyncio
 import datetime as dt
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
@@ -57,6 +58,15 @@ from storage.models import AuditLog, Outbox
 from storage.states import OutboxKind, OutboxState
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+_Row = TypeVar("_Row", bound=_HasId)
 
 PENDING, SENDING, SENT, FAILED = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.SENT,
                                   OutboxState.FAILED)
@@ -263,10 +273,12 @@ async def render_notices(
                 out[r.id] = from_json(r.payload)
             except (KeyError, TypeError, ValueError):
                 log.exception("outbox %s: unreadable payload", r.id)
-    out.update(await alert_notices.render(session, settings, calendar, alert_rows))
+    out.update(await _guarded(
+        alert_rows, lambda batch: alert_notices.render(session, settings, calendar, batch)))
     by_id = {r.id: r for r in rows}
-    for row_id, (notice, chart) in (await digest.render_rows(
-            session, settings, calendar, digest_rows)).items():
+    for row_id, (notice, chart) in (await _guarded(
+            digest_rows,
+            lambda batch: digest.render_rows(session, settings, calendar, batch))).items():
         out[row_id] = notice
         if chart is not None:  # the picture is drawn when the row is sent (Pictures.attach)
             by_id[row_id].payload[CHART] = chart
@@ -275,6 +287,32 @@ async def render_notices(
         for r in rows:
             if r.id in out:
                 out[r.id] = await drawer.attach(r.payload, out[r.id])
+    return out
+
+
+async def _guarded(
+    rows: Sequence[_Row], render: Callable[[Sequence[_Row]], Awaitable[dict[int, _T]]]
+) -> dict[int, _T]:
+    """`render(rows)`; when that raises, each row on its own, so a row that cannot be
+    rendered is left out (its send fails: 通知内容无法生成) and the rest still go. A database
+    error is no row's fault: it propagates (the claim's lease brings the rows back)."""
+    try:
+        return await render(rows)
+    except DBAPIError:
+        raise
+    except Exception:
+        if len(rows) == 1:
+            log.exception("outbox %s：通知内容无法生成", rows[0].id)
+            return {}
+        log.exception("一批 %d 条通知生成出错，改为逐条生成", len(rows))
+    out: dict[int, _T] = {}
+    for row in rows:
+        try:
+            out.update(await render([row]))
+        except DBAPIError:
+            raise
+        except Exception:
+            log.exception("outbox %s：通知内容无法生成", row.id)
     return out
 
 
@@ -461,8 +499,16 @@ async def deliver_due(
     real_clock = clock or (lambda: now)
     opening = _quiet_opening(now, settings, calendar)
     async with session_factory() as session:
-        # the sweep's alert notices become outbox rows first (quiet hours then hold them)
-        result.fanned_out = await fanout.fan_out(session, settings)
+        # The sweep's alert notices become outbox rows first (quiet hours then hold them),
+        # in their own transaction: a batch that cannot be fanned out stays queued and must
+        # not stop the rest of delivery (replies, red alerts already queued).
+        try:
+            result.fanned_out = await fanout.fan_out(session, settings)
+            await session.commit()
+        except Exception:
+            await session.rollback()
+            log.exception("告警通知未能分发给收件人（留在队列中，下一轮再试）；其余消息照常投递")
+    async with session_factory() as session:
         if opening is not None:
             result.held = await _hold_for_quiet_hours(session, now, opening)
         rows = await _claim(session, now, instance, max_rows, urgent_only=opening is not None)

@@ -18,7 +18,8 @@ from bot.config import Settings, TelegramSettings
 from bot.fake_api import FakeTelegram
 from bot.telegram import make_bot
 from channels.telegram import Limits, TelegramChannel
-from scheduler import leader_digest
+from scheduler import digest as digest_module
+from scheduler import fanout, leader_digest
 from scheduler.channel import Channel, Sent
 from scheduler.delivery import (
     GIVE_UP_AFTER,
@@ -29,13 +30,23 @@ from scheduler.delivery import (
     preview_due,
     tried_for,
 )
+from scheduler.digest import queue_digests
 from scheduler.leader_digest import CHART, chart_spec
 from scheduler.notice import Action, ActionKind, Notice, Strong, line, to_json
 from scheduler.outbox import Draft, enqueue, write
+from scheduler.sweep import run_sweep
 from scheduler.workdays import WorkCalendar
-from storage.models import Address, AuditLog, Outbox, Person, Project
+from storage.models import Address, AlertNotice, AuditLog, Outbox, Person, Project
 from storage.states import OutboxKind
 from tests.outbox_support import bind, queue_text
+from tests.scheduler.sweep_support import (
+    TOP,
+    at,
+    chat_of,
+    make_settings,
+    pid,
+    seed_with_chats,
+)
 from tests.seed import person_named, seed_sample_ledger
 
 CST = dt.timezone(dt.timedelta(hours=8))
@@ -505,3 +516,64 @@ async def test_digest_picture_is_drawn_at_delivery(session_factory, fake, bot, s
     assert {int(c.params["chat_id"]) for c in photos} == {3001, 3002}
     assert all("您关注的 4 个项目" in m["text"] for m in fake.sent_messages())
     assert len(leader_digest._DRAWN) <= drawn + 1  # one drawing for both
+
+
+# --- one bad row does not stop the round ----------------------------------------------------
+
+async def test_an_unrenderable_digest_fails_alone(session, session_factory, fake, bot,
+                                                  monkeypatch):
+    """One digest that cannot be rendered ends failed (通知内容无法生成); the other digests
+    and a reply claimed in the same round are sent in that round."""
+    settings = make_settings()
+    await seed_with_chats(session)
+    now = DAY.astimezone(dt.UTC)
+    assert await queue_digests(session, settings, WorkCalendar(), now) >= 3
+    victim = await pid(session, TOP)
+    reply_to = await chat_of(session, "孙浩")
+    assert await queue_text(session, "reply:1", "已记录", now, chat_id=reply_to,
+                            kind=OutboxKind.REPLY)
+    await session.commit()
+    real = digest_module.render_digest
+
+    def render_digest(snapshot, *args, **kw):  # type: ignore[no-untyped-def]
+        if snapshot.name == TOP:
+            raise ValueError("cannot render")
+        return real(snapshot, *args, **kw)
+
+    monkeypatch.setattr(digest_module, "render_digest", render_digest)
+    res = await deliver_due(session_factory, bot, settings, WorkCalendar(), now, instance="t")
+    after = await rows(session_factory)
+    [bad] = [r for r in after if r.person_id == victim]
+    assert (bad.state, bad.last_error) == ("failed", "通知内容无法生成")
+    assert all(r.state == "sent" for r in after if r.id != bad.id)
+    assert res.sent == len(after) - 1 and res.failed == 1
+    assert "已记录" in [m["text"] for m in fake.sent_messages(reply_to)]
+
+
+async def test_a_failing_fan_out_does_not_stop_delivery(session, session_factory, fake, bot,
+                                                        monkeypatch):
+    """Fan-out runs in its own transaction: when it fails, its notices stay queued, the
+    round still claims and sends (a reply here), and the next round fans them out."""
+    settings = make_settings()
+    await seed_with_chats(session)
+    now = at(2023, 9, 21, 9)
+    queued = (await run_sweep(session, settings, WorkCalendar(), now)).queued
+    assert queued > 0
+    reply_to = await chat_of(session, "林晓")
+    assert await queue_text(session, "reply:1", "已记录", now, chat_id=reply_to,
+                            kind=OutboxKind.REPLY)
+    await session.commit()
+
+    async def broken(*args, **kw):  # type: ignore[no-untyped-def]
+        raise RuntimeError("recipients unavailable")
+
+    monkeypatch.setattr(fanout, "_top_leader", broken)
+    res = await deliver_due(session_factory, bot, make_settings(), WorkCalendar(), now,
+                            instance="t")
+    assert (res.fanned_out, res.sent) == (0, 1)
+    assert [m["text"] for m in fake.sent_messages(reply_to)] == ["已记录"]
+    async with session_factory() as s:
+        assert await s.scalar(select(func.count()).select_from(AlertNotice)) == queued
+    monkeypatch.undo()
+    res = await deliver_due(session_factory, bot, settings, WorkCalendar(), now, instance="t")
+    assert res.fanned_out == queued and res.sent >= queued
