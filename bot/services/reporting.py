@@ -111,7 +111,7 @@ def _insert_report_looking_up(plans: int, figures: int) -> Insert:
 
 
 async def _insert_report(
-    session: AsyncSession, msg: Inbound, person: Person, *, now: dt.datetime, state: str,
+    session: AsyncSession, msg: Inbound, sender_id: int, *, now: dt.datetime, state: str,
     parse_result: dict[str, Any] | None, project_id: int | None, supersedes_id: int | None,
     lookups: _Lookups | None = None,
 ) -> tuple[int, Mapping[str, Any]] | None:
@@ -122,7 +122,7 @@ async def _insert_report(
     values = {
         "telegram_update_id": msg.update_id, "chat_id": msg.chat_id,
         "message_id": msg.message_id, "sender_telegram_id": msg.sender_telegram_id,
-        "sender_id": person.id, "text": msg.text, "photo_file_id": msg.photo_file_id,
+        "sender_id": sender_id, "text": msg.text, "photo_file_id": msg.photo_file_id,
         "sent_at": msg.sent_at, "received_at": now, "is_edit": msg.is_edit,
         "state": state, "parse_result": parse_result, "project_id": project_id,
         "supersedes_id": supersedes_id,
@@ -401,6 +401,35 @@ async def _draft(
                   notes=notes, after=[refusal] if refusal else [])
 
 
+async def _store_received(
+    session: AsyncSession, msg: Inbound, sender_id: int, now: dt.datetime,
+) -> None:
+    """The raw text alone, state `received`, committed: what is kept when handling fails."""
+    await _insert_report(session, msg, sender_id, now=now, state=ReportState.RECEIVED,
+                         parse_result=None, project_id=None, supersedes_id=None)
+    await session.commit()
+
+
+async def _store_draft(
+    session: AsyncSession, msg: Inbound, sender_id: int, draft: _Draft, old: Report | None,
+    *, now: dt.datetime, lookups: _Lookups | None,
+) -> tuple[int, Mapping[str, Any] | None, bool] | None:
+    """Supersede `old` (when the draft was understood) and insert the report, reading
+    `lookups` in its INSERT: the id, the lookups' row (None without them) and whether `old`
+    was superseded. None when this update was stored before."""
+    superseded = (old is not None and draft.state != ReportState.NOTHING
+                  and await supersede(session, old))
+    stored = await _insert_report(
+        session, msg, sender_id, now=now, state=draft.state, parse_result=draft.parse,
+        project_id=draft.project_id, supersedes_id=old.id if superseded and old else None,
+        lookups=lookups,
+    )
+    if stored is None:
+        return None
+    report_id, row = stored
+    return report_id, row if lookups else None, superseded
+
+
 async def receive(
     session: AsyncSession,
     msg: Inbound,
@@ -422,6 +451,7 @@ async def receive(
     transaction, claimed for the caller's live send (scheduler.replies): a report is never
     stored without its answer. None when this update was stored before (it was answered
     the first time)."""
+    sender_id = person.id  # read now: a rollback below expires `person`
     engine, snapshot = await parser.snapshot(session)
     try:
         draft = await _draft(session, engine, snapshot, msg, person, settings=settings,
@@ -431,35 +461,49 @@ async def receive(
     except Exception:
         # A bug after parsing: the raw text is stored as `received` (the recovery worker
         # tries again) before the error is reported.
-        await _insert_report(session, msg, person, now=now, state=ReportState.RECEIVED,
-                             parse_result=None, project_id=None, supersedes_id=None)
-        await session.commit()
+        await _store_received(session, msg, sender_id, now)
         raise
-    # A correction replaces the draft only when it was understood; otherwise the draft
-    # stays as it was and can be confirmed or corrected again.
-    superseded = (old is not None and draft.state != ReportState.NOTHING
-                  and await supersede(session, old))
-    stored = await _insert_report(
-        session, msg, person, now=now, state=draft.state, parse_result=draft.parse,
-        project_id=draft.project_id, supersedes_id=old.id if superseded and old else None,
-        lookups=draft.lookups,
-    )
+    try:
+        stored = await _store_draft(session, msg, sender_id, draft, old, now=now,
+                                    lookups=draft.lookups)
+    except DBAPIError:
+        if not draft.lookups:
+            raise
+        # A lookup's subquery failed (a value the database would not take): the report
+        # matters more than its notes, so it is stored again without them. If the
+        # database itself is away, this fails as well and the update is handled again.
+        log.warning("消息 %s/%s 的摘要查询失败，报告不带查询再存一次", msg.chat_id,
+                    msg.message_id, exc_info=True)
+        await session.rollback()
+        await session.refresh(person)  # expired by the rollback; the caller reads them
+        if old is not None:
+            await session.refresh(old)
+        stored = await _store_draft(session, msg, sender_id, draft, old, now=now, lookups=None)
     if stored is None:  # rolled back, the supersession with it
         return None
-    report_id, looked_up = stored
+    report_id, looked_up, superseded = stored
     if draft.parse is None:
         record(session, at=now, action="report.parse_failed", entity="report",
-               entity_id=report_id, actor_id=person.id)
+               entity_id=report_id, actor_id=sender_id)
     if superseded and old is not None:
         record(session, at=now, action="report.superseded", entity="report", entity_id=old.id,
-               actor_id=person.id, detail={"by": report_id})
+               actor_id=sender_id, detail={"by": report_id})
     actions = (confirm_actions(report_id) if draft.confirm
                else choose_actions(report_id, draft.offered) if draft.offered else [])
-    text = draft.answer(looked_up)
-    reply = text.with_actions(actions) if text is not None else None
-    if reply is not None and old is not None and not superseded and kept_note \
-            and draft.state == ReportState.NOTHING:
-        reply = reply.with_lines("", kept_note)
+    try:
+        text = draft.answer(looked_up)
+        reply = text.with_actions(actions) if text is not None else None
+        if reply is not None and old is not None and not superseded and kept_note \
+                and draft.state == ReportState.NOTHING:
+            reply = reply.with_lines("", kept_note)
+    except Exception:
+        # A bug in the summary (an unusual parse, a lookup's odd value) must not lose the
+        # report with its answer: the transaction is rolled back, the raw text stored as
+        # `received` in one of its own (the recovery worker tries again) and the error
+        # reported (the sender gets the apology with its reference number).
+        await session.rollback()
+        await _store_received(session, msg, sender_id, now)
+        raise
     queued: list[Queued] = []
     if reply is not None and reply_to is not None:
         # The answer's row in the report's own transaction: a third statement (after the

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import load_settings
 from bot.middlewares import InboundLimit
+from bot.services import reporting
 from bot.services.registry import LedgerSnapshot, ParserHolder
 from bot.services.reporting import Inbound, receive
 from storage.models import AuditLog, Outbox, Person, Report
@@ -177,3 +179,85 @@ async def test_no_reply_lost_with_sixteen_updates_at_once_on_sqlite(
             stored = await session.scalar(select(func.count(Report.id)))
         assert stored == total
         assert len(harness.fake.sent_messages()) == total
+
+
+def _broken_render(*_: Any, **__: Any) -> Any:
+    raise KeyError("摘要里一个没见过的字段")
+
+
+async def test_a_summary_that_fails_to_render_still_stores_the_raw_text(
+    session_factory: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The summary is rendered after the report's INSERT, before its commit: a failure
+    # there must not take the report with it.
+    now = dt.datetime(2023, 5, 10, 10, tzinfo=CST)
+    monkeypatch.setattr(reporting, "render_summary", _broken_render)
+    async with session_factory() as session:
+        await seed_sample_ledger(session)
+        person = await person_named(session, "孙浩")
+        with pytest.raises(KeyError):  # reported: the sender gets the apology (below)
+            await receive(session, inbound(7, REPORT), person, parser=ParserHolder(),
+                          settings=SETTINGS, now=now)
+    async with session_factory() as session:
+        [report] = (await session.scalars(select(Report))).all()
+        assert (report.text, report.state, report.parse_result) == (REPORT, "received", None)
+        assert report.telegram_update_id == 7  # a redelivery is recognised, not stored twice
+        assert (await session.scalars(select(Outbox))).all() == []
+
+
+async def test_a_summary_that_fails_to_render_is_answered_in_chinese_and_kept(
+    session_factory: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with running_harness(session_factory) as harness:
+        user = await harness.bound_user("孙浩")
+        monkeypatch.setattr(reporting, "render_summary", _broken_render)
+        [reply] = await harness.say(user, REPORT, timeout=60)
+        assert reply["text"].startswith("抱歉") and re.search(r"编号 \d{4}-\d{4}-", reply["text"])
+        assert "KeyError" not in reply["text"]
+        async with session_factory() as session:
+            [report] = (await session.scalars(select(Report))).all()
+        # Kept for the recovery worker, which parses it again.
+        assert (report.text, report.state) == (REPORT, "received")
+
+
+def _unbindable_lookups(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lookups' parameters carry a value no driver binds (a list where the parse
+    should have had a word): the report's INSERT … RETURNING fails in the database."""
+    params = reporting._Lookups.params
+
+    def odd(self: Any) -> dict[str, Any]:
+        out = params(self)
+        out["lk_fig0_scope"] = [out["lk_fig0_scope"]]
+        return out
+
+    monkeypatch.setattr(reporting._Lookups, "params", odd)
+
+
+async def test_a_failing_lookup_still_stores_the_report_and_answers_its_summary(
+    session_factory: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = dt.datetime(2023, 5, 10, 10, tzinfo=CST)
+    holder = ParserHolder()
+    async with session_factory() as session:
+        await seed_sample_ledger(session)
+        person = await person_named(session, "孙浩")
+        first = await receive(session, inbound(1, REPORT), person, parser=holder,
+                              settings=SETTINGS, now=now)
+        assert first is not None and first.state == "pending"
+        # A correction of that draft: it is superseded in the retried transaction too.
+        old = await session.get(Report, first.report_id)
+        assert old is not None
+        _unbindable_lookups(monkeypatch)
+        got = await receive(session, inbound(2, REPORT), person, parser=holder,
+                            settings=SETTINGS, now=now, old=old)
+        assert got is not None and got.state == "pending" and got.superseded
+        assert got.reply is not None and "确认" in str(got.reply.actions)
+        assert "三一" in got.reply.plain_text()  # the summary, without the lookups' notes
+        assert person.name == "孙浩" and old.state == "superseded"  # usable after the retry
+    async with session_factory() as session:
+        rows = (await session.scalars(select(Report).order_by(Report.id))).all()
+        assert [(r.text, r.state) for r in rows] == [(REPORT, "superseded"), (REPORT, "pending")]
+        assert rows[1].supersedes_id == rows[0].id
+        assert rows[1].parse_result and rows[1].parse_result["updates"][0]["project"]
+        actions = (await session.scalars(select(AuditLog.action))).all()
+        assert actions.count("report.superseded") == 1
