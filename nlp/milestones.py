@@ -62,7 +62,7 @@ _ON_TIME = re.compile(r"按计划|按期|按时|如期|按节点")
 _NEG = re.compile(
     r"还没有?|还未|尚未|暂未|暂时没有|未能|没能|没有|仍未|迟迟未|迟迟没有?|未|没|无法"
     r"|待定|未定|不能|不会|不了|难以|来不及|无望|不具备|不可能|达不到|赶不上|做不到"
-    r"|暂不|暂缓|缓建|停止|取消|能否|是否|能不能|会不会|可否"
+    r"|暂不|暂缓|缓建|停止|取消|能否|是否|能不能|会不会|可否|不[准让许给]|不允许"
 )
 # Under way rather than not done: 正在办理施工许可证. Not done, unless the message gives the
 # milestone a planned date (预计5月初取得): then the plan is what is reported.
@@ -92,6 +92,11 @@ _DONE = re.compile(r"已经|已于|已|今天|昨天|前天|今日|昨日|刚刚
 # The period the report covers (本周, 本季度), and 完成 said of it: what was done in it.
 _THIS_PERIOD = re.compile(r"(?:本|这个?|当)(?:周|星期|礼拜|季度?)")
 _DONE_IN_PERIOD = re.compile(r"\s*(?:已经?|共|主要|基本|顺利|全面|累计|陆续)?\s*完成(?!率)")
+# …unless the rest of the clause says it was not reached, is hard, or is only the plan
+# (本周完成主体封顶的目标没实现, 本季度完成竣工验收有难度, 本周完成封顶的计划推迟了).
+_PERIOD_NOT_MET = re.compile(
+    r"没|未|不|无|难|困难|可能|计划|目标|任务|推迟|延期|延后|延误|滞后|争取|力争|确保|预计|估计"
+    r"|恐怕|希望|有望|打算|准备|要|能否|是否|来不及|赶不上")
 # 原定5月开工: the old plan, superseded by what follows (推迟到7月); not reported itself.
 _SUPERSEDED = re.compile(r"原定|原计划|原本|本应|本来")
 _THEN = re.compile(r"然后|随后|之后|接着|后|再")
@@ -323,7 +328,7 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
             date = span.date if span else None
             if span is not None and status in (None, "done") and _THIS_PERIOD.fullmatch(
                     text, span.start, span.end) and (status == "done" or _DONE_IN_PERIOD.match(
-                        text, span.end, ms)):
+                        text, span.end, ms)) and not _PERIOD_NOT_MET.search(text, me, ce):
                 # 本周完成…主体封顶, 本周已开工: done within the period so far, on a day not
                 # said (the period's end is no deadline here).
                 status, span, date = "done", None, None

@@ -29,6 +29,8 @@ _NEGATIONS = st.sampled_from([
     "无法如期{m}", "仍未{m}", "迟迟没有{m}", "一直没{m}", "还没能{m}", "至今未{m}",
     "暂不{m}", "暂缓{m}", "能否按期{m}还不确定", "是否{m}还要看",
     "{d}没有按计划{m}", "原定{d}{m}，但没能{m}", "暂时还不能{m}", "{d}不能{m}",
+    # forbidden: 村民不让开工, 督查期间不准动工
+    "村民不让{m}", "督查期间不准{m}", "{d}前不许{m}", "上面不允许{m}",
 ])
 _PLANS = st.sampled_from([
     "计划{d}{m}", "预计{d}{m}", "争取{d}完成{m}", "力争{d}{m}", "{d}前完成{m}", "确保{d}前{m}",
@@ -148,3 +150,74 @@ def test_a_retracted_done_is_never_done(parser: Parser, p: str, m: str, r: str, 
                                         be: str) -> None:
     text = f"{p}今天{m}了，{r}{be}{d}{m}"
     assert "done" not in _statuses(parser, text), text
+
+
+# 本周完成X is done in the period, but not when the rest of the clause says it was not, is hard,
+# or is only the plan or target (本周完成主体封顶的目标没实现, 本季度完成竣工验收有难度).
+_PERIODS = st.sampled_from(["本周", "这周", "本季度", "这个星期", "本礼拜"])
+_PERIOD_MILESTONES = st.sampled_from(["主体封顶", "封顶", "竣工验收", "完工", "开工", "竣工"])
+_NOT_ACHIEVED = st.sampled_from([
+    "的目标没实现", "的目标未实现", "是不可能了", "不太可能", "的计划推迟了", "的任务没完成",
+    "的目标", "的计划", "的任务", "还要推迟", "恐怕来不及", "难以实现", "没希望了",
+    "争取做到", "力争实现", "可能性不大", "未能实现", "估计不行",
+])
+_HARD = st.sampled_from(["有困难", "有难度", "存在困难", "难度很大", "困难很大", "比较困难"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(p=_PROJECTS, f=_FILLERS, period=_PERIODS, m=_PERIOD_MILESTONES,
+       rest=st.one_of(_NOT_ACHIEVED, _HARD), tail=st.sampled_from(["", "。", "，下周再说"]))
+def test_a_period_target_not_reached_is_never_done(parser: Parser, p: str, f: str, period: str,
+                                                   m: str, rest: str, tail: str) -> None:
+    text = f + p + period + "完成" + m + rest + tail
+    assert "done" not in _statuses(parser, text), text
+
+
+@settings(max_examples=100, deadline=None)
+@given(p=_PROJECTS, period=_PERIODS, m=_PERIOD_MILESTONES, hard=_HARD)
+def test_a_period_target_said_hard_is_an_issue(parser: Parser, p: str, period: str, m: str,
+                                               hard: str) -> None:
+    text = p + period + "完成" + m + hard
+    assert any(u.issues for u in parser.parse(text, sender="邱实", sent=SENT).updates), text
+
+
+@settings(max_examples=100, deadline=None)
+@given(p=_PROJECTS, period=_PERIODS, m=_PERIOD_MILESTONES,
+       said=st.sampled_from(["完成{m}", "已完成{m}", "完成{m}了", "已经完成{m}", "顺利完成{m}"]),
+       tail=st.sampled_from(["", "。", "，形象进度约60%"]))
+def test_a_period_milestone_reported_achieved_is_done(parser: Parser, p: str, period: str, m: str,
+                                                      said: str, tail: str) -> None:
+    """The control for the two above: the same period and milestone, said as achieved."""
+    text = p + period + said.format(m=m) + tail
+    assert "done" in _statuses(parser, text), text
+
+
+# A delay made up, denied or vowed against, or 不准/不让 with no work held up: no problem.
+_NO_DELAY = st.sampled_from([
+    "之前拖了两周，现在已经赶上了，没有问题", "之前拖了{n}，现在已经赶上了",
+    "前面拖了{n}，已经追回来了",
+    "工期没拖了", "工期没有拖", "进度没拖", "工期从来没拖过", "工期不会拖",
+    "决不让问题过夜，目前无问题", "决不让问题过夜", "绝不让工期延误", "确保不让工期延误",
+    "坚决不让进度滞后", "保证不让工期拖后腿",
+    "测量数据不准", "天气预报不准", "这个说不准", "不让问题过夜",
+])
+_SPANS = st.sampled_from(["两周", "几天", "一个月", "半个月"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(p=_PROJECTS, f=_FILLERS, said=_NO_DELAY, n=_SPANS,
+       tail=st.sampled_from(["", "。", "，谢谢", "，放心"]))
+def test_a_delay_made_up_or_vowed_against_is_never_an_issue(parser: Parser, p: str, f: str,
+                                                            said: str, n: str, tail: str) -> None:
+    text = f + p + said.format(n=n) + tail
+    assert all(not u.issues for u in parser.parse(text, sender="邱实", sent=SENT).updates), text
+
+
+@settings(max_examples=100, deadline=None)
+@given(p=_PROJECTS, said=st.sampled_from([
+    "工程款拖了{n}", "拆迁拖了{n}了", "村民不让施工", "中午不准施工", "业主不让进场",
+    "环保督查期间不准动工", "之前拖了{n}，到现在还没赶上"]), n=_SPANS)
+def test_a_delay_or_a_ban_on_work_is_an_issue(parser: Parser, p: str, said: str, n: str) -> None:
+    """The control for the one above: the same words where they do say something is wrong."""
+    text = p + said.format(n=n)
+    assert any(u.issues for u in parser.parse(text, sender="邱实", sent=SENT).updates), text
