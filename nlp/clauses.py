@@ -56,8 +56,9 @@ _TO_ALL = re.compile(r"^\s*(?:@(?:所有人|全体成员|全体|all)|【?(?:通�
 # clause (今天主体封顶了本月完成投资…).
 _CLAUSE_SPLIT = re.compile(
     r"(?:[，；;。！!？?：:\n\r|｜]|(?<!\d),|,(?!\d{3}(?!\d)))+"
-    # 进展 1. 主体封顶 2. 完成投资…: a list written on one line
-    r"|[ \t]+(?=(?:\d{1,2}|[一二三四五六七八九十]{1,2})[、.．)）](?!\d))"
+    # 进展 1. 主体封顶 2. 完成投资…: a list written on one line. (Tried from a run's first
+    # space only: from each of its spaces, a long run was rescanned each time, quadratic.)
+    r"|(?<![ \t])[ \t]+(?=(?:\d{1,2}|[一二三四五六七八九十]{1,2})[、.．)）](?!\d))"
     r"|(?<=了)(?=本月|这个月|上个月|今天|昨天|目前|现在|累计|今年|预计|计划|下周|下个?月|但是?|不过"
     r"|同时|主要|就是|还有)"
 )

@@ -16,9 +16,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-# The retraction: its own clause (after a comma), then what was meant.
+# The retraction: its own clause (after a comma), then what was meant. The match starts at
+# the retraction's first word, the separators before it looked back at, not consumed: a
+# search that consumed them would rescan a long run of them from each of its places
+# (quadratic); the clause before ends where the run starts (find_mark).
 _MARK = re.compile(
-    r"[，,。；;\s]+(?:(?:哦|噢|啊|呃|嗯)[，,]?\s*)?"
+    r"(?<=[，,。；;\s])(?:(?:哦|噢|啊|呃|嗯)[，,]?\s*)?"
     r"(?:不对(?:[，,]?\s*不对)?|(?:我|刚才)?(?:说|讲|报|搞|写)错了|口误)"
     r"(?:[，,]?\s*(?:不对|(?:我|刚才)?(?:说|讲|报|搞|写)错了))?"
     r"(?=[，,：:\s]|是|应该)[，,：:\s]*(?:应该是|应该|是)?\s*"
@@ -80,6 +83,18 @@ def _substitute(clause: str, fix: str) -> str | None:
     return clause[:at + old.start()] + value + clause[at + old.end():]
 
 
+def find_mark(text: str, pos: int) -> tuple[int, re.Match[str]] | None:
+    """The first retraction whose separators start at or after `pos`: where the clause before
+    it ends (its run of separators starts there, not before `pos`) and the mark."""
+    m = _MARK.search(text, pos + 1)  # (a separator at pos or later stands before it)
+    if m is None:
+        return None
+    at = m.start()
+    while at > pos and (text[at - 1] in "，,。；;" or text[at - 1].isspace()):
+        at -= 1
+    return at, m
+
+
 def apply_corrections(text: str, names: Callable[[str], Sequence[tuple[int, int]]]) -> str:
     """`text` as meant: each retraction and the value or clause it retracts removed.
     `names` gives the spans of project names in a piece of text."""
@@ -89,9 +104,12 @@ def apply_corrections(text: str, names: Callable[[str], Sequence[tuple[int, int]
     if "错" not in text and "不对" not in text:
         return text
     pos = 0
-    while (m := _MARK.search(text, pos)) is not None:
-        start = max((b.end() for b in _BOUNDARY.finditer(text, 0, m.start())), default=0)
-        clause = text[start:m.start()]
+    while (found := find_mark(text, pos)) is not None:
+        said, m = found
+        start = said  # back to the boundary before it (a scan from 0 would be per match)
+        while start and not _BOUNDARY.match(text, start - 1):
+            start -= 1
+        clause = text[start:said]
         end_m = _BOUNDARY.search(text, m.end())
         end = end_m.start() if end_m else len(text)
         fix = text[m.end():end].strip()
