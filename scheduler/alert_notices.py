@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Settings
 from scheduler import messages
 from scheduler.notice import Notice
-from scheduler.overdue import ISSUE, DayCounter
+from scheduler.overdue import ISSUE, OPEN_STATES, DayCounter
 from scheduler.recipients import Directory, describe
 from scheduler.workdays import WorkCalendar
 from storage.labels import short_name
@@ -99,4 +99,25 @@ async def render(
         own_issue = a.kind == ISSUE and r.person_id is not None \
             and r.person_id == a.responsible_id
         out[r.id] = messages.alert_notice(view, a.issue_id if own_issue else None)
+    return out
+
+
+async def stale(session: AsyncSession, rows: Sequence[AlertRow]) -> set[int]:
+    """Ids of `rows` whose alert has moved on since they were queued: gone, closed, or at
+    another level than the notice's. The sweep supersedes such rows while they are pending,
+    but another instance's fan-out may have written them after (its sweep could not see
+    them yet): delivery drops them here instead of sending a stale notice."""
+    if not rows:
+        return set()
+    ids = sorted({r.alert_id for r in rows})
+    now_at: dict[int, tuple[str, str]] = {}
+    for i in range(0, len(ids), 2000):
+        for a in await session.execute(
+                select(Alert.id, Alert.state, Alert.level).where(Alert.id.in_(ids[i:i + 2000]))):
+            now_at[a.id] = (a.state, a.level)
+    out = set()
+    for r in rows:
+        state, level = now_at.get(r.alert_id, (None, None))
+        if state not in OPEN_STATES or level != r.payload.get("level", level):
+            out.add(r.id)
     return out

@@ -70,6 +70,7 @@ _Row = TypeVar("_Row", bound=_HasId)
 
 PENDING, SENDING, SENT, FAILED = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.SENT,
                                   OutboxState.FAILED)
+SUPERSEDED = OutboxState.SUPERSEDED
 BASE_BACKOFF = dt.timedelta(seconds=30)
 MAX_BACKOFF = dt.timedelta(hours=1)
 GIVE_UP_AFTER = dt.timedelta(days=3)  # transient failures: retried this long (tried_for)
@@ -106,6 +107,7 @@ class DeliveryResult:
     held: int = 0  # non-urgent rows moved to the end of quiet hours
     stuck: int = 0  # rows retrying longer than STUCK_AFTER (reported to the operator)
     released: int = 0  # rows put back unsent: the round's time was up, or the claim lost
+    superseded: int = 0  # alert rows dropped unsent: their alert closed or changed level
     unreachable: list[int] = field(default_factory=list)  # person ids newly marked
     sent_ids: list[int] = field(default_factory=list)
     would_send: list[Preview] = field(default_factory=list)  # dry run
@@ -120,6 +122,7 @@ class DeliveryResult:
         self.held += other.held
         self.stuck += other.stuck
         self.released += other.released
+        self.superseded += other.superseded
         self.unreachable += other.unreachable
         self.sent_ids += other.sent_ids
         self.would_send += other.would_send
@@ -254,6 +257,41 @@ async def _claim(
     return kept
 
 
+def _alert_row(r: _Claimed) -> alert_notices.AlertRow | None:
+    """The row as alert_notices renders it, when it is an alert notice rendered at delivery."""
+    if r.kind == OutboxKind.ALERT and r.alert_id is not None and "lines" not in r.payload:
+        return alert_notices.AlertRow(r.id, r.alert_id, r.person_id, r.payload)
+    return None
+
+
+async def _drop_stale(
+    session: AsyncSession, rows: list[_Claimed], *, instance: str, now: dt.datetime,
+    result: DeliveryResult,
+) -> list[_Claimed]:
+    """`rows` without the alert rows whose alert closed or changed level since they were
+    fanned out (alert_notices.stale): those are marked superseded, each with an audit
+    entry, and not sent. In the session's transaction (the caller commits)."""
+    alert_rows = [a for r in rows if (a := _alert_row(r)) is not None]
+    stale = await alert_notices.stale(session, alert_rows)
+    if not stale:
+        return rows
+    dropped = set((await session.execute(
+        update(Outbox)
+        .where(Outbox.id.in_(sorted(stale)), Outbox.state == SENDING,
+               Outbox.claimed_by == instance)
+        .values(state=SUPERSEDED, claimed_by=None)
+        .returning(Outbox.id)
+        .execution_options(synchronize_session=False)
+    )).scalars())
+    for r in rows:
+        if r.id in dropped:
+            audit.record(session, at=now, action="outbox.superseded", entity="outbox",
+                         entity_id=r.id, actor="scheduler",
+                         detail={"alert_id": r.alert_id, "level": r.payload.get("level")})
+    result.superseded += len(dropped)
+    return [r for r in rows if r.id not in stale]
+
+
 async def render_notices(
     session: AsyncSession, settings: Settings, calendar: WorkCalendar,
     rows: Sequence[_Claimed], *, pictures: bool = True,
@@ -264,8 +302,8 @@ async def render_notices(
     out: dict[int, Notice] = {}
     alert_rows, digest_rows = [], []
     for r in rows:
-        if r.kind == OutboxKind.ALERT and r.alert_id is not None and "lines" not in r.payload:
-            alert_rows.append(alert_notices.AlertRow(r.id, r.alert_id, r.person_id, r.payload))
+        if (alert_row := _alert_row(r)) is not None:
+            alert_rows.append(alert_row)
         elif r.kind == OutboxKind.DIGEST and r.person_id is not None and digest.is_spec(r.payload):
             digest_rows.append(digest.DigestRow(r.id, r.person_id, r.payload, r.created_at))
         else:
@@ -443,6 +481,9 @@ async def preview_due(
         .order_by(Outbox.next_attempt_at, Outbox.id)
         .limit(max_rows)
     )).all()]
+    stale = await alert_notices.stale(
+        session, [a for r in rows if (a := _alert_row(r)) is not None])
+    rows = [r for r in rows if r.id not in stale]  # delivery supersedes these
     notices = await render_notices(session, settings, calendar, rows, pictures=False)
     return [
         Preview(r.id, r.key, r.kind, r.channel, r.address, r.person_id,
@@ -516,6 +557,7 @@ async def deliver_due(
         result.claimed = len(rows)
         if not rows:
             return result
+        rows = await _drop_stale(session, rows, instance=instance, now=now, result=result)
         notices = await render_notices(session, settings, calendar, rows, pictures=False)
         await session.commit()
 

@@ -106,8 +106,9 @@ class OutboxState(StrEnum):
 OUTBOX_TRANSITIONS: dict[OutboxState, frozenset[OutboxState]] = {
     OutboxState.PENDING: frozenset({OutboxState.SENDING, OutboxState.SUPERSEDED}),
     # a lease that passed makes a sending row claimable again (sending → sending)
+    # …and an alert row whose alert moved on before it was sent is superseded at delivery
     OutboxState.SENDING: frozenset({OutboxState.SENT, OutboxState.PENDING, OutboxState.FAILED,
-                                    OutboxState.SENDING}),
+                                    OutboxState.SENDING, OutboxState.SUPERSEDED}),
     OutboxState.SENT: frozenset(),
     OutboxState.FAILED: frozenset(),
     OutboxState.SUPERSEDED: frozenset(),

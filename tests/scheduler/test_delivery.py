@@ -36,7 +36,7 @@ from scheduler.notice import Action, ActionKind, Notice, Strong, line, to_json
 from scheduler.outbox import Draft, enqueue, write
 from scheduler.sweep import run_sweep
 from scheduler.workdays import WorkCalendar
-from storage.models import Address, AlertNotice, AuditLog, Outbox, Person, Project
+from storage.models import Address, Alert, AlertNotice, AuditLog, Outbox, Person, Project
 from storage.states import OutboxKind
 from tests.outbox_support import bind, queue_text
 from tests.scheduler.sweep_support import (
@@ -46,6 +46,7 @@ from tests.scheduler.sweep_support import (
     make_settings,
     pid,
     seed_with_chats,
+    sweep_and_fan_out,
 )
 from tests.seed import person_named, seed_sample_ledger
 
@@ -577,3 +578,38 @@ async def test_a_failing_fan_out_does_not_stop_delivery(session, session_factory
     monkeypatch.undo()
     res = await deliver_due(session_factory, bot, settings, WorkCalendar(), now, instance="t")
     assert res.fanned_out == queued and res.sent >= queued
+
+
+async def test_alert_rows_whose_alert_moved_on_are_superseded_not_sent(
+        session, session_factory, fake, bot):
+    """Rows fanned out before their alert closed or changed level (another instance's sweep
+    could not see them to supersede them) are superseded at delivery, with an audit entry;
+    the other alerts' rows are sent."""
+    settings = make_settings()
+    await seed_with_chats(session)
+    now = at(2023, 9, 21, 9)
+    await sweep_and_fan_out(session, settings, WorkCalendar(), now)
+    queued = await rows(session_factory)
+    alert_ids = sorted({r.alert_id for r in queued if r.alert_id is not None})
+    assert len(alert_ids) >= 3
+    closed_id, escalated_id = alert_ids[0], alert_ids[1]
+    await session.execute(update(Alert).where(Alert.id == closed_id)
+                          .values(state="closed", closed_at=now, close_reason="done"))
+    await session.execute(update(Alert).where(Alert.id == escalated_id)
+                          .values(level="orange", level_changed_at=now))
+    await session.commit()
+    moved_on = {r.id for r in queued if r.alert_id in (closed_id, escalated_id)}
+    assert moved_on and {r.payload["level"] for r in queued if r.id in moved_on} == {"yellow"}
+
+    res = await deliver_due(session_factory, bot, settings, WorkCalendar(), now, instance="t")
+    after = {r.id: r for r in await rows(session_factory)}
+    assert {i for i, r in after.items() if r.state == "superseded"} == moved_on
+    assert {i for i, r in after.items() if r.state == "sent"} == set(after) - moved_on
+    assert (res.superseded, res.sent) == (len(moved_on), len(after) - len(moved_on))
+    async with session_factory() as s:
+        audited = set((await s.scalars(select(AuditLog.entity_id).where(
+            AuditLog.action == "outbox.superseded"))).all())
+    assert audited == moved_on
+    sent_to = {int(c.params["chat_id"]) for c in fake.calls
+               if c.method.lower() == "sendmessage"}
+    assert sent_to == {int(after[i].address) for i in set(after) - moved_on}
