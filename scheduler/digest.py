@@ -270,6 +270,13 @@ class Recipient:
     address: str
     project_ids: set[int] | None  # None: sees everything
     since: dt.datetime
+    # The window's end: when the row was queued. A digest held back by retries shows what
+    # happened up to then, not what the next day's digest will show.
+    until: dt.datetime | None = None
+
+    def saw(self, at: dt.datetime | None) -> bool:
+        """Whether `at` is in the window (since, until]."""
+        return at is not None and at > self.since and (self.until is None or at <= self.until)
 
 
 @dataclass
@@ -382,7 +389,7 @@ async def _recipients_of(
                                                                                calendar)
         out[row.id] = Recipient(row.person_id, name, "", "",
                                 None if name in everyone else scope.get(row.person_id, set()),
-                                since)
+                                since, row.created_at)
     return out
 
 
@@ -399,6 +406,11 @@ def _within(column: Any, scope: set[int] | None, dialect: str) -> tuple[Any, ...
     return (column.in_(select(func.json_each(json.dumps(ids)).table_valued("value").c.value)),)
 
 
+def _until(column: Any, until: dt.datetime | None) -> tuple[Any, ...]:
+    """The condition ending a read at the window's end (none for an open window)."""
+    return () if until is None else (column <= until,)
+
+
 async def _load(
     session: AsyncSession,
     settings: Settings,
@@ -406,9 +418,10 @@ async def _load(
     day: dt.date,
     since: dt.datetime,
     scope: set[int] | None = None,
+    until: dt.datetime | None = None,
 ) -> _Data:
     """The run's data; `scope` (project ids) limits the reads to the projects a batch of
-    recipients see (None: the whole ledger)."""
+    recipients see (None: the whole ledger); `until` ends the window (None: now)."""
     data = _Data()
     await session.flush()  # what the caller added is read too, as session.execute would
     conn = await session.connection()  # Core rows: no ORM overhead on whole-ledger reads
@@ -423,6 +436,7 @@ async def _load(
     reports = (await conn.execute(
         select(Report.id, Report.project_id, Report.confirmed_at)
         .where(Report.state == ReportState.CONFIRMED, Report.confirmed_at > since,
+               *_until(Report.confirmed_at, until),
                Report.project_id.is_not(None), *_within(Report.project_id, only, dialect))
         .order_by(Report.confirmed_at, Report.id)
     )).all()
@@ -459,7 +473,7 @@ async def _load(
         .outerjoin(Person, Person.id == Alert.person_id)
         .where(Alert.project_id.is_not(None), *_within(Alert.project_id, only, dialect),
                or_(Alert.opened_at > since, Alert.level_changed_at > since,
-                   Alert.closed_at > since))
+                   Alert.closed_at > since), *_until(Alert.opened_at, until))
         .order_by(Alert.id)
     )):
         data.alerts[a.project_id].append(
@@ -522,18 +536,22 @@ def snapshot_for(who: Recipient, data: _Data, day: dt.date) -> DigestSnapshot:
     new, escalated, closed = [], [], []
     issues, overdue, upcoming, missing = 0, [], [], []
     for pid in sorted(scope):
-        items = [i for at, found in data.updates.get(pid, ()) if at > who.since for i in found]
+        items = [i for at, found in data.updates.get(pid, ()) if who.saw(at) for i in found]
         if items:
-            first = min(at for at, _ in data.updates[pid] if at > who.since)
+            first = min(at for at, _ in data.updates[pid] if who.saw(at))
             updates.append((first, UpdateLine(data.name(pid), tuple(dict.fromkeys(items)))))
         for a, shown in data.alerts.get(pid, ()):
-            if a.closed_at is not None and a.closed_at > who.since:
+            if who.until is not None and a.opened_at > who.until:
+                continue  # opened after the row was queued: the next digest's
+            closed_later = who.until is not None and a.closed_at is not None \
+                and a.closed_at > who.until  # still open when the row was queued
+            if who.saw(a.closed_at):
                 closed.append(shown)
-            elif a.state == AlertState.CLOSED:
+            elif a.state == AlertState.CLOSED and not closed_later:
                 continue
-            elif a.opened_at > who.since:
+            elif who.saw(a.opened_at):
                 new.append(shown)
-            elif a.level_changed_at > who.since and a.level_changed_at > a.opened_at:
+            elif who.saw(a.level_changed_at) and a.level_changed_at > a.opened_at:
                 escalated.append(shown)
         for issue, late in data.issues.get(pid, ()):
             issues += 1
@@ -571,7 +589,7 @@ async def render_rows(
         scopes = [p.project_ids for p in people]
         union = None if any(s is None for s in scopes) else set().union(*scopes)  # type: ignore[arg-type]
         data = await _load(session, settings, calendar, day, min(p.since for p in people),
-                           union)
+                           union, max(r.created_at for r in group))
         snaps = [snapshot_for(p, data, day) for p in people]
         extras = await leader_extras(session, day, [
             (p.person_id, p.project_ids, snap.open_issues, len(snap.overdue_issues))

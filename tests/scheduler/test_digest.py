@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
@@ -292,3 +293,50 @@ async def test_each_batch_renders_as_from_the_whole_ledger(session) -> None:
         assert await render_rows(session, settings, CAL, [r]) == {r.id: expected[r.id]}
     assert [r.person_id for r in rows] == sorted(ids[n] for n in ("孔德明", "林晓", "杨国栋",
                                                                   "许文涛"))
+
+
+async def test_a_held_back_digest_ends_where_it_was_queued(session) -> None:
+    """A digest delivered late (retries) shows what happened up to when it was queued: a
+    report confirmed, an alert opened and one closed after that are the next digest's news,
+    shown there once, not in both."""
+    settings = load_settings(org={"top_leader": "杨国栋"})
+    ids = await seed_digest_world(session)
+    await queue_digests(session, settings, CAL, AT.astimezone(dt.UTC))
+    await session.commit()
+    later = AT + dt.timedelta(hours=2)  # after the rows were queued, before they went out
+    p004 = await session.scalar(select(Project).where(Project.code == "P004"))
+    report = Report(chat_id=104, sender_id=ids["孙浩"], text="三一产业基地今天竣工",
+                    sent_at=later, project_id=p004.id, state="confirmed", confirmed_at=later)
+    session.add(report)
+    await session.flush()
+    ms = await session.scalar(select(Milestone).where(Milestone.project_id == p004.id,
+                                                      Milestone.code == "completed"))
+    session.add_all([
+        EventFact(report_id=report.id, project_id=p004.id, milestone_code="completed",
+                  status="done", date=DAY),
+        Alert(kind="milestone_overdue", subject=f"milestone:{ms.id}", project_id=p004.id,
+              milestone_id=ms.id, due_date=DAY, level="yellow", opened_at=later,
+              level_changed_at=later),
+    ])
+    await session.execute(update(Alert).where(Alert.project_id != p004.id)
+                          .values(state="closed", closed_at=later, close_reason="done"))
+    await session.commit()
+
+    def row_of(name: str, day: dt.date) -> Any:
+        return session.scalar(select(Outbox).where(Outbox.key == digest_key(ids[name], day)))
+
+    friday = dt.date(2023, 6, 2)
+    kong1 = await html(session, settings, await row_of("孔德明", DAY))
+    xu1 = await html(session, settings, await row_of("许文涛", DAY))
+    await queue_digests(session, settings, CAL, (AT + dt.timedelta(days=1)).astimezone(dt.UTC))
+    await session.commit()
+    kong2 = await html(session, settings, await row_of("孔德明", friday))
+    xu2 = await html(session, settings, await row_of("许文涛", friday))
+
+    assert "主体封顶 已完成" in kong1 and "竣工 已完成" not in kong1
+    assert "竣工 已完成" in kong2 and "主体封顶" not in kong2
+    assert "新增预警" not in kong1 and "新增预警" in kong2 and "三一产业基地：竣工" in kong2
+    # closed after the first row was queued: open (and new) in it, closed in the next
+    assert "· 🟠 硬质材料产业园：开工节点逾期" in xu1 and "已解除预警" not in xu1
+    assert "已解除预警" in xu2 and "硬质材料产业园：开工节点逾期" in xu2
+    assert "新增预警" not in xu2
