@@ -310,7 +310,7 @@ async def render_notices(
             try:
                 out[r.id] = from_json(r.payload)
             except (KeyError, TypeError, ValueError):
-                log.exception("outbox %s: unreadable payload", r.id)
+                log.exception("待发消息 %s：内容无法读取", r.id)
     out.update(await _guarded(
         alert_rows, lambda batch: alert_notices.render(session, settings, calendar, batch)))
     by_id = {r.id: r for r in rows}
@@ -340,7 +340,7 @@ async def _guarded(
         raise
     except Exception:
         if len(rows) == 1:
-            log.exception("outbox %s：通知内容无法生成", rows[0].id)
+            log.exception("待发消息 %s：通知内容无法生成", rows[0].id)
             return {}
         log.exception("一批 %d 条通知生成出错，改为逐条生成", len(rows))
     out: dict[int, _T] = {}
@@ -350,7 +350,7 @@ async def _guarded(
         except DBAPIError:
             raise
         except Exception:
-            log.exception("outbox %s：通知内容无法生成", row.id)
+            log.exception("待发消息 %s：通知内容无法生成", row.id)
     return out
 
 
@@ -408,7 +408,7 @@ async def _mark(
         .execution_options(synchronize_session=False)
     )
     if not marked.rowcount:
-        log.warning("outbox %s: claim lost before marking %s", row.id, outcome.state)
+        log.warning("待发消息 %s：记录结果（%s）前已被其他实例接手", row.id, outcome.state)
         return
     if outcome.state == SENT:
         result.sent += 1
@@ -429,7 +429,7 @@ async def _mark(
         return
     result.failed += 1
     result.failures.append(Failure(row.channel, row.address, outcome.error or ""))
-    log.error("outbox %s (%s) failed: %s", row.id, row.key, outcome.error)
+    log.error("待发消息 %s（%s）发送失败：%s", row.id, row.key, outcome.error)
     if not outcome.unreachable:
         return
     person_id = row.person_id
@@ -456,7 +456,7 @@ async def _report_stuck(
         AuditLog.entity_id == row.id).limit(1))
     if told is not None:
         return
-    log.error("outbox %s (%s) to %s:%s not delivered for %s, still retrying: %s",
+    log.error("待发消息 %s（%s）发往 %s:%s，已 %s 未送达，仍在重试：%s",
               row.id, row.key, row.channel, row.address, now - row.created_at, error)
     audit.record(session, at=now, action="outbox.stuck", entity="outbox", entity_id=row.id,
                  actor="scheduler", detail={"channel": row.channel, "address": row.address,
@@ -588,7 +588,7 @@ async def deliver_due(
             await session.commit()
         if not ours:
             result.released += 1
-            log.warning("outbox %s: claim lost before sending; not sent", row.id)
+            log.warning("待发消息 %s：发送前已被其他实例接手，本实例未发送", row.id)
         return ours
 
     async def release(rest: Sequence[_Claimed], due: dt.datetime) -> None:
@@ -610,13 +610,13 @@ async def deliver_due(
             notice = await pictures.attach(row.payload, notice)
             sent: SendResult
             if channel is None:  # not configured here: another instance may have it
-                sent = RetryAfter(0, f"channel {row.channel} not configured")
+                sent = RetryAfter(0, f"本实例未配置渠道 {row.channel}")
             else:
                 try:
                     sent = await asyncio.wait_for(channel.send(row.address, notice),
                                                   send_timeout)
                 except TimeoutError:
-                    sent = RetryAfter(0, f"send timed out after {send_timeout:g} s")
+                    sent = RetryAfter(0, f"发送超时（{send_timeout:g} 秒）")
             outcome = _outcome(
                 sent, row, now, give_up_after,
                 lambda until, row=row: tried_for(row.created_at, until, urgent=row.urgent,
@@ -636,7 +636,7 @@ async def deliver_due(
     )
     for exc in outcomes:  # e.g. the database went away while marking: the lease recovers
         if isinstance(exc, BaseException):
-            log.error("delivery to an address stopped: %r", exc)
+            log.error("向某一地址的投递中断（租约到期后重新领取）：%r", exc)
             if isinstance(exc, asyncio.CancelledError):
                 raise exc
     return result
@@ -696,7 +696,7 @@ async def delivery_loop(
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("delivery round failed")
+            log.exception("本轮投递失败")
         if claimed:
             continue
         waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]

@@ -235,7 +235,7 @@ async def test_a_502_storm_is_retried_for_days_then_given_up_loudly(
     async with session_factory() as s:
         told = (await s.scalars(select(AuditLog).where(AuditLog.action == "outbox.stuck"))).all()
     assert [t.entity_id for t in told] == [row.id]  # once, however many retries followed
-    assert sum("still retrying" in r.getMessage() for r in caplog.records) == 1
+    assert sum("仍在重试" in r.getMessage() for r in caplog.records) == 1
 
     # Back up: the next try is sent, once.
     fake._failures.clear()
@@ -327,7 +327,7 @@ async def test_one_slow_chat_does_not_hold_the_round(session_factory, settings, 
     by_key = {r.key: r for r in await rows(session_factory)}
     slow = [by_key[f"slow:{i}"] for i in range(3)]
     assert [r.state for r in slow] == ["pending"] * 3
-    assert "timed out" in (slow[0].last_error or "")
+    assert "发送超时" in (slow[0].last_error or "")
     assert [r.attempts for r in slow] == [1, 0, 0]  # the rest waits behind it, in order
     assert {r.next_attempt_at for r in slow} == {DAY + dt.timedelta(seconds=30)}
     assert all(r.claimed_by is None for r in by_key.values())
