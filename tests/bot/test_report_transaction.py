@@ -23,6 +23,7 @@ from tests.bot.conftest import running_harness
 from tests.seed import person_named, seed_sample_ledger
 
 CST = dt.timezone(dt.timedelta(hours=8))
+NOW = dt.datetime(2023, 5, 10, 10, tzinfo=CST)  # the sample ledger's day
 SETTINGS = load_settings(None, org={"top_leader": "杨国栋", "administrators": ["林晓"]})
 REPORT = "三一产业基地本周形象进度45%，本月完成投资300万元"
 
@@ -115,9 +116,8 @@ class BrokenHolder(ParserHolder):
 
 
 def inbound(update_id: int, text: str) -> Inbound:
-    now = dt.datetime(2023, 5, 10, 10, tzinfo=CST)
     return Inbound(update_id=update_id, chat_id=5, message_id=update_id, sender_telegram_id=5,
-                   text=text, photo_file_id=None, sent_at=now)
+                   text=text, photo_file_id=None, sent_at=NOW)
 
 
 async def test_a_parser_failure_still_stores_the_raw_text(
@@ -139,20 +139,26 @@ async def test_a_parser_failure_still_stores_the_raw_text(
         assert "report.parse_failed" in actions
 
 
+async def _first_draft(session: AsyncSession, holder: ParserHolder,
+                       update_id: int) -> tuple[Person, Any]:
+    """The sample ledger and 孙浩's first report, stored as a pending draft."""
+    await seed_sample_ledger(session)
+    person = await person_named(session, "孙浩")
+    first = await receive(session, inbound(update_id, REPORT), person, parser=holder,
+                          settings=SETTINGS, now=NOW)
+    assert first is not None and first.state == "pending"
+    return person, first
+
+
 async def test_the_same_update_twice_is_stored_once(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    now = dt.datetime(2023, 5, 10, 10, tzinfo=CST)
     holder = ParserHolder()
     async with session_factory() as session:
-        await seed_sample_ledger(session)
-        person = await person_named(session, "孙浩")
-        first = await receive(session, inbound(42, REPORT), person, parser=holder,
-                              settings=SETTINGS, now=now)
-        assert first is not None and first.state == "pending"
+        await _first_draft(session, holder, 42)
         person = await person_named(session, "孙浩")
         assert await receive(session, inbound(42, REPORT), person, parser=holder,
-                             settings=SETTINGS, now=now) is None
+                             settings=SETTINGS, now=NOW) is None
     async with session_factory() as session:
         rows = (await session.scalars(select(Report))).all()
         assert [(r.text, r.state) for r in rows] == [(REPORT, "pending")]
@@ -236,20 +242,15 @@ def _unbindable_lookups(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_a_failing_lookup_still_stores_the_report_and_answers_its_summary(
     session_factory: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    now = dt.datetime(2023, 5, 10, 10, tzinfo=CST)
     holder = ParserHolder()
     async with session_factory() as session:
-        await seed_sample_ledger(session)
-        person = await person_named(session, "孙浩")
-        first = await receive(session, inbound(1, REPORT), person, parser=holder,
-                              settings=SETTINGS, now=now)
-        assert first is not None and first.state == "pending"
+        person, first = await _first_draft(session, holder, 1)
         # A correction of that draft: it is superseded in the retried transaction too.
         old = await session.get(Report, first.report_id)
         assert old is not None
         _unbindable_lookups(monkeypatch)
         got = await receive(session, inbound(2, REPORT), person, parser=holder,
-                            settings=SETTINGS, now=now, old=old)
+                            settings=SETTINGS, now=NOW, old=old)
         assert got is not None and got.state == "pending" and got.superseded
         assert got.reply is not None and "确认" in str(got.reply.actions)
         assert "三一" in got.reply.plain_text()  # the summary, without the lookups' notes
