@@ -31,8 +31,9 @@ _NOT_DONE = re.compile(
     r"|能完成|还能|可完成|可以完成|有望完成|估计|应该能|大概能|能投"
 )
 _SCOPES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    # (前三季度: the year so far)
-    ("year", re.compile(r"年度累计|本年度?累计|今年以来|今年累计|全年累计|前[两二三1-3]个?季度"
+    # (前三季度, 上半年: the year so far; 今年共计: this year's total, not since the start)
+    ("year", re.compile(r"年度累计|本年度?累计|今年以来|今年(?:累计|共计|总共|一共|共)|全年累计"
+                        r"|前[两二三1-3]个?季度|上半年"
                         r"|\d{1,2}\s*[-—~～至到]\s*\d{1,2}月"
                         r"|(?:19|20)\d{2}\s*年度?(?=完成|累计|投资)")),
     ("cumulative", re.compile(

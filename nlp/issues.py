@@ -27,6 +27,8 @@ _NEGATED = re.compile(
     r"(?:延误|拖|过夜|滞后|耽误|影响|问题|停工)|不让(?:问题|矛盾|困难)过夜"
     r"|(?:问题|困难|影响)(?:都)?不大|无大碍|没(?:有)?(?:什么)?大(?:的)?(?:问题|困难)|无异常|没有?异常"
     r"|影响不大|影响较小|没有?(?:什么)?影响|无影响|不影响|(?:未|没|不)受[^，,。；;]{0,6}影响"
+    # 劳务用工已基本满足施工需要: enough of it (无法满足, 不能满足 are problems)
+    r"|(?<![不无难未没法])(?:已经?|基本|能够?|可以|完全|均|都)+满足"
     # 节前停工, 春节放假停工: a stop for a holiday is the calendar, not a problem.
     r"|(?:节前|节后|节日|节假日|春节|国庆|元旦|五一|中秋|端午|清明|假期|放假)(?:期间|前|后)?"
     r"(?:放假)?(?:停工|停产|休息)"
@@ -35,7 +37,9 @@ _STRONG = re.compile(
     r"困难|问题|不足|难(?!度)|紧张|不一致|需求大|拖欠|供应不上|跟不上|缺少|缺乏|缺口|偏慢|较慢|慢"
     r"|滞后|停工|停了|影响|迟迟|卡在|补办|着急|上涨|涨价|矛盾|纠纷|阻工|不到位|不方便|受阻|无法|不够"
     r"|放缓|延缓|停滞|搁置|停止供货|断供|供货不及时|暂停|中暑|受伤|偏紧|紧缺|吃紧"
-    r"|不稳定?|不畅|不通|不及时|短缺|困扰|隐患|投诉|超期|延误|压力大|压力较大"
+    r"|不稳定?|不畅|不通|不及时|短缺|困扰|隐患|投诉|超期|延误|延迟|压力大|压力较大"
+    # 审批流程较长, 办理周期长: a slow procedure
+    r"|(?:流程|周期|时间|耗时|程序)(?:较|太|过|很|比较|偏|特别)?长"
     # Said indirectly: waiting for someone, papers missing, held up at a step.
     r"|(?:还|仍|正|一直)?在等|等待|等着|等候|还要等|需要?等|还得等|等了"
     r"|不齐|(?:没|未)(?:弄|备|准备|收|凑)?齐|不全|不完整|不完善|欠缺|缺(?=[^，,。；;]{0,4}(?:资料|材料|证明|文件|手续|图纸|指标))"
@@ -105,7 +109,8 @@ def _course(text: str, blanked: str, clauses: Sequence[tuple[int, int]], i: int)
 _CAUSE_LEAD = re.compile(r"\s*(?:因为|由于|因(?![此素]))")
 # A reason given right after a delay is the problem behind it.
 _REASON = re.compile(r"\s*(?:主要是|主要原因是|原因是|主要因为|由于|因为|因)")
-_DELAY = re.compile(r"推迟|延期|延后|顺延|未能|没能|无法|滞后|延误|拖后|晚于")
+_DELAY = re.compile(r"推迟|延期|延后|顺延|未能|没能|无法|滞后|延误|拖后|晚于"
+                    r"|尚未|还未|还没|暂未|仍未")  # (尚未开工，原因是…: why it has not)
 _WEAK = re.compile(
     r"还没|还未|尚未|暂未|未能|没能|没有|未|没|还剩|需要|仍未|正在办理"
     r"|(?:还|仍)在(?:办理|审批|审查|报批|报建|申报|报审|评审|审核|协调|谈判|走流程|办|走|等|公示"
@@ -116,14 +121,14 @@ _WEAK = re.compile(
 _CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("land", re.compile(
         r"征地|拆迁|征拆|用地|清表|征收|搬迁|拆除|土地|移民|红线|青苗|交地|供地|钉子户"
-        r"|[\d一二两三四五六七八九十几]+户|拆|不肯搬")),
+        r"|[\d一二两三四五六七八九十几]+户|拆|不肯搬|坟")),
     # 钢筋工缺口 is short of workers, not of money.
     ("funding", re.compile(
         # (贷款审批 is the bank's approval of a loan: money, not a permit.)
         r"(?:贷款|融资|放款|授信)(?:审批|手续)|资金|(?<![工人员力])缺口(?![约近]?\s*[\d一二三四五六七八九十百几]+\s*(?:人|名|个工))|贷款|续贷|融资|拨付|专项债|财政|放款|银行|金融|资金链"
         r"|(?<![价])钱(?!塘)|工程款|拨款")),
     ("approval", re.compile(
-        r"审批|环评|手续|规划|报建|审查|批复|许可|核实|备案|图审|审图|消防|批文")),
+        r"审批|环评|手续|规划|报建|审查|批复|许可|核实|备案|图审|审图|消防|批文|送审|报审")),
     ("utilities", re.compile(
         r"水电气|供电|用电|电力|管网|道路|迁改|天然气|燃气|供水|排水|雨污|变电站|电网|杆线|高压线"
         r"|线路|通水|通电|通气|管道|专线|停电|用水|停水|供气|污水|排污|千伏")),
@@ -181,12 +186,32 @@ def _settled(clause: str) -> bool:
                 or (_RESOLVED.search(clause) and not _STILL.search(clause)))
 
 
-def _neighbour(i: int, cats: Sequence[str | None]) -> str | None:
-    """Clause i's own category, else the nearest neighbour's within two clauses."""
+def _neighbour(i: int, cats: Sequence[str | None], items: Sequence[int]) -> str | None:
+    """Clause i's own category, else the nearest neighbour's within two clauses of the same
+    numbered item ((一)要素保障不足；(二)审批流程较长: the first is not about approvals)."""
     for j in (i, i - 1, i + 1, i - 2, i + 2):
-        if 0 <= j < len(cats) and cats[j] is not None:
+        if 0 <= j < len(cats) and items[j] == items[i] and cats[j] is not None:
             return cats[j]
     return None
+
+
+# An item of a list written on one line: (一) / ① / 1、 before it, or 一是 / 二是 opening it.
+_INLINE_ITEM = re.compile(
+    r"[(（][一二三四五六七八九十\d]{1,3}[)）]|[①-⑩]|(?<![\d.])\d{1,2}\s*[、．]")
+_ITEM_OPENING = re.compile(r"[一二三四五六七八九十]是")
+
+
+def _items(text: str, clauses: Sequence[tuple[int, int]]) -> list[int]:
+    """Which numbered item each clause belongs to (all 0 when the text numbers none)."""
+    out: list[int] = []
+    item = 0
+    for i, (cs, _ce) in enumerate(clauses):
+        if i and (_INLINE_ITEM.search(text, clauses[i - 1][1], cs)
+                  or _ITEM_LINE.search(text, clauses[i - 1][1], cs)
+                  or _ITEM_OPENING.match(text, cs)):
+            item += 1
+        out.append(item)
+    return out
 
 
 def _same_sentence(text: str, clauses: Sequence[tuple[int, int]], i: int,
@@ -226,7 +251,7 @@ _CONSEQUENCE = re.compile(r"\s*(?:进而|从而|并|已)?(?:影响|导致|造成
 # 存在问题：无。 / 困难及建议：暂无 — a report form's section saying there is nothing.
 _NONE_SECTION = re.compile(
     r"(?:(?:存在的?|主要|遇到的?)?(?:问题|困难|事项)?(?:及|和|与)?(?:问题|困难|事项|建议)|"
-    + _LABEL + r")(?:\s*[:：]\s*|[ \t]*\n\s*|[ \t]+)(?:无|暂无|没有|暂时没有|无需协调|[—\-/／]+)"
+    + _LABEL + r")(?:\s*[:：。.]\s*|[ \t]*\n\s*|[ \t]+)(?:无|暂无|没有|暂时没有|无需协调|[—\-/／]+)"
     r"(?=\s*[。.；;\n]|\s*$)"
     # A label standing alone (a column's name, a blank form): nothing was written under it.
     r"|(?:^|(?<=[\n\t]))" + _LABEL + r"\s*[:：]?(?=\s*[。.；;]?\s*(?:\n|$))"
@@ -240,12 +265,19 @@ _LEAD_LABEL = re.compile(r"[\s—\-•·●▪]*【?\s*" + _LABEL + r"\s*(?:】\
 _CAUSE = re.compile(r"(?:因为|由于|因(?![此素]))([^，,。；;]{2,24}?)(?:而|导致|造成|致使|使得|$)")
 
 
+# 关于…存在问题的报告 / …的请示 on a line of its own: the title of what follows.
+_TITLE = re.compile(
+    r"(?:^|(?<=\n))[ \t]*关于[^\n。；;]{2,60}?(?:报告|请示|汇报|说明|函)[ \t]*(?=\n)")
+
+
 def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
                    event_starts: Sequence[int] = ()) -> list[IssueMention]:
     """Issues in text order. `blanked` is `text` with milestone words replaced by spaces;
     `event_starts` are where milestone words stand (土地尚未摘牌 is the event 摘牌 not done,
     not a land problem, unless something is said to be wrong)."""
     sections: list[tuple[int, int]] = []
+    if "关于" in blanked:  # a document's title names its subject (…存在问题的报告), not a problem
+        blanked = _TITLE.sub(lambda m: " " * len(m.group()), blanked)
     if _LABEL_WORD.search(blanked):  # most messages hold no form: skip the label scans
         blanked = _NONE_SECTION.sub(lambda m: " " * len(m.group()), blanked)
         # A form's label (需协调解决的问题：) is no problem word itself: the items after it are.
@@ -333,6 +365,8 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
         else:
             kinds.append("none")
     out: list[IssueMention] = []
+    items = _items(text, clauses)
+    out_item = -1  # the numbered item of the last issue found
     for i, kind in enumerate(kinds):
         if kind == "none":
             continue
@@ -343,7 +377,7 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
         cat = verb_after.get(i) or cats[i]
         if cat is None:
             # Borrow the category of a neighbouring clause (遇到连续强降雨，施工停了一周).
-            cat = _neighbour(i, cats) or _same_sentence(text, clauses, i, raw_cats)
+            cat = _neighbour(i, cats, items) or _same_sentence(text, clauses, i, raw_cats)
         cs, ce = clauses[i]
         labelled = _LEAD_LABEL.match(text, cs, ce)
         if labelled is not None and labelled.end() < ce:
@@ -355,10 +389,12 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
                 or not _SENTENCE_END.search(text, out[-1].end, cs)):
             continue  # the request for help that follows the problem it is about
         category = cat or "other"
-        adjacent = (labelled is None and bool(out) and i > 0 and out[-1].end == clauses[i - 1][1]
-                    and not _ITEM_LINE.search(text, out[-1].end, cs))  # 2. is a new item
-        if adjacent and _CONSEQUENCE.match(blanked, cs):
-            # …仍未签约，影响管网施工: what the problem causes is part of that problem.
+        same_item = labelled is None and bool(out) and out_item == items[i]  # 2. is a new item
+        adjacent = same_item and i > 0 and out[-1].end == clauses[i - 1][1]
+        if same_item and _CONSEQUENCE.match(blanked, cs) and (
+                adjacent or not _SENTENCE_END.search(text, out[-1].end, cs)):
+            # …仍未签约，影响管网施工: what the problem causes is part of that problem, also
+            # past a clause between them (征拆滞后，尚有坟墓未迁，影响进场道路施工).
             prev = out[-1]
             out[-1] = IssueMention(prev.start, ce, prev.category, text[prev.start:ce].strip())
             continue
@@ -366,6 +402,7 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
             prev = out[-1]
             out[-1] = IssueMention(prev.start, ce, category, text[prev.start:ce].strip())
             continue
+        out_item = items[i]
         found = (_two_problems(text, blanked, cs, ce)
                  or [IssueMention(cs, ce, category, text[cs:ce].strip())])
         if labelled is not None:

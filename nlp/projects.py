@@ -35,6 +35,10 @@ _HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
 _TYPO_MIN, _TYPO_MAX = 5, 12  # shorter names are too easily a typo away from other words
 
 
+# Words said of any project's work: never count toward naming one by generic words alone.
+_SAID_OF_ANY = frozenset({"项目", "工程", "建设", "建设项目", "新建", "新建工程", "改造", "提升"})
+
+
 @dataclass(frozen=True, slots=True)
 class Mention:
     """A name found in the text; several codes when it fits more than one project equally."""
@@ -300,7 +304,8 @@ class ProjectMatcher:
             elif cands is not None:
                 both = cands if narrow is None else narrow & cands
                 if both:
-                    narrow, generic_n = both, generic_n + 1
+                    # (项目建设 names no project, however few names hold both words)
+                    narrow, generic_n = both, generic_n + (word not in _SAID_OF_ANY)
             end = e
         subruns.append((start, end, common, specific_len, narrow, generic_n))
         out = []

@@ -19,6 +19,8 @@ def updates(parser: Parser, text: str, sender: str | None = None) -> list[dict]:
 @pytest.mark.parametrize("text", [
     "目前正常施工", "施工正常", "暂时没有困难", "无需区里协调", "这周没有新进展，也没有问题",
     "收到，同上周", "好的，一切正常",
+    # what and when in any order, and a form's line typed out
+    "项目建设情况与上周一样", "这周工程无新进展", "本月项目没有变化，存在问题：暂无",
 ])
 def test_a_status_from_the_contact_of_one_project(parser: Parser, text: str) -> None:
     assert [(u["project"], u["events"], u["issues"], u["investment"])
