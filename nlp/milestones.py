@@ -42,6 +42,7 @@ _MILESTONE = re.compile(
 # Characters every milestone word contains one of: a cheap test before the full pattern.
 _MILESTONE_HINT = re.compile(r"[验封工建许证摘牌地签约产用营运业车学馆全]")  # 全: 项目已全部完成
 _SPLIT_NEG = re.compile(r"不了|不成")
+_MOVING_IN = re.compile(r"[还仍正]在|陆续")
 _SPLIT_DONE = re.compile(r"[开动封投签通摘][的了过]")  # 封的顶, 开了工: said as past
 # An inspection of one aspect (消防验收, 环保验收, 验收资料 is caught by _AS_NOUN), not the
 # project's completion acceptance (竣工验收).
@@ -69,12 +70,16 @@ _NEG = re.compile(
 _IN_PROGRESS = re.compile(
     r"正在办理|正在申请|正在报批|办理中|申请中|审批中|在办理|还在走|正在走|走程序|走流程"
     r"|程序中|流程中|还在办|正在|在等|还在等|筹备|还差|离|卡在|卡着|卡住|压在|搁在|停在"
+    # 投产要等设备调试完: waiting on something first
+    r"|要等|得等|需要?等|等到"
     r"|待(?:审批|批复|审核|办理|核发|取得|发证)"
 )
 _PLAN = re.compile(
     r"计划|预计|力争|争取|将于|将|确保|拟|有望|准备|推迟|延期|延迟|延后|顺延|调整[到为至]|打算|[推拖]到"
     r"|目标|要在|预定|可望|即将|下一步|下步|近期|快要|快(?![速递捷线乐])|马上|就要|还要|还需要?|还得|才能|才可以|早日"
     r"|尽快|抓紧|加快"
+    # 施工许可这两天就能拿到: obtainable soon, not obtained
+    r"|就能|便能|即可|能够?(?:拿到|取得|办好|办下来|下来|批下来|实现|完成)"
 )
 # 暑假前完工: a deadline right before the milestone word.
 # (目前, 当前, 此前, 日前 and 提前 are not deadlines.)
@@ -322,6 +327,9 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
             pre_dates = within(left, ms)
             post_dates = within(me, right)
             status = "not_done" if _SPLIT_NEG.search(text, ms, me) else _status(prefix)
+            if kind == "started" and text.startswith("进场", ms) and _MOVING_IN.search(
+                    prefix, max(0, len(prefix) - 3)):
+                status = "not_done"  # 施工单位还在进场: moving in, not yet at work
             if status is None and _SPLIT_DONE.search(text, ms, me):
                 status = "done"
             span = pre_dates[-1] if pre_dates else None

@@ -64,7 +64,8 @@ _TERSE_ONE = (
     r"|(?:无|没有|暂无|暂时没有|尚无|没什么|没啥)(?:什么)?(?:困难|问题|困难和问题|困难问题)"
     # 存在问题：无 (a form's line, typed out)
     r"|(?:存在的?)?(?:困难和?问题|问题|困难)[:：]?(?:无|暂无|没有)"
-    r"|(?:无|暂无|不)需(?:要)?(?:区里)?协调(?:解决)?(?:的)?(?:事项|问题)?|一切(?:正常|顺利)"
+    r"|(?:无|暂无|不|没(?:有)?(?:什么)?)需(?:要)?(?:区里)?协调(?:解决)?(?:的)?(?:事项|问题)?"
+    r"|一切(?:正常|顺利)|其[他它](?:无变化|没有?变化|正常|照旧)"
     r"|(?:正常|有序|稳步|按计划)(?:施工|推进|建设|生产)中?|(?:施工|进度|进展)(?:正常|顺利)"
     r"|在建中|施工中)"
 )
@@ -227,7 +228,7 @@ class Parser:
             mentions = self._matcher.one_off(work)
         mentions = _unknown_projects(work, self._with_codes(work, mentions))
         own = self.sender_projects(sender)
-        mentions = [_stated(work, self._tie_break(m, own)) for m in mentions]
+        mentions = _coordinated(work, [_stated(work, self._tie_break(m, own)) for m in mentions])
         if len(mentions) > 1 and any(m.weak for m in mentions) and any(
                 not m.weak for m in mentions):
             # 项目配套道路…: "the project's" and generic words (配套) do not name a second
@@ -253,12 +254,14 @@ class Parser:
             if len(asked) == 1:
                 mentions = [Mention(0, 0, (asked.pop(),))]  # owns the whole message
         if not (events or issues or amounts or progress):
+            if _LATER.search(work):
+                return ParseResult()  # 钢铁城的下午一起报: a promise to report, nothing yet
             mentions = [m for m in mentions if not m.weak]
             if not mentions:
                 # 本周无新进展 from the contact of exactly one project: that project's update.
                 # (Fillers were blanked to spaces: 嗯 那个 本周 无新进展.)
-                if len(own) == 1 and len(work) <= 60 and _TERSE.fullmatch(
-                        _TERSE_FILLER.sub("", _POLITE.sub("", work)).strip(_TERSE_STRIP)):
+                if len(own) == 1 and len(work) <= 60 and _status_only(
+                        _POLITE.sub("", work), need_terse=True):
                     return ParseResult(updates=[Update(project=own[0])])
                 return ParseResult()
 
@@ -441,15 +444,56 @@ def _unknown_projects(text: str, mentions: list[Mention]) -> list[Mention]:
 _STATEMENT_END = re.compile(r"[，,；;。！!？?\n]|$")
 
 
+def _coordinated(text: str, mentions: list[Mention]) -> list[Mention]:
+    """A fragment joined to a plain name (硅能和钢铁城本周都无新进展) names its project too."""
+    out = list(mentions)
+    for i in range(len(out) - 1):
+        a, b = out[i], out[i + 1]
+        if a.weak != b.weak and _COORDINATED.fullmatch(text, a.end, b.start):
+            out[i], out[i + 1] = (dataclasses.replace(a, weak=False),
+                                  dataclasses.replace(b, weak=False))
+    return out
+
+
 def _stated(text: str, m: Mention) -> Mention:
-    """A lone fragment followed by a status of its own (永磁 正常施工, 大桥无变化) names its
-    project: a statement about it, even one that records nothing."""
+    """A lone fragment followed by a status of its own (永磁 正常施工, 大桥无变化, 铁东路这周在做
+    管网) names its project: a statement about it, even one that records nothing."""
     if not m.weak:
         return m
-    rest = text[m.end:_STATEMENT_END.search(text, m.end).start()]  # type: ignore[union-attr]
-    if _TERSE.fullmatch(_TERSE_FILLER.sub("", rest).strip(_TERSE_STRIP)):
+    clause = text[m.end:_STATEMENT_END.search(text, m.end).start()]  # type: ignore[union-attr]
+    rest = text[m.end:_SENTENCE_END.search(text, m.end).start()]  # type: ignore[union-attr]
+    if _TERSE.fullmatch(_TERSE_FILLER.sub("", clause).strip(_TERSE_STRIP)) or _status_only(
+            rest, need_terse=False):
         return dataclasses.replace(m, weak=False)
     return m
+
+
+_SENTENCE_END = re.compile(r"[。！!？?\n]|$")
+# A report promised for later (下午一起报, 这两天报给你, 马上报).
+_LATER = re.compile(r"(?:下午|晚上|晚点|晚些|稍后|明天|马上|随后|这两天|今天|待会儿?|等下|一会儿?"
+                    r"|周[一二三四五六日]|[星礼]期[一二三四五六日天])[^，,。；;]{0,4}?"
+                    r"(?:再|一起|就|统一)?(?:报|报送|上报|发给?|填报)|报给你|(?:补|再)报")
+_PART_END = re.compile(r"[，,；;、]")
+# Work going on or done, said of the site (这周在做管网, 基础完成了, 下周三开始吊装): a status
+# that records no milestone, figure or problem.
+_AT_WORK = re.compile(r"[在正](?:做|搞|干|施工|进行|推进|浇筑|安装|吊装|调试|开挖|抢)"
+                      r"|完成|[做搞弄干][完好]|开始|进行|推进|浇筑|吊装|安装|施工中")
+
+
+def _status_only(text: str, need_terse: bool) -> bool:
+    """Whether every part of `text` is a terse status (无变化, 没什么需要协调的) or a statement
+    of work going on; with `need_terse`, at least one part must be terse (我在开会 is no
+    project's status)."""
+    parts = [p.strip(_TERSE_STRIP) for p in _PART_END.split(_TERSE_FILLER.sub("", text))]
+    parts = [p for p in parts if p]
+    if not parts:
+        return False
+    if _TERSE.fullmatch(_TERSE_FILLER.sub("", text).strip(_TERSE_STRIP)):
+        return True  # (收到，本周没有新进展: the acknowledgement and the status as one)
+    terse = [bool(_TERSE.fullmatch(p)) for p in parts]
+    if need_terse and not any(terse):
+        return False
+    return all(t or _AT_WORK.search(p) for t, p in zip(terse, parts, strict=True))
 
 
 # 整完了, 搞完了, 弄好了 said of the project itself (华锐二期已经整完了) is its completion; said of

@@ -144,6 +144,8 @@ class SoundMatcher:
                 continue
             if heard in self._words:
                 continue  # another word of ours (开工 / 开公 is not, 竣工 / 军工 is real)
+            if self._exact_part(heard, word):
+                continue  # 施工许可正在办 is 施工许可 then 正在, not 施工许可证 then 在
             if len(heard) <= 3 and self._common.get(heard, 0) >= self._common_freq:
                 continue  # a real word of its own (军工, 峰顶)
             found.append(Slip(start, end, heard, word))
@@ -156,6 +158,14 @@ class SoundMatcher:
                 inner.update(range(s + 1, e))
         return [f for f in found if (f.start not in inner and f.end not in inner)
                 or (likelihood is not None and _reads_better(text, f, likelihood))]
+
+    def _exact_part(self, heard: str, word: str) -> bool:
+        """Whether `heard` is one of our words written exactly plus one character before or
+        after it: the slip would only stretch a right word over the next one (施工许可正在 is
+        施工许可 then 正在; 竣工验受 still reads 竣工验收)."""
+        k = len(heard) - 1
+        return k >= 2 and ((heard[:k] == word[:k] and heard[:k] in self._words)
+                           or (heard[1:] == word[1:] and heard[1:] in self._words))
 
 
 _CONTEXT = 3  # characters either side weighed with a slip that cuts a word
