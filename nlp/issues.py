@@ -27,6 +27,7 @@ _NEGATED = re.compile(
     r"(?:延误|拖|过夜|滞后|耽误|影响|问题|停工)|不让(?:问题|矛盾|困难)过夜"
     r"|(?:问题|困难|影响)(?:都)?不大|无大碍|没(?:有)?(?:什么)?大(?:的)?(?:问题|困难)|无异常|没有?异常"
     r"|影响不大|影响较小|没有?(?:什么)?影响|无影响|不影响|(?:未|没|不)受[^，,。；;]{0,6}影响"
+    r"|终于"  # 拖了两年终于验收了: over at last
     # 劳务用工已基本满足施工需要: enough of it (无法满足, 不能满足 are problems)
     r"|(?<![不无难未没法])(?:已经?|基本|能够?|可以|完全|均|都)+满足"
     # 节前停工, 春节放假停工: a stop for a holiday is the calendar, not a problem.
@@ -53,6 +54,9 @@ _STRONG = re.compile(
     # 不准施工, 不让进场: work forbidden (测量数据不准 is inaccurate; 决不让 is a vow)
     r"|(?<!确保)(?<!保证)(?<![决绝])不[准让][^，,。；;]{0,4}?(?:施工|进场|开工|动工|作业|干活|开挖|生产|\s{2})"
     r"|有(?:一定|些|点|很大)?(?:的)?难度"
+    # blocked or left hanging: 进不了大车, 没着落, 一直没回复, 排不过来, 卡住了, 被公交站挡住
+    r"|(?:进|出|过)不[了来去]|没(?:有)?着落|没(?:有)?动静|没(?:有)?回复|不回复"
+    r"|排不过来|排不上|挡住|卡住|卡壳|对不上|谈不拢"
 )
 _WHEN = re.compile(r"时间|日期|节点|工期")
 # Any word that could make a clause a problem or a request: a message without one has none.
@@ -72,7 +76,8 @@ _REQUEST = re.compile(
     r"(?:协调|帮忙|帮助|协助|支持|配合|跟进|加快|对接|解决|督促|加大|推动|催|过问|介入|出面)"
 )
 # 征拆问题已经解决, 供电问题已协调解决: reported as settled, unless something is still open.
-_RESOLVED = re.compile(r"已(?:经)?(?:协调|全部|基本)?(?:解决|落实|化解|消除|到位|办结|理顺|缓解)"
+_RESOLVED = re.compile(r"已(?:经)?(?:协调|全部|基本)?(?:解决|落实|化解|消除|到位|办结|理顺|缓解"
+                       r"|处理完|处理好|妥善处理)|(?:问题|困难)(?:已经?)?基本(?:解决|消除)"
                        # 征地问题已于7月27日协调会上解决
                        r"|已(?:于|在)[^，,。；;]{0,14}?(?:解决|化解|消除)"
                        r"|(?:问题|困难)(?:都|也)?(?:解决|化解|消除)(?:了|(?=\s*(?:[，,。；;！!]|$)))")
@@ -121,24 +126,28 @@ _WEAK = re.compile(
 _CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("land", re.compile(
         r"征地|拆迁|征拆|用地|清表|征收|搬迁|拆除|土地|移民|红线|青苗|交地|供地|钉子户"
-        r"|[\d一二两三四五六七八九十几]+户(?!村民|居民|群众|人家)|拆|不肯搬|坟")),
+        r"|[\d一二两三四五六七八九十几]+户(?!村民|居民|群众|人家)|拆|不肯搬|坟|挂牌")),
     # 钢筋工缺口 is short of workers, not of money.
     ("funding", re.compile(
         # (贷款审批 is the bank's approval of a loan: money, not a permit.)
         r"(?:贷款|融资|放款|授信)(?:审批|手续)|资金|(?<![工人员力])缺口(?![约近]?\s*[\d一二三四五六七八九十百几]+\s*(?:人|名|个工))|贷款|续贷|融资|拨付|专项债|财政|放款|银行|金融|资金链"
         r"|(?<![价])钱(?!塘)|工程款|拨款")),
     ("approval", re.compile(
-        r"审批|环评|手续|规划|报建|审查|批复|许可|核实|备案|图审|审图|消防|批文|送审|报审")),
+        r"审批|环评|手续|规划(?!路)|报建|审查|批复|许可|核实|备案|图审|审图|消防|批文|送审|报审"
+        r"|人防|档案|资料|补(?:充)?材料|材料(?=[^，,。；;]{0,4}(?:没齐|不齐|不全|没交))")),
     ("utilities", re.compile(
         r"水电气|供电|用电|电力|管网|道路|迁改|天然气|燃气|供水|排水|雨污|变电站|电网|杆线|高压线"
-        r"|线路|通水|通电|通气|管道|专线|停电|用水|停水|供气|污水|排污|千伏")),
+        r"|线路|通水|通电|通气|管道|专线|停电|用水|停水|供气|污水|排污|千伏"
+        # roads and street works round the site: 规划路没修, 市政路没打通, 公交站, 红绿灯
+        r"|规划路|市政路|进场路|便道|(?<![铁公])路(?=[^，,。；;]{0,3}没(?:修|通|打通))"
+        r"|公交|红绿灯|信号灯|路灯|光缆|通信|自来水|水务|箱涵")),
     ("construction", re.compile(
         r"停工|天气|降雨|下雨|雨季|高温|暴雨|安全|劳务|材料|施工单位|工人|农民工|人员不足|钢材|价格"
         r"|[工人员力]缺口|涨价|供货|供应商"
         r"|用工|招工|雨天|雨水|大雨|冰冻|寒潮|台风|大风"
         r"|施工人员|工期|塌方|事故|停了|监理|总包|分包|施工方|钢筋工|木工|泥工|机械|设备进场"
         r"|到货|低温|严寒|冬季施工|雨雪|冰雪|霜冻|砂石|水泥|商砼|混凝土|原材料|建材"
-        r"|(?:天|太|很)热|工资|钢筋|型钢|木材|砌块|沥青|管材|物资")),
+        r"|(?:天|太|很)热|工资|钢筋|型钢|木材|砌块|沥青|管材|物资|疫情|感染")),
 )
 
 
@@ -246,7 +255,15 @@ _SECTION_LABEL = re.compile(_LABEL + r"\s*[:：]"
 _ITEM_LINE = re.compile(
     r"\n[ \t]*(?:\d{1,2}\s*[.．、)）]|[(（][一二三四五六七八九十\d]{1,3}[)）]|[①-⑩])")
 _SENTENCE_END = re.compile(r"[。！!？?\n；;]")
+# A clause that only announces problems (问题清单, 5月问题更新, 本月有个问题, 问题就一个).
+_LEAD_IN = re.compile(
+    r"\s*(?:[^，,。；;：:]{0,6}?(?:有个|有一个|还有个|唯一的?|就一个|一个))?(?:问题|困难)"
+    r"(?:清单|更新|汇总|如下|就一个|有[一两三几]个)?\s*(?:[(（][^)）]{0,8}[)）])?\s*[:：]?\s*"
+    r"|\s*[^，,。；;：:]{0,8}?(?:问题|困难)(?:清单|更新|汇总|如下|就一个|有[一两三几]个)"
+    r"\s*(?:[(（][^)）]{0,8}[)）])?\s*[:：]?\s*")
 _CONSEQUENCE = re.compile(r"\s*(?:进而|从而|并|已)?(?:影响|导致|造成|致使|使得|制约)")
+# What a problem shuts out, said after it (道路还没修通，材料车进不来): part of that problem.
+_SHUT_OUT = re.compile(r"[^，,。；;]{0,8}?(?:进|出|过)不[了来去]")
 
 # 存在问题：无。 / 困难及建议：暂无 — a report form's section saying there is nothing.
 _NONE_SECTION = re.compile(
@@ -312,8 +329,10 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
     verb_after: dict[int, str] = {}
     for ci, (cs, ce) in enumerate(clauses):
         clause = blanked[cs:ce]
-        if any(cs < hi and lo < ce and _WORDS.search(blanked, max(cs, lo), min(ce, hi))
-               for lo, hi in sections) and not _settled(clause):
+        led = ci > 0 and kinds[-1] == "lead" and not _SENTENCE_END.search(
+            text, clauses[ci - 1][1], cs)  # 本月有个问题，自来水主管要改线: announced
+        if (led or any(cs < hi and lo < ce and _WORDS.search(blanked, max(cs, lo), min(ce, hi))
+                       for lo, hi in sections)) and not _settled(clause):
             # Whatever is written under 存在问题 is a problem, said plainly or not
             # (返岗率仅六成, 施工许可证尚未取得).
             kinds.append("problem")
@@ -321,8 +340,9 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
             hit = _WEAK.search(clause) if "未" in clause or "没" in clause else None
             anchors.append(hit.start() if hit is not None else len(clause))
             continue
-        if not _ANY_PROBLEM.search(clause):
-            kinds.append("none")
+        if not _ANY_PROBLEM.search(clause) or _LEAD_IN.fullmatch(clause):
+            # (问题清单, 本月有个问题: what follows is the problem)
+            kinds.append("lead" if _ANY_PROBLEM.search(clause) else "none")
             anchors.append(len(clause))
             continue
         strong = _STRONG.search(clause)
@@ -368,7 +388,7 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
     items = _items(text, clauses)
     out_item = -1  # the numbered item of the last issue found
     for i, kind in enumerate(kinds):
-        if kind == "none":
+        if kind in ("none", "lead"):
             continue
         if kind == "problem" and i + 1 < len(clauses) and _BACK_TO_WORK.search(
                 blanked, clauses[i + 1][0], clauses[i + 1][1]) \
@@ -391,7 +411,8 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
         category = cat or "other"
         same_item = labelled is None and bool(out) and out_item == items[i]  # 2. is a new item
         adjacent = same_item and i > 0 and out[-1].end == clauses[i - 1][1]
-        if same_item and _CONSEQUENCE.match(blanked, cs) and (
+        if same_item and (_CONSEQUENCE.match(blanked, cs) or _SHUT_OUT.fullmatch(
+                blanked, cs, ce)) and (
                 adjacent or not _SENTENCE_END.search(text, out[-1].end, cs)):
             # …仍未签约，影响管网施工: what the problem causes is part of that problem, also
             # past a clause between them (征拆滞后，尚有坟墓未迁，影响进场道路施工).

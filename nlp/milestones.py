@@ -35,7 +35,7 @@ _MILESTONE = re.compile(
     r"|(?P<signed>签约(?![率户人数])|(?:投资|合作)协议(?=[^，,。；;]{0,6}?签[的了过好])|签[订署](?:了)?(?:投资|合作|项目)?(?:协议|合同)?|签[的了过]约)"
     # (开学, 开馆: a school or a venue opening, said as the end of its statement; not the time
     # of something else: 开学前, 开学用得上)
-    r"|(?P<operating>试生产|投产|投入使用|试运营|投运|运营|开业|通车|投[的了过]产"
+    r"|(?P<operating>试生产|投产|投入使用|试运营|投运|运营(?!商)|开业|通车|投[的了过]产"
     r"|开[学馆](?=[了啦]|[，,。；;！!？?\s]|$)"
     r"|通[的了过]车|投不了产|通不了车|开[的了过]业)"
 )
@@ -70,8 +70,10 @@ _NEG = re.compile(
 _IN_PROGRESS = re.compile(
     r"正在办理|正在申请|正在报批|办理中|申请中|审批中|在办理|还在走|正在走|走程序|走流程"
     r"|程序中|流程中|还在办|正在|在等|还在等|筹备|还差|离|卡在|卡着|卡住|压在|搁在|停在"
-    # 投产要等设备调试完: waiting on something first
-    r"|要等|得等|需要?等|等到"
+    # 投产要等设备调试完, 开工只能等路修好: waiting on something first
+    r"|要等|得等|需要?等|等到|只能等|只好等"
+    # 施工许可在办 / 还在审: being applied for; 还剩竣工验收: the step still left
+    r"|[还仍正]?在(?:办|审|批|报|走)(?![了过完好])|还剩|只剩|就剩|剩下"
     r"|待(?:审批|批复|审核|办理|核发|取得|发证)"
 )
 _PLAN = re.compile(
@@ -80,6 +82,8 @@ _PLAN = re.compile(
     r"|尽快|抓紧|加快"
     # 施工许可这两天就能拿到: obtainable soon, not obtained
     r"|就能|便能|即可|能够?(?:拿到|取得|办好|办下来|下来|批下来|实现|完成)"
+    # 整改完再约验收: after something else, then
+    r"|完再|后再|再约|再组织|再申请"
 )
 # 暑假前完工: a deadline right before the milestone word.
 # (目前, 当前, 此前, 日前 and 提前 are not deadlines.)
@@ -174,7 +178,7 @@ _SUBJECT_TAIL = re.compile(
 # not the project's milestone (周边道路尚未建成 is a utilities problem).
 _WORKS_SUBJECT = re.compile(
     r"(?:变电站|道路|路网|管网|管线|线路|专线|电网|供水|供电|供气|燃气|雨污|污水管|给排水|杆线"
-    r"|市政配套|配套设施)$")
+    r"|市政配套|配套设施|辅道|便道|进场路|连接线|匝道)(?:县里|区里|市里|镇里|街道)?$")
 # A building of the project (2#厂房, 组件车间, 3号楼) finished is that part's completion, not
 # the project's (主体 and 主体工程 are the project's: 主体完工).
 # A trade of the work (幕墙, 装修, 钢结构) finished is that part's completion too.
@@ -200,7 +204,7 @@ def _said_of_works(clause: str, at: int, kind: str) -> bool:
                 or (kind == "completed" and _PART_SUBJECT.search(subject)))
 
 
-_WORKS_HINT = re.compile(r"[站路网线电水气管杆配房间楼舍堂库墙修饰面室观化构础基方平装场馆厅]")
+_WORKS_HINT = re.compile(r"[站路道网线电水气管杆配房间楼舍堂库墙修饰面室观化构础基方平装场馆厅]")
 
 
 def milestone_spans(text: str, start: int, end: int) -> list[tuple[int, int, str]]:

@@ -26,6 +26,11 @@ def events(parser: Parser, text: str) -> list[tuple[str, str]]:
     "钢铁城施工许可这两天就能拿到",
     "钢铁城投产要等设备调试完",
     "钢铁城施工单位还在进场",
+    "钢铁城施工许可在办，年底开工没问题",
+    "钢铁城施工许可还在审",
+    "钢铁城还剩竣工验收",
+    "钢铁城消防整改完再约验收",
+    "钢铁城主体工程开工只能等路修好了",
 ])
 def test_under_way_or_soon_is_never_done(parser: Parser, text: str) -> None:
     found = events(parser, text)
@@ -61,3 +66,12 @@ def test_a_fragment_joined_to_a_name(parser: Parser) -> None:
                                   "钢铁城本月投资这两天报给你"])
 def test_a_promise_to_report_records_nothing(parser: Parser, text: str) -> None:
     assert updates(parser, text, "罗军") == []
+
+
+def test_a_utility_company_is_no_opening(parser: Parser) -> None:
+    assert events(parser, "钢铁城的光缆迁改，运营商一直拖着不动") == []
+
+
+def test_an_access_road_is_not_the_project(parser: Parser) -> None:
+    assert events(parser, "钢铁城辅道已全部完工") == []
+    assert events(parser, "钢铁城进场道路县里已经开工修了") == []

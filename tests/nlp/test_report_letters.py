@@ -57,3 +57,21 @@ def test_the_year_so_far(parser: Parser) -> None:
     assert scopes(parser, "钢铁城上半年完成投资3.2亿元") == ["year"]
     assert scopes(parser, "钢铁城今年共计完成投资3.2亿元") == ["year"]
     assert scopes(parser, "钢铁城开工以来共计完成投资3.2亿元") == ["cumulative"]
+
+
+def test_a_line_announcing_problems_is_none_itself(parser: Parser) -> None:
+    text = "钢铁城问题清单：1、二期用地还有5亩没清表；2、专项债资金还没拨付。"
+    assert sorted(c for _p, c in issues(parser, text)) == ["funding", "land"]
+    # announced, the problem after it is one however it is said
+    assert issues(parser, "钢铁城本月有个问题，自来水主管要改线，报价太高") == [
+        ("P007", "utilities")]
+
+
+def test_roads_round_the_site_are_utilities_and_documents_approvals(parser: Parser) -> None:
+    assert issues(parser, "钢铁城北侧规划路一直没修，大车进不来") == [("P007", "utilities")]
+    assert issues(parser, "钢铁城人防手续要求补材料，材料还没齐") == [("P007", "approval")]
+
+
+def test_a_problem_dealt_with_is_none(parser: Parser) -> None:
+    assert issues(parser, "钢铁城之前的工资纠纷已经处理完了") == []
+    assert issues(parser, "钢铁城停了两年终于复工") == []
