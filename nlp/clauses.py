@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 
+from nlp.guard import guarded
+
 _SENTENCE = re.compile(r"[^。！？!?\n]*[。！？!?\n]?")
-_QUESTION = re.compile(r"请问|[？?]\s*$|吗\s*[。.]?\s*$|什么时候|怎么[填报办]|如何[填报办]"
+_QUESTION = guarded(r"请问|[？?]\s*$|吗\s*[。.]?\s*$|什么时候|怎么[填报办]|如何[填报办]"
                        # asked without a question mark: 这周进展怎么样, 什么情况怎么还没报
                        r"|怎么样|咋样|什么情况|啥情况|怎么还没|为什么还没|为啥还没")
-_NOTICE = re.compile(
+_NOTICE = guarded(
     r"^\s*(?:【[^】]{0,20}】\s*)?(?:通知|请各|请大家|请于)"
     # 麻烦今天报一下, 请尽快上报: the office asking for a report is not one
     r"|(?:麻烦|请|抓紧|尽快|记得)[^。！？!?\n]{0,40}"
@@ -23,7 +25,7 @@ _NOTICE = re.compile(
     r"|(?:领导|书记|区长|市长|县长|主任|局长)[^。！？!?\n]{0,16}(?:调研|视察|督导|观摩|检查指导)"
 )
 # Asked for a report or told what to do; searched only where _ASK_HINT is found (speed).
-_ASK = re.compile(
+_ASK = guarded(
     # Asked to report, without a 请: 本周情况发一下, 月底前要报一季度投资, 资料本周内报区住建局
     r"(?:情况|进展|进度|数据|资料|材料|月报|周报|报表)[^。！？!?\n]{0,4}?"
     r"(?:发一下|报一下|发过来|报过来|报上来|发给我)"
@@ -43,7 +45,7 @@ _ABOUT_REPORT = re.compile(
     r"|[^，,。；;！!？?\n]{0,6}?以[^，,。；;！!？?\n]{1,12}?为准)")
 _CLAUSE_EDGE = re.compile(r"[，,；;：:]")
 # A greeting opening a sentence (各位领导好，钢铁城今天开工): only the greeting records nothing.
-_GREETING = re.compile(
+_GREETING = guarded(
     r"(?:^|(?<=[。！!？?\n]))[ \t]*(?:尊敬的)?(?:各位|诸位)?(?:领导|同事|同志|老师|专班|大家)?们?"
     r"(?:好|早上好|上午好|下午好|晚上好|早)[！!，,。\s]+", re.M)
 # A message addressed to everyone is a notice as a whole.
@@ -54,7 +56,7 @@ _TO_ALL = re.compile(r"^\s*(?:@(?:所有人|全体成员|全体|all)|【?(?:通�
 # A comma inside a number (1,200万元) is a thousands separator, not a clause boundary.
 # A transcript without punctuation: 了 followed by a new time, scope or plan word starts a new
 # clause (今天主体封顶了本月完成投资…).
-_CLAUSE_SPLIT = re.compile(
+_CLAUSE_SPLIT = guarded(
     r"(?:[，；;。！!？?：:\n\r|｜]|(?<!\d),|,(?!\d{3}(?!\d)))+"
     # 进展 1. 主体封顶 2. 完成投资…: a list written on one line. (Tried from a run's first
     # space only: from each of its spaces, a long run was rescanned each time, quadratic.)
@@ -64,7 +66,7 @@ _CLAUSE_SPLIT = re.compile(
 )
 # A report form's label and its value are one clause (形象进度：80%, 开工时间：2023年4月10日,
 # 本月完成投资：3500万元); a project heading (钢铁城：…) stays apart from what follows it.
-_LABEL_END = re.compile(
+_LABEL_END = guarded(
     r"(?:进度|时间|日期|竣工|开工|投产|验收|封顶|投资|建议|问题|困难|节点|情况|累计|进展|事项"
     # 年度累计完成：3.2亿元, 本月完成：600万元
     r"|(?:累计|本月|当月|本年|年度|本季度?|季度|以来)完成"
@@ -77,7 +79,7 @@ _MARKER = re.compile(
     r"|[一二三四五六七八九十]{1,3}、|[-•·●▪]\s*)?\s*"
 )
 # (Not after a verb that waits for its figure: 完成投资 嗯 八千五百万, a blanked filler.)
-_SPACE_SPLIT = re.compile(
+_SPACE_SPLIT = guarded(
     r"(?<=[^\x00-\x7f])(?<![月年度])(?<!投资)(?<!完成)(?<!达到)[ \t]+"
     # …1200万 A栋厂房完成30%: a part named by a letter (A栋, B区) starts a clause too.
     r"(?=[\u4e00-\u9fff]|[A-Za-z][\u4e00-\u9fff])")
@@ -87,7 +89,7 @@ _BLANK = re.compile(r"[^\n]")
 # Voice input's fillers: interjections anywhere; 那个, 就是, 然后 … where a clause starts (or
 # before a pause); they carry nothing and would otherwise stand between words that belong
 # together. 这个月 and 那个项目 are not fillers.
-_FILLER = re.compile(
+_FILLER = guarded(
     r"[嗯呃唔]+|(?<![\u4e00-\u9fff])[额哦啊](?![\u4e00-\u9fff])"
     r"|(?<=[\u4e00-\u9fff])[啊呀哈吧](?=[，,。.！!？?\s]|$)"
     r"|(?:^|(?<=[，,。.！!？?;；\s]))"

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from nlp.guard import guarded
 from nlp.numbers import Span, find_money, find_percents
 
 # (年度累计2.4亿元 and 累计：16.9亿元 in a report form are completed figures too.)
@@ -38,7 +39,7 @@ _SCOPES: tuple[tuple[str, re.Pattern[str]], ...] = (
                         r"|(?:19|20)\d{2}\s*年度?(?=完成|累计|投资)")),
     ("cumulative", re.compile(
         r"累计|开工以来|自开工|建设以来|开建以来|总共|共计|以来|截[至止]目前|截[至止]现在|至今|迄今")),
-    ("quarter", re.compile(r"本季度|当季|这个季度|第?[一二三四1-4]季度|(?<![上下前个])季度")),
+    ("quarter", guarded(r"本季度|当季|这个季度|第?[一二三四1-4]季度|(?<![上下前个])季度")),
     ("month", re.compile(
         r"本月|当月|这个月|上月|上个月|\d{1,2}月份?|[一二三四五六七八九十]{1,2}月份?")),
     ("year", re.compile(r"今年|年内|本年度|本年|全年|年度")),
@@ -46,15 +47,15 @@ _SCOPES: tuple[tuple[str, re.Pattern[str]], ...] = (
 
 
 # Cheap tests before the number patterns: no money without 万/亿/元, no share without these.
-_MONEY_HINT = re.compile(r"[万亿元]|投资|(?:本月|当月)\s*[:：]?\s*0(?![\d.])")
+_MONEY_HINT = guarded(r"[万亿元]|投资|(?:本月|当月)\s*[:：]?\s*0(?![\d.])")
 _MONEY_CHARS = re.compile(r"[万亿元]")
 # Nothing invested, said as a figure (本月完成投资0, 投资为零, 本月0) or in words (本月无投资,
 # 无新增投资): a figure of 0 for its scope.
-_ZERO_FIGURE = re.compile(r"(?<![\d.,])0(?:\.0+)?\s*(?:万元|亿元|元|万|亿)?(?![\d.,%])|(?<=为)零")
+_ZERO_FIGURE = guarded(r"(?<![\d.,])0(?:\.0+)?\s*(?:万元|亿元|元|万|亿)?(?![\d.,%])|(?<=为)零")
 _NO_INVESTMENT = re.compile(r"(?:无|没有|未有|零)(?:新增)?(?:完成)?投资")
 # A plan stated as such (下步计划：…, 下月计划完成…): figures after it, to the end of its
 # sentence or line, are targets, not work done.
-_PLAN_LEAD = re.compile(
+_PLAN_LEAD = guarded(
     r"(?:下步|下一步|下阶段|下月|下个月|下季度|明年|下周|今后)(?:工作)?(?:计划|打算|安排|目标)"
     r"|(?:^|(?<=[\n：:；;。]))\s*(?:工作)?计划\s*[:：]")
 # (…下周计划A栋主体封顶；本季度截至目前完成投资…: a new statement of the period reported.)
@@ -227,7 +228,7 @@ class Share:
 
 # The words right before a share that say it is the work done: "X完成N%", "X进度达到N%",
 # "X完成了工程量的N%". X, the words before them, names the part (or the whole).
-_SHARE_HEAD = re.compile(
+_SHARE_HEAD = guarded(
     r"(?:(?:形象|工程|施工|整体|总体|建设)?进度|完成(?:了|总)?(?:总?工程量|工作量)?|工程量"
     # Spoken: 装修弄了一半, 基础做了八成.
     r"|(?:弄|做|干|搞)了)"
@@ -243,7 +244,7 @@ _WHOLE = re.compile(r"^(?:形象|整体|总体|全部|全面|项目|工程|总�
 _SHARE_NOT = re.compile(
     r"计划|力争|目标|预计|确保|争取|要求|任务|投资|产值|资金|款|率|营收|税|招商|销售|人员|工人")
 # Time and manner words that may stand between the project name and the part of the work.
-_FILLER = re.compile(
+_FILLER = guarded(
     r"截[至止]?(?:目前|现在|本周|今天|[^，,。；;\s]{0,6}?(?:月底|月末|日|号))"
     r"|(?:形象|整体|总体|工程|施工|项目)*进度[:：]?"
     r"|完成了?|那个|这个|目前|现在|当前|现已|本周|本月|今天|其中|已经|已|基本上?|累计|总共|共|均|也|都|的|约|全面"

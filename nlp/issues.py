@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from nlp.guard import guarded
+
 _NEGATED = re.compile(
     r"(?:暂无|暂时没有|目前没有|没有遇到|未遇到|没有|没啥|没什么|没|并无|无需|无|未发现|不存在)"
     r"[^，,。；;]{0,12}?(?:困难|问题|协调事项|需要协调|需协调|协调)"
@@ -480,3 +482,10 @@ def _two_problems(text: str, blanked: str, cs: int, ce: int) -> list[IssueMentio
                              text[cs + lead:cs + m.start()].strip()),
                 IssueMention(cs + m.end(), ce, cb, text[cs + m.end():ce].strip())]
     return []
+
+
+# Speed only (nlp.guard): these would otherwise be tried at every character of a clause.
+_NEGATED, _STRONG, _UNDECIDED, _WEAK = map(guarded, (_NEGATED, _STRONG, _UNDECIDED, _WEAK))
+_SECTION_LABEL, _NONE_SECTION, _LEAD_LABEL = map(guarded, (_SECTION_LABEL, _NONE_SECTION,
+                                                           _LEAD_LABEL))
+_CATEGORIES = tuple((name, guarded(pattern)) for name, pattern in _CATEGORIES)

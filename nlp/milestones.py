@@ -11,10 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from nlp.dates import DateSpan
+from nlp.guard import guarded
 from nlp.types import EventStatus
 
 # Longest words first inside each milestone; 竣工验收 is `accepted` only, never `completed`.
-_MILESTONE = re.compile(
+_MILESTONE = guarded(
     # (消防验收, 环保验收, 规划验收 … are special inspections, not the project's acceptance:
     # see _OTHER_INSPECTION.)
     r"(?P<accepted>竣工验收|通过验收|组织验收|验收)"
@@ -76,7 +77,7 @@ _IN_PROGRESS = re.compile(
     r"|[还仍正]?在(?:办|审|批|报|走)(?![了过完好])|还剩|只剩|就剩|剩下"
     r"|待(?:审批|批复|审核|办理|核发|取得|发证)"
 )
-_PLAN = re.compile(
+_PLAN = guarded(
     r"计划|预计|力争|争取|将于|将|确保|拟|有望|准备|推迟|延期|延迟|延后|顺延|调整[到为至]|打算|[推拖]到"
     r"|目标|要在|预定|可望|即将|下一步|下步|近期|快要|快(?![速递捷线乐])|马上|就要|还要|还需要?|还得|才能|才可以|早日"
     r"|尽快|抓紧|加快"
@@ -91,7 +92,7 @@ _PLAN = re.compile(
 # and 三天前 are ago, not deadlines; 5月前已竣工 is done (已 is not in the tail).
 _BEFORE_TAIL = (r"\s*(?:要|必须|务必|确保|能|可|将|完成|实现|全面|基本|全部|正式|达到|具备"
                 r"|通过|取得|拿到|办理|办结|办好|举行|组织|进行|开展|启动)*\s*$")
-_BEFORE = re.compile(r"(?:(?<=[\d一二三四五六七八九十]日)|(?<![目当此日提]))(?:之|以)?前"
+_BEFORE = guarded(r"(?:(?<=[\d一二三四五六七八九十]日)|(?<![目当此日提]))(?:之|以)?前"
                      + _BEFORE_TAIL)  # 1月10日前 is a deadline; 日前 alone is "recently"
 # 前 right after a date: the date is a deadline (本月底前, 1月10日之前).
 _DEADLINE = re.compile(r"\s*(?:之|以)?前")
@@ -130,7 +131,7 @@ _EXPECT_AFTER = re.compile(r"估计|预计|争取|力争|可能要?|要到|有�
 _SENTENCE_BREAK = re.compile(r"[。！!？?；;\n]")
 _FINISH_PLAN = re.compile(
     r"(?:计划|预计|力争|争取|确保|将|拟|要)[^，,。；;]{0,12}?(?:完成|办结|办完|实现)")
-_RESCHEDULE = re.compile(r"推迟[到至]|延期[到至]|延后[到至]|顺延[到至]|改[到至]|调整[到至为]"
+_RESCHEDULE = guarded(r"推迟[到至]|延期[到至]|延后[到至]|顺延[到至]|改[到至]|调整[到至为]"
                          r"|[推拖延]到")  # said on the phone: 要推到八月份
 
 
@@ -182,7 +183,7 @@ _WORKS_SUBJECT = re.compile(
 # A building of the project (2#厂房, 组件车间, 3号楼) finished is that part's completion, not
 # the project's (主体 and 主体工程 are the project's: 主体完工).
 # A trade of the work (幕墙, 装修, 钢结构) finished is that part's completion too.
-_PART_SUBJECT = re.compile(
+_PART_SUBJECT = guarded(
     r"(?:厂房|车间|[\dA-Za-z一二三四五六七八九十][#＃号]?楼|楼栋|宿舍楼?|食堂|办公楼|仓库|站房"
     r"|幕墙|装修|装饰|外墙|屋面|精装|室内|景观|绿化|钢结构|二次结构|桩基|基础|土方|场平|安装"
     # a facility of it (the school's 运动场, 教学楼)
@@ -440,7 +441,7 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
 
 # A report form's section of plans (二、下月计划 / 下步工作打算：): what it lists is planned.
 # It opens a line, or a sentence (…主体封顶。下周计划：7#楼封顶).
-_PLAN_HEADING = re.compile(
+_PLAN_HEADING = guarded(
     r"(?:^|(?<=[。；;！!]))[ \t]*(?:[一二三四五六七八九十]{1,3}[、.．]|\d{1,2}[、.．]"
     r"|[(（][一二三四五六七八九十\d]{1,3}[)）]|【)?"
     r"[ \t]*(?:下[一]?(?:步|周|月|阶段|季度|年度?)|明年|今后|近期|\d{4}年|后续)?"

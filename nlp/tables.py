@@ -14,8 +14,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from nlp.guard import guarded
+
 _CELLS = re.compile(r"\t+|[ \u3000]{2,}|\s*[|｜]\s*")
-_TABULAR = re.compile(r"\t|[ \u3000]{2,}\S|[|｜]")
+_TABULAR = guarded(r"\t|[ \u3000]{2,}\S|[|｜]")
 # Header words: what a column holds.
 _HEADER_WORD = re.compile(
     r"项目|名称|简称|编号|序号|投资|进度|问题|困难|节点|时间|日期|完成|累计|本月|当月|单位|备注"
@@ -256,7 +258,7 @@ def rewrite(text: str) -> tuple[str, list[Inferred]] | None:
 
 # A completed-investment figure written without its unit (本月完成投资：3200, 累计完成投资(万元)
 # 16900): the unit comes from the label, the title, or is taken as 万元.
-_BARE_MONEY = re.compile(
+_BARE_MONEY = guarded(
     r"(?P<label>(?:完成投资|投资完成|累计完成|完成额|累计投资|年度累计|(?P<scope>本年累计|全年累计"
     r"|累计|本月完成|当月完成|本月|当月|本季度|本年|全年))(?:额|情况)?"
     r"(?P<unit>\s*[(（]\s*(?:万元|亿元|元)\s*[)）])?\s*[:：]?\s*)"
