@@ -21,6 +21,7 @@ _CATEGORIES = {_c.CATEGORY_DIGIT: r"\d", _c.CATEGORY_SPACE: r"\s", _c.CATEGORY_W
 # First characters: class pieces (r"\d", "a-z", "x"), or None when any character may start a
 # match; with whether the sequence can match without consuming a character.
 _First = tuple[list[str] | None, bool]
+_PLAIN: dict[re.Pattern[str], re.Pattern[str]] = {}
 
 
 def guarded(pattern: str | re.Pattern[str], flags: int = 0) -> re.Pattern[str]:
@@ -29,15 +30,30 @@ def guarded(pattern: str | re.Pattern[str], flags: int = 0) -> re.Pattern[str]:
     if isinstance(pattern, re.Pattern):
         pattern, flags = pattern.pattern, pattern.flags
     plain = re.compile(pattern, flags)
-    if flags & re.IGNORECASE:
-        return plain
+    if flags & (re.IGNORECASE | re.VERBOSE):
+        return plain  # (cased classes, comments: not worth handling)
     parsed = _p.parse(pattern, flags)
     if parsed.getwidth()[0] > 0 and _scanned(list(parsed)):
         return plain
     pieces, nullable = _first(list(parsed))
     if pieces is None or nullable:
         return plain
-    return re.compile(f"(?=[{''.join(dict.fromkeys(pieces))}])(?:{pattern})", flags)
+    try:
+        fast = re.compile(f"(?=[{''.join(dict.fromkeys(pieces))}])(?:{pattern})", flags)
+    except re.error:  # e.g. inline global flags, which must open the pattern
+        return plain
+    _PLAIN[fast] = plain
+    return fast
+
+
+def plain_of(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """The pattern `guarded` made this one from (itself if it added nothing): for tests."""
+    return _PLAIN.get(pattern, pattern)
+
+
+def all_guarded() -> list[re.Pattern[str]]:
+    """Every pattern that `guarded` has given a lookahead so far: for tests."""
+    return list(_PLAIN)
 
 
 def _scanned(seq: list[tuple[object, object]]) -> bool:
