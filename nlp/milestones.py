@@ -208,6 +208,15 @@ def _said_of_works(clause: str, at: int, kind: str) -> bool:
 _WORKS_HINT = re.compile(r"[站路道网线电水气管杆配房间楼舍堂库墙修饰面室观化构础基方平装场馆厅]")
 
 
+def milestone_spans_by_clause(text: str, clauses: Sequence[tuple[int, int]]
+                              ) -> list[list[tuple[int, int, str]]]:
+    """milestone_spans of each clause (a message without any milestone word's character is
+    not searched clause by clause)."""
+    if not _MILESTONE_HINT.search(text):
+        return [[] for _ in clauses]
+    return [milestone_spans(text, cs, ce) for cs, ce in clauses]
+
+
 def milestone_spans(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
     """(start, end, milestone) of milestone words in text[start:end]."""
     out: list[tuple[int, int, str]] = []

@@ -21,7 +21,7 @@ from nlp.dates import find_dates
 from nlp.investment import extract_investment, extract_progress
 from nlp.issues import extract_issues
 from nlp.lexicon import DOMAIN_WORDS, GENERIC_NAME_WORDS, SOUND_WORDS
-from nlp.milestones import extract_events, milestone_spans
+from nlp.milestones import extract_events, milestone_spans_by_clause
 from nlp.normalize import normalize, standard_speech
 from nlp.numbers import plain_numerals
 from nlp.projects import Mention, ProjectMatcher
@@ -236,11 +236,13 @@ class Parser:
             mentions = [m for m in mentions if not m.weak or not self._the_project(work, m)]
         clauses = clause_spans(work)
         doubt = _Doubts(clauses, slips, inferred)
-        dates = find_dates(work, sent)
-        named_by_clause = [milestone_spans(work, cs, ce) for cs, ce in clauses]
+        named_by_clause = milestone_spans_by_clause(work, clauses)
         if ("完了" in work or "好了" in work or "啦" in work) and _FINISHED.search(work):
             _add_finished(work, clauses, mentions, named_by_clause)
-        events = extract_events(work, clauses, dates, sent, named_by_clause)
+        # Events hang on milestone words, and dates serve only them: a message naming no
+        # milestone has neither to look for.
+        events = (extract_events(work, clauses, find_dates(work, sent), sent, named_by_clause)
+                  if any(named_by_clause) else [])
         unnamed = _blank(work, [(m.start, m.end) for m in mentions])  # names as spaces
         blanked = _blank(unnamed, [(e.start, e.end) for e in events])
         named = [s for spans in named_by_clause for s, _e, _k in spans]
