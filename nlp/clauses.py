@@ -198,12 +198,13 @@ def clause_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of each non-empty clause, in order."""
     spans: list[tuple[int, int]] = []
     pos = 0
+    blanks = " " in text or "\t" in text  # (most messages have none to split at)
     for m in (*_CLAUSE_SPLIT.finditer(text), None):
         end = m.start() if m is not None else len(text)
         if end > pos:
             start = _MARKER.match(text, pos, end).end()  # type: ignore[union-attr]
             if start < end:
-                if " " in text[start:end] or "\t" in text[start:end]:
+                if blanks and (" " in text[start:end] or "\t" in text[start:end]):
                     sub = start
                     for sp in _SPACE_SPLIT.finditer(text, start, end):
                         spans.append((sub, sp.start()))
@@ -214,6 +215,8 @@ def clause_spans(text: str) -> list[tuple[int, int]]:
         if m is not None:
             pos = m.end()
     spans = [(a, b) for a, b in spans if text[a:b].strip()]
+    if "：" not in text and ":" not in text:
+        return spans  # no label to join with its value
     merged: list[tuple[int, int]] = []
     for a, b in spans:
         if merged and text[merged[-1][1]:a].strip() in ("：", ":") \
