@@ -162,8 +162,14 @@ class IssueMention:
     head: int | None = None  # where its section label (需协调事项：) stands, when it has one
 
 
+# Any category's word: the few characters after a bare "not yet" often hold none.
+_ANY_CATEGORY = re.compile("|".join(f"(?:{pattern.pattern})" for _n, pattern in _CATEGORIES))
+
+
 def _category(clause: str, anchor: int) -> str | None:
     """The category whose word is closest to the problem word at `anchor`."""
+    if not _ANY_CATEGORY.search(clause):
+        return None
     best: tuple[int, str] | None = None
     for name, pattern in _CATEGORIES:
         for m in pattern.finditer(clause):
@@ -489,3 +495,4 @@ _NEGATED, _STRONG, _UNDECIDED, _WEAK = map(guarded, (_NEGATED, _STRONG, _UNDECID
 _SECTION_LABEL, _NONE_SECTION, _LEAD_LABEL = map(guarded, (_SECTION_LABEL, _NONE_SECTION,
                                                            _LEAD_LABEL))
 _CATEGORIES = tuple((name, guarded(pattern)) for name, pattern in _CATEGORIES)
+_ANY_CATEGORY = guarded(_ANY_CATEGORY)
