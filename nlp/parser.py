@@ -25,7 +25,7 @@ from nlp.milestones import extract_events, milestone_spans_by_clause
 from nlp.normalize import normalize, standard_speech
 from nlp.numbers import plain_numerals
 from nlp.projects import Mention, ProjectMatcher
-from nlp.segment import Segmenter, log_freqs
+from nlp.segment import Segmenter, log_freqs, pairs_pattern
 from nlp.sound import Slip, SoundMatcher, apply
 from nlp.tables import Inferred, rewrite
 from nlp.types import (
@@ -169,8 +169,8 @@ class Parser:
                                          [*self._matcher.dictionary_words(), *DOMAIN_WORDS])
         # The first two characters of every name word: a block of text without any of them
         # holds no name, and need not be segmented to look for one.
-        self._heads = frozenset(w[:2] for w in (*self._matcher.forms, *self._matcher.vocab)
-                                if len(w) >= 2)
+        self._heads = pairs_pattern({w[:2] for w in (*self._matcher.forms, *self._matcher.vocab)
+                                     if len(w) >= 2})
         contacts: dict[str, list[str]] = {}
         for entry in self.entries:
             for name in entry.contacts:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from collections.abc import Set as AbstractSet
 
 # jieba's own block patterns (jieba.re_han_default, re_skip_default, re_eng).
 _HAN = re.compile("([\u4e00-\u9fd5a-zA-Z0-9+#&\\._%\\-]+)", re.U)
@@ -22,6 +21,18 @@ def log_freqs(freq: Mapping[str, int]) -> dict[str, float | None]:
     """Every word and prefix of a jieba dictionary (membership ends the scan, as in jieba)
     with log(frequency), None for a prefix that is no word."""
     return {w: (math.log(f) if f else None) for w, f in freq.items()}
+
+
+def pairs_pattern(pairs: Iterable[str]) -> re.Pattern[str]:
+    """A regex finding any of these two-character strings: each first character with the
+    class of its seconds (a search scans in C, making no string per character pair)."""
+    seconds: dict[str, set[str]] = {}
+    for pair in pairs:
+        seconds.setdefault(pair[0], set()).add(pair[1])
+    if not seconds:
+        return re.compile(r"(?!)")  # finds nothing
+    return re.compile("|".join(re.escape(a) + "[" + "".join(sorted(map(re.escape, b))) + "]"
+                               for a, b in sorted(seconds.items())))
 
 
 class Segmenter:
@@ -40,13 +51,13 @@ class Segmenter:
         self._logtotal = math.log(total)
         self._unknown = math.log(1) - self._logtotal
 
-    def tokens(self, text: str, heads: AbstractSet[str] | None = None
+    def tokens(self, text: str, heads: re.Pattern[str] | None = None
                ) -> list[tuple[str, int, int]]:
         """(word, start, end) of every token, as jieba's tokenize(HMM=False) gives them.
 
-        With `heads` (the first two characters of every word the caller looks for), a block
-        that contains none of them is not segmented but given as one token: no word sought
-        can be among its tokens (jieba segments each block on its own)."""
+        With `heads` (pairs_pattern of the first two characters of every word the caller looks
+        for), a block that contains none of them is not segmented but given as one token: no
+        word sought can be among its tokens (jieba segments each block on its own)."""
         out: list[tuple[str, int, int]] = []
         pos = 0
         # re.split with one group puts what the group matched at the odd places: the blocks
@@ -55,8 +66,7 @@ class Segmenter:
             if not block:
                 continue
             if j % 2:
-                # (Its character pairs, made and looked up in C: no Python loop per character.)
-                if heads is not None and heads.isdisjoint(map(str.__add__, block, block[1:])):
+                if heads is not None and heads.search(block) is None:
                     out.append((block, pos, pos + len(block)))
                 else:
                     self._cut(block, pos, out)
