@@ -105,13 +105,13 @@ _NEXT_POINT = re.compile(r"还有就是|再就是|另外|此外|再一个|还有
 
 
 # Every filler and next-point word has one of these characters.
-_FILLER_CHARS = frozenset("嗯呃唔额哦啊呀哈吧那这就然反哎唉另此再还")
+_FILLER_CHAR = re.compile("[嗯呃唔额哦啊呀哈吧那这就然反哎唉另此再还]")
 
 
 def blank_fillers(text: str) -> str:
     """Voice-input fillers replaced by spaces and spoken next-point words by a comma;
     offsets are unchanged."""
-    if _FILLER_CHARS.isdisjoint(text):
+    if not _FILLER_CHAR.search(text):
         return text
     text = _FILLER.sub(lambda m: " " * len(m.group()), text)
     return _NEXT_POINT.sub(lambda m: "，" + " " * (len(m.group()) - 1), text)

@@ -30,8 +30,9 @@ _MAPPED = re.compile("[" + "".join(re.escape(chr(cp)) for cp in sorted(_MAP)) + 
 
 
 @functools.cache
-def _opencc() -> tuple[frozenset[str], object] | None:
-    """The t2s converter and the set of characters it would change (None if unavailable)."""
+def _opencc() -> tuple[frozenset[str], re.Pattern[str], object] | None:
+    """The set of characters the t2s converter would change, a class of those of them in the
+    BMP, and the converter (None if unavailable)."""
     try:
         import opencc
         from opencc import OpenCC
@@ -47,7 +48,20 @@ def _opencc() -> tuple[frozenset[str], object] | None:
                     trad.add(key)
     except OSError:  # pragma: no cover
         return None
-    return frozenset(trad), OpenCC("t2s")
+    bmp = re.compile("[" + "".join(re.escape(c) for c in sorted(trad) if ord(c) <= 0xFFFF) + "]")
+    return frozenset(trad), bmp, OpenCC("t2s")
+
+
+# Characters beyond the BMP (emoji, rare characters).
+_ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
+
+
+def _has_traditional(text: str, trad: frozenset[str], bmp: re.Pattern[str]) -> bool:
+    """Whether a character of `trad` occurs: its BMP ones by a class searched in C (testing
+    the set makes a string of every character of the text); the set itself only when the text
+    has characters beyond the BMP (which make a class of thousands slow)."""
+    return bool(bmp.search(text)) or (_ASTRAL.search(text) is not None
+                                      and not trad.isdisjoint(text))
 
 
 def to_simplified(text: str) -> str:
@@ -57,8 +71,8 @@ def to_simplified(text: str) -> str:
     conv = _opencc()
     if conv is None:
         return text
-    trad, cc = conv
-    if trad.isdisjoint(text):
+    trad, bmp, cc = conv
+    if not _has_traditional(text, trad, bmp):
         return text
     out = cc.convert(text)  # type: ignore[attr-defined]
     if len(out) == len(text):

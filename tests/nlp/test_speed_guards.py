@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from nlp import clauses, corrections, numbers
 from nlp import normalize as norm
 from nlp.corrections import apply_corrections
+from nlp.segment import pairs_pattern
 
 _PIECES = ["0", "1", "25", "3.5", "1,200", ".", ",", "%", " ",
            *"零〇○一二两三五八九十百千万亿点个元成半",
@@ -112,3 +113,24 @@ def test_a_list_on_one_line_splits_where_it_did(text: str) -> None:
     first_only = {m.span() for m in clauses._CLAUSE_SPLIT.finditer(text)
                   if text[m.start()] in " \t"}
     assert first_only == everywhere, text
+
+
+def test_the_traditional_check_finds_exactly_the_converters_characters() -> None:
+    """A class of the BMP ones, the set beyond it: every character the converter changes is
+    found, alone or inside text, and no other."""
+    conv = norm._opencc()
+    assert conv is not None
+    trad, bmp, _cc = conv
+    assert any(ord(c) > 0xFFFF for c in trad)  # (else the set's path is never taken)
+    for cp in range(0x30000):
+        ch = chr(cp)
+        assert norm._has_traditional(ch, trad, bmp) == (ch in trad), hex(cp)
+        assert norm._has_traditional(f"钢铁城🎉{ch}开工", trad, bmp) == (ch in trad), hex(cp)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pairs=st.sets(st.text(alphabet="钢铁城项目-]^\\ab", min_size=2, max_size=2), max_size=8),
+       text=st.text(alphabet="钢铁城项目-]^\\abc", max_size=20))
+def test_the_pairs_pattern_finds_a_pair_where_the_set_does(pairs: set[str], text: str) -> None:
+    found = pairs_pattern(pairs).search(text) is not None
+    assert found == any(text[i:i + 2] in pairs for i in range(len(text) - 1))
