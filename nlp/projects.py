@@ -245,9 +245,10 @@ class ProjectMatcher:
         runs: list[list[tuple[str, int, int]]] = []
         current: list[tuple[str, int, int]] = []
         gap = 0
+        forms, vocab = self.forms, self.vocab  # (_candidates is not None, without its set)
         for tok in tokens:
             word = tok[0]
-            if self._candidates(word) is not None:
+            if word in forms or word in vocab:
                 current.append(tok)
                 gap = 0
                 continue
