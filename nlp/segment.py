@@ -70,6 +70,8 @@ class Segmenter:
                     out.append((block, pos, pos + len(block)))
                 else:
                     self._cut(block, pos, out)
+            elif len(block) == 1:  # (a lone mark, the usual case: one token, blank or not)
+                out.append((block, pos, pos + 1))
             else:
                 for k, x in enumerate(_SKIP.split(block)):
                     if not x:
