@@ -251,6 +251,7 @@ _FILLER = guarded(
 )
 
 
+_PART_BREAK = re.compile(r"\s+|和|及|与|、")
 _SHARE_OF = re.compile(
     r"完成了?(?P<obj>[\u4e00-\u9fff]{1,10}?)(?:总?(?:工程|工作)量)?的\s*(?:约|近|大约|超过)?\s*$")
 
@@ -305,7 +306,7 @@ def extract_progress(text: str, clauses: Sequence[tuple[int, int]]) -> list[Shar
                 continue
             # The part is what stands between the last break (a space left by a blanked
             # project name, a connective) and the head word.
-            part = re.split(r"\s+|和|及|与|、", before.strip())[-1] if before.strip() else ""
+            part = _PART_BREAK.split(before.strip())[-1] if before.strip() else ""
             part = _NOW.split(part)[-1]
             # (计划4月底竣工现在整体完成85%: the plan ends where 现在 starts a new statement.)
             recent = _NOW.split(before[-12:])[-1]

@@ -145,9 +145,13 @@ class EventMention:
     rolled: bool = False  # a date without a year put in the next year (a plan is never past)
 
 
+# 没问题 and 未来 hold a negation word but deny nothing.
+_NOT_NEGATION = re.compile(r"没有?问题|未来")
+
+
 def _status(window: str) -> EventStatus | None:
     """Status words in a window of text; negation wins over commitment over accomplishment."""
-    if _NEG.search(_ON_TIME.sub("", window)) and not re.search(r"没有?问题|未来", window):
+    if _NEG.search(_ON_TIME.sub("", window)) and not _NOT_NEGATION.search(window):
         return "not_done"
     if _IN_PROGRESS.search(window):
         return "not_done"
