@@ -550,7 +550,9 @@ def _without_name(text: str, start: int, end: int, mentions: Sequence[Mention]) 
     return text[start:end].strip(" \t的：:，,、").strip()
 
 
-def _blank(text: str, spans: Iterable[tuple[int, int]]) -> str:
+def _blank(text: str, spans: Sequence[tuple[int, int]]) -> str:
+    if not spans:
+        return text
     out: list[str] = []
     pos = 0
     for s, e in sorted(spans):
