@@ -21,7 +21,8 @@ _NEGATED = re.compile(
     # 国庆期间未停工, 一天也没停工: work went on, which is good news.
     r"|(?:未|没有?|不|从未|一天也没有?)(?:停工|停过工|停产|停过)"
     # 春节放假停工半个月: a routine holiday, nothing to coordinate
-    r"|(?:放假|休假|过年|节假日)[^，,。；;]{0,3}(?:停工|停产)"
+    r"|(?:放假|休假|过年|节假日)[^，,。；;]{0,3}(?:停工|停产)|停工(?:放假|过年|过节)"
+    r"|正常(?:推进|施工|生产|运行)"
     r"|一切(?:都)?(?:顺利|正常|良好|平稳)|(?:进展|推进|施工|运行|生产)(?:都)?(?:很|较为|比较)?(?:顺利|正常)"
     # 工期没拖了, 从来没拖过: no delay; 决不让问题过夜, 确保不让工期延误: a vow, not a problem.
     r"|(?:没有?|未|不会|从来没有?|从未)(?:再)?拖"
@@ -58,7 +59,8 @@ _STRONG = re.compile(
     r"|有(?:一定|些|点|很大)?(?:的)?难度"
     # blocked or left hanging: 进不了大车, 没着落, 一直没回复, 排不过来, 卡住了, 被公交站挡住
     r"|(?:进|出|过)不[了来去]|没(?:有)?着落|没(?:有)?动静|没(?:有)?回复|不回复"
-    r"|排不过来|排不上|挡住|卡住|卡壳|对不上|谈不拢"
+    r"|排不过来|排不上|挡住|卡住|卡壳|对不上|谈不拢|停着|停摆|没排上|要排队|在排队"
+    r"|[拨批办发修装接]不(?:了|下来|出来|到位)"
 )
 _WHEN = re.compile(r"时间|日期|节点|工期")
 # Any word that could make a clause a problem or a request: a message without one has none.
@@ -79,7 +81,8 @@ _REQUEST = re.compile(
 )
 # 征拆问题已经解决, 供电问题已协调解决: reported as settled, unless something is still open.
 _RESOLVED = re.compile(r"已(?:经)?(?:协调|全部|基本)?(?:解决|落实|化解|消除|到位|办结|理顺|缓解"
-                       r"|处理完|处理好|妥善处理)|(?:问题|困难)(?:已经?)?基本(?:解决|消除)"
+                       r"|处理完|处理好|妥善处理|发了|发放|付清|结清|兑现|拨付|到账|获批|批复|批)"
+                       r"|(?:问题|困难)(?:已经?)?(?:基本|彻底|全部)(?:解决|消除)"
                        # 征地问题已于7月27日协调会上解决
                        r"|已(?:于|在)[^，,。；;]{0,14}?(?:解决|化解|消除)"
                        r"|(?:问题|困难)(?:都|也)?(?:解决|化解|消除)(?:了|(?=\s*(?:[，,。；;！!]|$)))")
@@ -132,11 +135,14 @@ _CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = (
     # 钢筋工缺口 is short of workers, not of money.
     ("funding", re.compile(
         # (贷款审批 is the bank's approval of a loan: money, not a permit.)
-        r"(?:贷款|融资|放款|授信)(?:审批|手续)|资金|(?<![工人员力])缺口(?![约近]?\s*[\d一二三四五六七八九十百几]+\s*(?:人|名|个工))|贷款|续贷|融资|拨付|专项债|财政|放款|银行|金融|资金链"
+        r"(?:贷款|融资|放款|授信)(?:审批|手续)|资金|(?<![工人员力务])缺口"
+        r"(?![约近]?\s*[\d.一二三四五六七八九十百几]+\s*(?:人|名|个工|吨|亩|台|套|个|方))"
+        r"|贷款|续贷|融资|拨付|专项债|财政|放款|银行|金融|资金链|尾款|预算|(?<!审)[未没]拨|拨不"
         r"|(?<![价])钱(?!塘)|工程款|拨款")),
     ("approval", re.compile(
         r"审批|环评|手续|规划(?!路)|报建|审查|批复|许可|核实|备案|图审|审图|消防|批文|送审|报审"
-        r"|人防|档案|资料|补(?:充)?材料|材料(?=[^，,。；;]{0,4}(?:没齐|不齐|不全|没交))")),
+        r"|人防|档案|资料|补(?:充)?材料|材料(?=[^，,。；;]{0,4}(?:没齐|不齐|不全|没交))"
+        r"|评审|财评|概算")),
     ("utilities", re.compile(
         r"水电气|供电|用电|电力|管网|道路|迁改|天然气|燃气|供水|排水|雨污|变电站|电网|杆线|高压线"
         r"|线路|通水|通电|通气|管道|专线|停电|用水|停水|供气|污水|排污|千伏"
@@ -145,7 +151,7 @@ _CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"|公交|红绿灯|信号灯|路灯|光缆|通信|自来水|水务|箱涵")),
     ("construction", re.compile(
         r"停工|天气|降雨|下雨|雨季|高温|暴雨|安全|劳务|材料|施工单位|工人|农民工|人员不足|钢材|价格"
-        r"|[工人员力]缺口|涨价|供货|供应商"
+        r"|[工人员力务]缺口|涨价|供货|供应商|钢结构|交货|排产"
         r"|用工|招工|雨天|雨水|大雨|冰冻|寒潮|台风|大风"
         r"|施工人员|工期|塌方|事故|停了|监理|总包|分包|施工方|钢筋工|木工|泥工|机械|设备进场"
         r"|到货|低温|严寒|冬季施工|雨雪|冰雪|霜冻|砂石|水泥|商砼|混凝土|原材料|建材"
@@ -252,7 +258,7 @@ _BACK_TO_WORK = re.compile(r"已(?:经)?(?:全面)?(?:复工|恢复施工|恢复
 # A form's problem section: 存在问题, 需协调解决的问题, 存在问题及需协调事项, 困难和建议.
 _LABEL = (
     r"(?:(?:存在的?|主要|需要?(?:区里|上级|政府)?协调(?:解决)?的?|遇到的?|当前|目前)?"
-    r"(?:问题|困难)(?:(?:及|和|与)(?:需要?)?(?:协调(?:解决)?的?)?"
+    r"(?:问题|困难)(?:清单)?(?:(?:及|和|与)(?:需要?)?(?:协调(?:解决)?的?)?"
     r"(?:问题|困难|事项|建议|诉求|需求))?"
     r"|(?:需要?)?协调(?:解决)?的?事项)")
 _LABEL_WORD = re.compile(r"问题|困难|事项|建议")
@@ -265,7 +271,8 @@ _ITEM_LINE = re.compile(
 _SENTENCE_END = re.compile(r"[。！!？?\n；;]")
 # A clause that only announces problems (问题清单, 5月问题更新, 本月有个问题, 问题就一个).
 _LEAD_IN = re.compile(
-    r"\s*(?:[^，,。；;：:]{0,6}?(?:有个|有一个|还有个|唯一的?|就一个|一个))?(?:问题|困难)"
+    r"\s*(?:[^，,。；;：:]{0,6}?(?:有个|有一个|还有个|唯一的?|就一个|一个|遇到(?:了|点|一些)?))?"
+    r"(?:问题|困难)"
     r"(?:清单|更新|汇总|如下|就一个|有[一两三几]个)?\s*(?:[(（][^)）]{0,8}[)）])?\s*[:：]?\s*"
     r"|\s*[^，,。；;：:]{0,8}?(?:问题|困难)(?:清单|更新|汇总|如下|就一个|有[一两三几]个)"
     r"\s*(?:[(（][^)）]{0,8}[)）])?\s*[:：]?\s*")
@@ -350,7 +357,8 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
             continue
         if not _ANY_PROBLEM.search(clause) or _LEAD_IN.fullmatch(clause):
             # (问题清单, 本月有个问题: what follows is the problem)
-            kinds.append("lead" if _ANY_PROBLEM.search(clause) else "none")
+            kinds.append("lead" if _ANY_PROBLEM.search(clause) and not _settled(clause)
+                         else "none")  # (目前没有遇到困难 announces nothing)
             anchors.append(len(clause))
             continue
         strong = _STRONG.search(clause)
@@ -402,6 +410,8 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
                 blanked, clauses[i + 1][0], clauses[i + 1][1]) \
                 and not _SENTENCE_END.search(text, clauses[i][1], clauses[i + 1][0]):
             continue  # 下雨停了三天工，今天已经复工了: over, nothing to coordinate
+        if kind == "problem" and _settled_after(text, blanked, clauses, i):
+            continue  # 之前反映的资金问题，经协调对接了产业基金，已经解决了
         cat = verb_after.get(i) or cats[i]
         if cat is None:
             # Borrow the category of a neighbouring clause (遇到连续强降雨，施工停了一周).
@@ -441,6 +451,24 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
 
 
 _WORDS = re.compile(r"[\u4e00-\u9fff]{2}")
+_FULL_STOP = re.compile(r"[。！!]")
+
+
+def _settled_after(text: str, blanked: str, clauses: Sequence[tuple[int, int]], i: int) -> bool:
+    """Whether, later in clause i's sentence, a clause of its own says it is settled."""
+    for j in (i + 1, i + 2):
+        if j >= len(clauses) or _SENTENCE_END.search(text, clauses[j - 1][1], clauses[j][0]):
+            return False
+        clause = blanked[clauses[j][0]:clauses[j][1]]
+        if _SETTLED_CLAUSE.fullmatch(clause.strip()):
+            return True
+    return False
+
+
+# A clause saying only that it is over: 已经解决了, 现已妥善处理, 问题已解决.
+_SETTLED_CLAUSE = re.compile(
+    r"(?:现|目前|现在)?(?:问题|困难)?(?:都|也)?已(?:经)?(?:全部|基本|彻底)?(?:协调)?(?:解决|处理好|处理完"
+    r"|妥善处理|化解)(?:了)?")
 
 
 def _sections(text: str) -> list[tuple[int, int]]:
@@ -450,7 +478,14 @@ def _sections(text: str) -> list[tuple[int, int]]:
         eol = text.find("\n", m.end())
         eol = len(text) if eol < 0 else eol
         if text[m.end():eol].strip():
-            out.append((m.end(), eol))  # 存在问题：… on its own line
+            # 存在问题：… on its own line, to the sentence after which one says no problem
+            # (需协调问题：市政路没打通。其他正常推进，本月预计完成投资2亿元)
+            end = eol
+            for stop in _FULL_STOP.finditer(text, m.end(), eol):
+                if not _ANY_PROBLEM.search(text, stop.end(), eol):
+                    end = stop.start()
+                    break
+            out.append((m.end(), end))
             continue
         end = eol  # 存在问题： then numbered items, one a line
         while (item := _ITEM_LINE.match(text, end)) is not None:

@@ -75,3 +75,20 @@ def test_roads_round_the_site_are_utilities_and_documents_approvals(parser: Pars
 def test_a_problem_dealt_with_is_none(parser: Parser) -> None:
     assert issues(parser, "钢铁城之前的工资纠纷已经处理完了") == []
     assert issues(parser, "钢铁城停了两年终于复工") == []
+
+
+def test_settled_later_in_the_sentence_and_a_holiday_stop(parser: Parser) -> None:
+    assert issues(parser, "钢铁城前段时间反映的贷款问题，经银行对接，已经解决了") == []
+    assert issues(parser, "钢铁城工地定在1月20日停工放假") == []
+    assert issues(parser, "钢铁城问题清单：无。") == []
+
+
+def test_a_section_on_one_line_ends_where_the_problems_do(parser: Parser) -> None:
+    text = "钢铁城需协调问题：进场路还没打通。其他正常推进，本月完成投资500万元。"
+    assert issues(parser, text) == [("P007", "utilities")]
+
+
+def test_shortfalls_that_are_not_money(parser: Parser) -> None:
+    assert issues(parser, "钢铁城劳务缺口还是很大") == [("P007", "construction")]
+    assert issues(parser, "钢铁城排放总量指标缺口3吨，环评批不下来") == [("P007", "approval")]
+    assert issues(parser, "钢铁城尾款还有300万没拨") == [("P007", "funding")]
