@@ -527,6 +527,7 @@ def _two_problems(text: str, blanked: str, cs: int, ce: int) -> list[IssueMentio
 
 # Speed only (nlp.guard): these would otherwise be tried at every character of a clause.
 _NEGATED, _STRONG, _UNDECIDED, _WEAK = map(guarded, (_NEGATED, _STRONG, _UNDECIDED, _WEAK))
+_RESOLVED, _INLINE_ITEM = map(guarded, (_RESOLVED, _INLINE_ITEM))
 _SECTION_LABEL, _NONE_SECTION, _LEAD_LABEL = map(guarded, (_SECTION_LABEL, _NONE_SECTION,
                                                            _LEAD_LABEL))
 _CATEGORIES = tuple((name, guarded(pattern)) for name, pattern in _CATEGORIES)

@@ -68,7 +68,7 @@ _NEG = re.compile(
 )
 # Under way rather than not done: 正在办理施工许可证. Not done, unless the message gives the
 # milestone a planned date (预计5月初取得): then the plan is what is reported.
-_IN_PROGRESS = re.compile(
+_IN_PROGRESS = guarded(
     r"正在办理|正在申请|正在报批|办理中|申请中|审批中|在办理|还在走|正在走|走程序|走流程"
     r"|程序中|流程中|还在办|正在|在等|还在等|筹备|还差|离|卡在|卡着|卡住|压在|搁在|停在"
     # 投产要等设备调试完, 开工只能等路修好: waiting on something first
