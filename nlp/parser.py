@@ -56,10 +56,11 @@ _COORDINATED = re.compile(r"\s*(?:和|与|及|以及|跟|同|、)\s*")
 _TERSE_ONE = (
     r"(?:(?:我们|咱们|我)?的?(?:这边|这里|那边|项目上?|工地上?|现场))?"
     # (when and what, in any order: 本周项目, 项目推进情况, 本月工程进展)
-    r"(?:本周|这周|这个?星期|本星期|本月|这个月|近期|最近|目前|今天|本期|项目|工程|推进|建设|施工"
+    r"(?:本周|这周|这个?星期|本星期|本月|这个月|近期|最近|目前|今天|今日|当日|本期|项目|工程|推进|建设|施工"
     r"|进展|进度)*(?:情况)?(?:也|都|均)?"
     r"(?:(?:无|没有?|暂无|尚无|暂时没有)(?:什么)?(?:新|大的?)?(?:进展|变化|情况|进度|更新|新情况|动态)"
     r"|(?:无|没有?)变化|同上|同上周|同前|同上周?|和上周一样|与上周(?:相同|一样)|一切照旧|照旧"
+    r"|同昨天|同昨日|与昨天(?:相同|一样)|(?:无|没有)新增(?:情况)?"
     r"|(?:与|和|同|跟)上个?(?:周|星期|期|次|月)(?:相同|一样|无变化)"
     r"|(?:无|没有|暂无|暂时没有|尚无|没什么|没啥)(?:什么)?(?:困难|问题|困难和问题|困难问题)"
     # 存在问题：无 (a form's line, typed out)
@@ -233,7 +234,8 @@ class Parser:
                 not m.weak for m in mentions):
             # 项目配套道路…: "the project's" and generic words (配套) do not name a second
             # project in a message that has named its project plainly.
-            mentions = [m for m in mentions if not m.weak or not self._the_project(work, m)]
+            mentions = [m for m in mentions if not m.weak or not (
+                self._the_project(work, m) or _part_of_works(work, m, self._tokens))]
         clauses = clause_spans(work)
         doubt = _Doubts(clauses, slips, inferred)
         named_by_clause = milestone_spans_by_clause(work, clauses)
@@ -446,6 +448,24 @@ def _unknown_projects(text: str, mentions: list[Mention]) -> list[Mention]:
 _STATEMENT_END = re.compile(r"[，,；;。！!？?\n]|$")
 
 
+# A fragment inside the name of a structure or a part of the works (湘江特大桥, 荷塘互通,
+# 齿轮车间): in a message that names its project plainly, that project's part, not another.
+_WORKS_AFTER = re.compile(r"互通|匝道|车间|厂房|节点|隧道|枢纽|立交|主墩|墩|承台|箱梁|标段|段|线")
+_HAN_CHAR = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _part_of_works(text: str, m: Mention,
+                   tokens: Callable[[str], Sequence[tuple[str, int, int]]] | None = None) -> bool:
+    """Whether fragment `m` is followed by a part of the works, or (with `tokens`) starts
+    inside a word of the sentence (湘江特大桥 segments as 湘江|特大桥)."""
+    if _WORKS_AFTER.match(text, m.end):
+        return True
+    if tokens is None or m.start == 0 or not _HAN_CHAR.match(text, m.start - 1):
+        return False
+    lo = max(0, m.start - 4)
+    return any(lo + s < m.start < lo + e for _w, s, e in tokens(text[lo:m.end]))
+
+
 def _coordinated(text: str, mentions: list[Mention]) -> list[Mention]:
     """A fragment joined to a plain name (硅能和钢铁城本周都无新进展) names its project too."""
     out = list(mentions)
@@ -462,6 +482,10 @@ def _stated(text: str, m: Mention) -> Mention:
     管网) names its project: a statement about it, even one that records nothing."""
     if not m.weak:
         return m
+    if _part_of_works(text, m):
+        return m
+    if _LOG_HEADING.match(text, m.end) and not text[:m.start].strip(" 【[（("):
+        return dataclasses.replace(m, weak=False)  # 北斗基地日报：… heads its own report
     clause = text[m.end:_STATEMENT_END.search(text, m.end).start()]  # type: ignore[union-attr]
     rest = text[m.end:_SENTENCE_END.search(text, m.end).start()]  # type: ignore[union-attr]
     if _TERSE.fullmatch(_TERSE_FILLER.sub("", clause).strip(_TERSE_STRIP)) or _status_only(
@@ -471,6 +495,8 @@ def _stated(text: str, m: Mention) -> Mention:
 
 
 _SENTENCE_END = re.compile(r"[。！!？?\n]|$")
+_LOG_HEADING = re.compile(
+    r"(?:项目)?(?:今日|今天|本周)?(?:施工)?(?:日报|日志|周报|月报|简报|进展|情况)|\s*[:：]")
 # A report promised for later (下午一起报, 这两天报给你, 马上报).
 _LATER = re.compile(r"(?:下午|晚上|晚点|晚些|稍后|明天|马上|随后|这两天|今天|待会儿?|等下|一会儿?"
                     r"|周[一二三四五六日]|[星礼]期[一二三四五六日天])[^，,。；;]{0,4}?"
@@ -479,7 +505,8 @@ _PART_END = re.compile(r"[，,；;、]")
 # Work going on or done, said of the site (这周在做管网, 基础完成了, 下周三开始吊装): a status
 # that records no milestone, figure or problem.
 _AT_WORK = re.compile(r"[在正](?:做|搞|干|施工|进行|推进|浇筑|安装|吊装|调试|开挖|抢)"
-                      r"|完成|[做搞弄干][完好]|开始|进行|推进|浇筑|吊装|安装|施工中")
+                      r"|完成|[做搞弄干][完好]|开始|进行|推进|浇筑|吊装|安装|施工中|贯通|合龙"
+                      r"|计划|进入|掘进|开挖")
 
 
 def _status_only(text: str, need_terse: bool) -> bool:
