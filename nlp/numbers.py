@@ -6,6 +6,7 @@ numeral converter (that would turn 三一集团 into 31集团).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -60,6 +61,7 @@ def plain_numerals(text: str) -> str:
     return _FIN_RUN.sub(repl, text)
 
 
+@functools.lru_cache(maxsize=4096)  # (cn2an takes ~10 µs a numeral; the same few recur)
 def cn_to_decimal(text: str) -> Decimal | None:
     """A Chinese numeral (十六点六亿, 一亿两千万, 二〇二三) as a Decimal; None if malformed.
 
