@@ -25,7 +25,7 @@ _RELDAY = {"今天": 0, "今日": 0, "当天": 0, "昨天": -1, "昨日": -1, "�
 _DATE = re.compile(
     # The lookahead rejects most positions at once (a plain alternation would try every
     # branch at every character).
-    rf"(?=[0-9{CN_NUM}今明去本这当下上中月周星礼昨前后大年底初第国劳])"
+    rf"(?=[0-9{CN_NUM}今明去本这当下上中月周星礼昨前后大年底初第国劳春])"
     rf"(?:(?P<ymd>(?P<y>20\d\d)\s*(?:年|\.|-|/)\s*(?P<ym>\d{{1,2}})\s*(?:月|\.|-|/)\s*"
     rf"(?P<yd>\d{{1,2}})(?:日|号)?)"
     rf"|(?P<yr>今年|明年|去年|20\d\d\s*年|二[〇零○][〇零○一二三四五六七八九]{{2}}\s*年)?(?P<mon>本月|这个月|当月|下个?月|上个?月|{_N}月份?)"
@@ -40,7 +40,8 @@ _DATE = re.compile(
     rf"|封顶|竣工|完工|投产|试生产|通车|验收|签约|签订|摘牌|取得|拿到|投入使用|开业|运营)))"
     rf"|(?<=[于在至到]\d\.\d\d)|(?<=[于在至到]\d\d\.\d\d)|(?<=[于在至到]\d\.\d)"
     rf"|(?<=[于在至到]\d\d\.\d)))"
-    rf"|(?P<dayonly>(?<![\d.])(?P<dn>[1-3]?\d)(?:号|日)(?!元))"
+    # (1号楼, 3号厂房, 2号线: a number, not a day)
+    rf"|(?P<dayonly>(?<![\d.])(?P<dn>[1-3]?\d)(?:号|日)(?![元楼栋厂房线窑车间地块井机炉台]))"
     rf"|(?P<xun>上旬|中旬|下旬|月初|月中|月底|月末)"
     rf"|(?P<rel>大后天|今天|今日|当天|昨天|昨日|前天|明天|明日|后天)"
     # 下周三 / 下个星期三 / 下礼拜三 / 这星期五: a week word with an optional which-week prefix.
@@ -50,7 +51,7 @@ _DATE = re.compile(
     rf"|(?P<half>(?P<hy>今年|明年)?(?P<hh>上|下)半年)"
     rf"|(?P<ye>(?P<yey>今年|明年|20\d\d\s*年)?(?:年底|年末|年内|年前|底))"
     rf"|(?P<ny>明年|去年)"
-    rf"|(?P<hol>国庆节?|五一|劳动节))"
+    rf"|(?P<hol>国庆节?|五一|劳动节|春节))"
 )
 
 
@@ -172,7 +173,38 @@ def _resolve(m: re.Match[str], sent: dt.date) -> dt.date | None:
     if m["ny"]:  # the year as a period: its last day
         return dt.date(year + (1 if m["ny"] == "明年" else -1), 12, 31)
     if m["hol"]:
-        return dt.date(year, 10, 1) if m["hol"].startswith("国庆") else dt.date(year, 5, 1)
+        after = m.string[m.end():m.end() + 2]
+        if after.startswith(("后", "以后", "之后")):
+            return None  # 国庆后, 春节后: open-ended, no day to hold anyone to
+        if m["hol"] == "春节":
+            day = _spring_festival(sent)
+            if day is None:
+                return None
+        else:
+            day = dt.date(year, 10, 1) if m["hol"].startswith("国庆") else dt.date(year, 5, 1)
+        if after.startswith(("前", "之前", "以前")):
+            return day - dt.timedelta(days=1)  # 国庆前 → 09-30, 春节前 → 除夕
+        return day
+    return None
+
+
+# 春节 (the first day of the lunar year) for the years a ledger spans; a lunar date has no
+# arithmetic rule worth carrying here.
+_SPRING_FESTIVAL = {
+    2015: (2, 19), 2016: (2, 8), 2017: (1, 28), 2018: (2, 16), 2019: (2, 5), 2020: (1, 25),
+    2021: (2, 12), 2022: (2, 1), 2023: (1, 22), 2024: (2, 10), 2025: (1, 29), 2026: (2, 17),
+    2027: (2, 6), 2028: (1, 26), 2029: (2, 13), 2030: (2, 3), 2031: (1, 23), 2032: (2, 11),
+    2033: (1, 31), 2034: (2, 19), 2035: (2, 8),
+}
+
+
+def _spring_festival(sent: dt.date) -> dt.date | None:
+    """The next 春节 on or after `sent` (a message in March means next year's)."""
+    for year in (sent.year, sent.year + 1):
+        if year in _SPRING_FESTIVAL:
+            day = dt.date(year, *_SPRING_FESTIVAL[year])
+            if day >= sent:
+                return day
     return None
 
 

@@ -284,7 +284,7 @@ _LEAD_IN = re.compile(
     r"\s*(?:[(（][^)）]{0,8}[)）])?\s*[:：]?\s*")
 _CONSEQUENCE = re.compile(r"\s*(?:进而|从而|并|已)?(?:影响|导致|造成|致使|使得|制约)")
 # What a problem shuts out, said after it (道路还没修通，材料车进不来): part of that problem.
-_SHUT_OUT = re.compile(r"[^，,。；;]{0,8}?(?:进|出|过)不[了来去]")
+_SHUT_OUT = re.compile(r"[^，,。；;]{0,8}?(?:(?:进|出|过)不[了来去]|绕行|绕道)[^，,。；;]{0,8}")
 
 # 存在问题：无。 / 困难及建议：暂无 — a report form's section saying there is nothing.
 _NONE_SECTION = re.compile(

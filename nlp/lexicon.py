@@ -11,6 +11,8 @@ DOMAIN_WORDS: tuple[str, ...] = (
     "还未", "暂无", "无需", "推迟到", "专项债", "电力迁改", "雨污管网", "环评批复", "规划许可",
     "施工图审查", "消防设计审查", "本季度", "一季度", "二季度", "三季度", "四季度", "上半年",
     "下半年", "下月底", "月底", "中旬", "本周五", "下周三",
+    # site jargon that voice matching must not read as a milestone (商砼车 is no 通车)
+    "商砼", "商砼车", "砼车", "罐车", "泵车",
 )
 
 # Generic parts of project names: never enough on their own to name a project.

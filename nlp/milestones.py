@@ -50,7 +50,7 @@ _SPLIT_DONE = re.compile(r"[开动封投签通摘][的了过]")  # 封的顶, �
 _OTHER_INSPECTION = re.compile(
     r"(?:消防|环保|规划|人防|节能|水保|档案|质量|专项|分部|分项|单体|主体|基础|防雷|电梯|安全|设备"
     r"|桩基|隐蔽|初步|中间|地基|钢结构|结构|幕墙|管网|绿化|室外|职业卫生|卫生|环评|安评|能评|水土保持"
-    r"|特种设备|交通|工程质量|竣工前|预)(?:工程|专项|系统)?(?:的)?$"
+    r"|特种设备|交通|工程质量|竣工前|预|进场|材料|到货|开箱)(?:工程|专项|系统)?(?:的)?$"
 )
 # 未签征收协议 is land acquisition, not the project's investment agreement.
 _SIGN_CONTEXT = re.compile(
@@ -85,6 +85,8 @@ _PLAN = guarded(
     r"|就能|便能|即可|能够?(?:拿到|取得|办好|办下来|下来|批下来|实现|完成)"
     # 整改完再约验收: after something else, then
     r"|完再|后再|再约|再组织|再申请"
+    # 国庆后组织验收, 春节后复工: after a holiday, on no day said
+    r"|(?:国庆|春节|五一|节|年|雨季|汛期)(?:以|之)?后"
 )
 # 暑假前完工: a deadline right before the milestone word.
 # (目前, 当前, 此前, 日前 and 提前 are not deadlines.)
@@ -165,7 +167,7 @@ def _status(window: str) -> EventStatus | None:
 # 竣工资料, 开业筹备, 验收准备会, 投产时间: the milestone word names a document, a preparation
 # or a time, not an event (开工时间为5月20日, with its date, still is one).
 # (土地出让公告已发布: the announcement is out, the land is not taken yet.)
-_AS_NOUN = re.compile(r"资料|材料|报告|备案|筹备|准备|方案|公告|公示")
+_AS_NOUN = re.compile(r"资料|材料|报告|备案|筹备|准备|方案|公告|公示|条件")  # (具备通车条件)
 _AS_TIME = re.compile(r"时间|日期")
 _HAS_DIGIT_DATE = re.compile(
     r"\d{1,2}\s*[月日号/.]|[一二三四五六七八九十]+月|月底|月初|中旬|年底|季度")

@@ -137,7 +137,7 @@ def test_naming_a_project_is_an_update(parser: Parser) -> None:
     ("钢铁城暑假前完工", [("completed", "planned", None)]),
     ("钢铁城施工许可证正在办理", [("permit", "not_done", None)]),
     ("钢铁城与供电公司签订供电协议", []),
-    ("钢铁城力争国庆前投产", [("operating", "planned", "2023-10-01")]),
+    ("钢铁城力争国庆前投产", [("operating", "planned", "2023-09-30")]),  # the eve: a deadline
 ])
 def test_events(parser: Parser, text: str, expected: list[tuple[Any, ...]]) -> None:
     assert events(parser, text) == expected

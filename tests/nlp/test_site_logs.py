@@ -46,3 +46,31 @@ def test_an_inspection_finding_nothing_is_none(parser: Parser) -> None:
 
 def test_money_owed_for_materials_is_funding(parser: Parser) -> None:
     assert issues(parser, "钢铁城7月进度款还没拨付，材料款压力较大") == [("P007", "funding")]
+
+
+def test_holidays_as_deadlines(parser: Parser) -> None:
+    def events(text: str, sent: dt.date) -> list[tuple[str, str, str | None]]:
+        found = parser.parse(text, sender=None, sent=sent).to_json()["updates"]
+        return [(e["milestone"], e["status"], e["date"]) for u in found for e in u["events"]]
+
+    # 春节前 is the eve of the lunar new year (2024-02-10), 国庆前 the day before 10-01.
+    assert events("钢铁城计划春节前主体封顶", dt.date(2024, 1, 15)) == [
+        ("topped_out", "planned", "2024-02-09")]
+    assert events("钢铁城计划国庆前试生产", dt.date(2023, 9, 1)) == [
+        ("operating", "planned", "2023-09-30")]
+    # after a holiday: planned, on no day said
+    assert events("钢铁城竣工验收国庆后组织", dt.date(2023, 9, 1)) == [
+        ("accepted", "planned", None)]
+
+
+def test_a_building_number_is_no_day(parser: Parser) -> None:
+    found = updates(parser, "钢铁城1号楼主体封顶")
+    assert [(e["milestone"], e["date"]) for u in found for e in u["events"]] == [
+        ("topped_out", None)]
+
+
+def test_site_jargon_is_no_milestone(parser: Parser) -> None:
+    # 商砼车 sounds like 通车; 具备通车条件 is ready for it; 进场验收 is of materials
+    for text in ("钢铁城北侧道路未贯通，商砼车要绕行", "钢铁城已具备通车条件",
+                 "钢铁城保温材料已进场验收"):
+        assert all(not u["events"] for u in updates(parser, text)), text
