@@ -88,6 +88,8 @@ def _first(seq: list[tuple[object, object]]) -> _First:
         if op is _c.IN:
             cls = _class(av)  # type: ignore[arg-type]
             return (None if cls is None else pieces + cls), False
+        if op is _c.SUBPATTERN and (av[1] or av[2]):  # type: ignore[index]
+            return None, False  # (?i:…) and other flags scoped to a group: no guard
         if op in (_c.SUBPATTERN, _c.ATOMIC_GROUP):
             sub, nullable = _first(list(av[3] if op is _c.SUBPATTERN else av))  # type: ignore
         elif op is _c.BRANCH:

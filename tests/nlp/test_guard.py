@@ -73,6 +73,7 @@ def test_generated_text_gives_the_same_matches(pattern: re.Pattern[str],
     (r"(?:还在)?", None),                     # may match nothing: as is
     (r"[^，]{2}问题", None),                 # a negated class: any character may start
     (r"暂无|没有", None),                    # the engine already skips: as is
+    (r"(?:(?i:ab)|不)c", None),              # a case-blind group: as is
     (r"(?<=了)(?=本月|今天)", "本今"),       # empty, but only where a lookahead allows
 ])
 def test_what_gets_a_lookahead(source: str, first: str | None) -> None:
