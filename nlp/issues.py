@@ -86,6 +86,8 @@ _REQUEST = re.compile(
 # 征拆问题已经解决, 供电问题已协调解决: reported as settled, unless something is still open.
 _RESOLVED = re.compile(r"已(?:经)?(?:协调|全部|基本)?(?:解决|落实|化解|消除|到位|办结|理顺|缓解"
                        r"|处理完|处理好|妥善处理|发了|发放|付清|结清|兑现|拨付|到账|获批|批复|批)"
+                       # a supervision item closed: 已全部整改到位, 已闭环, 已办结, 可以销号了
+                       r"|整改(?:到位|完毕|完成|好了?)|闭环|办结|销号|已(?:经)?处理(?!中)|沟通好"
                        r"|(?:问题|困难)(?:已经?)?(?:基本|彻底|全部)(?:解决|消除)"
                        # 征地问题已于7月27日协调会上解决
                        r"|已(?:于|在)[^，,。；;]{0,14}?(?:解决|化解|消除)"
@@ -139,15 +141,15 @@ _CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = (
     # 钢筋工缺口 is short of workers, not of money.
     ("funding", re.compile(
         # (贷款审批 is the bank's approval of a loan: money, not a permit.)
-        r"(?:贷款|融资|放款|授信)(?:审批|手续)|资金|(?<![工人员力务])缺口"
+        r"(?:贷款|融资|放款|授信)[^，,。；;]{0,8}?(?:审批|手续)|资金|(?<![工人员力务])缺口"
         r"(?![约近]?\s*[\d.一二三四五六七八九十百几]+\s*(?:人|名|个工|吨|亩|台|套|个|方))"
         r"|贷款|续贷|融资|拨付|专项债|财政|放款|银行|金融|资金链|尾款|预算|(?<!审)[未没]拨|拨不"
-        r"|进度款|材料款|设备款|货款"
+        r"|进度款|材料款|设备款|货款|流贷|放贷"
         r"|(?<![价])钱(?!塘)|工程款|拨款")),
     ("approval", re.compile(
         r"审批|环评|手续|规划(?!路)|报建|审查|批复|许可|核实|备案|图审|审图|消防|批文|送审|报审"
         r"|人防|档案|资料|补(?:充)?材料|材料(?=[^，,。；;]{0,4}(?:没齐|不齐|不全|没交))"
-        r"|评审|财评|概算|审完")),
+        r"|评审|财评|概算|审完|评价|安评|能评|稳评")),
     ("utilities", re.compile(
         r"水电气|供电|用电|电力|管网|道路|迁改|天然气|燃气|供水|排水|雨污|变电站|电网|杆线|高压线"
         r"|线路|通水|通电|通气|管道|专线|停电|用水|停水|供气|污水|排污|千伏"
@@ -371,6 +373,10 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
         if strong is None and _REASON.match(clause) and len(kinds) and _DELAY.search(
                 blanked, clauses[len(kinds) - 1][0], clauses[len(kinds) - 1][1]):
             strong = _REASON.match(clause)  # 推迟到12月底，主要是施工单位更换: why it slipped
+        if strong is None and ci + 1 < len(clauses) and _CAUSE_LEAD.match(clause) \
+                and not _SENTENCE_END.search(text, ce, clauses[ci + 1][0]) \
+                and _DELAY.search(blanked, clauses[ci + 1][0], clauses[ci + 1][1]):
+            strong = _CAUSE_LEAD.match(clause)  # 因设计变更，原定3月的封顶推迟到4月: the cause
         request = _REQUEST.search(clause)
         weak = _WEAK.search(clause)
         with_event = any(cs <= s < ce for s in event_starts)
@@ -473,8 +479,9 @@ def _settled_after(text: str, blanked: str, clauses: Sequence[tuple[int, int]], 
 
 # A clause saying only that it is over: 已经解决了, 现已妥善处理, 问题已解决.
 _SETTLED_CLAUSE = re.compile(
-    r"(?:现|目前|现在)?(?:问题|困难)?(?:都|也)?已(?:经)?(?:全部|基本|彻底)?(?:协调)?(?:解决|处理好|处理完"
-    r"|妥善处理|化解)(?:了)?")
+    r"(?:现|目前|现在)?(?:问题|困难)?(?:都|也)?已(?:经)?(?:于[^，,。；;]{0,10}?)?(?:全部|基本|彻底)?"
+    r"(?:协调)?(?:解决|处理好|处理完|妥善处理|化解|整改到位|整改完毕|闭环|办结)(?:了)?"
+    r"|(?:经[^，,。；;]{0,8})?(?:整改到位|已闭环|已办结)(?:了)?")
 
 
 def _sections(text: str) -> list[tuple[int, int]]:

@@ -112,7 +112,7 @@ _PERIOD_NOT_MET = re.compile(
 # 原定5月开工: the old plan, superseded by what follows (推迟到7月); not reported itself.
 _SUPERSEDED = re.compile(r"原定|原计划|原本|本应|本来")
 _THEN = re.compile(r"然后|随后|之后|接着|后|再")
-_CONNECTOR = re.compile(r"^(?:[\s、和并及与同时后再]|然后|随后|之后|接着|紧接着)*$")
+_CONNECTOR = re.compile(r"^(?:[\s、和并及与同时后再]|然后|随后|之后|接着|紧接着|投入|同步|正式)*$")
 # 推迟到4月初 after a 没有按计划完成摘牌: a new plan for the milestone just reported.
 # 影响开工, 耽误了投产: the milestone is what a problem holds up, not something reported.
 _HELD_UP = re.compile(
@@ -134,7 +134,15 @@ _SENTENCE_BREAK = re.compile(r"[。！!？?；;\n]")
 _FINISH_PLAN = re.compile(
     r"(?:计划|预计|力争|争取|确保|将|拟|要)[^，,。；;]{0,12}?(?:完成|办结|办完|实现)")
 _RESCHEDULE = guarded(r"推迟[到至]|延期[到至]|延后[到至]|顺延[到至]|改[到至]|调整[到至为]"
-                         r"|[推拖延]到")  # said on the phone: 要推到八月份
+                         r"|[推拖延]到|延[至期]|调整为")  # said on the phone: 要推到八月份
+
+
+# A target said to be out of reach (的目标无法实现, 有困难, 可能要往后推): no longer a plan, and
+# no event of its own (the new date, if any, is said with 推迟到 / 延期至).
+_AT_RISK = re.compile(
+    r"[^，,。；;]{0,4}?(?:的)?(?:任务|目标|节点|计划)?(?:的)?[^，,。；;]{0,4}?"
+    r"(?:完不成|无法实现|实现不了|难以实现|不能实现|无法完成|存在[^，,。；;]{0,4}风险|有困难|有难度"
+    r"|没法完成)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +153,7 @@ class EventMention:
     status: EventStatus
     date: dt.date | None
     rolled: bool = False  # a date without a year put in the next year (a plan is never past)
+    moved: bool = False  # a new date after 推迟到 / 申请延期至: it replaces an earlier plan
 
 
 # 没问题 and 未来 hold a negation word but deny nothing.
@@ -365,12 +374,14 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                 status = prev.status
                 date = prev.date if not _THEN.search(prefix) else None
             moved = _RESCHEDULE.search(suffix)
+            shifted = status == "planned" and _RESCHEDULE.search(prefix) is not None
             if moved is not None and status in (None, "planned"):
                 # 竣工时间由7月底调整到8月中旬: the date after the change is the plan.
                 after = within(me + moved.end(), right)
                 if after:
                     span, status = after[0], "planned"
                     date = span.date
+                    shifted = True
             if status is None and suffix.lstrip().startswith("了") and not pre_dates:
                 status = "done"  # 全面建成了，下个月投产: the date after is the next step's
             if status is None and carried and (pre_dates or post_dates):
@@ -421,8 +432,18 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                 status = "planned"
             elif status == "planned" and span is not None:
                 date = span.for_plan(sent)
+            if status == "planned" and not shifted and _AT_RISK.match(suffix):
+                # 年底竣工有困难, 可能要推到明年2月: the target given up, the new date the plan
+                stop = _SENTENCE_BREAK.search(text, me)
+                stop_at = stop.start() if stop else len(text)
+                resched = _RESCHEDULE.search(text, me, stop_at)
+                when = within(resched.end(), stop_at) if resched else []
+                if not when:
+                    continue
+                span, date, shifted = when[0], when[0].for_plan(sent), True
             ev = EventMention(ms, me, kind, status, date,
-                              rolled=span is not None and date is not None and date != span.date)
+                              rolled=span is not None and date is not None and date != span.date,
+                              moved=shifted and status == "planned")
             if status == "not_done" and moved is None:
                 guess = _EXPECT_AFTER.search(suffix)
                 after = within(me + guess.end(), right) if guess else []

@@ -309,7 +309,7 @@ class Parser:
             for g in owner(ev.start):
                 k = (ev.milestone, ev.status)
                 old = g.events.get(k)
-                if old is None or (old.date is None and ev.date is not None):
+                if old is None or (old.date is None and ev.date is not None) or ev.moved:
                     g.events[k] = Event(ev.milestone, ev.status, ev.date)
                     why = Unsure.YEAR if ev.rolled else doubt.of(ev.start, ev.end)
                     if why is not None:
@@ -500,13 +500,20 @@ _LOG_HEADING = re.compile(
 # A report promised for later (下午一起报, 这两天报给你, 马上报).
 _LATER = re.compile(r"(?:下午|晚上|晚点|晚些|稍后|明天|马上|随后|这两天|今天|待会儿?|等下|一会儿?"
                     r"|周[一二三四五六日]|[星礼]期[一二三四五六日天])[^，,。；;]{0,4}?"
-                    r"(?:再|一起|就|统一)?(?:报|报送|上报|发给?|填报)|报给你|(?:补|再)报")
+                    r"(?:再|一起|就|统一)?(?:报|报送|上报|发给?|填报)|报给你|(?:补|再)报"
+                    # 已经回复到系统里了: filed elsewhere, nothing here
+                    r"|回复到?系统|在系统(?:里|中)?(?:回复|填报)")
 _PART_END = re.compile(r"[，,；;、]")
 # Work going on or done, said of the site (这周在做管网, 基础完成了, 下周三开始吊装): a status
 # that records no milestone, figure or problem.
 _AT_WORK = re.compile(r"[在正](?:做|搞|干|施工|进行|推进|浇筑|安装|吊装|调试|开挖|抢)"
                       r"|完成|[做搞弄干][完好]|开始|进行|推进|浇筑|吊装|安装|施工中|贯通|合龙"
-                      r"|计划|进入|掘进|开挖")
+                      r"|计划|进入|掘进|开挖|已经?(?:批|拿到|取得|下来)|下来了")
+# A supervision item closed (整改到位, 已办结, 可以销号了): a status that records nothing.
+_CLOSED = re.compile(r"整改(?:到位|完毕|完成|好)|办结|闭环|销号|可以关|处理完毕|已(?:经)?处理")
+# Words to the reader, not about the project: 林主任, 照片发您, 请查收.
+_COURTESY = re.compile(r"[\u4e00-\u9fff]{1,3}(?:主任|区长|科长|书记|局长|部长|总|科|经理)好?"
+                       r"|照片(?:已)?发(?:您|你)|请(?:查收|审阅|知悉|理解)|谢谢")
 
 
 def _status_only(text: str, need_terse: bool) -> bool:
@@ -519,8 +526,9 @@ def _status_only(text: str, need_terse: bool) -> bool:
         return False
     if _TERSE.fullmatch(_TERSE_FILLER.sub("", text).strip(_TERSE_STRIP)):
         return True  # (收到，本周没有新进展: the acknowledgement and the status as one)
-    terse = [bool(_TERSE.fullmatch(p)) for p in parts]
-    if need_terse and not any(terse):
+    parts = [p for p in parts if not _COURTESY.fullmatch(p)]
+    terse = [bool(_TERSE.fullmatch(p) or _CLOSED.search(p)) for p in parts]
+    if not parts or (need_terse and not any(terse)):
         return False
     return all(t or _AT_WORK.search(p) for t, p in zip(terse, parts, strict=True))
 
