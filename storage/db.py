@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     DataError,
@@ -22,6 +24,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from storage import sqlite_driver
+
 # Connections kept open: the bot's 16 handlers at once (bot.app.polling_concurrency) and
 # the background workers. With SQLAlchemy's default of 5, a burst opened and closed
 # connections beyond the fifth all the time (a thread and the pragmas each on SQLite, a
@@ -38,9 +42,15 @@ def _pooled(url: str) -> bool:
         parsed.query.get("mode", ""))
 
 
+BUSY_TIMEOUT_MS = 30_000
+
+
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if "poolclass" not in kwargs and _pooled(url):
         kwargs.setdefault("pool_size", POOL_SIZE)
+    if make_url(url).get_driver_name() == "aiosqlite" and "module" not in kwargs:
+        kwargs["module"] = AsyncAdapt_aiosqlite_dbapi(
+            sqlite_driver.Module(sqlite_driver.WriteGate(BUSY_TIMEOUT_MS / 1000)), sqlite3)
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         # WAL lets the scheduler read while the bot writes; foreign keys are off by default.
@@ -50,7 +60,7 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             # Writers queue for the one write lock; under load a commit can wait seconds.
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             cur.close()
 
     return engine

@@ -1,0 +1,169 @@
+"""storage.sqlite_driver: one thread hop a statement, rows beyond the prefetch still all
+read (streaming bounded), and this process's writers in turn through the write gate."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage import sqlite_driver
+from storage.db import is_storage_failure, make_engine
+
+
+async def _table(engine: AsyncEngine, rows: int = 0) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT UNIQUE)"))
+        if rows:
+            await conn.execute(text("INSERT INTO t (v) VALUES (:v)"),
+                               [{"v": f"r{i}"} for i in range(rows)])
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    eng = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'd.db'}")
+    yield eng
+    await eng.dispose()
+
+
+class Hops:
+    """Calls run on connections' threads (aiosqlite's `_execute`)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        original = sqlite_driver.Connection._execute
+
+        async def counting(conn: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            return await original(conn, fn, *args, **kwargs)
+
+        monkeypatch.setattr(sqlite_driver.Connection, "_execute", counting)
+
+
+async def test_a_statement_is_one_hop_and_ending_no_transaction_none(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await _table(engine, rows=3)
+    async with engine.connect() as conn:  # opened before counting
+        await conn.execute(text("SELECT 1"))
+        await conn.rollback()
+        hops = Hops(monkeypatch)
+        rows = (await conn.execute(text("SELECT v FROM t ORDER BY id"))).all()
+        assert [r.v for r in rows] == ["r0", "r1", "r2"]
+        assert hops.count == 1  # aiosqlite as SQLAlchemy drives it: cursor, execute, fetch, close
+        await conn.rollback()  # nothing begun (a SELECT starts no transaction in pysqlite)
+        assert hops.count == 1
+        new_id = (await conn.execute(text("INSERT INTO t (v) VALUES ('x') RETURNING id"))
+                  ).scalar_one()
+        await conn.commit()
+        assert new_id == 4 and hops.count == 3  # the INSERT … RETURNING and the commit
+
+
+async def test_rows_beyond_the_prefetch_are_all_read_in_order(engine: AsyncEngine) -> None:
+    n = sqlite_driver.PREFETCH * 3 + 7
+    await _table(engine, rows=n)
+    async with engine.connect() as conn:
+        everything = (await conn.execute(text("SELECT v FROM t ORDER BY id"))).scalars().all()
+        streamed = [row.v async for row in await conn.stream(
+            text("SELECT v FROM t ORDER BY id"), execution_options={"yield_per": 100})]
+        # A stream left early: its statement ends with the cursor, the connection goes on.
+        partial = await conn.stream(text("SELECT v FROM t ORDER BY id"))
+        first = await partial.fetchmany(5)
+        await partial.close()
+        after = (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one()
+    expected = [f"r{i}" for i in range(n)]
+    assert everything == expected and streamed == expected
+    assert [r.v for r in first] == expected[:5] and after == n
+
+
+async def test_writers_take_turns_and_a_rollback_or_failure_passes_the_turn(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await _table(engine, rows=1)
+    async with engine.connect() as first, engine.connect() as second:
+        await second.execute(text("SELECT 1"))  # both connections open
+        await first.execute(text("INSERT INTO t (v) VALUES ('a')"))
+        hops = Hops(monkeypatch)
+        waiting = asyncio.create_task(second.execute(text("INSERT INTO t (v) VALUES ('b')")))
+        await asyncio.sleep(0.2)
+        # Queued on the gate: its INSERT has not gone to SQLite (and its busy handler).
+        assert not waiting.done() and hops.count == 0
+        await first.commit()
+        await asyncio.wait_for(waiting, 10)
+        # A failed write keeps the turn until its rollback, then the other goes.
+        with pytest.raises(IntegrityError):
+            await second.execute(text("INSERT INTO t (v) VALUES ('a')"))
+        third = asyncio.create_task(first.execute(text("INSERT INTO t (v) VALUES ('c')")))
+        await asyncio.sleep(0.2)
+        assert not third.done()
+        await second.rollback()  # 'b' goes with it
+        await asyncio.wait_for(third, 10)
+        await first.commit()
+        values = (await first.execute(text("SELECT v FROM t ORDER BY id"))).scalars().all()
+    assert values == ["r0", "a", "c"]
+
+
+async def test_a_write_outside_a_transaction_passes_the_turn_at_once(
+    engine: AsyncEngine,
+) -> None:
+    await _table(engine)
+    async with engine.connect() as first, engine.connect() as second:
+        # DDL runs outside a transaction in pysqlite: the gate goes back after it.
+        await first.exec_driver_sql("CREATE TABLE u (id INTEGER PRIMARY KEY)")
+        await asyncio.wait_for(second.execute(text("INSERT INTO u DEFAULT VALUES")), 10)
+        await second.commit()
+        # Reads never wait for a writer (WAL), explicit BEGIN (a read snapshot) neither.
+        await first.execute(text("INSERT INTO t (v) VALUES ('a')"))
+        await asyncio.wait_for(second.exec_driver_sql("BEGIN"), 10)
+        seen = (await asyncio.wait_for(second.execute(text("SELECT count(*) FROM t")), 10)
+                ).scalar_one()
+        await second.rollback()
+        await first.commit()
+    assert seen == 0
+
+
+async def test_a_writer_waiting_on_its_own_other_write_fails_as_locked(tmp_path: Path) -> None:
+    """Past the busy timeout the gate fails as SQLite would: a storage failure, retried
+    later, not a hang."""
+    gate = sqlite_driver.WriteGate(timeout=0.3)
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'g.db'}",
+                         module=AsyncAdapt_aiosqlite_dbapi(sqlite_driver.Module(gate), sqlite3))
+    try:
+        await _table(engine)
+        async with engine.connect() as first, engine.connect() as second:
+            await first.execute(text("INSERT INTO t (v) VALUES ('a')"))
+            with pytest.raises(OperationalError) as failed:
+                await second.execute(text("INSERT INTO t (v) VALUES ('b')"))
+            assert "database is locked" in str(failed.value)
+            assert is_storage_failure(failed.value)
+            await second.rollback()
+            await first.commit()
+            await second.execute(text("INSERT INTO t (v) VALUES ('b')"))  # free again
+            await second.commit()
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("sql", [
+    "INSERT INTO t VALUES (1)", "  update t set v = 1", "DELETE FROM t",
+    "REPLACE INTO t VALUES (1)", "WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x",
+    "CREATE TABLE z (a)", "BEGIN IMMEDIATE",
+])
+def test_writes_are_recognised(sql: str) -> None:
+    assert sqlite_driver.may_write(sql)
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT 1", "BEGIN", "SAVEPOINT sa_1", "RELEASE SAVEPOINT sa_1", "PRAGMA foreign_keys=ON",
+    "WITH x AS (SELECT 1) SELECT * FROM x",
+])
+def test_reads_are_not_writes(sql: str) -> None:
+    assert not sqlite_driver.may_write(sql)
