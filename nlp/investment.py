@@ -28,6 +28,8 @@ _BARE_SCOPE = re.compile(
 _NOT_DONE = re.compile(
     r"总投资|计划|预计|力争|争取|目标|任务|需要|还需|缺口|缺少|拟|有望|确保|要求|下达|缺"
     r"|拨付|贷款|融资|债|资金(?!完成)|估算|概算|申请"
+    # money that is not investment: orders, output, revenue, tax, credit lines
+    r"|订单|产值|营收|收入|税收|纳税|销售|利润|授信|增资|合同额|合同金额|签约额"
     # 本月还能完成1亿左右, 预计能完成: a forecast
     r"|能完成|还能|可完成|可以完成|有望完成|估计|应该能|大概能|能投"
 )
@@ -36,10 +38,12 @@ _SCOPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("unspecified", re.compile(r"(?<![\d.])\d{1,2}\s*[、和及]\s*\d{1,2}\s*月")),
     # (前三季度, 上半年: the year so far; 今年共计: this year's total, not since the start)
     ("year", re.compile(r"年度累计|本年度?累计|今年以来|今年(?:累计|共计|总共|一共|共)|全年累计"
+                        r"|去年(?:全年|累计|共|总共)?"
                         r"|前[两二三1-3]个?季度|上半年"
                         r"|\d{1,2}\s*[-—~～至到]\s*\d{1,2}月"
                         r"|[一二三四五六七八九十]{1,2}\s*[-—~～至到]\s*[一二三四五六七八九十]{1,2}月"
-                        r"|(?:19|20)\d{2}\s*年度?(?:全年)?(?:共|总共|一共|累计)?(?=完成|累计|投资)")),
+                        r"|(?:19|20)\d{2}\s*年度?(?:全年)?[\u4e00-\u9fff]{0,4}?(?:共|总共|一共|累计)?"
+                        r"(?=完成|累计|投资)")),
     ("cumulative", re.compile(
         r"累计|开工以来|自开工|建设以来|开建以来|总共|共计|以来|截[至止]目前|截[至止]现在|至今|迄今")),
     ("quarter", guarded(r"本季度|当季|这个季度|第?[一二三四1-4]季度|(?<![上下前个])季度")),
@@ -245,7 +249,9 @@ _WHOLE = re.compile(r"^(?:形象|整体|总体|全部|全面|项目|工程|总�
                     r"|(?:项目|工程|建设|施工)?(?:进展|情况)|进展情况)?$")
 # Not a share of work: plans, money, rates (返岗率, 签约率, 出勤率, 年度计划完成率).
 _SHARE_NOT = re.compile(
-    r"计划|力争|目标|预计|确保|争取|要求|任务|投资|产值|资金|款|率|营收|税|招商|销售|人员|工人")
+    r"计划|力争|目标|预计|确保|争取|要求|任务|投资|产值|资金|款|率|营收|税|招商|销售|人员|工人"
+    # equipment delivered or bought (设备已到厂80%, 设备招标完成60%) is no work done
+    r"|到厂|到货|到场|招标|采购|订货|入驻")
 # Time and manner words that may stand between the project name and the part of the work.
 _FILLER = guarded(
     r"截[至止]?(?:目前|现在|本周|今天|[^，,。；;\s]{0,6}?(?:月底|月末|日|号))"
@@ -255,6 +261,7 @@ _FILLER = guarded(
 
 
 _PART_BREAK = re.compile(r"\s+|和|及|与|、")
+_CHANGED_TO = re.compile(r"\s*(?:提|提升|提高|上升|增长|增加|降低?|下降|升|涨)?\s*(?:到|至)\s*")
 _SHARE_OF = re.compile(
     r"完成了?(?P<obj>[\u4e00-\u9fff]{1,10}?)(?:总?(?:工程|工作)量)?的\s*(?:约|近|大约|超过)?\s*$")
 
@@ -280,9 +287,13 @@ def extract_progress(text: str, clauses: Sequence[tuple[int, int]]) -> list[Shar
     for ci, (cs, ce) in enumerate(clauses):
         clause = text[cs:ce]
         left = 0
+        last_window = ""
         for span in find_percents(clause) if _SHARE_HINT.search(clause) else ():
             window = clause[left:span.start]
             left = span.end
+            if last_window and _CHANGED_TO.fullmatch(window):
+                window = last_window + window  # 良品率从80%提到93%: still the 良品率
+            last_window = window
             if plans and _in_spans(cs + span.start, plans):
                 continue  # 下月计划：…完成六成 is a target
             head = _SHARE_HEAD.search(window)

@@ -36,13 +36,15 @@ _MILESTONE = guarded(
     r"|(?P<signed>签约(?![率户人数])|(?:投资|合作)协议(?=[^，,。；;]{0,6}?签[的了过好])|签[订署](?:了)?(?:投资|合作|项目)?(?:协议|合同)?|签[的了过]约)"
     # (开学, 开馆: a school or a venue opening, said as the end of its statement; not the time
     # of something else: 开学前, 开学用得上)
-    r"|(?P<operating>试生产|投产|投入使用|试运营|投运|运营(?!商)|开业|通车|投[的了过]产"
+    r"|(?P<operating>试生产|试产|量产|投产|投入使用|试运营|投运|运营(?!商)|开业|通车|投[的了过]产"
     r"|开[学馆](?=[了啦]|[，,。；;！!？?\s]|$)"
     r"|通[的了过]车|投不了产|通不了车|开[的了过]业)"
 )
 # Characters every milestone word contains one of: a cheap test before the full pattern.
 _MILESTONE_HINT = re.compile(r"[验封工建许证摘牌地签约产用营运业车学馆全]")  # 全: 项目已全部完成
 _SPLIT_NEG = re.compile(r"不了|不成")
+_THIS_OR_NEXT_YEAR = re.compile(r"今年|明年|年内")
+_APPLY_FOR = re.compile(r"(?:准备|申请|准备办|筹备)(?:办理|组织)?\s*$")
 _MOVING_IN = re.compile(r"[还仍正]在|陆续")
 _SPLIT_DONE = re.compile(r"[开动封投签通摘][的了过]")  # 封的顶, 开了工: said as past
 # An inspection of one aspect (消防验收, 环保验收, 验收资料 is caught by _AS_NOUN), not the
@@ -58,7 +60,7 @@ _SIGN_CONTEXT = re.compile(
 )
 _SIGN_NOT = re.compile(
     r"征收|补偿|拆迁|征拆|安置|租赁|征地|采购|[（(]新?签约|\d+户|[一二三四五六七八九十两几]+户|招商引资|签约项目"
-    r"|[\d一二三四五六七八九十两几]+个项目")
+    r"|[\d一二三四五六七八九十两几]+个项目|入驻|[\d一二三四五六七八九十两几]+家")
 
 _ON_TIME = re.compile(r"按计划|按期|按时|如期|按节点")
 _NEG = re.compile(
@@ -176,7 +178,8 @@ def _status(window: str) -> EventStatus | None:
 # 竣工资料, 开业筹备, 验收准备会, 投产时间: the milestone word names a document, a preparation
 # or a time, not an event (开工时间为5月20日, with its date, still is one).
 # (土地出让公告已发布: the announcement is out, the land is not taken yet.)
-_AS_NOUN = re.compile(r"资料|材料|报告|备案|筹备|准备|方案|公告|公示|条件")  # (具备通车条件)
+# (具备通车条件, 验收意见, 投产企业5家; 建成后, 投产以后: a time, not an event)
+_AS_NOUN = re.compile(r"资料|材料|报告|备案|筹备|准备|方案|公告|公示|条件|意见|企业|后|以后|之后")
 _AS_TIME = re.compile(r"时间|日期")
 _HAS_DIGIT_DATE = re.compile(
     r"\d{1,2}\s*[月日号/.]|[一二三四五六七八九十]+月|月底|月初|中旬|年底|季度")
@@ -254,6 +257,8 @@ def milestone_spans(text: str, start: int, end: int) -> list[tuple[int, int, str
         if kind == "started" and m.group().startswith("施工") and m.group().endswith("进场"):
             out.append((start + m.end() - 2, start + m.end(), kind))  # 施工单位9月18日进场
             continue
+        if kind == "accepted" and _APPLY_FOR.search(clause, max(0, m.start() - 6), m.start()):
+            continue  # 准备申请竣工验收, 下一步申请验收: an application to come, no date for it
         if kind == "accepted" and m.group() != "竣工验收" \
                 and _OTHER_INSPECTION.search(clause, max(0, m.start() - 8), m.start()):
             continue
@@ -299,8 +304,9 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
         if plan_dated and _SENTENCE_BREAK.search(text, clauses[ci - 1][1], cs):
             plan_dated = False
         carried = plan_dated
-        if plan_words and not plan_dated and within(cs, ce) and _PLAN.search(text, cs, ce):
-            plan_dated = True
+        if plan_words and not plan_dated and (within(cs, ce) or _THIS_OR_NEXT_YEAR.search(
+                text, cs, ce)) and _PLAN.search(text, cs, ce):
+            plan_dated = True  # (今年计划投资2.5亿元，8月份投产: the year's plan)
         spans = named[ci] if named is not None else milestone_spans(text, cs, ce)
         if not spans:
             if last is not None and last.status == "done" and last.date is None \

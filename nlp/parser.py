@@ -450,7 +450,8 @@ _STATEMENT_END = re.compile(r"[，,；;。！!？?\n]|$")
 
 # A fragment inside the name of a structure or a part of the works (湘江特大桥, 荷塘互通,
 # 齿轮车间): in a message that names its project plainly, that project's part, not another.
-_WORKS_AFTER = re.compile(r"互通|匝道|车间|厂房|节点|隧道|枢纽|立交|主墩|墩|承台|箱梁|标段|段|线")
+_WORKS_AFTER = re.compile(r"互通|匝道|车间|厂房|节点|隧道|枢纽|立交|主墩|墩|承台|箱梁|标段|段|线"
+                          r"|加工|生产线|产线")
 _HAN_CHAR = re.compile(r"[\u4e00-\u9fff]")
 
 
