@@ -85,7 +85,7 @@ _MARKER = re.compile(
 )
 # (Not after a verb that waits for its figure: 完成投资 嗯 八千五百万, a blanked filler.)
 _SPACE_SPLIT = guarded(
-    r"(?<=[^\x00-\x7f])(?<![月年度])(?<!投资)(?<!完成)(?<!达到)[ \t]+"
+    r"(?:(?<=[^\x00-\x7f])|(?<=%)|(?<=\dW))(?<![月年度])(?<!投资)(?<!完成)(?<!达到)[ \t]+"
     # …1200万 A栋厂房完成30%: a part named by a letter (A栋, B区) starts a clause too.
     r"(?=[\u4e00-\u9fff]|[A-Za-z][\u4e00-\u9fff])")
 _BLANK = re.compile(r"[^\n]")

@@ -18,12 +18,14 @@ _DONE = re.compile(
     r"完成|累计投资|已投资|已投入|累计投入|实际投资|完成额|年度累计|累计(?:有|达到?)?\s*[:：]?\s*$"
     # said on the phone: 这个月投了八百万
     r"|投了|投进去了?|投入了"
+    # shorthand: 本月投0.8亿, 10月投1.05亿, 开累15.1亿, 年累6.3亿
+    r"|(?<![总计划])投\s*[~≈约]?\s*$|开累\s*[~≈约]?\s*$|年累\s*[~≈约]?\s*$"
     # 本月投资：1800万 (a form's label); 本月1.4亿，累计21亿 (a scope word alone before it)
     # 本月投资是3000万 (a correction restating the figure)
     r"|(?:本月|当月|本季度?|本年度?|年度|今年|全年|累计)\s*投资\s*(?:[:：]|应?[是为])?\s*$")
 # 本月1.4亿，累计21亿: a scope word alone before a figure that ends its clause.
 _BARE_SCOPE = re.compile(
-    r"^\s*(?:本月|当月|这个月|本季度|本年|今年|全年|本年累计|全年累计|累计|开工以来"
+    r"^\s*(?:本月|当月|这个月|本季度|本年|今年|全年|本年累计|全年累计|累计|开工以来|开累|年累"
     r"|\d{1,2}月份?)\s*[:：]?\s*$")
 _NOT_DONE = re.compile(
     r"总投资|计划|预计|力争|争取|目标|任务|需要|还需|缺口|缺少|拟|有望|确保|要求|下达|缺"
@@ -38,14 +40,14 @@ _SCOPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("unspecified", re.compile(r"(?<![\d.])\d{1,2}\s*[、和及]\s*\d{1,2}\s*月")),
     # (前三季度, 上半年: the year so far; 今年共计: this year's total, not since the start)
     ("year", re.compile(r"年度累计|本年度?累计|今年以来|今年(?:累计|共计|总共|一共|共)|全年累计"
-                        r"|去年(?:全年|累计|共|总共)?"
+                        r"|去年(?:全年|累计|共|总共)?|年累"
                         r"|前[两二三1-3]个?季度|上半年"
                         r"|\d{1,2}\s*[-—~～至到]\s*\d{1,2}月"
                         r"|[一二三四五六七八九十]{1,2}\s*[-—~～至到]\s*[一二三四五六七八九十]{1,2}月"
                         r"|(?:19|20)\d{2}\s*年度?(?:全年)?[\u4e00-\u9fff]{0,4}?(?:共|总共|一共|累计)?"
                         r"(?=完成|累计|投资)")),
     ("cumulative", re.compile(
-        r"累计|开工以来|自开工|建设以来|开建以来|总共|共计|以来|截[至止]目前|截[至止]现在|至今|迄今")),
+        r"累计|开累|开工以来|自开工|建设以来|开建以来|总共|共计|以来|截[至止]目前|截[至止]现在|至今|迄今")),
     ("quarter", guarded(r"本季度|当季|这个季度|第?[一二三四1-4]季度|(?<![上下前个])季度")),
     ("month", re.compile(
         r"本月|当月|这个月|上月|上个月|\d{1,2}月份?|[一二三四五六七八九十]{1,2}月份?")),
@@ -261,6 +263,9 @@ _FILLER = guarded(
 
 
 _PART_BREAK = re.compile(r"\s+|和|及|与|、")
+_FROM_FIGURE = re.compile(
+    r"从?\s*\d+(?:\.\d+)?\s*%?\s*(?:提高|提升|增加|上升|增长|升|涨)?\s*(?:到|至)"
+    r"(?=\s*\d+(?:\.\d+)?\s*%)")
 _CHANGED_TO = re.compile(r"\s*(?:提|提升|提高|上升|增长|增加|降低?|下降|升|涨)?\s*(?:到|至)\s*")
 _SHARE_OF = re.compile(
     r"完成了?(?P<obj>[\u4e00-\u9fff]{1,10}?)(?:总?(?:工程|工作)量)?的\s*(?:约|近|大约|超过)?\s*$")
@@ -283,6 +288,9 @@ def extract_progress(text: str, clauses: Sequence[tuple[int, int]]) -> list[Shar
     out: list[Share] = []
     if not _SHARE_HINT.search(text):
         return out
+    if "到" in text or "至" in text:
+        # 形象从85%提高到92%, 85到92%: the figure now is the share (same length: offsets hold)
+        text = _FROM_FIGURE.sub(lambda m: " " * len(m.group()), text)
     plans = _plan_spans(text)
     for ci, (cs, ce) in enumerate(clauses):
         clause = text[cs:ce]

@@ -20,7 +20,10 @@ _FULLWIDTH[0x3000] = 0x20
 # Control characters (except newline/tab) become spaces: they carry no meaning and must not
 # join or split words unexpectedly.
 _CONTROL = {cp: 0x20 for cp in [*range(0, 9), 11, 12, *range(14, 32), 127]}
-_MAP = {**_FULLWIDTH, **_CONTROL, 0x0D: 0x0A}
+# Shorthand marks (same length, so offsets hold): a tick is "done" (封顶√ → 封顶了), an arrow
+# reads 到 (形象85→92%: from one figure to the next).
+_MARKS = {ord(c): ord("了") for c in "✓√✔☑"} | {ord(c): ord("到") for c in "→⇒➡"}
+_MAP = {**_FULLWIDTH, **_CONTROL, **_MARKS, 0x0D: 0x0A}
 # As a string indexed by code point (str.translate indexes it; faster than a dict); code
 # points past its end are left as they are.
 _TABLE = "".join(chr(_MAP.get(cp, cp)) for cp in range(0xFF60))

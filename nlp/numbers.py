@@ -224,6 +224,8 @@ _PERCENT = re.compile(
     r"|(?P<c>[一二两三四五六七八九十])成(?P<c2>[一二三四五六七八九](?=[^\u4e00-\u9fff]|$|左右|了|啦|的|多))?"
     r"(?![本员果交立绩功熟])"
     r"|(?P<h>一半|过半)(?!多)"
+    # shorthand: 装修6成, 主体 3成 (one digit, not 16成 or 3.5成)
+    r"|(?<![\d.])(?P<d>[1-9])\s?成(?![本员果交立绩功熟品])"
     r"|(?P<n>[一二三四五六七八九十])分之(?P<m>[一二三四五六七八九]))"
 )
 
@@ -242,6 +244,8 @@ def find_percents(text: str) -> list[Span]:
             value = Decimal(_FRACTION[m["c"]] * 10 + (_FRACTION[m["c2"]] if m["c2"] else 0))
         elif m["h"] is not None:
             value = Decimal(50)
+        elif m["d"] is not None:
+            value = Decimal(int(m["d"]) * 10)
         else:
             den, num = _FRACTION[m["n"]], _FRACTION[m["m"]]
             value = (Decimal(100 * num) / Decimal(den)).quantize(Decimal("0.01"))
