@@ -9,6 +9,7 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from nlp.dates import DateSpan
 from nlp.guard import guarded
@@ -275,6 +276,44 @@ def milestone_spans(text: str, start: int, end: int) -> list[tuple[int, int, str
     return out
 
 
+def _join_shorthand(text: str, clauses: Sequence[tuple[int, int]],
+                    named: Sequence[list[tuple[int, int, str]]], dates: Sequence[DateSpan],
+                    ) -> tuple[list[tuple[int, int]], list[list[tuple[int, int, str]]]]:
+    """Shorthand puts a space where a sentence would not break: 竣工验收 力争明年3月, 12月底试产
+    没赶上, 后天 竣工验收. Across spaces on one line, a milestone word alone in its clause (a
+    date or a name beside it allowed, no status word) takes the clause after it when that one
+    names no milestone; then a
+    clause naming none takes a milestone word alone after it."""
+    def alone(k: int, cl: list[tuple[int, int]], nm: list[list[tuple[int, int, str]]]) -> bool:
+        cs, ce = cl[k]
+        if len(nm[k]) != 1:
+            return False
+        rest = list(text[cs:ce])
+        for lo, hi in [(nm[k][0][0], nm[k][0][1])] + [
+                (d.start, d.end) for d in dates if cs <= d.start and d.end <= ce]:
+            rest[lo - cs:hi - cs] = " " * (hi - lo)
+        # (a name or a part beside it is fine: 驱动电机 12月底试产; a status word is not)
+        return _status("".join(rest)) is None
+
+    def spaced(a: tuple[int, int], b: tuple[int, int]) -> bool:
+        gap = text[a[1]:b[0]]
+        return bool(gap) and not gap.strip(" \t")
+
+    cl, nm = list(clauses), [list(x) for x in named]
+    for first in (True, False):
+        k = 0
+        while k + 1 < len(cl):
+            if spaced(cl[k], cl[k + 1]) and (
+                    (first and alone(k, cl, nm) and not nm[k + 1]
+                     and len(text[cl[k + 1][0]:cl[k + 1][1]].strip()) <= 8)  # a status, short
+                    or (not first and not nm[k] and alone(k + 1, cl, nm))):
+                cl[k:k + 2] = [(cl[k][0], cl[k + 1][1])]
+                nm[k:k + 2] = [nm[k] + nm[k + 1]]
+                continue
+            k += 1
+    return cl, nm
+
+
 def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequence[DateSpan],
                    sent: dt.date,
                    named: Sequence[list[tuple[int, int, str]]] | None = None,
@@ -283,6 +322,8 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
     clause, when the caller has them already."""
     out: list[EventMention] = []
     starts = [d.start for d in dates]
+    if named is not None and any(" " in text[a[1]:b[0]] for a, b in pairwise(clauses)):
+        clauses, named = _join_shorthand(text, clauses, named, dates)
 
     def within(lo: int, hi: int) -> list[DateSpan]:
         """Dates lying entirely in [lo, hi), found by bisection (dates are in text order)."""
@@ -357,6 +398,8 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
             left = spans[i - 1][1] if i else cs
             right = spans[i + 1][0] if i + 1 < len(spans) else ce
             prefix, suffix = text[left:ms], text[me:right]
+            if i and prefix.startswith("了"):
+                prefix = " " + prefix[1:]  # 封顶√ 6.18开工: that 了 is said of 封顶
             if _HELD_UP.search(prefix):
                 continue
             pre_dates = within(left, ms)
@@ -394,7 +437,8 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                 status = "planned"  # 计划明年3月设备进场，6月投产
             if status is None and span is not None and _DEADLINE.match(text, span.end, ms):
                 status = "planned"  # 本月底前东广场完工: a deadline, whatever stands between
-            if date is None and post_dates and status in (None, "planned"):
+            if date is None and post_dates and status in (None, "planned") \
+                    and "了" not in text[me:post_dates[0].start]:
                 span = post_dates[0]
                 date = span.date
             if status is None:
