@@ -22,7 +22,12 @@ def hash_token(token: str) -> str:
 
 
 def new_token() -> str:
-    return secrets.token_urlsafe(24)
+    """A URL-safe token that opens with a letter or digit: one opening with "-" is written as
+    '-… in a spreadsheet (the formula guard), and someone copying it from the invite sheet
+    would copy the apostrophe too."""
+    while not (token := secrets.token_urlsafe(24))[0].isalnum():
+        pass
+    return token
 
 
 async def usable(
