@@ -53,7 +53,7 @@ from storage.db import make_engine, make_sessionmaker
 from storage.ledger.importer import LedgerRejected, import_ledger
 from storage.ledger.milestones import import_milestones, read_milestones
 from storage.ledger.reader import read_ledger
-from storage.models import Outbox, Person
+from storage.models import AlertNotice, Outbox, Person
 from storage.schema import upgrade
 from storage.states import OutboxState
 
@@ -527,7 +527,9 @@ class GroupView:
 
     async def settle(self, session_factory: async_sessionmaker[AsyncSession],
                      now: dt.datetime, timeout: float = 60.0) -> None:
-        """Wait until no group message due at `now` is left to send, then show them."""
+        """Wait until no group message due at `now` is left to send, then show them.
+        (Alert notices not yet fanned out count too: they become a group's outbox rows at
+        the next delivery round.)"""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             async with session_factory() as session:
@@ -536,7 +538,8 @@ class GroupView:
                         Outbox.channel.in_(self.kinds), Outbox.address.in_(self.robot_names),
                         Outbox.state.in_([OutboxState.PENDING, OutboxState.SENDING]),
                         Outbox.next_attempt_at <= now))
-            if not due:
+                unfanned = await session.scalar(select(func.count()).select_from(AlertNotice))
+            if not due and not unfanned:
                 break
             await asyncio.sleep(0.2)
         self.show_new()
