@@ -32,6 +32,7 @@ _SEPARATORS = frozenset("和与及、跟同或,，;；:：。!！?？ \n\t")
 _NOT_TYPO = frozenset("的地得了在是已将把被对为从向到于也都还就")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 _HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
+_ABBR_MAX_FREQ = 50  # jieba frequency below which a two-character abbreviation is no word
 _TYPO_MIN, _TYPO_MAX = 5, 12  # shorter names are too easily a typo away from other words
 
 
@@ -164,6 +165,14 @@ class ProjectMatcher:
             for seed in plain:
                 for word in _words(seed, freq):
                     vocab.setdefault(word, set()).add(entry.code)
+            for short in entry.short_names:
+                # 钢铁城 said 钢城: a three-character short name by its first and last, when
+                # that is no word of its own (a fragment: it names the project only where
+                # the message says something of it)
+                abbr = short[0] + short[-1] if len(short) == 3 and _HAN_RUN.fullmatch(short) \
+                    else ""
+                if abbr and freq.get(abbr, 0) < _ABBR_MAX_FREQ and abbr not in GENERIC_NAME_WORDS:
+                    vocab.setdefault(abbr, set()).add(entry.code)
         # Second pass: a name word of one project found inside another project's name belongs
         # to both (三一 from 三一硅能 is also a word of 三一集团产业基地, which jieba's
         # dictionary would have segmented as 三一集团).

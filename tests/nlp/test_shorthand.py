@@ -43,3 +43,9 @@ def test_shorthand_problems(parser: Parser) -> None:
 
 def test_nothing_from_the_contact_of_one_project(parser: Parser) -> None:
     assert one(parser, "本周 无", "邱实")["project"] == "P032"
+
+
+def test_a_short_name_by_its_first_and_last_character(parser: Parser) -> None:
+    # 钢铁城 said 钢城: a fragment, so a name only where something is said of it
+    assert one(parser, "钢城：本月投1.1亿")["project"] == "P007"
+    assert parser.parse("钢城的人", sender=None, sent=SENT).to_json()["updates"] == []
