@@ -314,6 +314,13 @@ _TITLE = re.compile(
     r"(?:^|(?<=\n))[ \t]*关于[^\n。；;]{2,60}?(?:报告|请示|汇报|说明|函)[ \t]*(?=\n)")
 
 
+_REPLY_HEAD = re.compile(
+    r"(?:关于)?[^，,。；;\n：:]{0,24}?(?:问题|事项|的事)的?(?:督办|交办)?"
+    r"(?:回复|答复|办理情况|整改情况|落实情况|情况说明)"
+    r"|(?:整改(?:落实)?|办理|落实)情况(?=\s*[:：])|督办(?:事项)?回复|交办(?:事项|件)?办理情况"
+    r"|关于[^，,。；;\n：:]{0,20}?问题(?=\s*[。：:])|交办的[^，,。；;\n：:]{0,20}?问题(?=\s*[：:])")
+
+
 def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
                    event_starts: Sequence[int] = ()) -> list[IssueMention]:
     """Issues in text order. `blanked` is `text` with milestone words replaced by spaces;
@@ -322,6 +329,9 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
     sections: list[tuple[int, int]] = []
     if "关于" in blanked:  # a document's title names its subject (…存在问题的报告), not a problem
         blanked = _TITLE.sub(lambda m: " " * len(m.group()), blanked)
+    if "回复" in blanked or "情况" in blanked or "关于" in blanked or "交办" in blanked:
+        # a reply's heading names the matter it answers (关于…问题的回复, 整改落实情况：)
+        blanked = _REPLY_HEAD.sub(lambda m: " " * len(m.group()), blanked)
     if _LABEL_WORD.search(blanked):  # most messages hold no form: skip the label scans
         blanked = _NONE_SECTION.sub(lambda m: " " * len(m.group()), blanked)
         # A form's label (需协调解决的问题：) is no problem word itself: the items after it are.
@@ -472,12 +482,12 @@ _FULL_STOP = re.compile(r"[。！!]")
 
 def _settled_after(text: str, blanked: str, clauses: Sequence[tuple[int, int]], i: int) -> bool:
     """Whether, later in clause i's sentence, a clause of its own says it is settled."""
-    for j in (i + 1, i + 2):
+    for j in (i + 1, i + 2, i + 3):
         if j >= len(clauses) or _SENTENCE_END.search(text, clauses[j - 1][1], clauses[j][0]):
             return False
         clause = blanked[clauses[j][0]:clauses[j][1]]
-        if _SETTLED_CLAUSE.fullmatch(clause.strip()):
-            return True
+        if _SETTLED_CLAUSE.fullmatch(clause.strip()) or _BACK_TO_WORK.search(clause):
+            return True  # (…进度滞后问题，已督促施工单位加人，目前已追回工期)
     return False
 
 

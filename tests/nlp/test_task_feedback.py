@@ -61,3 +61,14 @@ def test_investment_of_two_months_and_of_the_year_so_far(parser: Parser) -> None
 
 def test_filed_elsewhere_records_nothing(parser: Parser) -> None:
     assert updates(parser, "钢铁城和硅能的督办事项都已经回复到系统里了", "罗军") == []
+
+
+def test_a_replys_heading_is_no_problem(parser: Parser) -> None:
+    def issues(text: str) -> list[str]:
+        return [i["category"] for u in updates(parser, text) for i in u["issues"]]
+
+    assert issues("关于钢铁城近期需协调解决问题的回复：暂无需协调事项，项目按计划推进。") == []
+    assert issues("钢铁城选址问题督办回复：计划5月摘牌。") == []
+    # a problem pointed out, then dealt with in the same sentence
+    text = "钢铁城市领导指出的进度滞后问题，已督促施工单位增加两个班组，目前已追回工期。"
+    assert issues(text) == []
