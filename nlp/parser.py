@@ -509,7 +509,7 @@ _PART_END = re.compile(r"[，,；;、]")
 # that records no milestone, figure or problem.
 _AT_WORK = re.compile(r"[在正](?:做|搞|干|施工|进行|推进|浇筑|安装|吊装|调试|开挖|抢)"
                       r"|完成|[做搞弄干][完好]|开始|进行|推进|浇筑|吊装|安装|施工中|贯通|合龙"
-                      r"|计划|进入|掘进|开挖|已经?(?:批|拿到|取得|下来)|下来了")
+                      r"|计划|进入|掘进|开挖|已经?(?:批|拿到|取得|下来)|下来了|签了|拆除|搬入")
 # A supervision item closed (整改到位, 已办结, 可以销号了): a status that records nothing.
 _CLOSED = re.compile(r"整改(?:到位|完毕|完成|好)|办结|闭环|销号|可以关|处理完毕|已(?:经)?处理")
 # Words to the reader, not about the project: 林主任, 照片发您, 请查收.
@@ -531,7 +531,10 @@ def _status_only(text: str, need_terse: bool) -> bool:
     terse = [bool(_TERSE.fullmatch(p) or _CLOSED.search(p)) for p in parts]
     if not parts or (need_terse and not any(terse)):
         return False
-    return all(t or _AT_WORK.search(p) for t, p in zip(terse, parts, strict=True))
+    said = [t or bool(_AT_WORK.search(p)) for t, p in zip(terse, parts, strict=True)]
+    # After a fragment of a name, one statement of work is enough (宇航北斗基坑开挖基本完成，
+    # 准备做垫层); from a contact naming nothing, every part must be a status.
+    return all(said) if need_terse else any(said)
 
 
 # 整完了, 搞完了, 弄好了 said of the project itself (华锐二期已经整完了) is its completion; said of

@@ -75,3 +75,13 @@ def test_a_utility_company_is_no_opening(parser: Parser) -> None:
 def test_an_access_road_is_not_the_project(parser: Parser) -> None:
     assert events(parser, "钢铁城辅道已全部完工") == []
     assert events(parser, "钢铁城进场道路县里已经开工修了") == []
+
+
+def test_one_statement_of_work_after_a_fragment_names_the_project(parser: Parser) -> None:
+    assert [u["project"] for u in updates(parser, "北斗基坑开挖基本完成，准备做垫层")] == ["P022"]
+
+
+def test_an_inspection_announced_and_a_leaders_request_record_nothing(parser: Parser) -> None:
+    text = "各位联系人：本周三上午市里督查组到钢铁城、三一产业基地现场检查，请提前做好准备"
+    assert updates(parser, text, "林晓") == []
+    assert updates(parser, "请发改局汇总本周重点项目存在问题，周五前报我", "孔德明") == []
