@@ -1,7 +1,8 @@
 """Sweep and digest benchmark: ledgers of 2,000 and 20,000 projects, 10 milestones each.
 
     .venv/bin/python bench/sweep_bench.py [--sizes 2000 20000] [--backend sqlite postgresql]
-                                          [--repeats 3] [--profile] [--no-digests]
+                                          [--repeats 3] [--profile] [--statements]
+                                          [--no-digests]
 
 PostgreSQL uses GONGJIAN_BENCH_DATABASE_URL or GONGJIAN_TEST_DATABASE_URL (a throwaway
 database is created and dropped); SQLite a file in a temporary folder. For each size it times
@@ -13,7 +14,8 @@ delivery does (each alert notice to its recipients' outbox rows, scheduler.fanou
 delivery's batches) — between the days every row counts as sent, as delivery would have
 sent them. Each on a fresh database `--repeats` times; it
 prints min / median / max per step; the last line is the growth ratio 2,000 → 20,000 of
-the medians.
+the medians. `--statements` prints, after each step, the SQL statements it spent most time
+in (summed per statement text; see bench/statement_times.py).
 Target: ≤ 1 s per sweep on PostgreSQL at 20,000 projects, linear growth.
 """
 
@@ -37,6 +39,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from statement_times import StatementTimes  # bench/statement_times.py
 from throwaway import pg_database  # bench/throwaway.py
 
 from bot.config import Settings, load_settings
@@ -145,8 +148,11 @@ async def generate(sf: async_sessionmaker[AsyncSession], n: int, seed: int = 7) 
         await s.commit()
 
 
-async def timed(label: str, fn: Callable[[], Awaitable[Any]], profile: bool) -> tuple[float, Any]:
+async def timed(label: str, fn: Callable[[], Awaitable[Any]], profile: bool,
+                stmts: StatementTimes | None = None) -> tuple[float, Any]:
     prof = cProfile.Profile() if profile else None
+    if stmts:
+        stmts.reset()
     start = time.perf_counter()
     if prof:
         prof.enable()
@@ -159,11 +165,14 @@ async def timed(label: str, fn: Callable[[], Awaitable[Any]], profile: bool) -> 
         order = os.environ.get("SORT", "cumulative")  # e.g. SORT=tottime
         pstats.Stats(prof, stream=out).sort_stats(order).print_stats(25)
         print(f"--- profile: {label} ---\n{out.getvalue()}")
+    if stmts:
+        print(stmts.report(label), flush=True)
     return elapsed, result
 
 
 async def bench_one(
-    engine: AsyncEngine, n: int, settings: Settings, profile: bool, digests_too: bool = True
+    engine: AsyncEngine, n: int, settings: Settings, profile: bool, digests_too: bool = True,
+    statements: bool = False,
 ) -> dict[str, float]:
     await upgrade(engine)
     sf = make_sessionmaker(engine)
@@ -212,20 +221,21 @@ async def bench_one(
             await s.execute(text("UPDATE outbox SET state = 'sent' WHERE state = 'pending'"))
             await s.commit()
 
-    first, r1 = await timed(f"first sweep {n}", lambda: sweep(NOW), profile)
-    fan1, _ = await timed(f"fan-out after the first sweep {n}", fan_out_all, profile)
+    st = StatementTimes(engine) if statements else None
+    first, r1 = await timed(f"first sweep {n}", lambda: sweep(NOW), profile, st)
+    fan1, _ = await timed(f"fan-out after the first sweep {n}", fan_out_all, profile, st)
     await delivered()
-    steady, _ = await timed(f"steady sweep {n}", lambda: sweep(NOW), profile)
-    nxt, _ = await timed(f"next-day sweep {n}", lambda: sweep(NEXT_DAY), profile)
-    fan2, _ = await timed(f"fan-out after the next-day sweep {n}", fan_out_all, profile)
+    steady, _ = await timed(f"steady sweep {n}", lambda: sweep(NOW), profile, st)
+    nxt, _ = await timed(f"next-day sweep {n}", lambda: sweep(NEXT_DAY), profile, st)
+    fan2, _ = await timed(f"fan-out after the next-day sweep {n}", fan_out_all, profile, st)
     async with sf() as s:
         queued = (await s.execute(text("SELECT count(*) FROM outbox"))).scalar()
     out = {"first": first, "fan_out_1": fan1, "steady": steady, "next_day": nxt,
            "fan_out_2": fan2}
     shown = ""
     if digests_too:
-        out["digests"], added = await timed(f"digests {n}", digests, profile)
-        out["rendered"], shown_n = await timed(f"digests rendered {n}", render, profile)
+        out["digests"], added = await timed(f"digests {n}", digests, profile, st)
+        out["rendered"], shown_n = await timed(f"digests rendered {n}", render, profile, st)
         shown = (f" | digests {out['digests']:6.3f}s ({added} queued) | rendered at delivery "
                  f"{out['rendered']:6.3f}s ({shown_n})")
     print(f"  {n:>6} projects: generate {gen:6.2f}s | first sweep {first:6.3f}s "
@@ -236,28 +246,28 @@ async def bench_one(
 
 
 async def run_once(backend: str, n: int, settings: Settings, profile: bool,
-                   digests_too: bool = True) -> dict[str, float]:
+                   digests_too: bool = True, statements: bool = False) -> dict[str, float]:
     if backend == "sqlite":
         with tempfile.TemporaryDirectory() as tmp:
             engine = make_engine(f"sqlite+aiosqlite:///{tmp}/bench.db")
             try:
-                return await bench_one(engine, n, settings, profile, digests_too)
+                return await bench_one(engine, n, settings, profile, digests_too, statements)
             finally:
                 await engine.dispose()
     async with pg_database() as url:
         engine = make_engine(url)
         try:
-            return await bench_one(engine, n, settings, profile, digests_too)
+            return await bench_one(engine, n, settings, profile, digests_too, statements)
         finally:
             await engine.dispose()
 
 
 async def run_backend(backend: str, sizes: list[int], profile: bool, repeats: int,
-                      digests_too: bool = True) -> dict[int, dict]:
+                      digests_too: bool = True, statements: bool = False) -> dict[int, dict]:
     settings = load_settings(org={"top_leader": "一把手"})
     results: dict[int, dict[str, float]] = {}
     for n in sizes:
-        runs = [await run_once(backend, n, settings, profile, digests_too)
+        runs = [await run_once(backend, n, settings, profile, digests_too, statements)
                 for _ in range(repeats)]
         results[n] = {}
         for step in runs[0]:
@@ -276,6 +286,8 @@ def main() -> int:
                     choices=["sqlite", "postgresql"])
     ap.add_argument("--repeats", type=int, default=3, help="fresh databases per size")
     ap.add_argument("--profile", action="store_true", help="cProfile each timed step")
+    ap.add_argument("--statements", action="store_true",
+                    help="after each step, the SQL statements it spent most time in")
     ap.add_argument("--no-digests", action="store_true", help="time the sweeps only")
     args = ap.parse_args()
     backends = list(args.backend)
@@ -286,7 +298,8 @@ def main() -> int:
     for backend in backends:
         print(f"{backend}:", flush=True)
         results = asyncio.run(run_backend(backend, args.sizes, args.profile,
-                                          max(args.repeats, 1), not args.no_digests))
+                                          max(args.repeats, 1), not args.no_digests,
+                                          args.statements))
         small, big = min(results), max(results)
         if small != big:
             growth = ", ".join(
