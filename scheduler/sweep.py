@@ -21,7 +21,6 @@ from sqlalchemy import (
     and_,
     case,
     exists,
-    func,
     insert,
     literal,
     null,
@@ -44,8 +43,8 @@ from scheduler.overdue import (
 )
 from scheduler.recipients import Directory
 from scheduler.workdays import WorkCalendar
-from storage.addresses import Reach
-from storage.labels import milestone_label
+from storage.addresses import Reach, push_addresses
+from storage.labels import milestone_label, short_name
 from storage.models import (
     Address,
     Alert,
@@ -114,17 +113,7 @@ class _Sweep:
         self.result = SweepResult()
         # (kind of notice, previous level, alert ids) for the notices to queue
         self.notify: list[tuple[str, str | None, list[int]]] = []
-        self._full_book: Directory | None = None
         self.dialect = "sqlite"  # set by run()
-
-    async def directory(self, project_ids: set[int], person_ids: set[int | None]) -> Directory:
-        """Directory.load, reusing a complete one loaded earlier in this sweep."""
-        if self._full_book is not None:
-            return self._full_book
-        book = await Directory.load(self.session, self.settings, project_ids, person_ids)
-        if book.complete:
-            self._full_book = book
-        return book
 
     def level_of(self, due: Any) -> Any:
         """The level for a due date, in SQL (rows where it is at least yellow)."""
@@ -207,33 +196,24 @@ class _Sweep:
         await self._supersede([a for a, _ in to_close])
 
     async def _reported(self) -> list[tuple[int, str]]:
-        """Open missing-report alerts whose contact has since reported."""
-        alerts = (await self.session.execute(
-            select(Alert.id, Alert.subject, Alert.person_id, Alert.project_id)
-            .where(Alert.state.in_(OPEN_STATES), Alert.kind == MISSING_REPORT)
-        )).all()
-        if not alerts:
-            return []
-        starts: dict[str, dt.datetime] = {}
-        for a in alerts:
-            key = a.subject.rsplit(":", 1)[-1]
-            if key not in starts:
-                period = cycle.period_by_key(key, self.settings.schedule, self.calendar)
-                starts[key] = cycle.window_start(period, self.settings.schedule, self.calendar)
-        latest = {
-            (r.sender_id, r.project_id): r.last
-            for r in await self.session.execute(
-                select(Report.sender_id, Report.project_id, func.max(Report.sent_at).label("last"))
-                .where(Report.state != ReportState.REJECTED, Report.sent_at > min(starts.values()),
-                       Report.sender_id.is_not(None), Report.project_id.is_not(None))
-                .group_by(Report.sender_id, Report.project_id)
-            )
-        }
-        out = []
-        for a in alerts:
-            last = latest.get((a.person_id, a.project_id))
-            if last is not None and last > starts[a.subject.rsplit(":", 1)[-1]]:
-                out.append((a.id, "reported"))
+        """Open missing-report alerts whose contact has since reported: per period the
+        alerts are about (the subject's last part), one SELECT with EXISTS over that
+        period's reports (ix_reports_sender_project_sent)."""
+        open_report = and_(Alert.state.in_(OPEN_STATES), Alert.kind == MISSING_REPORT)
+        keys = {s.rsplit(":", 1)[-1] for s in await self.session.scalars(
+            select(Alert.subject).where(open_report))}
+        out: list[tuple[int, str]] = []
+        for key in sorted(keys):
+            period = cycle.period_by_key(key, self.settings.schedule, self.calendar)
+            since = cycle.window_start(period, self.settings.schedule, self.calendar)
+            out += [(alert_id, "reported") for alert_id in await self.session.scalars(
+                select(Alert.id).where(
+                    open_report, Alert.subject.endswith(f":{key}", autoescape=True),
+                    exists().where(Report.sender_id == Alert.person_id,
+                                   Report.project_id == Alert.project_id,
+                                   Report.state != ReportState.REJECTED,
+                                   Report.sent_at > since))
+                .order_by(Alert.id))]
         return out
 
     async def _supersede(self, alert_ids: Sequence[int]) -> None:
@@ -340,7 +320,8 @@ class _Sweep:
     async def _unreported(
         self, period: cycle.Period, *, with_open_alert: bool = False
     ) -> list[Any]:
-        stmt = (select(ProjectRole.person_id, ProjectRole.project_id, Project.code)
+        stmt = (select(ProjectRole.person_id, ProjectRole.project_id, Project.code,
+                       Project.name, Project.short_names)
                 .join(Project, Project.id == ProjectRole.project_id)
                 .where(self._unreported_cond(period, with_open_alert=with_open_alert)))
         return list((await self.session.execute(stmt)).all())
@@ -436,15 +417,27 @@ class _Sweep:
         )
         return {r[0]: bool(r[1]) for r in rows}
 
-    def _reach(self, book: Directory, pid: int) -> Reach | None:
-        info = book.people.get(pid)
-        if info is None or (not info.reach.ok and not info.reach.unreachable):
+    async def _people(self, person_ids: Sequence[int]) -> dict[int, tuple[str, Reach]]:
+        """Name and push address of each of `person_ids`, in one query (push_addresses,
+        the newest reachable address, as reach_of picks it)."""
+        reach = push_addresses()
+        rows = await self.session.execute(
+            select(Person.id, Person.name, reach.c.channel, reach.c.address,
+                   exists().where(Address.person_id == Person.id).label("has_address"))
+            .outerjoin(reach, reach.c.person_id == Person.id)
+            .where(in_ids(Person.id, person_ids, self.dialect)))
+        return {r.id: (r.name, Reach(r.channel, r.address) if r.address is not None
+                       else Reach(unreachable=bool(r.has_address))) for r in rows}
+
+    def _reach(self, where: Reach | None) -> Reach | None:
+        """`where` when it is a push address; otherwise counts why not and gives None."""
+        if where is None or (not where.ok and not where.unreachable):
             self.result.skipped_no_chat += 1
             return None
-        if not info.reach.ok:
+        if not where.ok:
             self.result.skipped_unreachable += 1
             return None
-        return info.reach
+        return where
 
     # --- reminders and plan changes -------------------------------------------------------------
 
@@ -456,18 +449,19 @@ class _Sweep:
         pending = await self._unreported(period, with_open_alert=True)
         if not pending:
             return
-        by_person: dict[int, list[int]] = {}
+        by_person: dict[int, dict[int, str]] = {}  # person -> project id -> its name
         for c in pending:
-            by_person.setdefault(c.person_id, []).append(c.project_id)
-        book = await self.directory({c.project_id for c in pending}, set(by_person))
+            by_person.setdefault(c.person_id, {})[c.project_id] = short_name(
+                c.name, c.short_names)
+        people = await self._people(list(by_person))
         drafts = []
-        for pid, project_ids in by_person.items():
-            where = self._reach(book, pid)
-            if where is None:
+        for pid, projects in by_person.items():
+            name, reach = people.get(pid, (None, None))
+            where = self._reach(reach)
+            if where is None or name is None:
                 continue
-            names = [book.project_name(p) for p in sorted(project_ids)]
-            notice = messages.reminder_notice(book.people[pid].name, period.key, period.due,
-                                              names)
+            names = [projects[p] for p in sorted(projects)]
+            notice = messages.reminder_notice(name, period.key, period.due, names)
             drafts.append(Draft(
                 notice_key(f"reminder:{pid}", "reminder", pid, period.key), OutboxKind.REMINDER,
                 where.channel, where.address, to_json(notice), person_id=pid,

@@ -12,7 +12,9 @@ from scheduler.outbox import notice_key
 from scheduler.overdue import collect_overdue
 from scheduler.unreachable import escalate_unreachable
 from scheduler.workdays import WorkCalendar
+from storage import addresses
 from storage.models import (
+    Alert,
     AuditLog,
     CoordinationIssue,
     Milestone,
@@ -27,6 +29,7 @@ from tests.scheduler.sweep_support import (
     add_milestone,
     alerts,
     at,
+    chat_of,
     make_settings,
     outbox,
     pid,
@@ -223,6 +226,81 @@ async def report_all(session: AsyncSession, when: dt.datetime) -> None:
                            project_id=project_id, text="本周进度", sent_at=when,
                            state="confirmed"))
     await session.commit()
+
+
+async def test_reminders_reach_push_addresses_and_count_who_they_miss(
+        session: AsyncSession) -> None:
+    """One reminder per contact at their push address (the newest reachable one), listing
+    their projects in ledger order by preferred name; a contact bound nowhere and one whose
+    every address is unreachable get none and are counted apart."""
+    await seed_with_chats(session, without_chat=("刘洋",))
+    await report_all(session, at(2023, 9, 14, 10))  # everyone reported for week 37
+    luo, zhao = await pid(session, "罗军"), await pid(session, "赵敏")
+    later = at(2023, 9, 1)
+    # 罗军: a newer address gone unreachable, so his push address is the older one
+    await addresses.bind(session, luo, "telegram", "7001", later)
+    await addresses.mark_unreachable(session, "telegram", "7001", later)
+    # 赵敏: every address unreachable
+    await addresses.mark_unreachable(session, "telegram", str(await chat_of(session, "赵敏")),
+                                     later)
+    await session.commit()
+    result = await sweep(session, at(2023, 9, 22, 9))  # W38's due day, before 17:00
+    reminders = await outbox(session, kind="reminder")
+    contacts = {r.person_id for r in (await session.execute(
+        select(ProjectRole.person_id).where(ProjectRole.role == "contact"))).all()}
+    assert {r.person_id for r in reminders} == contacts - {await pid(session, "刘洋"), zhao}
+    assert (result.reminders, result.skipped_no_chat, result.skipped_unreachable) == (
+        len(contacts) - 2, 1, 1)
+    [luo_row] = [r for r in reminders if r.person_id == luo]
+    assert (luo_row.channel, luo_row.address) == ("telegram", str(await chat_of(session, "罗军")))
+    projects = (await session.execute(
+        select(Project.id, Project.short_names).join(
+            ProjectRole, ProjectRole.project_id == Project.id)
+        .where(ProjectRole.person_id == luo, ProjectRole.role == "contact")
+        .order_by(Project.id))).all()
+    assert len(projects) == 2
+    assert f"待报送项目：{'、'.join(p.short_names[0] for p in projects)}" in luo_row.text
+    assert "罗军，您好" in luo_row.text and "2023年9月22日 17:00" in luo_row.text
+
+
+async def test_reported_closes_each_period_by_its_own_window(session: AsyncSession) -> None:
+    """A missing-report alert closes as reported when its contact reported for that project
+    after its own period's window opened: a report between two windows closes the older
+    period's alert only; a rejected report, or one for another project, closes nothing."""
+    await seed_with_chats(session)
+    liu, luo = await pid(session, "刘洋"), await pid(session, "罗军")
+    code = {p.code: p.id for p in (await session.scalars(select(Project))).all()}
+    opened = at(2023, 9, 13)
+    made = {}
+    for person, project, key in ((liu, "P001", "2023-W36"), (liu, "P001", "2023-W37"),
+                                 (luo, "P007", "2023-W36"), (luo, "P011", "2023-W36")):
+        alert = Alert(kind="missing_report", subject=f"report:{person}:{project}:{key}",
+                      project_id=code[project], person_id=person, due_date=D(2023, 9, 12),
+                      level="yellow", state="open", opened_at=opened, level_changed_at=opened,
+                      last_notified_at=opened)
+        session.add(alert)
+        made[(person, project, key)] = alert
+    # W36's window opened at W35's due (Fri 09-01 17:00), W37's at W36's (Fri 09-08 17:00)
+    for person, project, when, state in ((liu, "P001", at(2023, 9, 5, 10), "confirmed"),
+                                         (luo, "P007", at(2023, 9, 12, 10), "confirmed"),
+                                         (luo, "P011", at(2023, 9, 12, 10), "rejected")):
+        session.add(Report(chat_id=10000 + person, sender_id=person, project_id=code[project],
+                           text="本周进度", sent_at=when, state=state))
+    await session.commit()
+    result = await sweep(session, at(2023, 9, 14))
+    state = {k: (a.state, a.close_reason) for k, a in made.items()
+             for a in await alerts(session, id=a.id)}
+    assert state == {
+        (liu, "P001", "2023-W36"): ("closed", "reported"),
+        (liu, "P001", "2023-W37"): ("open", None),  # 09-05 is before W37's window
+        (luo, "P007", "2023-W36"): ("closed", "reported"),
+        (luo, "P011", "2023-W36"): ("open", None),  # only a rejected report
+    }
+    assert result.closed_reasons.get("reported") == 2
+    audited = (await session.scalars(select(AuditLog.entity_id).where(
+        AuditLog.action == "alert.closed").order_by(AuditLog.entity_id))).all()
+    assert list(audited) == sorted([made[(liu, "P001", "2023-W36")].id,
+                                    made[(luo, "P007", "2023-W36")].id])
 
 
 async def test_missing_reports_reminders_and_closure(session: AsyncSession) -> None:
