@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/sweep_bench.py [--sizes 2000 20000] [--backend sqlite postgresql]
                                           [--repeats 3] [--profile] [--statements]
-                                          [--no-digests]
+                                          [--no-digests] [--fresh-ledger]
 
 PostgreSQL uses GONGJIAN_BENCH_DATABASE_URL or GONGJIAN_TEST_DATABASE_URL (a throwaway
 database is created and dropped); SQLite a file in a temporary folder. For each size it times
@@ -73,9 +73,11 @@ DONE_SHARE = 0.40
 REPORTED_SHARE = 0.80  # of contacts: reported in the current window
 # Projects on file long before: contacts owe reports, so the first sweep opens missing-report
 # alerts and the next day (a due day) sends reminders, as in an office that has run a while.
-# (Until 2026-12-01 evening the projects were put on file at NOW and owed nothing.)
+# (Until 2026-12-01 evening the projects were put on file at NOW and owed nothing:
+# --fresh-ledger.)
 ON_FILE = NOW - dt.timedelta(days=90)
 CHUNK = 5000
+FRESH_LEDGER = False  # --fresh-ledger
 ROUND = 500  # rows a delivery round claims (scheduler.delivery.deliver_due's max_rows)
 
 
@@ -84,7 +86,8 @@ async def _bulk(session: AsyncSession, model: Any, rows: list[dict[str, Any]]) -
         await session.execute(insert(model), rows[i:i + CHUNK])
 
 
-async def generate(sf: async_sessionmaker[AsyncSession], n: int, seed: int = 7) -> None:
+async def generate(sf: async_sessionmaker[AsyncSession], n: int, seed: int = 7,
+                   on_file: dt.datetime = ON_FILE) -> None:
     """n projects, 10 milestones each, a contact per project, a service person per 20
     projects, a district leader per 50, ten city leaders; every person has a chat."""
     rnd = random.Random(seed)
@@ -108,8 +111,8 @@ async def generate(sf: async_sessionmaker[AsyncSession], n: int, seed: int = 7) 
     for p in range(1, n + 1):
         projects.append(dict(
             id=p, code=f"B{p:06d}", name=f"基准项目{p}", short_names=[f"基准{p}"],
-            stage="under_construction", total_investment=Decimal(10), created_at=ON_FILE,
-            updated_at=ON_FILE,
+            stage="under_construction", total_investment=Decimal(10), created_at=on_file,
+            updated_at=on_file,
         ))
         contact = contacts[p - 1]
         for role, who in ((Role.CONTACT, contact), (Role.SERVICE, services[p % len(services)]),
@@ -182,7 +185,7 @@ async def bench_one(
     sf = make_sessionmaker(engine)
     calendar = WorkCalendar()
     t0 = time.perf_counter()
-    await generate(sf, n)
+    await generate(sf, n, on_file=NOW if FRESH_LEDGER else ON_FILE)
     if engine.dialect.name == "postgresql":
         async with engine.connect() as conn:
             await conn.execute(text("ANALYZE"))
@@ -300,7 +303,11 @@ def main() -> int:
     ap.add_argument("--statements", action="store_true",
                     help="after each step, the SQL statements it spent most time in")
     ap.add_argument("--no-digests", action="store_true", help="time the sweeps only")
+    ap.add_argument("--fresh-ledger", action="store_true",
+                    help="projects put on file at the first sweep: no report owed yet")
     args = ap.parse_args()
+    global FRESH_LEDGER
+    FRESH_LEDGER = args.fresh_ledger
     backends = list(args.backend)
     if "postgresql" in backends and not (os.environ.get("GONGJIAN_BENCH_DATABASE_URL")
                                          or os.environ.get("GONGJIAN_TEST_DATABASE_URL")):
