@@ -22,7 +22,10 @@ _DONE = re.compile(
     r"|(?<![总计划])投\s*[~≈约]?\s*$|开累\s*[~≈约]?\s*$|年累\s*[~≈约]?\s*$"
     # 本月投资：1800万 (a form's label); 本月1.4亿，累计21亿 (a scope word alone before it)
     # 本月投资是3000万 (a correction restating the figure)
-    r"|(?:本月|当月|本季度?|本年度?|年度|今年|全年|累计)\s*投资\s*(?:[:：]|应?[是为])?\s*$")
+    r"|(?:本月|当月|本季度?|本年度?|年度|今年|全年|累计)\s*投资\s*(?:[:：]|应?[是为])?\s*$"
+    # 4月投资3500万, 一季度投资1.9亿: a period's figure in a report; 一季度是2.6亿 (a correction)
+    r"|(?:\d{1,2}月份?|[一二三四1-4]季度|本季度|上半年)\s*(?:投资|应?[是为])\s*$"
+    r"|(?:本月|当月|今年|累计)\s*应?[是为]\s*$")
 # 本月1.4亿，累计21亿: a scope word alone before a figure that ends its clause.
 _BARE_SCOPE = re.compile(
     r"^\s*(?:本月|当月|这个月|本季度|本年|今年|全年|本年累计|全年累计|累计|开工以来|开累|年累"
@@ -313,7 +316,7 @@ def extract_progress(text: str, clauses: Sequence[tuple[int, int]]) -> list[Shar
                     whole = not obj or bool(_WHOLE.match(obj))
                     out.append(Share(cs + span.start, cs + span.end, span.value,
                                      None if whole else obj))
-                elif not clause[span.end:].strip(" 。；;，,左右以上"):
+                elif not clause[span.end:].strip(" 。；;，,左右以上了"):
                     # 实验室装修60%, 新建厂房五成, 整体45%: a part of the work and its share,
                     # the whole clause.
                     bare = _FILLER.sub("", window.strip()).strip(" ：:")

@@ -37,7 +37,7 @@ _MILESTONE = guarded(
     r"|(?P<signed>签约(?![率户人数])|(?:投资|合作)协议(?=[^，,。；;]{0,6}?签[的了过好])|签[订署](?:了)?(?:投资|合作|项目)?(?:协议|合同)?|签[的了过]约)"
     # (开学, 开馆: a school or a venue opening, said as the end of its statement; not the time
     # of something else: 开学前, 开学用得上)
-    r"|(?P<operating>试生产|试产|量产|投产|投入使用|投用|试运营|投运|运营(?!商)|开业|通车|投[的了过]产"
+    r"|(?P<operating>试生产|试产|量产|投产|投入使用|交付使用|投用|试运营|投运|运营(?!商)|开业|通车|投[的了过]产"
     r"|开[学馆](?=[了啦]|[，,。；;！!？?\s]|$)"
     r"|通[的了过]车|投不了产|通不了车|开[的了过]业)"
 )
@@ -89,7 +89,7 @@ _PLAN = guarded(
     # 整改完再约验收: after something else, then
     r"|完再|后再|再约|再组织|再申请"
     # 国庆后组织验收, 春节后复工: after a holiday, on no day said
-    r"|(?:国庆|春节|五一|节|年|雨季|汛期)(?:以|之)?后"
+    r"|(?:国庆|春节|五一|节|年|雨季|汛期)(?:以|之)?后(?![^，,。；;]{0,8}已)"
 )
 # 暑假前完工: a deadline right before the milestone word.
 # (目前, 当前, 此前, 日前 and 提前 are not deadlines.)
@@ -180,8 +180,12 @@ def _status(window: str) -> EventStatus | None:
 # or a time, not an event (开工时间为5月20日, with its date, still is one).
 # (土地出让公告已发布: the announcement is out, the land is not taken yet.)
 # (具备通车条件, 验收意见, 投产企业5家; 建成后, 投产以后: a time, not an event)
-_AS_NOUN = re.compile(r"资料|材料|报告|备案|筹备|准备|方案|公告|公示|条件|意见|企业|后|以后|之后")
+_AS_NOUN = re.compile(r"资料|材料|报告|备案|筹备|准备|方案|公告|公示|条件|意见|企业|后|以后|之后"
+                      r"|的项目|的企业")  # (已建成投产的项目: which projects, not an event)
 _AS_TIME = re.compile(r"时间|日期")
+# 已建成投产的项目, 开工的企业: which projects are meant, a run of milestone words before 的项目
+_WHICH = re.compile(
+    r"(?:[、和及与]?(?:建成|竣工|完工|投产|开工|封顶|通车|试生产|运营|投用))*的(?:项目|企业)")
 _HAS_DIGIT_DATE = re.compile(
     r"\d{1,2}\s*[月日号/.]|[一二三四五六七八九十]+月|月底|月初|中旬|年底|季度")
 
@@ -246,7 +250,8 @@ def milestone_spans(text: str, start: int, end: int) -> list[tuple[int, int, str
     for m in _MILESTONE.finditer(clause):
         kind = m.lastgroup or ""
         after = clause[m.end():m.end() + 2]
-        if _AS_NOUN.match(after):
+        if _AS_NOUN.match(after) or (after[:1] in "的建竣完投开封通试运、和及与"
+                                     and _WHICH.match(clause, m.end())):
             continue
         if _AS_TIME.match(after) and not _HAS_DIGIT_DATE.search(clause, m.end()):
             continue

@@ -54,3 +54,22 @@ def test_last_year_and_the_years_plan(parser: Parser) -> None:
     assert [(i["scope"], i["wan_yuan"]) for i in found["investment"]] == [("year", 32000)]
     assert [(e["milestone"], e["status"], e["date"]) for e in found["events"]] == [
         ("operating", "planned", "2023-08-31")]
+
+
+def test_a_periods_investment_said_short(parser: Parser) -> None:
+    def scopes(text: str) -> list[tuple[str, float]]:
+        return [(i["scope"], float(i["wan_yuan"])) for i in one(parser, text)["investment"]]
+
+    assert scopes("钢铁城4月投资3500万") == [("month", 3500)]
+    assert scopes("钢铁城一季度投资1.9亿") == [("quarter", 19000)]
+    assert scopes("钢铁城一季度计划投资1.9亿") == []
+
+
+def test_after_the_holiday_already_started_is_no_plan(parser: Parser) -> None:
+    statuses = [e["status"] for e in one(parser, "钢铁城节后2月6号已开工")["events"]]
+    assert "planned" not in statuses
+
+
+def test_which_projects_is_no_event(parser: Parser) -> None:
+    found = parser.parse("已建成投产的项目不用再报了", sender="马骏", sent=SENT).to_json()
+    assert all(not u["events"] for u in found["updates"])
