@@ -59,11 +59,12 @@ class WriteGate:
         if loop is not self._loop:  # an engine used by a later event loop (asyncio.run)
             self._loop, self._lock = loop, asyncio.Lock()
         lock = self._lock
-        if not lock.locked():  # free: taken at once (wait_for costs a task)
-            await lock.acquire()
-            return lock
+        # Always under the limit: the lock can read as free while a woken waiter is still
+        # queued, and a plain acquire() would then wait behind it with no limit at all.
+        # (asyncio.timeout creates no task, unlike wait_for.)
         try:
-            await asyncio.wait_for(lock.acquire(), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                await lock.acquire()
         except TimeoutError:
             raise sqlite3.OperationalError("database is locked") from None
         return lock
@@ -145,10 +146,12 @@ class Connection(aiosqlite.Connection):
         super().__init__(connector, iter_chunk_size=64)
         self._gate = gate
         self._held: asyncio.Lock | None = None  # the gate, from a write to the end of it
+        self._gate_loop: asyncio.AbstractEventLoop | None = None  # the loop that took it
 
     async def before(self, sql: str) -> None:
         if self._held is None and may_write(sql):
             self._held = await self._gate.acquire()
+            self._gate_loop = asyncio.get_running_loop()
 
     def after(self) -> None:
         """After a statement: a write outside a transaction (autocommit) is over."""
@@ -158,8 +161,19 @@ class Connection(aiosqlite.Connection):
 
     def _release(self) -> None:
         held, self._held = self._held, None
-        if held is not None:
+        if held is None:
+            return
+        loop = self._gate_loop
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop or loop is None or loop.is_closed():
             held.release()
+        else:
+            # stop() reached from a garbage collector's cleanup on another thread: asyncio's
+            # Lock is not thread-safe, so the loop hands the turn on.
+            loop.call_soon_threadsafe(held.release)
 
     async def cursor(self) -> Cursor:  # type: ignore[override]
         return Cursor(self, self._conn.cursor())

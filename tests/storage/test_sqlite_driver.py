@@ -167,3 +167,31 @@ def test_writes_are_recognised(sql: str) -> None:
 ])
 def test_reads_are_not_writes(sql: str) -> None:
     assert not sqlite_driver.may_write(sql)
+
+
+async def test_the_limit_holds_when_the_turn_is_free_but_promised() -> None:
+    """Released with a waiter woken but not yet running, the lock reads as free; a writer
+    asking again then queues behind that waiter and must still fail after the limit."""
+    gate = sqlite_driver.WriteGate(timeout=0.3)
+    first = await gate.acquire()
+    waiter_has_it = asyncio.Event()
+    never = asyncio.Event()
+
+    async def waiter() -> None:
+        lock = await gate.acquire()
+        waiter_has_it.set()
+        await never.wait()  # waits on the first writer, which waits on it
+        lock.release()
+
+    task = asyncio.create_task(waiter())
+    await asyncio.sleep(0)  # the waiter queues
+    first.release()  # the waiter is woken, not yet running: the lock reads as free
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        await gate.acquire()
+    assert waiter_has_it.is_set()
+    task.cancel()
+
+
+async def test_commits_are_fully_synchronous(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("PRAGMA synchronous"))).scalar() == 2  # FULL
