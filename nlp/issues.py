@@ -66,6 +66,12 @@ _STRONG = re.compile(
     # shorthand: 征地剩12户, 待协调, 劳务紧, 电还没通
     r"|剩[\d一二两三四五六七八九十几]+(?:户|亩|处|家)|待协调|(?<=[务金料])紧"
     r"|缺(?=[\d一二两三四五六七八九十几]{1,3}多?人)|还缺|因雨|因[^，,。；;]{1,8}?(?:推迟|延期|延后|停工)"
+    # goods late (到港推迟, 延期交货), work stopped for a while (停止高处作业), said short
+    r"|(?:到港|到货|交货|供货|发货)[^，,。；;]{0,2}?(?:推迟|延期|延迟)|(?:延期|推迟)交货"
+    r"|停止[^，,。；;]{1,3}?(?:作业|施工)|人手(?:紧|不够|不足|短缺)|有点悬|悬了|卡脖子"
+    # 等规划许可, 等供电公司方案 (not 等下回你, 等回复: a moment, an answer)
+    r"|(?<![\u4e00-\u9fff])等(?=[\u4e00-\u9fff]{0,6}?(?:许可|批|方案|资金|款|审|证|图纸|手续"
+    r"|指标|设备|供电|用电|通电|通水|燃气))|(?<![\u4e00-\u9fff])拖(?![\u4e00-\u9fff])"
     r"|[拨批办发修装接]不(?:了|下来|出来|到位)"
     # a site log's words: 室外停止作业, 高空作业全部停止, 吊装暂缓, 涨得厉害, 断断续续, 整改意见
     r"|停止(?:作业|施工|浇筑|生产|吊装|爆破)|(?:作业|施工|浇筑|吊装)[^，,。；;]{0,4}?停止"
@@ -133,7 +139,7 @@ _REASON = re.compile(r"\s*(?:主要是|主要原因是|原因是|主要因为|�
 _DELAY = re.compile(r"推迟|延期|延后|顺延|未能|没能|无法|滞后|延误|拖后|晚于"
                     r"|尚未|还未|还没|暂未|仍未")  # (尚未开工，原因是…: why it has not)
 _WEAK = re.compile(
-    r"还没|还未|尚未|暂未|未能|没能|没有|未|没|还剩|需要|仍未|正在办理"
+    r"还没|还未|尚未|暂未|未能|没能|没有|未|没|还剩|只剩|需要|仍未|正在办理"
     r"|(?:还|仍)在[^，,。；;]{1,6}?(?:审查|审批|审核|评审)"  # 还在省厅审查
     r"|(?:还|仍)在(?:办理|审批|审查|报批|报建|申报|报审|评审|审核|协调|谈判|走流程|办|走|等|公示|整改"
     r"|论证)"
@@ -423,8 +429,11 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
             weak = None
         elif course == "held" and with_event:
             because = True  # 施工许可证还在办，力争12月开工: the start waits on it
+        spaced = ci > 0 and not text[clauses[ci - 1][1]:cs].strip(" \t") \
+            and clauses[ci - 1][1] < cs  # shorthand: 市政雨污管网 未接通
         if strong or (weak and (not with_event or because) and (
-                cats[len(anchors) - 1] or (because and raw_cats[len(anchors) - 1]))):
+                cats[len(anchors) - 1] or (because and raw_cats[len(anchors) - 1])
+                or (spaced and not with_event and cats[ci - 1]))):
             kinds.append("problem")
         elif request:
             kinds.append("request")

@@ -49,3 +49,14 @@ def test_a_short_name_by_its_first_and_last_character(parser: Parser) -> None:
     # 钢铁城 said 钢城: a fragment, so a name only where something is said of it
     assert one(parser, "钢城：本月投1.1亿")["project"] == "P007"
     assert parser.parse("钢城的人", sender=None, sent=SENT).to_json()["updates"] == []
+
+
+def test_shorthand_problems_said_in_a_word_or_two(parser: Parser) -> None:
+    def cats(text: str) -> list[str]:
+        return [i["category"] for i in one(parser, text)["issues"]]
+
+    assert cats("钢铁城 市政雨污管网 未接通") == ["utilities"]
+    assert cats("钢铁城 等规划许可") == ["approval"]
+    assert cats("钢铁城 设备厂家延期交货") == ["construction"]
+    assert cats("钢铁城 年底工人返乡 人手紧") == ["construction"]
+    assert parser.parse("在开会，等下回你", sender="邱实", sent=SENT).to_json()["updates"] == []
