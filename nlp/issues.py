@@ -98,7 +98,8 @@ _REQUEST = re.compile(
 _RESOLVED = re.compile(r"已(?:经)?(?:协调|全部|基本)?(?:解决|落实|化解|消除|到位|办结|理顺|缓解"
                        r"|处理完|处理好|妥善处理|发了|发放|付清|结清|兑现|拨付|到账|获批|批复|批)"
                        # a supervision item closed: 已全部整改到位, 已闭环, 已办结, 可以销号了
-                       r"|整改(?:到位|完毕|完成|好了?)|闭环|办结|销号|已(?:经)?处理(?!中)|沟通好"
+                       r"|(?<![未没不尚])(?:整改(?:到位|完毕|完成|好了?)|闭环|办结|销号|沟通好)"
+                       r"|已(?:经)?处理(?!中)"
                        r"|(?:问题|困难)(?:已经?)?(?:基本|彻底|全部)(?:解决|消除)"
                        # 征地问题已于7月27日协调会上解决
                        r"|已(?:于|在)[^，,。；;]{0,14}?(?:解决|化解|消除)"
@@ -227,8 +228,15 @@ class _Lazy(Sequence[str | None]):
 
 def _settled(clause: str) -> bool:
     """No problem here: 暂无困难, 没有影响, 征拆问题已经解决 (unless something is still open)."""
-    return bool(_NEGATED.search(clause)
-                or (_RESOLVED.search(clause) and not _STILL.search(clause)))
+    if _NEGATED.search(clause):
+        return True
+    resolved = _RESOLVED.search(clause)
+    if resolved is None:
+        return False
+    # Open only if something is said to be open after the resolution (已解决，但还有2户):
+    # 扬尘问题（裸土未覆盖）已于7月28日整改到位 is the problem, then its end.
+    return _STILL.search(clause, resolved.end()) is None and not (
+        _STILL.search(clause) and resolved.start() == 0)
 
 
 def _neighbour(i: int, cats: Sequence[str | None], items: Sequence[int]) -> str | None:
