@@ -5,46 +5,18 @@ both, and rows already there come through either way."""
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
 from alembic import command
 from sqlalchemy import inspect, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.db import make_engine
 from storage.schema import alembic_config, upgrade
-from tests.conftest import PG_ENV, _admin
 
 BEFORE = "5d2f8a1c4e73"
 AFTER = "8e4b2c7d1f90"
 OLD = {"ix_alerts_open": ["state", "subject"], "ix_alerts_subject": ["subject"]}
 NEW = {"ix_alerts_state": ["state"]}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def empty(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
-        yield engine
-        await engine.dispose()
-        return
-    base = os.environ.get(PG_ENV)
-    if not base:
-        pytest.skip(f"PostgreSQL tests need {PG_ENV}")
-    name = f"gj_mig_{uuid.uuid4().hex[:10]}"
-    await _admin(base, f'CREATE DATABASE "{name}"')
-    engine = make_engine(make_url(base).set(database=name).render_as_string(
-        hide_password=False))
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
-        await _admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _indexes(engine: AsyncEngine) -> dict[str, list[str]]:

@@ -5,45 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
 from alembic import command
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from scheduler.notice import ActionKind, Strong, from_json
-from storage.db import make_engine
 from storage.schema import alembic_config, upgrade
-from tests.conftest import PG_ENV, _admin
 
 BEFORE = "3c1d7e5a9b20"
 SEAM = "b7c41d2e9a10"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def empty(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
-        yield engine
-        await engine.dispose()
-        return
-    base = os.environ.get(PG_ENV)
-    if not base:
-        pytest.skip(f"PostgreSQL tests need {PG_ENV}")
-    name = f"gj_mig_{uuid.uuid4().hex[:10]}"
-    await _admin(base, f'CREATE DATABASE "{name}"')
-    engine = make_engine(make_url(base).set(database=name).render_as_string(
-        hide_password=False))
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
-        await _admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 LEGACY_TEXT = "🟡 <b>黄色预警</b>（再次提醒）\n项目：&lt;三一&gt; &amp; 基地\n<i>例如</i>"
