@@ -179,16 +179,16 @@ class Connection(aiosqlite.Connection):
         return Cursor(self, self._conn.cursor())
 
     async def commit(self) -> None:
-        try:
-            if self._conn.in_transaction:
-                await self._execute(self._conn.commit)
-        finally:
-            self.after()
+        await self._end(self._conn.commit)
 
     async def rollback(self) -> None:
+        await self._end(self._conn.rollback)
+
+    async def _end(self, end: Callable[[], None]) -> None:
+        """Commit or roll back: no hop when no transaction is open; the turn passes on."""
         try:
             if self._conn.in_transaction:
-                await self._execute(self._conn.rollback)
+                await self._execute(end)
         finally:
             self.after()
 
