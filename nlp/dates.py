@@ -25,7 +25,7 @@ _RELDAY = {"今天": 0, "今日": 0, "当天": 0, "昨天": -1, "昨日": -1, "�
 _DATE = re.compile(
     # The lookahead rejects most positions at once (a plain alternation would try every
     # branch at every character).
-    rf"(?=[0-9{CN_NUM}今明去本这当下上中月周星礼昨前后大年底初第国劳春])"
+    rf"(?=[0-9{CN_NUM}今明去本这当下上中月周星礼昨前后大年底初第国劳春元])"
     rf"(?:(?P<ymd>(?P<y>20\d\d)\s*(?:年|\.|-|/)\s*(?P<ym>\d{{1,2}})\s*(?:月|\.|-|/)\s*"
     rf"(?P<yd>\d{{1,2}})(?:日|号)?)"
     rf"|(?P<yr>今年|明年|去年|20\d\d\s*年|二[〇零○][〇零○一二三四五六七八九]{{2}}\s*年)?(?P<mon>本月|这个月|当月|下个?月|上个?月|{_N}月份?)"
@@ -53,7 +53,7 @@ _DATE = re.compile(
     rf"|(?P<half>(?P<hy>今年|明年)?(?P<hh>上|下)半年)"
     rf"|(?P<ye>(?P<yey>今年|明年|20\d\d\s*年)?(?:年底|年末|年内|年前|底))"
     rf"|(?P<ny>明年|去年)"
-    rf"|(?P<hol>国庆节?|五一|劳动节|春节))"
+    rf"|(?P<hol>国庆节?|五一|劳动节|春节|元旦))"
 )
 
 
@@ -182,6 +182,10 @@ def _resolve(m: re.Match[str], sent: dt.date) -> dt.date | None:
             day = _spring_festival(sent)
             if day is None:
                 return None
+        elif m["hol"] == "元旦":  # 元旦前: the eve of the next New Year's Day
+            if not after.startswith(("前", "之前", "以前")):
+                return None  # 元旦期间, 元旦三天: a holiday, not a day something is due
+            day = dt.date(sent.year + 1, 1, 1)
         else:
             day = dt.date(year, 10, 1) if m["hol"].startswith("国庆") else dt.date(year, 5, 1)
         if after.startswith(("前", "之前", "以前")):

@@ -139,6 +139,8 @@ def extract_investment(text: str, clauses: Sequence[tuple[int, int]],
                 scope = out[-1].scope  # 本月分别完成A和B: B has A's scope
             if _OTHER_MONEY.search(window):
                 continue  # 完成产值, 支付工程款: money, but not investment
+            if _TARGET_AFTER.match(clause, span.end):
+                continue  # 年度投资18亿任务已完成: the target (met), not the amount done
             if ("投资" not in window and "投资" not in text[:cs + span.start]
                     and scope == "unspecified"):
                 continue  # a bare 完成4.1亿元 counts only in a message about investment
@@ -203,6 +205,7 @@ _PERIOD_HEADING = re.compile(
     r"(?:(?:工作|项目|建设)?(?:月报|季报|情况|汇报|调度|进展|报告|小结|总结)"
     # 一季度：三一产业基地完成投资4.5亿，钢铁城完成3.8亿 — the period as the line's label
     r"|\s*[:：](?=[^\n]*\d))")
+_TARGET_AFTER = re.compile(r"\s*(?:的)?(?:任务|目标|计划)")
 _OTHER_MONEY = re.compile(
     r"产值|营收|收入|销售|税|利润|工资|工程款|进度款|产量|出口|营业额|合同额|到位资金|招商引资"
 )
@@ -256,7 +259,9 @@ _WHOLE = re.compile(r"^(?:形象|整体|总体|全部|全面|项目|工程|总�
 _SHARE_NOT = re.compile(
     r"计划|力争|目标|预计|确保|争取|要求|任务|投资|产值|资金|款|率|营收|税|招商|销售|人员|工人"
     # equipment delivered or bought (设备已到厂80%, 设备招标完成60%) is no work done
-    r"|到厂|到货|到场|招标|采购|订货|入驻")
+    r"|到厂|到货|到场|招标|采购|订货|入驻"
+    # people or goods come and gone (货只来了三成, 分包队伍撤场了一半, 返岗六成) are no work done
+    r"|来了|撤场|撤了|离场|走了|流失|返岗|到岗")
 # Time and manner words that may stand between the project name and the part of the work.
 _FILLER = guarded(
     r"截[至止]?(?:目前|现在|本周|今天|[^，,。；;\s]{0,6}?(?:月底|月末|日|号))"

@@ -29,9 +29,11 @@ _NEGATED = re.compile(
     r"|(?:确保|保证|(?<![解拒否])[决绝])不(?!了)(?:让|使|会|能)?[^，,。；;]{0,8}?"
     r"(?:延误|拖|过夜|滞后|耽误|影响|问题|停工)|不让(?:问题|矛盾|困难)过夜"
     r"|(?:问题|困难|影响)(?:都)?不大|无大碍|没(?:有)?(?:什么)?大(?:的)?(?:问题|困难)|无异常|没有?异常"
-    r"|影响不大|影响较小|没有?(?:什么)?影响|无影响|不影响|(?:未|没|不)受[^，,。；;]{0,6}影响"
+    r"|影响不大|影响较小|没有?(?:什么)?影响|无影响|不影响|(?:没|未|不)(?:有|会)?耽误|(?:未|没|不)受[^，,。；;]{0,6}影响"
     r"|终于"  # 拖了两年终于验收了: over at last
     r"|(?:未|没有?)(?:发现|出现)[^，,。；;]{0,6}?(?:隐患|问题|异常)"
+    # a milestone reached a little late (6月28号封顶了，比原计划晚了两个礼拜): done now
+    r"|^\s*比(?:原|预期|原定)?(?:计划|预期|预定)?(?:晚|迟)了"
     r"|(?:暂时|目前)?(?:没有?|无|不存在)(?:什么)?(?:资金|融资)?压力"
     r"|(?:暂|目前|现在)?不(?:需要?|用)[^，,。；;]{0,4}?协调"
     # 劳务用工已基本满足施工需要: enough of it (无法满足, 不能满足 are problems)
@@ -72,16 +74,21 @@ _STRONG = re.compile(
     # 等规划许可, 等供电公司方案 (not 等下回你, 等回复: a moment, an answer)
     r"|(?<![\u4e00-\u9fff])等(?=[\u4e00-\u9fff]{0,6}?(?:许可|批|方案|资金|款|审|证|图纸|手续"
     r"|指标|设备|供电|用电|通电|通水|燃气))|(?<![\u4e00-\u9fff])拖(?![\u4e00-\u9fff])"
-    r"|[拨批办发修装接]不(?:了|下来|出来|到位)"
+    r"|[拨批办发修装接付给]不(?:了|下来|出来|到位)"
     # a site log's words: 室外停止作业, 高空作业全部停止, 吊装暂缓, 涨得厉害, 断断续续, 整改意见
     r"|停止(?:作业|施工|浇筑|生产|吊装|爆破)|(?:作业|施工|浇筑|吊装)[^，,。；;]{0,4}?停止"
     r"|暂缓|涨得|涨幅|断断续续|只到了|整改意见|要求整改|限期整改"
+    # disputes and defects: 跟房东扯皮, 边界有争议, 通道渗水, 施工单位还在闹, 遇到溶洞
+    r"|扯皮|争议|渗水|漏水|渗漏|溶洞|(?:还在|又在|一直|又|在)闹|流失|人少了"
+    # waiting said in speech: 要等停电窗口, 等不了, 协调不下来, 准运证还没办下来, 消防设施要补
+    r"|要等(?=[^，,。；;]{0,8}?(?:部门|局|公司|窗口|批|审|核查|核实|方案|政府|中心|办|许可))|等不了|协调不(?:下来|了|动)|没(?:有)?办下来|[还要需]要?补(?![充贴助])"
 )
 _WHEN = re.compile(r"时间|日期|节点|工期")
 # Any word that could make a clause a problem or a request: a message without one has none.
 _ANY_PROBLEM = re.compile(
     r"困难|问题|不|难|紧|缺|拖|跟不上|慢|滞后|停|影响|迟迟|卡|补办|着急|涨|矛盾|纠纷|阻|受阻|无法|放缓"
     r"|延|搁置|断供|暂停|中暑|受伤|吃紧|困扰|隐患|投诉|超期|压力|等|欠|批|下不来|推不动|走不动|压着|搁着"
+    r"|扯皮|争议|渗|漏|溶洞|闹|流失|人少|补|付不|给不"
     r"|还没|还未|尚未|暂未|未|没|还剩|钉子户|还有|尚有|仍有|需|仍|正在办理|还在|协调|帮|协助|支持|配合|跟进|加快|对接|解决|督促"
     r"|加大|推动|定|明确|拍板|悬|结论|意见|晚|耽误|到货|主要|原因|由于|因|催|过问|介入|出面|缓一缓|放一放"
 )
@@ -91,14 +98,14 @@ _UNDECIDED = re.compile(
     r"|悬而未决|没有?(?:定论|结论)|意见不(?:一|统一)|未决"
 )
 _REQUEST = re.compile(
-    r"(?:请|恳请|希望|急需|需要?|麻烦|请求|建议|盼)[^，,。；;]{0,14}?"
+    r"(?:请|恳请|希望|急需|需要?|麻烦|请求|建议|盼|求)[^，,。；;]{0,14}?"
     r"(?:协调|帮忙|帮助|协助|支持|配合|跟进|加快|对接|解决|督促|加大|推动|催|过问|介入|出面)"
 )
 # 征拆问题已经解决, 供电问题已协调解决: reported as settled, unless something is still open.
 _RESOLVED = re.compile(r"已(?:经)?(?:协调|全部|基本)?(?:解决|落实|化解|消除|到位|办结|理顺|缓解"
                        r"|处理完|处理好|妥善处理|发了|发放|付清|结清|兑现|拨付|到账|获批|批复|批)"
                        # a supervision item closed: 已全部整改到位, 已闭环, 已办结, 可以销号了
-                       r"|(?<![未没不尚])(?:整改(?:到位|完毕|完成|好了?)|闭环|办结|销号|沟通好)"
+                       r"|(?<![未没不尚])(?:整改(?:到位|完毕|完成|完了|好了?)|闭环|办结|销号|沟通好|谈妥)"
                        r"|已(?:经)?处理(?!中)"
                        r"|(?:问题|困难)(?:已经?)?(?:基本|彻底|全部)(?:解决|消除)"
                        # 征地问题已于7月27日协调会上解决
@@ -140,7 +147,7 @@ _REASON = re.compile(r"\s*(?:主要是|主要原因是|原因是|主要因为|�
 _DELAY = re.compile(r"推迟|延期|延后|顺延|未能|没能|无法|滞后|延误|拖后|晚于"
                     r"|尚未|还未|还没|暂未|仍未")  # (尚未开工，原因是…: why it has not)
 _WEAK = re.compile(
-    r"还没|还未|尚未|暂未|未能|没能|没有|未|没|还剩|只剩|需要|仍未|正在办理"
+    r"还没|还未|尚未|暂未|未能|没能|没有|未|没|还剩|只剩|需要|还需|尚需|仍需|仍未|正在办理"
     r"|(?:还|仍)在[^，,。；;]{1,6}?(?:审查|审批|审核|评审)"  # 还在省厅审查
     r"|(?:还|仍)在(?:办理|审批|审查|报批|报建|申报|报审|评审|审核|协调|谈判|走流程|办|走|等|公示|整改"
     r"|论证)"
@@ -149,7 +156,7 @@ _WEAK = re.compile(
 
 _CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("land", re.compile(
-        r"征地|拆迁|征拆|用地|清表|征收|搬迁|拆除|土地|移民|红线|青苗|交地|供地|钉子户"
+        r"征地|拆迁|征拆|用地|清表|征收|(?<!设备)搬迁|边界|拆除|土地|移民|红线|青苗|交地|供地|钉子户"
         r"|[\d一二两三四五六七八九十几]+户(?!村民|居民|群众|人家)|拆|不肯搬|坟|挂牌")),
     # 钢筋工缺口 is short of workers, not of money.
     ("funding", re.compile(
@@ -158,18 +165,20 @@ _CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"(?!(?:还有|还差|大概|约|近)?\s*[\d.一二三四五六七八九十百几]+\s*多?\s*"
         r"(?:人|名|个工|吨|亩|台|套|个|方))"
         r"|贷款|续贷|融资|拨付|专项债|财政|放款|银行|金融|资金链|尾款|预算|(?<!审)[未没]拨|拨不"
-        r"|进度款|材料款|设备款|货款|流贷|放贷|补贴|补助|奖补"
+        r"|进度款|材料款|设备款|货款|流贷|放贷|补贴|补助|奖补|催款|付款|要钱"
         r"|(?<![价])钱(?!塘)|工程款|拨款")),
     ("approval", re.compile(
         r"审批|环评|手续|规划(?!路)|报建|审查|批复|许可|核实|备案|图审|审图|消防|批文|送审|报审"
         r"|人防|档案|资料|补(?:充)?材料|材料(?=[^，,。；;]{0,4}(?:没齐|不齐|不全|没交))"
-        r"|评审|财评|概算|审完|评价|安评|能评|稳评|(?:申报|申请|报批|报送)材料")),
+        r"|评审|财评|概算|审完|评价|安评|能评|稳评|(?:申报|申请|报批|报送)材料"
+        # the tendering platform (公共资源交易中心), a permit for muck trucks
+        r"|公共资源交易|准运证|办证|交警")),
     ("utilities", re.compile(
         r"水电气|供电|用电|电力|管网|道路|迁改|天然气|燃气|供水|排水|雨污|变电站|电网|杆线|高压线"
         r"|线路|通水|通电|通气|管道|专线|停电|用水|停水|供气|污水|排污|千伏"
         # roads and street works round the site: 规划路没修, 市政路没打通, 公交站, 红绿灯
         r"|规划路|市政路|进场路|便道|(?<![铁公])路(?=[^，,。；;]{0,3}没(?:修|通|打通))"
-        r"|(?<![\u4e00-\u9fff])电(?=还没|没|未|不)"
+        r"|(?<![发用供停断充变配水机])电(?=还没|没|未|不通)|送电|增容|支路"
         r"|公交|红绿灯|信号灯|路灯|光缆|通信|自来水|水务|箱涵")),
     ("construction", re.compile(
         r"停工|天气|降雨|下雨|雨季|高温|暴雨|安全|劳务|材料|施工单位|工人|农民工|人员不足|钢材|价格"
@@ -178,7 +187,12 @@ _CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"|施工人员|工期|塌方|事故|停了|监理|总包|分包|施工方|钢筋工|木工|泥工|机械|设备进场"
         r"|到货|低温|严寒|冬季施工|雨雪|冰雪|霜冻|砂石|水泥|商砼|混凝土|原材料|建材"
         r"|冻雨|降温|雷雨|雷阵雨|暴雨|台风|到港|滞留|因雨|阴雨"
-        r"|(?:天|太|很)热|工资|钢筋|型钢|木材|砌块|沥青|管材|物资|疫情|感染")),
+        r"|(?:天|太|很)热|工资|钢筋|型钢|木材|砌块|沥青|管材|物资|疫情|感染"
+        # goods shipped late, earthworks stopped under controls, heat (37度以上), leaks
+        r"|发货|土方|管控|室外作业|户外作业|(?<![\d.])[34]\d\s*度|渗水|漏水|堵漏|人少")),
+    # Neighbours' complaints are no office's line: other, said by name so that it wins over a
+    # construction word beside it (浇混凝土被居民投诉).
+    ("other", re.compile(r"投诉|扰民|信访|噪音")),
 )
 
 
@@ -195,6 +209,13 @@ class IssueMention:
 _ANY_CATEGORY = re.compile("|".join(f"(?:{pattern.pattern})" for _n, pattern in _CATEGORIES))
 
 
+# Wages unpaid for want of the project's money (不拨款工资就发不出来) are funding; the
+# contractor's own money (施工单位资金紧张，工资拖欠) is the site's trouble.
+_CONTRACTOR_MONEY = re.compile(
+    r"(?:施工单位|施工方|总包|分包|承包商|施工队)[^，,。；;]{0,3}?(?:资金|钱)")
+_WAGES = re.compile(r"工资|薪")
+
+
 def _category(clause: str, anchor: int) -> str | None:
     """The category whose word is closest to the problem word at `anchor`."""
     if not _ANY_CATEGORY.search(clause):
@@ -206,7 +227,12 @@ def _category(clause: str, anchor: int) -> str | None:
                                                                 abs(m.end() - anchor))
             if best is None or dist < best[0]:
                 best = (dist, name)
-    return best[1] if best else None
+    if best is None:
+        return None
+    if best[1] == "construction" and _WAGES.search(clause) and not _CONTRACTOR_MONEY.search(
+            clause) and _FUNDING.search(_WAGES.sub("", clause)):
+        return "funding"
+    return best[1]
 
 
 class _Lazy(Sequence[str | None]):
@@ -579,4 +605,5 @@ _RESOLVED, _INLINE_ITEM = map(guarded, (_RESOLVED, _INLINE_ITEM))
 _SECTION_LABEL, _NONE_SECTION, _LEAD_LABEL = map(guarded, (_SECTION_LABEL, _NONE_SECTION,
                                                            _LEAD_LABEL))
 _CATEGORIES = tuple((name, guarded(pattern)) for name, pattern in _CATEGORIES)
+_FUNDING = dict(_CATEGORIES)["funding"]
 _ANY_CATEGORY = guarded(_ANY_CATEGORY)

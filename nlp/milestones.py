@@ -21,7 +21,7 @@ _MILESTONE = guarded(
     # see _OTHER_INSPECTION.)
     r"(?P<accepted>竣工验收|通过验收|组织验收|验收)"
     r"|(?P<topped_out>主体封顶|封顶|封[的了过]顶|顶(?:已经?|也)?封[的了过])"
-    r"|(?P<completed>主体完工|竣工|完工|建成(?!区)"
+    r"|(?P<completed>主体完工|竣工(?!预验)|完工|建成(?!区)"
     # 项目已全部完成 (the whole project, nothing after it)
     r"|(?<=项目)(?:已经?)?(?:全部|全面)完成(?=[，,。；;！!\s]|$))"
     # Split verb forms of speech: 开的工, 开了工, 开不了工 (negated: see _SPLIT_NEG).
@@ -34,7 +34,7 @@ _MILESTONE = guarded(
     # or follows 的: 工地, 基地 and 用地 are other things)
     r"|(?:(?<=的)|^)地[^，,。；;]{0,6}?拿(?:到|下|[了的](?![钱款]))"
     r")"
-    r"|(?P<signed>签约(?![率户人数])|(?:投资|合作)协议(?=[^，,。；;]{0,6}?签[的了过好])|签[订署](?:了)?(?:投资|合作|项目)?(?:协议|合同)?|签[的了过]约)"
+    r"|(?P<signed>签约(?![率户人数])|(?:投资|合作)协议(?=[^，,。；;]{0,12}?签(?:[的了过好]|(?=[，,。；;！!？?\s]|$)))|签[订署](?:了)?(?:投资|合作|项目)?(?:协议|合同)?|签[的了过]约)"
     # (开学, 开馆: a school or a venue opening, said as the end of its statement; not the time
     # of something else: 开学前, 开学用得上)
     r"|(?P<operating>试生产|试产|量产|投产|投入使用|交付使用|投用|试运营|投运|运营(?!商)|开业|通车|投[的了过]产"
@@ -53,7 +53,7 @@ _SPLIT_DONE = re.compile(r"[开动封投签通摘][的了过]")  # 封的顶, �
 _OTHER_INSPECTION = re.compile(
     r"(?:消防|环保|规划|人防|节能|水保|档案|质量|专项|分部|分项|单体|主体|基础|防雷|电梯|安全|设备"
     r"|桩基|隐蔽|初步|中间|地基|钢结构|结构|幕墙|管网|绿化|室外|职业卫生|卫生|环评|安评|能评|水土保持"
-    r"|特种设备|交通|工程质量|竣工前|预|进场|材料|到货|开箱)(?:工程|专项|系统)?(?:的)?$"
+    r"|特种设备|交通|交警|公安|燃气|供电|工程质量|竣工前|预|进场|材料|到货|开箱)(?:工程|专项|系统)?(?:的)?$"
 )
 # 未签征收协议 is land acquisition, not the project's investment agreement.
 _SIGN_CONTEXT = re.compile(
@@ -90,6 +90,8 @@ _PLAN = guarded(
     r"|完再|后再|再约|再组织|再申请"
     # 国庆后组织验收, 春节后复工: after a holiday, on no day said
     r"|(?:国庆|春节|五一|节|年|雨季|汛期)(?:以|之)?后(?![^，,。；;]{0,8}已)"
+    # 摘牌后一个月内开工, 取证后三天内进场: after another step, within a time
+    r"|(?:以|之)?后[^，,。；;已]{0,3}?(?:[\d一二两三四五六七八九十半几]+|一两)个?(?:月|天|周|日|星期)(?:以|之)?内"
 )
 # 暑假前完工: a deadline right before the milestone word.
 # (目前, 当前, 此前, 日前 and 提前 are not deadlines.)

@@ -1,0 +1,105 @@
+"""A winter's and a summer's chat traffic (bench/blind_winter, bench/blind_county): waiting
+said in speech, disputes and defects, wages and whose money, complaints, late-but-done
+milestones, orders to every site, and never a "done" for a step planned after another.
+Our own sentences, not the corpora's."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from nlp.parser import Parser
+
+SENT = dt.date(2024, 12, 20)
+
+
+def updates(parser: Parser, text: str, sender: str | None = None,
+            sent: dt.date = SENT) -> list[dict]:
+    return parser.parse(text, sender=sender, sent=sent).to_json()["updates"]
+
+
+def categories(parser: Parser, text: str, sender: str | None = None) -> list[list[str]]:
+    return [sorted({i["category"] for i in u["issues"]}) for u in updates(parser, text, sender)]
+
+
+def events(parser: Parser, text: str, sent: dt.date = SENT) -> list[tuple[str, str, str | None]]:
+    return [(e["milestone"], e["status"], e["date"]) for u in updates(parser, text, sent=sent)
+            for e in u["events"]]
+
+
+def test_a_step_after_another_within_a_time_is_planned(parser: Parser) -> None:
+    assert events(parser, "钢铁城取得施工许可后半个月内开工") == [("started", "planned", None)]
+    assert ("started", "done", None) not in events(parser, "钢铁城拿地后两个月内动工")
+
+
+def test_a_special_inspection_or_a_pre_inspection_is_no_milestone(parser: Parser) -> None:
+    assert events(parser, "铁东路交警验收还差几处标线") == []
+    assert events(parser, "钢铁城昨天完成竣工预验收") == []
+
+
+def test_an_agreement_signed_some_words_later(parser: Parser) -> None:
+    assert events(parser, "钢铁城二期投资协议上周五已经签了") == [
+        ("signed", "done", "2024-12-13")]
+    assert events(parser, "钢铁城补充投资协议下周三签") == [("signed", "planned", "2024-12-25")]
+
+
+def test_new_years_eve_is_the_deadline_of_before_new_year(parser: Parser) -> None:
+    assert events(parser, "铁东路争取元旦前通车") == [("operating", "planned", "2024-12-31")]
+    # a holiday said as a period gives no day
+    assert events(parser, "三一硅能元旦期间试生产稳定", sent=dt.date(2025, 1, 5)) == [
+        ("operating", "done", None)]
+
+
+def test_waiting_on_someone_else_is_a_problem(parser: Parser) -> None:
+    assert categories(parser, "钢铁城高压线迁改，供电公司说要等停电窗口") == [["utilities"]]
+    assert categories(parser, "钢铁城渣土准运证还没办下来") == [["approval"]]
+    # waiting on one's own next step is not
+    assert categories(parser, "钢铁城投产要等设备调试完") == [[]]
+
+
+def test_defects_disputes_and_people_leaving(parser: Parser) -> None:
+    assert categories(parser, "钢铁城地下室侧墙渗水，施工单位在处理") == [["construction"]]
+    assert categories(parser, "钢铁城用地边界跟村里有争议") == [["land"]]
+    assert categories(parser, "钢铁城节后工人流失比较多") == [["construction"]]
+    assert categories(parser, "钢铁城设备尾款付不了，供应商天天打电话") == [["funding"]]
+
+
+def test_power_not_on_is_utilities_wherever_it_stands(parser: Parser) -> None:
+    assert categories(parser, "钢铁城那边电还没通，靠发电机顶着") == [["utilities"]]
+    assert categories(parser, "钢铁城变压器装好了一直没送电") == [["utilities"]]
+
+
+def test_wages_unpaid_for_want_of_the_projects_money_are_funding(parser: Parser) -> None:
+    assert categories(parser, "钢铁城总包说工程款不到位年前农民工工资就发不出来") == [["funding"]]
+    # the contractor's own arrears stay the site's trouble
+    assert categories(parser, "钢铁城施工单位拖欠农民工工资，工人在闹") == [["construction"]]
+
+
+def test_neighbours_complaints_are_other(parser: Parser) -> None:
+    assert categories(parser, "钢铁城夜间浇混凝土被周边居民投诉了") == [["other"]]
+
+
+def test_late_but_done_and_no_time_lost_are_no_problems(parser: Parser) -> None:
+    assert categories(parser, "钢铁城12月18号封顶了，比原计划晚了十天") == [[]]
+    assert categories(parser, "钢铁城连续大雾，吊装改到下午做了，进度没耽误") == [[]]
+    assert categories(parser, "钢铁城钢材的事谈妥了，工人都回来了") == [[]]
+
+
+def test_a_share_of_goods_or_people_is_no_progress(parser: Parser) -> None:
+    [update] = updates(parser, "钢铁城幕墙材料只来了四成，影响安装")
+    assert update["progress_pct"] is None
+    [update] = updates(parser, "钢铁城劳务队伍撤场了一半")
+    assert update["progress_pct"] is None
+
+
+def test_a_target_met_is_not_the_amount(parser: Parser) -> None:
+    [update] = updates(parser, "钢铁城年度投资10亿任务已完成，今年累计完成10.6亿")
+    assert [(a["scope"], a["wan_yuan"]) for a in update["investment"]] == [("year", 106000)]
+
+
+def test_an_order_to_every_site_records_nothing(parser: Parser) -> None:
+    assert updates(parser, "大风蓝色预警，全区在建工地明天停止吊装作业，请各项目严格落实。") == []
+    assert updates(parser, "钢铁城、三一硅能两个项目联系人：请周五前把安全检查表交上来") == []
+
+
+def test_nothing_going_on_from_the_contact_of_one_project(parser: Parser) -> None:
+    assert [u["project"] for u in updates(parser, "我们这没什么事", "邱实")] == ["P032"]
