@@ -116,6 +116,9 @@ _PERIOD_NOT_MET = re.compile(
     r"|恐怕|希望|有望|打算|准备|要|能否|是否|来不及|赶不上")
 # 原定5月开工: the old plan, superseded by what follows (推迟到7月); not reported itself.
 _SUPERSEDED = re.compile(r"原定|原计划|原本|本应|本来")
+# The old plan said to be missed, with no new date (…，没能按期 / …，肯定赶不上了).
+_MISSED = re.compile(r"没能|未能|没有?按期|未按期|赶不上|来不及|没(?:有)?实现|未实现|落空|泡汤"
+                     r"|(?:推迟|延误|延期|拖后)了")
 _THEN = re.compile(r"然后|随后|之后|接着|后|再")
 _CONNECTOR = re.compile(r"^(?:[\s、和并及与同时后再]|然后|随后|之后|接着|紧接着|投入|同步|正式)*$")
 # 推迟到4月初 after a 没有按计划完成摘牌: a new plan for the milestone just reported.
@@ -345,6 +348,7 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
     plan_sections = _plan_sections(text)
     last: EventMention | None = None
     under_way: set[int] = set()  # not_done only because it is being applied for
+    missed: set[int] = set()  # an old plan (原定…) said to be missed
     bare: set[int] = set()  # a milestone word alone in its clause, no status, no date
     plan_dated = False  # a plan with a date earlier in this sentence
     plan_words = _PLAN.search(text) is not None
@@ -521,6 +525,13 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                     new = when[0].for_plan(sent)
                     ev = EventMention(ms, me, kind, "planned", new, rolled=new != when[0].date)
                     out.append(ev)
+                else:
+                    stop = _SENTENCE_BREAK.search(text, me)
+                    if _MISSED.search(text, me, stop.start() if stop else len(text)):
+                        # 原计划8月试生产，没能按期 / 原定8月开业，肯定赶不上了: missed
+                        ev = EventMention(ms, me, kind, "not_done", None)
+                        out.append(ev)
+                        missed.add(len(out) - 1)
             else:
                 out.append(ev)
                 if alone:
@@ -529,7 +540,10 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                     under_way.add(len(out) - 1)
             prev = last = ev
     planned = {e.milestone for e in out if e.status == "planned"}
-    return [e for i, e in enumerate(out) if i not in under_way or e.milestone not in planned]
+    done = {e.milestone for e in out if e.status == "done"}
+    # (原定1月试生产未能实现，调整后已于4月试生产: the old plan missed, then met)
+    return [e for i, e in enumerate(out) if (i not in under_way or e.milestone not in planned)
+            and (i not in missed or e.milestone not in done)]
 
 
 # A report form's section of plans (二、下月计划 / 下步工作打算：): what it lists is planned.

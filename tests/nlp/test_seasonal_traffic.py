@@ -103,3 +103,12 @@ def test_an_order_to_every_site_records_nothing(parser: Parser) -> None:
 
 def test_nothing_going_on_from_the_contact_of_one_project(parser: Parser) -> None:
     assert [u["project"] for u in updates(parser, "我们这没什么事", "邱实")] == ["P032"]
+
+
+def test_an_old_plan_said_to_be_missed_is_not_done(parser: Parser) -> None:
+    assert events(parser, "钢铁城原计划11月底试生产，没能按期，设备还在路上") == [
+        ("operating", "not_done", None)]
+    assert events(parser, "钢铁城原定本月开业，看样子赶不上了") == [("operating", "not_done", None)]
+    # missed, then met later in the message: only the done
+    assert events(parser, "钢铁城原定10月试生产未能实现，已于12月18日试生产") == [
+        ("operating", "done", "2024-12-18")]
