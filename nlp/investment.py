@@ -15,7 +15,7 @@ from nlp.numbers import Span, find_money, find_percents
 
 # (年度累计2.4亿元 and 累计：16.9亿元 in a report form are completed figures too.)
 _DONE = re.compile(
-    r"完成|累计投资|已投资|已投入|累计投入|实际投资|完成额|年度累计|累计(?:有|达到?)?\s*[:：]?\s*$"
+    r"完成|累计投资|已投资|已投入|累计投入|实际投资|完成额|年度累计|(?:累计|合计|共计)(?:有|达到?)?\s*[:：]?\s*$"
     # said on the phone: 这个月投了八百万
     r"|投了|投进去了?|投入了"
     # shorthand: 本月投0.8亿, 10月投1.05亿, 开累15.1亿, 年累6.3亿
@@ -40,7 +40,10 @@ _NOT_DONE = re.compile(
 )
 _SCOPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     # 7、8月份: two months, no scope of the spec's
-    ("unspecified", re.compile(r"(?<![\d.])\d{1,2}\s*[、和及]\s*\d{1,2}\s*月")),
+    ("unspecified", re.compile(r"(?<![\d.])\d{1,2}\s*月?\s*[、和及]\s*\d{1,2}\s*月"
+                               r"|(?<![一\d])(?:两|三|几)个月(?!前|以前|之前)")),
+    # 一季度累计, 一季度合计: the quarter's total so far, not since the start
+    ("quarter", re.compile(r"(?:第?[一二三四1-4]|本)季度(?:以来)?(?:累计|合计|共计|总共|一共|共)")),
     # (前三季度, 上半年: the year so far; 今年共计: this year's total, not since the start)
     ("year", re.compile(r"年度累计|本年度?累计|今年以来|今年(?:累计|共计|总共|一共|共)|全年累计"
                         r"|去年(?:全年|累计|共|总共)?|年累"
@@ -261,7 +264,9 @@ _SHARE_NOT = re.compile(
     # equipment delivered or bought (设备已到厂80%, 设备招标完成60%) is no work done
     r"|到厂|到货|到场|招标|采购|订货|入驻"
     # people or goods come and gone (货只来了三成, 分包队伍撤场了一半, 返岗六成) are no work done
-    r"|来了|撤场|撤了|离场|走了|流失|返岗|到岗")
+    r"|来了|撤场|撤了|离场|走了|流失|返岗|到岗"
+    # 实现双过半 (half the year gone, half the year's investment done): a target, not work
+    r"|双")
 # Time and manner words that may stand between the project name and the part of the work.
 _FILLER = guarded(
     r"截[至止]?(?:目前|现在|本周|今天|[^，,。；;\s]{0,6}?(?:月底|月末|日|号))"

@@ -21,7 +21,7 @@ _MILESTONE = guarded(
     # see _OTHER_INSPECTION.)
     r"(?P<accepted>竣工验收|通过验收|组织验收|验收)"
     r"|(?P<topped_out>主体封顶|封顶|封[的了过]顶|顶(?:已经?|也)?封[的了过])"
-    r"|(?P<completed>主体完工|竣工(?!预验)|完工|建成(?!区)"
+    r"|(?P<completed>主体完工|竣工(?!预验)|(?<!整改)完工|建成(?!区)"
     # 项目已全部完成 (the whole project, nothing after it)
     r"|(?<=项目)(?:已经?)?(?:全部|全面)完成(?=[，,。；;！!\s]|$))"
     # Split verb forms of speech: 开的工, 开了工, 开不了工 (negated: see _SPLIT_NEG).
@@ -37,7 +37,8 @@ _MILESTONE = guarded(
     r"|(?P<signed>签约(?![率户人数])|(?:投资|合作)协议(?=[^，,。；;]{0,12}?签(?:[的了过好]|(?=[，,。；;！!？?\s]|$)))|签[订署](?:了)?(?:投资|合作|项目)?(?:协议|合同)?|签[的了过]约)"
     # (开学, 开馆: a school or a venue opening, said as the end of its statement; not the time
     # of something else: 开学前, 开学用得上)
-    r"|(?P<operating>试生产|试产|量产|投产|投入使用|交付使用|投用|试运营|投运|运营(?!商)|开业|通车|投[的了过]产"
+    r"|(?P<operating>(?:试生产|试产|量产|投产|投入使用|交付使用|投用|试运营|投运|运营(?!商)|开业|通车)"
+    r"(?!以来)|投[的了过]产"
     r"|开[学馆](?=[了啦]|[，,。；;！!？?\s]|$)"
     r"|通[的了过]车|投不了产|通不了车|开[的了过]业)"
 )
@@ -45,7 +46,7 @@ _MILESTONE = guarded(
 _MILESTONE_HINT = re.compile(r"[验封工建许证摘牌地签约产用营运业车学馆全]")  # 全: 项目已全部完成
 _SPLIT_NEG = re.compile(r"不了|不成")
 _THIS_OR_NEXT_YEAR = re.compile(r"今年|明年|年内")
-_APPLY_FOR = re.compile(r"(?:准备|申请|准备办|筹备)(?:办理|组织)?\s*$")
+_APPLY_FOR = re.compile(r"(?:准备|申请|准备办|筹备|(?<![汇通])报|申报|报请)(?:办理|组织)?\s*$")
 _MOVING_IN = re.compile(r"[还仍正]在|陆续")
 _SPLIT_DONE = re.compile(r"[开动封投签通摘][的了过]")  # 封的顶, 开了工: said as past
 # An inspection of one aspect (消防验收, 环保验收, 验收资料 is caught by _AS_NOUN), not the
@@ -84,6 +85,8 @@ _PLAN = guarded(
     r"计划|预计|力争|争取|将于|将|确保|拟|有望|准备|推迟|延期|延迟|延后|顺延|调整[到为至]|打算|[推拖]到"
     r"|目标|要在|预定|可望|即将|下一步|下步|近期|快要|快(?![速递捷线乐])|马上|就要|还要|还需要?|还得|才能|才可以|早日"
     r"|尽快|抓紧|加快"
+    # 竣工可能要晚一点, 投产会晚些: a slip, the new date still to come
+    r"|(?:要|会|得)晚(?:一点|一些|些|点)"
     # 施工许可这两天就能拿到: obtainable soon, not obtained
     r"|就能|便能|即可|能够?(?:拿到|取得|办好|办下来|下来|批下来|实现|完成)"
     # 整改完再约验收: after something else, then
@@ -147,6 +150,10 @@ _RESCHEDULE = guarded(r"推迟[到至]|延期[到至]|延后[到至]|顺延[到�
 
 # A target said to be out of reach (的目标无法实现, 有困难, 可能要往后推): no longer a plan, and
 # no event of its own (the new date, if any, is said with 推迟到 / 延期至).
+_SLIPPED_AFTER = re.compile(r"\s*(?:又|也|还|已经?)?(?:推迟|延期|延后|顺延|往后推)了")
+_SLIPPED_BEFORE = re.compile(r"(?:推迟|延期|延后)\s*$")
+_MAY_MISS = re.compile(r"(?:可能|恐怕|也许|怕是|估计|看来)(?:要|会)?"
+                       r"(?:赶不上|来不及|完不成|实现不了)[^，,。；;]{0,10}$")
 _AT_RISK = re.compile(
     r"[^，,。；;]{0,4}?(?:的)?(?:任务|目标|节点|计划)?(?:的)?[^，,。；;]{0,4}?"
     r"(?:完不成|无法实现|实现不了|难以实现|不能实现|无法完成|存在[^，,。；;]{0,4}风险|有困难|有难度"
@@ -174,7 +181,8 @@ def _status(window: str) -> EventStatus | None:
         return "not_done"
     if _IN_PROGRESS.search(window):
         return "not_done"
-    if _PLAN.search(window) or (_BEFORE.search(window) and not _AGO.search(window)):
+    if _PLAN.search(_ON_TIME.sub("", window)) or (
+            _BEFORE.search(window) and not _AGO.search(window)):
         return "planned"
     if _DONE.search(window):
         return "done"
@@ -487,6 +495,18 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                 status = "planned" if date is not None and date > sent else "done"
             if status == "done" and any(a <= ms < b for a, b in plan_sections):
                 status = "planned"  # under a 下步计划 heading
+            if status == "planned" and date is None and (
+                    _SLIPPED_AFTER.match(suffix) or (_SLIPPED_BEFORE.search(prefix)
+                                                    and suffix.lstrip().startswith("了"))):
+                status = "not_done"  # 试生产推迟了, 施工单位推迟进场了: slipped, no new date
+            if status == "not_done" and _MAY_MISS.search(prefix):
+                # 可能赶不上5月底完工，预计6月15日: at risk, and the new date is the plan
+                stop = _SENTENCE_BREAK.search(text, me)
+                stop_at = stop.start() if stop else len(text)
+                when = [d for d in post_dates if d.start < stop_at] or within(me, stop_at)
+                if not when:
+                    continue
+                span, date, status, shifted = when[-1], when[-1].for_plan(sent), "planned", True
             if status == "not_done":
                 date = None
             elif status == "done" and date is not None and date > sent:

@@ -112,3 +112,54 @@ def test_an_old_plan_said_to_be_missed_is_not_done(parser: Parser) -> None:
     # missed, then met later in the message: only the done
     assert events(parser, "钢铁城原定10月试生产未能实现，已于12月18日试生产") == [
         ("operating", "done", "2024-12-18")]
+
+
+def test_on_plan_and_done_is_done(parser: Parser) -> None:
+    assert events(parser, "钢铁城12月8日已按计划开始试生产") == [
+        ("operating", "done", "2024-12-08")]
+
+
+def test_a_rectification_finished_and_an_application_to_come_are_no_milestones(
+        parser: Parser) -> None:
+    assert events(parser, "钢铁城消防整改完工了，下周报竣工验收") == []
+
+
+def test_a_slip_is_no_done(parser: Parser) -> None:
+    assert events(parser, "钢铁城竣工可能要晚一点") == [("completed", "planned", None)]
+    assert events(parser, "钢铁城试生产推迟了，设备还没调好") == [("operating", "not_done", None)]
+    # at risk, with the new date: that date is the plan
+    assert events(parser, "钢铁城可能赶不上本月底完工，预计1月10日") == [
+        ("completed", "planned", "2025-01-10")]
+
+
+def test_since_it_began_is_a_time_not_an_event(parser: Parser) -> None:
+    assert events(parser, "钢铁城试生产以来运行稳定") == []
+
+
+def test_a_task_for_a_named_official_and_a_meeting_call_record_nothing(parser: Parser) -> None:
+    assert updates(parser, "请王磊同志牵头，本周把钢铁城用电的事理清楚") == []
+    assert updates(parser, "钢铁城、三一硅能下周二开推进会，请两位联系人准备材料") == []
+
+
+def test_more_ways_of_saying_a_problem(parser: Parser) -> None:
+    assert categories(parser, "钢铁城专项债第二批还没消息") == [["funding"]]
+    assert categories(parser, "钢铁城还剩最后两户没搬") == [["land"]]
+    assert categories(parser, "钢铁城这个月雨水太多，外墙干不了") == [["construction"]]
+    assert categories(parser, "钢铁城调概还没批下来") == [["approval"]]
+    assert categories(parser, "钢铁城天然气价格涨了，成本压力大") == [["utilities"]]
+
+
+def test_half_the_year_half_the_plan_is_no_progress(parser: Parser) -> None:
+    [update] = updates(parser, "钢铁城本月完成投资8000万，提前实现双过半")
+    assert update["progress_pct"] is None
+
+
+def test_quarter_totals_and_several_months(parser: Parser) -> None:
+    [update] = updates(parser, "钢铁城11月完成投资3000万，四季度合计8200万",
+                       sent=dt.date(2024, 11, 30))
+    assert [(a["scope"], a["wan_yuan"]) for a in update["investment"]] == [
+        ("month", 3000), ("quarter", 8200)]
+    [update] = updates(parser, "钢铁城四季度累计完成投资1.1亿")
+    assert [(a["scope"], a["wan_yuan"]) for a in update["investment"]] == [("quarter", 11000)]
+    [update] = updates(parser, "钢铁城10月、11月两个月完成投资5000万")
+    assert [(a["scope"], a["wan_yuan"]) for a in update["investment"]] == [("unspecified", 5000)]
