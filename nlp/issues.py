@@ -81,6 +81,8 @@ _STRONG = re.compile(
     # disputes and defects: 跟房东扯皮, 边界有争议, 通道渗水, 施工单位还在闹, 遇到溶洞
     r"|扯皮|争议|渗水|漏水|渗漏|溶洞|(?:还在|又在|一直|又|在)闹|闹了|闹事|流失|人少了"
     # 第二批还没消息, 剩最后一户, 雨水太多
+    # 配套款只到了4000万, 进场道路局部塌方, 工期要往后拖, 渣土没地方倒
+    r"|(?:只|仅)(?:到|拨|来)(?:了|位)|塌方|坍塌|滑坡|往后拖|要拖|没地方|没处"
     r"|没(?:有)?消息|剩最后[一两\d]*(?:户|家|处|亩|栋)|(?:雨|雨水|雨天|降雨)[^，,。；;]{0,2}(?:太多|过多|不断)"
     # waiting said in speech: 要等停电窗口, 等不了, 协调不下来, 准运证还没办下来, 消防设施要补
     r"|要等(?=[^，,。；;]{0,8}?(?:部门|局|公司|窗口|批|审|核查|核实|方案|政府|中心|办|许可))|等不了|协调不(?:下来|了|动)|没(?:有)?办下来|[还要需]要?补(?![充贴助])"
@@ -90,7 +92,7 @@ _WHEN = re.compile(r"时间|日期|节点|工期")
 _ANY_PROBLEM = re.compile(
     r"困难|问题|不|难|紧|缺|拖|跟不上|慢|滞后|停|影响|迟迟|卡|补办|着急|涨|矛盾|纠纷|阻|受阻|无法|放缓"
     r"|延|搁置|断供|暂停|中暑|受伤|吃紧|困扰|隐患|投诉|超期|压力|等|欠|批|下不来|推不动|走不动|压着|搁着"
-    r"|扯皮|争议|渗|漏|溶洞|闹|流失|人少|补|付不|给不|消息|剩|太多|过多"
+    r"|扯皮|争议|渗|漏|溶洞|闹|流失|人少|补|付不|给不|消息|剩|太多|过多|只到|只来|仅到|只拨|仅拨|塌|滑坡|拖|没地方"
     r"|还没|还未|尚未|暂未|未|没|还剩|钉子户|还有|尚有|仍有|需|仍|正在办理|还在|协调|帮|协助|支持|配合|跟进|加快|对接|解决|督促"
     r"|加大|推动|定|明确|拍板|悬|结论|意见|晚|耽误|到货|主要|原因|由于|因|催|过问|介入|出面|缓一缓|放一放"
 )
@@ -336,6 +338,10 @@ _LEAD_IN = re.compile(
     r"(?:清单|更新|汇总|如下|就一个|有[一两三几]个)?\s*(?:[(（][^)）]{0,8}[)）])?\s*[:：]?\s*"
     r"|\s*[^，,。；;：:]{0,8}?(?:问题|困难)(?:清单|更新|汇总|如下|就一个|有[一两三几]个)"
     r"\s*(?:[(（][^)）]{0,8}[)）])?\s*[:：]?\s*")
+# Work that cannot go on, said after what holds it up (…没拆，沥青摊铺没法贯通).
+_UNABLE = re.compile(r"[^，,。；;]{0,10}?(?:没法|无法|不能|干不了|做不了)[^，,。；;]{0,6}")
+_STOPPED = re.compile(r"停(?:了|工|止|下来|摆)")
+_WEATHER = re.compile(r"雨|雪|冰冻|寒潮|高温|大风|台风|降温|大雾|雾霾|天气|冻")
 _CONSEQUENCE = re.compile(r"\s*(?:进而|从而|并|已)?(?:影响|导致|造成|致使|使得|制约)")
 # What a problem shuts out, said after it (道路还没修通，材料车进不来): part of that problem.
 _SHUT_OUT = re.compile(r"[^，,。；;]{0,8}?(?:(?:进|出|过)不[了来去]|绕行|绕道)[^，,。；;]{0,8}")
@@ -490,6 +496,11 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
         if kind == "problem" and _settled_after(text, blanked, clauses, i):
             continue  # 之前反映的资金问题，经协调对接了产业基金，已经解决了
         cat = verb_after.get(i) or cats[i]
+        if kind == "problem" and i and kinds[i - 1] == "none" and _STOPPED.search(
+                blanked, clauses[i][0], clauses[i][1]) and _WEATHER.search(
+                blanked, clauses[i - 1][0], clauses[i - 1][1]) and not _SENTENCE_END.search(
+                text, clauses[i - 1][1], clauses[i][0]):
+            cat = "construction"  # 这几天阴雨，室外管网停了: the weather stopped the work
         if cat is None:
             # Borrow the category of a neighbouring clause (遇到连续强降雨，施工停了一周).
             cat = _neighbour(i, cats, items) or _same_sentence(text, clauses, i, raw_cats)
@@ -507,7 +518,8 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
         same_item = labelled is None and bool(out) and out_item == items[i]  # 2. is a new item
         adjacent = same_item and i > 0 and out[-1].end == clauses[i - 1][1]
         if same_item and (_CONSEQUENCE.match(blanked, cs) or _SHUT_OUT.fullmatch(
-                blanked, cs, ce)) and (
+                blanked, cs, ce) or (category in ("construction", "other")
+                                     and _UNABLE.fullmatch(blanked, cs, ce))) and (
                 adjacent or not _SENTENCE_END.search(text, out[-1].end, cs)):
             # …仍未签约，影响管网施工: what the problem causes is part of that problem, also
             # past a clause between them (征拆滞后，尚有坟墓未迁，影响进场道路施工).

@@ -163,3 +163,17 @@ def test_quarter_totals_and_several_months(parser: Parser) -> None:
     assert [(a["scope"], a["wan_yuan"]) for a in update["investment"]] == [("quarter", 11000)]
     [update] = updates(parser, "钢铁城10月、11月两个月完成投资5000万")
     assert [(a["scope"], a["wan_yuan"]) for a in update["investment"]] == [("unspecified", 5000)]
+
+
+def test_money_only_partly_in_and_ground_giving_way(parser: Parser) -> None:
+    assert categories(parser, "钢铁城区里承诺的5000万配套资金只到了一半") == [["funding"]]
+    assert categories(parser, "钢铁城进场道路局部塌方") == [["utilities"]]
+    assert categories(parser, "钢铁城工期可能要往后拖半个月") == [["construction"]]
+
+
+def test_the_weather_stopping_work_is_construction(parser: Parser) -> None:
+    assert categories(parser, "钢铁城这两天下雪，室外管网停了") == [["construction"]]
+
+
+def test_work_that_cannot_go_on_is_part_of_what_holds_it_up(parser: Parser) -> None:
+    assert categories(parser, "钢铁城还有一户没拆，房子在红线里，管道没法贯通") == [["land"]]
