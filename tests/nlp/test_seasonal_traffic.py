@@ -167,7 +167,7 @@ def test_quarter_totals_and_several_months(parser: Parser) -> None:
 
 def test_money_only_partly_in_and_ground_giving_way(parser: Parser) -> None:
     assert categories(parser, "钢铁城区里承诺的5000万配套资金只到了一半") == [["funding"]]
-    assert categories(parser, "钢铁城进场道路局部塌方") == [["utilities"]]
+    assert categories(parser, "钢铁城基坑边坡局部塌方") == [["construction"]]
     assert categories(parser, "钢铁城工期可能要往后拖半个月") == [["construction"]]
 
 
@@ -176,4 +176,4 @@ def test_the_weather_stopping_work_is_construction(parser: Parser) -> None:
 
 
 def test_work_that_cannot_go_on_is_part_of_what_holds_it_up(parser: Parser) -> None:
-    assert categories(parser, "钢铁城还有一户没拆，房子在红线里，管道没法贯通") == [["land"]]
+    assert categories(parser, "钢铁城还有一户没拆，房子在红线里，桩基没法施工") == [["land"]]
