@@ -36,6 +36,11 @@ _NOTICE = guarded(
     r"|(?:领导|书记|区长|市长|县长|主任|局长)[^。！？!?\n]{0,6}?(?:将|拟|要)(?:于|到|来)"
     r"[^。！？!?\n]{0,16}(?:调研|视察|督导|观摩|检查指导)"
 )
+# Minutes of a meeting (调度会纪要：…由区住建局牵头): who is to do what, not a report; a new
+# contact introducing themselves. (Apart from _NOTICE: a pattern opening with a negated class
+# would cost it its first-character guard.)
+_MINUTES = re.compile(r"^\s*【?[^：:\n。]{0,10}?纪要】?\s*[:：]|请多关照"
+                      r"|以后由我(?:来)?(?:报送|负责|对接)")
 # Asked for a report or told what to do; searched only where _ASK_HINT is found (speed).
 _ASK = guarded(
     # Asked to report, without a 请: 本周情况发一下, 月底前要报一季度投资, 资料本周内报区住建局
@@ -132,7 +137,7 @@ def blank_fillers(text: str) -> str:
 
 # Every question and notice pattern contains one of these: most reports skip the sentence loop.
 _NON_REPORT_HINT = re.compile(
-    r"[？?吗请各麻抓尽记核了确问落领书长任@报会样况]|通知|大家|怎么|如何|什么时候")
+    r"[？?吗请各麻抓尽记核了确问落领书长任@报会样况纪]|通知|大家|怎么|如何|什么时候|由我|全区")
 
 
 # A request for help asked as a question (请问区里能否协调一下…用地问题吗) is a request,
@@ -145,6 +150,8 @@ _QUESTION_LEAD = re.compile(r"(?<=[，,；;])\s*(?:请问|想问一下|想问|�
 
 def _non_report(sentence: str, question: bool = True) -> bool:
     return bool((question and _QUESTION.search(sentence)) or _NOTICE.search(sentence)
+                or (("纪" in sentence or "我" in sentence or "关照" in sentence)
+                    and _MINUTES.search(sentence))
                 or (_ASK_HINT.search(sentence) and _ASK.search(sentence)))
 
 

@@ -38,9 +38,13 @@ _NOT_DONE = re.compile(
     # 本月还能完成1亿左右, 预计能完成: a forecast
     r"|能完成|还能|可完成|可以完成|有望完成|估计|应该能|大概能|能投"
 )
+# 7、8月份, 4月和5月: months next to each other (not a list's "2、" before 10月).
+_MONTH_PAIRS = "(?<![\\d.])(?:" + "|".join(
+    rf"{a}\s*月?\s*[、和及]\s*{b}" for a in range(1, 12) for b in range(a + 1, min(a + 3, 13))
+) + ")"
 _SCOPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     # 7、8月份: two months, no scope of the spec's
-    ("unspecified", re.compile(r"(?<![\d.])\d{1,2}\s*月?\s*[、和及]\s*\d{1,2}\s*月"
+    ("unspecified", re.compile(_MONTH_PAIRS + r"\s*月"
                                r"|(?<![一\d])(?:两|三|几)个月(?!前|以前|之前)")),
     # 一季度累计, 一季度合计: the quarter's total so far, not since the start
     ("quarter", re.compile(r"(?:第?[一二三四1-4]|本)季度(?:以来)?(?:累计|合计|共计|总共|一共|共)")),

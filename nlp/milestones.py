@@ -78,7 +78,9 @@ _IN_PROGRESS = guarded(
     # 投产要等设备调试完, 开工只能等路修好: waiting on something first
     r"|要等|得等|需要?等|等到|只能等|只好等"
     # 施工许可在办 / 还在审: being applied for; 还剩竣工验收: the step still left
-    r"|[还仍正]?在(?:办|审|批|报|走)(?![了过完好])|还剩|只剩|就剩|剩下"
+    r"|[还仍正]?在(?:办|审|批|报|走)(?![了过完好])"
+    # (剩下2栋本月底封顶: the last of the buildings, with a date: a plan)
+    r"|(?:还剩|只剩|就剩|剩下)(?!\s*[\d一二两三四五六七八九十]+\s*(?:栋|幢|座|个单体|台|条线))"
     r"|待(?:审批|批复|审核|办理|核发|取得|发证)"
 )
 _PLAN = guarded(
@@ -121,6 +123,7 @@ _PERIOD_NOT_MET = re.compile(
 _SUPERSEDED = re.compile(r"原定|原计划|原本|本应|本来")
 # The old plan said to be missed, with no new date (…，没能按期 / …，肯定赶不上了).
 _MISSED = re.compile(r"没能|未能|没有?按期|未按期|赶不上|来不及|没(?:有)?实现|未实现|落空|泡汤"
+                     r"|不行了"
                      r"|(?:推迟|延误|延期|拖后)了")
 _THEN = re.compile(r"然后|随后|之后|接着|后|再")
 _CONNECTOR = re.compile(r"^(?:[\s、和并及与同时后再]|然后|随后|之后|接着|紧接着|投入|同步|正式)*$")
@@ -194,6 +197,7 @@ def _status(window: str) -> EventStatus | None:
 # (土地出让公告已发布: the announcement is out, the land is not taken yet.)
 # (具备通车条件, 验收意见, 投产企业5家; 建成后, 投产以后: a time, not an event)
 _AS_NOUN = re.compile(r"资料|材料|报告|备案|筹备|准备|方案|公告|公示|条件|意见|企业|后|以后|之后"
+                      r"|照片|视频"
                       r"|的项目|的企业")  # (已建成投产的项目: which projects, not an event)
 _AS_TIME = re.compile(r"时间|日期")
 # 已建成投产的项目, 开工的企业: which projects are meant, a run of milestone words before 的项目
@@ -241,6 +245,7 @@ def _said_of_works(clause: str, at: int, kind: str) -> bool:
                 or (kind == "completed" and _PART_SUBJECT.search(subject)))
 
 
+_SOME_UNITS = re.compile(r"\s*了?\s*[\d一二两三四五六七八九十]+\s*(?:栋|幢|座|个单体|台|条线)")
 _WORKS_HINT = re.compile(r"[站路道网线电水气管杆配房间楼舍堂库墙修饰面室观化构础基方平装场馆厅]")
 
 
@@ -270,6 +275,8 @@ def milestone_spans(text: str, start: int, end: int) -> list[tuple[int, int, str
             continue
         if _said_of_works(clause, m.start(), kind):
             continue
+        if _SOME_UNITS.match(clause, m.end()):
+            continue  # 10栋已封顶8栋: some of the buildings, not the project
         if kind == "land" and m.group().startswith("地") and len(m.group()) > 2:
             out.append((start + m.end() - 2, start + m.end(), kind))  # 地…拿到: status between
             continue

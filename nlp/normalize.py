@@ -97,13 +97,14 @@ def compact(text: str) -> str:
 
 # Spoken and dialect forms → the standard ones the rules know, one character for one (offsets
 # keep): Hunan/Sichuan negators (冇, 冇得, 莫得, 没得, 木有), 啥子, 礼拜 for 星期, 元月 for 一月,
-# and 1200W for 1200万 (a digit then W, as typed in chat).
-_SPOKEN = re.compile(r"冇得|莫得|没得|木有(?!限)|冇|啥子|礼拜|元月|(?<=\d)[Ww](?![A-Za-z])")
+# and 1200W for 1200万 (a digit then W, as typed in chat), 13.8忆 for 13.8亿 (a voice slip).
+_SPOKEN = re.compile(r"冇得|莫得|没得|木有(?!限)|冇|啥子|礼拜|元月|(?<=\d)[Ww](?![A-Za-z])"
+                     r"|(?<=\d)忆")
 _SPOKEN_AS = {"冇得": "没有", "莫得": "没有", "没得": "没有", "木有": "没有", "冇": "没",
-              "啥子": "什么", "礼拜": "星期", "元月": "一月", "W": "万", "w": "万"}
+              "啥子": "什么", "礼拜": "星期", "元月": "一月", "W": "万", "w": "万", "忆": "亿"}
 # A cheap test first, one search for all of them (万元 and 得 are everywhere; these forms are
 # not).
-_SPOKEN_HINT = re.compile("冇|莫得|没得|木有|啥子|礼拜|元月|W|w")
+_SPOKEN_HINT = re.compile("冇|莫得|没得|木有|啥子|礼拜|元月|W|w|忆")
 
 
 def standard_speech(text: str) -> str:

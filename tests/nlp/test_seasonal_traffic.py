@@ -177,3 +177,45 @@ def test_the_weather_stopping_work_is_construction(parser: Parser) -> None:
 
 def test_work_that_cannot_go_on_is_part_of_what_holds_it_up(parser: Parser) -> None:
     assert categories(parser, "钢铁城还有一户没拆，房子在红线里，桩基没法施工") == [["land"]]
+
+
+def test_some_of_the_buildings_is_not_the_project(parser: Parser) -> None:
+    # never a "done" for part of the buildings; the last of them, with a date, is the plan
+    assert events(parser, "钢铁城宿舍楼6栋已封顶4栋，剩下2栋本月底封顶") == [
+        ("topped_out", "planned", "2024-12-31")]
+
+
+def test_a_photo_of_a_milestone_is_no_milestone(parser: Parser) -> None:
+    assert events(parser, "钢铁城收到，请把开工照片发群里") == []
+
+
+def test_year_end_ways_of_saying_a_problem(parser: Parser) -> None:
+    assert categories(parser, "钢铁城政府回购款今年的部分还没付") == [["funding"]]
+    assert categories(parser, "钢铁城GMP认证现场检查一直没排期") == [["approval"]]
+    assert categories(parser, "钢铁城二期过渡电源负荷不足的问题还在") == [["utilities"]]
+    assert categories(parser, "钢铁城现场有点乱，安全文明施工要加强") == [["construction"]]
+    assert categories(parser, "钢铁城施工配合协议还在走铁路局内部流程") == [["approval"]]
+
+
+def test_said_to_be_no_problem(parser: Parser) -> None:
+    assert categories(parser, "钢铁城投产推迟到下周，主要是客户排产调整，不是工程问题") == [[]]
+    assert categories(parser, "钢铁城年度目标全部完成，今年不再有需要协调的事项") == [[]]
+    assert [u["project"] for u in updates(parser, "我们这边暂时没有需要区里协调的", "邱实")] == [
+        "P032"]
+
+
+def test_minutes_and_introductions_record_nothing(parser: Parser) -> None:
+    assert updates(parser, "推进会纪要：1.钢铁城用电由区发改局对接供电公司；"
+                           "2.三一硅能用地由自然资源局牵头") == []
+    assert updates(parser, "各位领导好，我是钢铁城新的对接人，以后由我报送，请多关照") == []
+
+
+def test_a_voice_slip_for_yi(parser: Parser) -> None:
+    [update] = updates(parser, "钢铁城今年已完成投资13.8忆")
+    assert [(a["scope"], a["wan_yuan"]) for a in update["investment"]] == [("year", 138000)]
+
+
+def test_a_lists_number_is_not_a_month(parser: Parser) -> None:
+    [update] = updates(parser, "钢铁城：1、主体已完成八成；2、11月完成投资4500万元",
+                       sent=dt.date(2024, 11, 30))
+    assert [(a["scope"], a["wan_yuan"]) for a in update["investment"]] == [("month", 4500)]
