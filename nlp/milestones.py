@@ -123,7 +123,7 @@ _PERIOD_NOT_MET = re.compile(
 _SUPERSEDED = re.compile(r"原定|原计划|原本|本应|本来")
 # The old plan said to be missed, with no new date (…，没能按期 / …，肯定赶不上了).
 _MISSED = re.compile(r"没能|未能|没有?按期|未按期|赶不上|来不及|没(?:有)?实现|未实现|落空|泡汤"
-                     r"|不行了"
+                     r"|不行了|完不成|实现不了|做不到"
                      r"|(?:推迟|延误|延期|拖后)了")
 _THEN = re.compile(r"然后|随后|之后|接着|后|再")
 _CONNECTOR = re.compile(r"^(?:[\s、和并及与同时后再]|然后|随后|之后|接着|紧接着|投入|同步|正式)*$")
@@ -175,7 +175,7 @@ class EventMention:
 
 
 # 没问题 and 未来 hold a negation word but deny nothing.
-_NOT_NEGATION = re.compile(r"没有?问题|未来")
+_NOT_NEGATION = re.compile(r"没有?问题|未来|没变|不变|未变|没有变|没有?变化")
 
 
 def _status(window: str) -> EventStatus | None:
@@ -197,9 +197,10 @@ def _status(window: str) -> EventStatus | None:
 # (土地出让公告已发布: the announcement is out, the land is not taken yet.)
 # (具备通车条件, 验收意见, 投产企业5家; 建成后, 投产以后: a time, not an event)
 _AS_NOUN = re.compile(r"资料|材料|报告|备案|筹备|准备|方案|公告|公示|条件|意见|企业|后|以后|之后"
-                      r"|照片|视频"
+                      r"|照片|视频|当天|那天|之际"
                       r"|的项目|的企业")  # (已建成投产的项目: which projects, not an event)
 _AS_TIME = re.compile(r"时间|日期")
+_UNCHANGED = re.compile(r"\s*(?:还是|仍然|依然)?(?:不变|没变|未变|没有变|没有?变化|照旧)")
 # 已建成投产的项目, 开工的企业: which projects are meant, a run of milestone words before 的项目
 _WHICH = re.compile(
     r"(?:[、和及与]?(?:建成|竣工|完工|投产|开工|封顶|通车|试生产|运营|投用))*的(?:项目|企业)")
@@ -271,8 +272,9 @@ def milestone_spans(text: str, start: int, end: int) -> list[tuple[int, int, str
         if _AS_NOUN.match(after) or (after[:1] in "的建竣完投开封通试运、和及与"
                                      and _WHICH.match(clause, m.end())):
             continue
-        if _AS_TIME.match(after) and not _HAS_DIGIT_DATE.search(clause, m.end()):
-            continue
+        if _AS_TIME.match(after) and not _HAS_DIGIT_DATE.search(clause, m.end()) \
+                and not _UNCHANGED.match(clause, m.end() + 2):
+            continue  # (开工时间不变: the plan stands)
         if _said_of_works(clause, m.start(), kind):
             continue
         if _SOME_UNITS.match(clause, m.end()):
@@ -498,6 +500,9 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                 date, status = span.for_plan(sent), "planned"  # 1月10号试生产, sent 12-28
             alone = (status is None and date is None and not prefix.strip()
                      and not suffix.strip())
+            if status is None and _AS_TIME.match(suffix.lstrip()) and _UNCHANGED.match(
+                    suffix.lstrip(), 2):
+                status = "planned"  # 试生产时间不变: the plan stands
             if status is None:
                 status = "planned" if date is not None and date > sent else "done"
             if status == "done" and any(a <= ms < b for a, b in plan_sections):
@@ -527,6 +532,11 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                 resched = _RESCHEDULE.search(text, me, stop_at)
                 when = within(resched.end(), stop_at) if resched else []
                 if not when:
+                    if _SUPERSEDED.search(prefix) and _MISSED.search(text, me, stop_at):
+                        # 原计划年底竣工肯定完不成了，争取明年4月: the old plan missed (the new
+                        # one is its own mention)
+                        out.append(EventMention(ms, me, kind, "not_done", None))
+                        missed.add(len(out) - 1)
                     continue
                 span, date, shifted = when[0], when[0].for_plan(sent), True
             ev = EventMention(ms, me, kind, status, date,

@@ -219,3 +219,22 @@ def test_a_lists_number_is_not_a_month(parser: Parser) -> None:
     [update] = updates(parser, "钢铁城：1、主体已完成八成；2、11月完成投资4500万元",
                        sent=dt.date(2024, 11, 30))
     assert [(a["scope"], a["wan_yuan"]) for a in update["investment"]] == [("month", 4500)]
+
+
+def test_an_unchanged_date_is_the_plan_standing(parser: Parser) -> None:
+    assert events(parser, "钢铁城试生产时间不变") == [("operating", "planned", None)]
+    assert events(parser, "钢铁城2月投产没变", sent=dt.date(2025, 1, 8)) == [
+        ("operating", "planned", "2025-02-28")]
+
+
+def test_the_day_of_a_milestone_asked_about_is_no_milestone(parser: Parser) -> None:
+    assert events(parser, "@冯军 好的，钢铁城投产当天请发个视频") == []
+
+
+def test_an_old_plan_that_cannot_be_met_then_the_new_one(parser: Parser) -> None:
+    assert events(parser, "钢铁城原计划年底竣工肯定完不成了，争取明年4月初竣工") == [
+        ("completed", "not_done", None), ("completed", "planned", "2025-04-10")]
+
+
+def test_someone_else_reporting_for_a_project_records_nothing_for_it(parser: Parser) -> None:
+    assert updates(parser, "钢铁城那边冯军在报") == []
