@@ -24,6 +24,7 @@ from bot.services.registry import ParserHolder
 from bot.services.shed import Shed, ShedLog
 from bot.telegram import wait_on_429
 from scheduler.workdays import WorkCalendar
+from storage.db import QUICK
 from storage.models import Person
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -165,7 +166,9 @@ class DbSessionMiddleware(BaseMiddleware):
             return await handler(event, data)
 
 
-_PERSON = select(Person).where(Person.telegram_user_id == bindparam("user_id"))  # built once
+# Built once; quick (storage.db.QUICK): a look-up by a unique index.
+_PERSON = (select(Person).where(Person.telegram_user_id == bindparam("user_id"))
+           .execution_options(**QUICK))
 
 
 class PersonMiddleware(BaseMiddleware):

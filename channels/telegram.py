@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import logging
+from typing import Any
 
 from aiogram import Bot
 from aiogram.enums import ParseMode
@@ -21,6 +22,8 @@ from aiogram.exceptions import (
     TelegramNotFound,
     TelegramRetryAfter,
 )
+from aiogram.methods import SendMessage
+from aiogram.methods.base import Response
 from aiogram.types import (
     BotCommand,
     BufferedInputFile,
@@ -29,6 +32,7 @@ from aiogram.types import (
     ReplyParameters,
 )
 from aiolimiter import AsyncLimiter
+from pydantic import BaseModel
 
 from bot.config import Settings
 from bot.services.onboarding import BOT_COMMANDS
@@ -108,6 +112,36 @@ def render_keyboard(notice: Notice) -> InlineKeyboardMarkup | None:
     ])
 
 
+def keyboard_json(notice: Notice, dumps: Any) -> str | None:
+    """The inline keyboard as the Bot API takes it (JSON): what render_keyboard's model
+    becomes on the wire, without building and dumping the model."""
+    if not notice.actions:
+        return None
+    return dumps({"inline_keyboard": [
+        [{"text": a.label, "callback_data": callback_data(a)} for a in row]
+        for row in notice.actions
+    ]})
+
+
+class _Sent(BaseModel):
+    """What a sent message is needed for: its id."""
+
+    message_id: int
+
+
+class _SendMessage(SendMessage):
+    """sendMessage with the keyboard given as JSON (keyboard_json) and answered with the
+    message id alone: the whole Message sent back — the text and keyboard we just sent
+    among it — is not made into models (~40 µs of validation a report)."""
+
+    __returning__ = _Sent
+    reply_markup: str | None = None  # type: ignore[assignment]
+
+
+# Held: pydantic caches a generic model only weakly (as bot.telegram does for the others).
+_SENT_RESPONSE = Response[_Sent]
+
+
 # --- limits ----------------------------------------------------------------------------------
 
 class Limits:
@@ -179,22 +213,24 @@ class TelegramChannel:
         """Send now (no limiter, errors raised): the id of the message carrying the buttons
         (else the last one)."""
         text = render_text(notice)
-        markup = render_keyboard(notice)
         att = notice.attachment
-        if att is not None and len(text) <= CAPTION_LIMIT:
-            return await self._attachment(chat_id, att, text or None, markup, reply_to)
+        if att is not None:
+            markup = render_keyboard(notice)
+            if len(text) <= CAPTION_LIMIT:
+                return await self._attachment(chat_id, att, text or None, markup, reply_to)
         parts = split_message(text, TELEGRAM_LIMIT)
+        keyboard = keyboard_json(notice, self.bot.session.json_dumps) if att is None else None
         last_id = 0
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
-            sent = await self.bot.send_message(
-                chat_id, part, parse_mode=ParseMode.HTML,
-                reply_markup=markup if last and att is None else None,
+            sent = await self.bot(_SendMessage(
+                chat_id=chat_id, text=part, parse_mode=ParseMode.HTML,
+                reply_markup=keyboard if last else None,
                 reply_parameters=(
                     ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
                     if reply_to and i == 0 else None
                 ),
-            )
+            ))
             last_id = sent.message_id
         if att is not None:
             last_id = await self._attachment(chat_id, att, None, markup, None)

@@ -34,6 +34,7 @@ from sqlalchemy import bindparam, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from scheduler.notice import Notice, from_json, to_json
+from storage.db import QUICK
 from storage.models import Outbox, Report
 from storage.states import OutboxState
 
@@ -102,7 +103,8 @@ ORDER BY k.key
 ON CONFLICT (key) DO NOTHING
 RETURNING id, key
 """).bindparams(bindparam("lease", type_=Outbox.__table__.c.next_attempt_at.type),
-                bindparam("now", type_=Outbox.__table__.c.created_at.type))
+                bindparam("now", type_=Outbox.__table__.c.created_at.type)
+                ).execution_options(**QUICK)  # a reply's row or two (storage.db.QUICK)
 
 
 async def queue(

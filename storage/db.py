@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     DataError,
@@ -43,15 +41,25 @@ def _pooled(url: str) -> bool:
 
 
 BUSY_TIMEOUT_MS = 30_000
+# Execution options of a quick statement (an indexed look-up, a one-row insert) on a hot
+# path: SQLite runs it on the event loop's thread, without the round trip to its
+# connection's (storage.sqlite_driver); elsewhere it means nothing.
+QUICK: dict[str, Any] = {sqlite_driver.QUICK: True}
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if "poolclass" not in kwargs and _pooled(url):
         kwargs.setdefault("pool_size", POOL_SIZE)
     if make_url(url).get_driver_name() == "aiosqlite" and "module" not in kwargs:
-        kwargs["module"] = AsyncAdapt_aiosqlite_dbapi(
-            sqlite_driver.Module(sqlite_driver.WriteGate(BUSY_TIMEOUT_MS / 1000)), sqlite3)
+        kwargs["module"] = sqlite_driver.dbapi(sqlite_driver.WriteGate(BUSY_TIMEOUT_MS / 1000))
     engine = create_async_engine(url, **kwargs)
+    if isinstance(engine.dialect.dbapi, sqlite_driver.DBAPI):
+        @event.listens_for(engine.sync_engine, "before_cursor_execute")
+        def _quick(_conn: Any, cursor: Any, _sql: str, _params: Any, context: Any,
+                   _many: bool) -> None:
+            if context is not None and context.execution_options.get(sqlite_driver.QUICK):
+                cursor.inline = True
+
     if engine.dialect.name == "sqlite":
         # WAL lets the scheduler read while the bot writes; foreign keys are off by default.
         @event.listens_for(engine.sync_engine, "connect")

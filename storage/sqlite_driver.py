@@ -4,10 +4,19 @@ aiosqlite dialect is handed instead of the aiosqlite module (storage.db.make_eng
 aiosqlite runs every call on the connection's own thread and wakes the event loop for its
 result: SQLAlchemy's adapter makes four such calls a statement (cursor, execute, fetchall,
 close), and a commit or rollback one even when there is no transaction. Here a statement is
-one hop — the cursor is made on the spot, the rows come back with the execute (up to
-PREFETCH; more are fetched as asked, so streaming stays bounded), a finished cursor closes
-on the spot — and commit / rollback outside a transaction cost none. A `SELECT 1` round
-trip cost ~0.3 ms of CPU through aiosqlite, ~0.09 ms here (sqlite3 alone: ~0.02 ms).
+one hop, and one switch out of SQLAlchemy's greenlet (`dbapi`: the adapter's cursor asks
+once for everything) — the cursor is made on the spot, the rows come back with the execute
+(a streamed result: up to PREFETCH, more as asked, so streaming stays bounded) — and commit
+/ rollback outside a transaction cost none. A `SELECT 1` round trip cost ~0.3 ms of CPU
+through aiosqlite, ~0.09 ms here (sqlite3 alone: ~0.02 ms).
+
+A statement marked quick (`QUICK`, an execution option: an indexed look-up or a one-row
+insert on the report's hot path) runs on the event loop's own thread, without the hop (and
+its switch out of the greenlet), when it can start at once: it never waits there for a lock
+— the connection's busy timeout is 0 while it runs, and a statement that finds the database
+locked by another process (SQLITE_BUSY) goes to the connection's thread after all, with the
+busy timeout back, and waits there. Commits stay on that thread (their fsync would stall
+the loop).
 
 Writers of one engine queue for an asyncio lock (`WriteGate`) from their first write until
 their commit or rollback, instead of in SQLite's busy handler, which sleeps in steps of up
@@ -28,8 +37,17 @@ from functools import partial
 from typing import Any
 
 import aiosqlite
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+)
 
-PREFETCH = 256  # rows fetched with the execute (the rest on demand)
+PREFETCH = 256  # rows fetched with the execute of a streamed result (the rest on demand)
+QUICK = "quick"  # the execution option that marks a statement quick (storage.db.QUICK)
+# What one statement comes back with: description, rows (None without a description),
+# lastrowid, rowcount.
+Outcome = tuple[Any, list[Any] | None, int | None, int]
 # A statement that may write (a CTE may front an INSERT, UPDATE or DELETE).
 _WRITES = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER|BEGIN\s+"
                      r"(IMMEDIATE|EXCLUSIVE))\b", re.IGNORECASE)
@@ -137,16 +155,40 @@ class Cursor(aiosqlite.Cursor):
         self._exhausted = True
 
 
+def _statement(conn: sqlite3.Connection, sql: str, parameters: Any, many: bool) -> Outcome:
+    cursor = conn.cursor()
+    try:
+        if many:
+            cursor.executemany(sql, parameters)
+        else:
+            cursor.execute(sql, parameters)
+        description = cursor.description
+        rows = cursor.fetchall() if description else None
+        return description, rows, cursor.lastrowid, cursor.rowcount
+    finally:
+        cursor.close()
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF == sqlite3.SQLITE_BUSY
+    return "database is locked" in str(exc)
+
+
 class Connection(aiosqlite.Connection):
     """aiosqlite's connection with one-hop statements and the engine's write gate. The
-    sqlite3 connection is made with check_same_thread=False: the event loop makes cursors
-    and reads `in_transaction` while no call of this connection runs on its thread."""
+    sqlite3 connection is made with check_same_thread=False: the event loop makes cursors,
+    reads `in_transaction` and runs quick statements while no call of this connection runs
+    on its thread."""
 
     def __init__(self, connector: Callable[[], sqlite3.Connection], gate: WriteGate) -> None:
         super().__init__(connector, iter_chunk_size=64)
         self._gate = gate
         self._held: asyncio.Lock | None = None  # the gate, from a write to the end of it
         self._gate_loop: asyncio.AbstractEventLoop | None = None  # the loop that took it
+        self._patience: int | None = None  # its busy timeout (ms), read when first set to 0
+        self._impatient = False  # busy timeout 0 (a quick statement ran last)
 
     async def before(self, sql: str) -> None:
         if self._held is None and may_write(sql):
@@ -175,6 +217,48 @@ class Connection(aiosqlite.Connection):
             # Lock is not thread-safe, so the loop hands the turn on.
             loop.call_soon_threadsafe(held.release)
 
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """A call on the connection's thread, where waiting for a lock is right: with the
+        busy timeout back if a quick statement had set it to 0."""
+        if self._impatient:
+            return await super()._execute(self._patiently, partial(fn, *args, **kwargs))
+        return await super()._execute(fn, *args, **kwargs)
+
+    def _patiently(self, call: Callable[[], Any]) -> Any:
+        if self._impatient:
+            self._conn.execute(f"PRAGMA busy_timeout={self._patience}")
+            self._impatient = False
+        return call()
+
+    async def run(self, sql: str, parameters: Any, *, many: bool = False) -> Outcome:
+        """A whole statement in one hop: the write gate first if it writes, all its rows."""
+        await self.before(sql)
+        try:
+            return await self._execute(_statement, self._conn, sql, parameters, many)  # type: ignore[no-any-return]
+        finally:
+            self.after()
+
+    def run_here(self, sql: str, parameters: Any) -> Outcome | None:
+        """A quick statement on this (the event loop's) thread, the gate already taken if it
+        writes; None when the database was locked by another process: nothing was done
+        (a transaction the statement began is ended), `run` it instead. The caller calls
+        `after`."""
+        conn = self._conn
+        if not self._impatient:
+            if self._patience is None:
+                self._patience = int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
+            conn.execute("PRAGMA busy_timeout=0")
+            self._impatient = True
+        began = not conn.in_transaction
+        try:
+            return _statement(conn, sql, parameters, False)
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc):
+                raise
+            if began and conn.in_transaction:  # pysqlite's BEGIN, before the statement
+                conn.rollback()
+            return None
+
     async def cursor(self) -> Cursor:  # type: ignore[override]
         return Cursor(self, self._conn.cursor())
 
@@ -201,6 +285,100 @@ class Connection(aiosqlite.Connection):
     def stop(self) -> Any:
         self._release()
         return super().stop()
+
+
+class AdaptedCursor(AsyncAdapt_aiosqlite_cursor):
+    """SQLAlchemy's cursor over a Connection above: a statement is one `run` (one switch
+    out of the greenlet, not four), or for a quick one (`inline`, set by storage.db from the
+    QUICK execution option) `run_here`, after the write gate if it writes."""
+
+    __slots__ = ("inline",)
+
+    def __init__(self, adapt_connection: AsyncAdapt_aiosqlite_connection) -> None:
+        super().__init__(adapt_connection)
+        self.inline = False
+
+    def execute(self, operation: Any, parameters: Any = None) -> Any:
+        conn: Connection = self._connection  # type: ignore[assignment]
+        inline, self.inline = self.inline, False
+        params = () if parameters is None else parameters
+        try:
+            done = None
+            if inline:
+                # Always one switch, though: AsyncConnection.execute insists on one (its
+                # check that the driver is asynchronous); the write gate is taken there.
+                self.await_(conn.before(operation))
+                try:
+                    done = conn.run_here(operation, params)
+                finally:
+                    conn.after()
+            if done is None:
+                done = self.await_(conn.run(operation, params))
+            description, rows, lastrowid, rowcount = done
+            if description:
+                self.description = description
+                self.lastrowid = self.rowcount = -1
+                self._rows = deque(rows or ())
+            else:
+                self.description = None
+                self.lastrowid = lastrowid
+                self.rowcount = rowcount
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+
+    def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
+        conn: Connection = self._connection  # type: ignore[assignment]
+        try:
+            _, _, lastrowid, rowcount = self.await_(
+                conn.run(operation, seq_of_parameters, many=True))
+            self.description = None
+            self.lastrowid = lastrowid
+            self.rowcount = rowcount
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+
+
+class AdaptedConnection(AsyncAdapt_aiosqlite_connection):
+    """SQLAlchemy's connection over a Connection above: AdaptedCursor, and a commit or
+    rollback with no transaction open costs no switch out of the greenlet either."""
+
+    __slots__ = ()
+
+    def cursor(self, server_side: bool = False) -> AsyncAdapt_aiosqlite_cursor:
+        if server_side:
+            return super().cursor(server_side=True)
+        return AdaptedCursor(self)
+
+    def _nothing_to_end(self) -> bool:
+        conn: Connection = self._connection  # type: ignore[assignment]
+        raw = conn._connection
+        if raw is None or raw.in_transaction:
+            return False
+        conn.after()
+        return True
+
+    def rollback(self) -> None:
+        if not self._nothing_to_end():
+            super().rollback()
+
+    def commit(self) -> None:
+        if not self._nothing_to_end():
+            super().commit()
+
+
+class DBAPI(AsyncAdapt_aiosqlite_dbapi):
+    """SQLAlchemy's aiosqlite DBAPI adapter making AdaptedConnections."""
+
+    def connect(self, *arg: Any, **kw: Any) -> AsyncAdapt_aiosqlite_connection:
+        adapted = super().connect(*arg, **kw)
+        if type(adapted) is AsyncAdapt_aiosqlite_connection:
+            return AdaptedConnection(self, adapted._connection)
+        return adapted  # async_fallback
+
+
+def dbapi(gate: WriteGate) -> DBAPI:
+    """What make_engine hands SQLAlchemy's aiosqlite dialect as its module."""
+    return DBAPI(Module(gate), sqlite3)
 
 
 class Module:

@@ -38,6 +38,7 @@ from scheduler.notice import Action, ActionKind, Notice, Strong, line
 from scheduler.replies import Queued, ReplyTo
 from scheduler.workdays import WorkCalendar
 from storage.audit import record
+from storage.db import QUICK
 from storage.figures import DEAD_REPORT_STATES
 from storage.labels import SCOPE_LABELS, fmt_money, short_name
 from storage.models import InvestmentFact, Milestone, Outbox, Person, Project, Report
@@ -101,13 +102,15 @@ class Received:
 
 
 _REPORTS = Report.__table__
-_INSERT_REPORT = insert(_REPORTS).returning(_REPORTS.c.id)  # built once: Core, no ORM
+# Built once: Core, no ORM; quick (storage.db.QUICK: one row, lookups by index).
+_INSERT_REPORT = insert(_REPORTS).returning(_REPORTS.c.id).execution_options(**QUICK)
 
 
 @functools.cache
 def _insert_report_looking_up(plans: int, figures: int) -> Insert:
     """The report's INSERT … RETURNING its id and the summary's lookups (one per shape)."""
-    return insert(_REPORTS).returning(_REPORTS.c.id, *_lookup_columns(plans, figures))
+    return (insert(_REPORTS).returning(_REPORTS.c.id, *_lookup_columns(plans, figures))
+            .execution_options(**QUICK))
 
 
 async def _insert_report(

@@ -4,6 +4,7 @@ attachments, and how each platform answer becomes a SendResult."""
 from __future__ import annotations
 
 import io
+import json
 import struct
 import zlib
 from collections.abc import AsyncIterator
@@ -16,7 +17,13 @@ from aiogram.client.telegram import TelegramAPIServer
 import channels  # noqa: F401  (registers every channel)
 from bot.config import load_settings
 from bot.fake_api import FakeTelegram
-from channels.telegram import Limits, TelegramChannel, render_text
+from channels.telegram import (
+    Limits,
+    TelegramChannel,
+    keyboard_json,
+    render_keyboard,
+    render_text,
+)
 from handlers.callbacks import AlertAction, ChooseProject, ReportAction
 from scheduler.channel import (
     Channel,
@@ -119,6 +126,25 @@ async def test_report_actions_keep_their_callback_format(
         report_id=9, project_id=4)
     assert ReportAction.unpack(rows[1][0]["callback_data"]) == ReportAction(
         report_id=9, action="cancel")
+
+
+def test_the_keyboard_sent_as_json_is_the_keyboard_model_as_sent() -> None:
+    """deliver sends keyboard_json (no model built); edits still send render_keyboard's."""
+    notice = _alert_notice()
+    model = render_keyboard(notice)
+    assert model is not None
+    assert json.loads(keyboard_json(notice, json.dumps) or "") == model.model_dump(
+        exclude_none=True)
+    assert keyboard_json(Notice.of(["没有按钮"]), json.dumps) is None
+
+
+async def test_a_reply_in_a_group_quotes_the_message_it_answers(
+    fake: FakeTelegram, channel: TelegramChannel
+) -> None:
+    sent = await channel.deliver(-100, Notice.of(["收到"]), reply_to=77)
+    [msg] = fake.sent_messages(-100)
+    assert sent == 1 and "reply_markup" not in msg
+    assert msg["reply_parameters"] == {"message_id": 77, "allow_sending_without_reply": True}
 
 
 def test_a_choice_needs_its_option() -> None:

@@ -1,5 +1,6 @@
-"""storage.sqlite_driver: one thread hop a statement, rows beyond the prefetch still all
-read (streaming bounded), and this process's writers in turn through the write gate."""
+"""storage.sqlite_driver: one thread hop a statement (none for a quick one, unless the
+database is locked), rows beyond the prefetch still all read (streaming bounded), and this
+process's writers in turn through the write gate."""
 
 from __future__ import annotations
 
@@ -11,12 +12,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import sqlite_driver
-from storage.db import is_storage_failure, make_engine
+from storage.db import QUICK, is_storage_failure, make_engine
 
 
 async def _table(engine: AsyncEngine, rows: int = 0) -> None:
@@ -65,6 +65,64 @@ async def test_a_statement_is_one_hop_and_ending_no_transaction_none(
                   ).scalar_one()
         await conn.commit()
         assert new_id == 4 and hops.count == 3  # the INSERT … RETURNING and the commit
+
+
+async def test_a_quick_statement_runs_on_the_loop_with_no_hop(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await _table(engine, rows=1)
+    insert = text("INSERT INTO t (v) VALUES (:v) RETURNING id").execution_options(**QUICK)
+    select = text("SELECT v FROM t WHERE id = :id").execution_options(**QUICK)
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))  # opened before counting
+        hops = Hops(monkeypatch)
+        new_id = (await conn.execute(insert, {"v": "q"})).scalar_one()
+        seen = (await conn.execute(select, {"id": new_id})).scalar_one()
+        assert (new_id, seen, hops.count) == (2, "q", 0)
+        await conn.commit()  # the commit (its fsync) on the connection's thread
+        assert hops.count == 1
+        # The busy timeout was 0 for the quick ones only: back for anything else.
+        timeout = (await conn.execute(text("PRAGMA busy_timeout"))).scalar_one()
+        assert timeout == 30_000 and hops.count == 2
+    other = sqlite3.connect(tmp_path / "d.db")
+    try:
+        assert other.execute("SELECT v FROM t ORDER BY id").fetchall() == [("r0",), ("q",)]
+    finally:
+        other.close()
+
+
+async def test_a_quick_write_locked_out_by_another_process_waits_off_the_loop(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another process's write lock: the quick INSERT does not fail (busy timeout 0) nor
+    wait on the event loop; it waits on the connection's thread and goes in after."""
+    await _table(engine)
+    insert = text("INSERT INTO t (v) VALUES (:v)").execution_options(**QUICK)
+    other = sqlite3.connect(tmp_path / "d.db", isolation_level=None, check_same_thread=False)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("INSERT INTO t (v) VALUES ('other')")
+            hops = Hops(monkeypatch)
+            writing = asyncio.create_task(conn.execute(insert, {"v": "mine"}))
+            ticks = 0
+            for _ in range(20):  # the loop runs on meanwhile
+                await asyncio.sleep(0.01)
+                ticks += 1
+            assert not writing.done() and ticks == 20 and hops.count == 1
+            other.execute("COMMIT")
+            await asyncio.wait_for(writing, 10)
+            await conn.commit()
+            # Quick again, on the loop, once the lock is free.
+            hops.count = 0
+            await conn.execute(insert, {"v": "again"})
+            await conn.commit()
+            assert hops.count == 1  # the commit alone
+            values = (await conn.execute(text("SELECT v FROM t ORDER BY id"))).scalars().all()
+    finally:
+        other.close()
+    assert values == ["other", "mine", "again"]
 
 
 async def test_rows_beyond_the_prefetch_are_all_read_in_order(engine: AsyncEngine) -> None:
@@ -135,7 +193,7 @@ async def test_a_writer_waiting_on_its_own_other_write_fails_as_locked(tmp_path:
     later, not a hang."""
     gate = sqlite_driver.WriteGate(timeout=0.3)
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'g.db'}",
-                         module=AsyncAdapt_aiosqlite_dbapi(sqlite_driver.Module(gate), sqlite3))
+                         module=sqlite_driver.dbapi(gate))
     try:
         await _table(engine)
         async with engine.connect() as first, engine.connect() as second:
