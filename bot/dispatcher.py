@@ -82,7 +82,9 @@ def build_dispatcher(
     parser: ParserHolder | None = None,
     inbound_limit: InboundLimit | None = None,
 ) -> Dispatcher:
-    dp = Dispatcher()
+    # No handler keeps aiogram FSM state (a pending correction lives on the person, in the
+    # database, for every instance to see): its middleware would only cost each update.
+    dp = Dispatcher(disable_fsm=True)
     parser = parser or ParserHolder(recheck_seconds=PARSER_RECHECK_SECONDS)
     dp.update.outer_middleware(
         ContextMiddleware(settings, calendar or calendar_from(settings), parser, clock)

@@ -161,9 +161,15 @@ class DbSessionMiddleware(BaseMiddleware):
         self.session_factory = session_factory
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        async with self.session_factory() as session:
+        session = self.session_factory()
+        try:
             data["session"] = session
             return await handler(event, data)
+        finally:
+            if session.in_transaction():  # a connection to give back: I/O, as `async with`
+                await session.__aexit__(None, None, None)
+            else:  # committed (the usual end): only its objects to let go, no I/O
+                session.sync_session.close()
 
 
 # Built once; quick (storage.db.QUICK): a look-up by a unique index.
