@@ -60,7 +60,7 @@ _STRONG = re.compile(
     r"|晚了|耽误|(?:没|未)到货|到货(?:晚|慢|迟)|涨了"
     # and on the phone: 钱还没拨到位, 有点紧, 工程款拖了两个月, 不肯搬, 不准施工
     r"|有点紧|有些紧|拖了|缓一缓|放一放|过不来|来不了|不肯|不愿意?|欠(?=[^，,。；;]{0,6}(?:工资|款|钱))"
-    r"|钉子户|(?:还有|尚有|仍有)[\d一二两三四五六七八九十几]+(?:户|亩|处|家|栋|间)"
+    r"|钉子户|(?:还有|尚有|仍有|还差)[\d一二两三四五六七八九十几]+(?:户|亩|处|家|栋|间)"
     # 不准施工, 不让进场: work forbidden (测量数据不准 is inaccurate; 决不让 is a vow)
     r"|(?<!确保)(?<!保证)(?<![决绝])不[准让][^，,。；;]{0,4}?(?:施工|进场|开工|动工|作业|干活|开挖|生产|\s{2})"
     r"|有(?:一定|些|点|很大)?(?:的)?难度"
@@ -88,6 +88,9 @@ _STRONG = re.compile(
     # 一直没排期, 协议没签下来, 还是等挂牌, 现场有点乱，安全文明施工要加强
     r"|一直(?:没|未)|(?:没|未)签下来|签不下来|还是等|只能等"
     r"|有点乱|(?:很|较|比较)乱|混乱|[要需]加强|有待加强"
+    # 40亩地没征下来, 人员没到位, 合同签不了, 管网堵塞, 塔吊坏了, 还是要10月才能通电
+    r"|没征|征不下来|(?:没|未)到位|签不了|堵塞|被堵|堵了|坏了|故障|损坏"
+    r"|还是要[^，,。；;]{0,8}?才能"
     r"|没(?:有)?消息|剩最后[一两\d]*(?:户|家|处|亩|栋)|(?:雨|雨水|雨天|降雨)[^，,。；;]{0,2}(?:太多|过多|不断)"
     # waiting said in speech: 要等停电窗口, 等不了, 协调不下来, 准运证还没办下来, 消防设施要补
     r"|要等(?=[^，,。；;]{0,8}?(?:部门|局|公司|窗口|批|审|核查|核实|方案|政府|中心|办|许可))|等不了|协调不(?:下来|了|动)|没(?:有)?办下来|[还要需]要?补(?![充贴助])"
@@ -98,7 +101,7 @@ _ANY_PROBLEM = re.compile(
     r"困难|问题|不|难|紧|缺|拖|跟不上|慢|滞后|停|影响|迟迟|卡|补办|着急|涨|矛盾|纠纷|阻|受阻|无法|放缓"
     r"|延|搁置|断供|暂停|中暑|受伤|吃紧|困扰|隐患|投诉|超期|压力|等|欠|批|下不来|推不动|走不动|压着|搁着"
     r"|扯皮|争议|渗|漏|溶洞|闹|流失|人少|补|付不|给不|消息|剩|太多|过多|只到|只来|仅到|只拨|仅拨|塌|滑坡|拖|没地方"
-    r"|乱|加强"
+    r"|乱|加强|征|到位|签不|返工|堵|坏|故障|损坏|才能"
     r"|还没|还未|尚未|暂未|未|没|还剩|钉子户|还有|尚有|仍有|需|仍|正在办理|还在|协调|帮|协助|支持|配合|跟进|加快|对接|解决|督促"
     r"|加大|推动|定|明确|拍板|悬|结论|意见|晚|耽误|到货|主要|原因|由于|因|催|过问|介入|出面|缓一缓|放一放"
 )
@@ -159,7 +162,7 @@ _DELAY = re.compile(r"推迟|延期|延后|顺延|未能|没能|无法|滞后|�
 _WEAK = re.compile(
     r"还没|还未|尚未|暂未|未能|没能|没有|未|没|还剩|只剩|需要|还需|尚需|仍需|仍未|正在办理"
     r"|(?:还|仍)在[^，,。；;]{1,6}?(?:审查|审批|审核|评审)"  # 还在省厅审查
-    r"|(?:还|仍)在走[^，,。；;]{0,8}?(?:流程|程序)"
+    r"|(?:还|仍)在[^，,。；;]{0,6}?走[^，,。；;]{0,8}?(?:流程|程序)"
     r"|(?:还|仍)在(?:办理|审批|审查|报批|报建|申报|报审|评审|审核|协调|谈判|走流程|办|走|等|公示|整改|审"
     r"|论证)"
     r"|待[^，,。；;]{0,4}?(?:审批|批复|审核)"
@@ -167,7 +170,7 @@ _WEAK = re.compile(
 
 _CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("land", re.compile(
-        r"征地|拆迁|征拆|用地|清表|征收|(?<!设备)搬迁|边界|拆除|土地|移民|红线|青苗|交地|供地|钉子户"
+        r"征地|拆迁|征拆|用地|清表|征收|(?<![特象])征(?=下来|不下来|不了|完)|(?<!设备)搬迁|边界|拆除|土地|移民|红线|青苗|交地|供地|钉子户"
         r"|[\d一二两三四五六七八九十几]+户(?!村民|居民|群众|人家)|拆|不肯搬|坟|挂牌")),
     # 钢筋工缺口 is short of workers, not of money.
     ("funding", re.compile(
@@ -192,7 +195,7 @@ _CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = (
         # roads and street works round the site: 规划路没修, 市政路没打通, 公交站, 红绿灯
         r"|规划路|市政路|进场路|便道|(?<![铁公])路(?=[^，,。；;]{0,3}没(?:修|通|打通))"
         r"|(?<![发用供停断充变配水机])电(?=还没|没|未|不通)|送电|增容|支路"
-        r"|公交|红绿灯|信号灯|路灯|光缆|通信|自来水|水务|箱涵|电源|负荷")),
+        r"|公交|红绿灯|信号灯|路灯|光缆|通信|自来水|水务|箱涵|电源|负荷|市政")),
     ("construction", re.compile(
         r"停工|天气|降雨|下雨|雨季|高温|暴雨|安全|劳务|材料|施工单位|工人|农民工|人员不足|钢材"
         # (天然气价格, 电价: a utility's price, not materials')
@@ -200,6 +203,7 @@ _CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"|[工人员力务]缺口|涨价|供货|供应商|钢结构|交货|排产"
         r"|用工|招工|雨天|雨水|大雨|冰冻|寒潮|台风|大风"
         r"|施工人员|工期|塌方|事故|停了|监理|总包|分包|施工方|钢筋工|木工|泥工|机械|设备进场"
+        r"|返工|调试人员"
         r"|到货|低温|严寒|冬季施工|雨雪|冰雪|霜冻|砂石|水泥|商砼|混凝土|原材料|建材"
         r"|冻雨|降温|雷雨|雷阵雨|暴雨|台风|到港|滞留|因雨|阴雨"
         r"|(?:天|太|很)热|工资|钢筋|型钢|木材|砌块|沥青|管材|物资|疫情|感染"
@@ -351,6 +355,10 @@ _LEAD_IN = re.compile(
 _UNABLE = re.compile(r"[^，,。；;]{0,10}?(?:没法|无法|不能|干不了|做不了)[^，,。；;]{0,6}")
 _STOPPED = re.compile(r"停(?:了|工|止|下来|摆)")
 _WEATHER = re.compile(r"雨|雪|冰冻|寒潮|高温|大风|台风|降温|大雾|雾霾|天气|冻")
+_IF_NOT = re.compile(r"([^，,。；;]{1,10}?)(?:再|还)?不[^，,。；;]{0,4}?就")
+_NEW_DATE = re.compile(r"[，,\s]*(?:估计|预计|争取|力争|可能)[^。；;\n]{0,8}?"
+                       r"(?:\d{1,2}\s*月|[一二三四五六七八九十]{1,3}月|明年|下月|下个月)")
+_AT_RISK_ONLY = re.compile(r"有(?:一定|些|点|很大)?(?:的)?(?:困难|难度)|难度(?:很|较|比较)?大|难")
 _CONSEQUENCE = re.compile(r"\s*(?:进而|从而|并|已)?(?:影响|导致|造成|致使|使得|制约)")
 # What a problem shuts out, said after it (道路还没修通，材料车进不来): part of that problem.
 _SHUT_OUT = re.compile(r"[^，,。；;]{0,8}?(?:(?:进|出|过)不[了来去]|绕行|绕道)[^，,。；;]{0,8}")
@@ -416,6 +424,10 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
             anchor = None if _settled(clause) else len(clause)
         if anchor is None:
             return None
+        if "就" in clause and (cond := _IF_NOT.search(clause)):
+            found = _category(cond.group(1), len(cond.group(1)))
+            if found is not None:
+                return found  # 工程款再不拨付就要停工: the money is the problem
         if ("因" in clause or "由于" in clause) and (cause := _CAUSE.search(clause)):
             # 因电力迁改未完成而停工: what stopped the work is the problem to coordinate.
             found = _category(cause.group(1), len(cause.group(1)))
@@ -463,13 +475,21 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
             kinds.append("none")  # (its category, if a neighbour asks, is decided then)
             anchors.append(-1)
             continue
-        if _settled(clause):
+        said_before = ci and not _SENTENCE_END.search(text, clauses[ci - 1][1], cs) \
+            and cats[ci - 1] is not None  # (征地还差十几户，6月开工有难度: the reason before)
+        if _settled(clause) or (with_event and strong is not None and request is None
+                                and _AT_RISK_ONLY.fullmatch(strong.group())
+                                and _category(clause, len(clause)) is None
+                                and not said_before and _NEW_DATE.match(text, ce)):
+            # (8月底投入使用有难度，估计要到9月中旬: a target moved, no reason said; without the
+            # new date, 本周完成封顶有难度 is a problem to look at)
             kinds.append("none")
             anchors.append(None)
             continue
         anchor = strong or weak or request
         if strong is None and weak is not None:
-            if (verb := _category(clause[weak.end():weak.end() + 4], 0)) is not None:
+            after = clause[weak.end():weak.end() + 4]
+            if (verb := _category(after, 0)) is not None:
                 verb_after[len(anchors)] = verb
         # Without a problem word, the category word nearest the clause's end is the one a
         # following clause (…，进度偏慢) would be about.

@@ -220,7 +220,7 @@ _SUBJECT_TAIL = re.compile(
 # not the project's milestone (周边道路尚未建成 is a utilities problem).
 _WORKS_SUBJECT = re.compile(
     r"(?:变电站|道路|路网|管网|管线|线路|专线|电网|供水|供电|供气|燃气|雨污|污水管|给排水|杆线"
-    r"|市政配套|配套设施|辅道|便道|进场路|连接线|匝道)(?:县里|区里|市里|镇里|街道)?$")
+    r"|市政配套|配套设施|辅道|便道|进场路|连接线|匝道|附属工程|附属设施)(?:县里|区里|市里|镇里|街道)?$")
 # A building of the project (2#厂房, 组件车间, 3号楼) finished is that part's completion, not
 # the project's (主体 and 主体工程 are the project's: 主体完工).
 # A trade of the work (幕墙, 装修, 钢结构) finished is that part's completion too.

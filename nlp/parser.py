@@ -72,7 +72,8 @@ _TERSE_ONE = (
     r"|(?:正常|有序|稳步|按计划)(?:施工|推进|建设|生产)中?|(?:施工|进度|进展)(?:正常|顺利)"
     r"|在建中|施工中|无)"
 )
-_TERSE = re.compile(rf"(?:收到|好的)?[，,、\s]*{_TERSE_ONE}(?:[，,、；;]?{_TERSE_ONE})*")
+_TERSE = re.compile(
+    rf"(?:收到|好的|是的|对的?|嗯)?[，,、\s]*{_TERSE_ONE}(?:[，,、；;]?{_TERSE_ONE})*")
 # Spoken fillers anywhere in a terse reply (那个 and 就是 also mid-sentence, where the clause
 # rules leave them: 我们这边那个本周无新进展).
 _TERSE_FILLER = re.compile(r"\s+|那个|这个(?![月季星礼周])|就是说?|然后|的话|[嗯呃啊哈吧呀呢哦]")

@@ -238,3 +238,31 @@ def test_an_old_plan_that_cannot_be_met_then_the_new_one(parser: Parser) -> None
 
 def test_someone_else_reporting_for_a_project_records_nothing_for_it(parser: Parser) -> None:
     assert updates(parser, "钢铁城那边冯军在报") == []
+
+
+def test_group_chat_ways_of_saying_a_problem(parser: Parser) -> None:
+    assert categories(parser, "钢铁城还有约30亩地没征下来") == [["land"]]
+    assert categories(parser, "钢铁城环评批复还在省厅走流程") == [["approval"]]
+    assert categories(parser, "钢铁城厂区雨污管网有几处堵塞") == [["utilities"]]
+    assert categories(parser, "钢铁城屋面防水返工，耽误了一周") == [["construction"]]
+    # a threat on a condition: the condition is the problem
+    assert categories(parser, "钢铁城总包说工程款再不拨付就要停工") == [["funding"]]
+
+
+def test_a_target_moved_with_no_reason_is_no_problem(parser: Parser) -> None:
+    assert categories(parser, "钢铁城月底投产有难度，估计要到1月中旬") == [[]]
+    # with the reason said before it, the reason is the problem
+    assert categories(parser, "钢铁城征地还差5户，月底开工有难度，估计要到1月中旬") == [["land"]]
+
+
+def test_asked_again_for_a_report_or_told_to_hurry_records_nothing(parser: Parser) -> None:
+    assert updates(parser, "@冯军 钢铁城11月投资数还没报，麻烦今天补一下") == []
+    assert updates(parser, "钢铁城今年计划完成投资6亿，请冯总那边抓紧") == []
+
+
+def test_yes_no_change_from_the_contact_of_one_project(parser: Parser) -> None:
+    assert [u["project"] for u in updates(parser, "是的，没变化", "邱实")] == ["P032"]
+
+
+def test_ancillary_works_finished_are_not_the_project_finished(parser: Parser) -> None:
+    assert events(parser, "铁东路附属工程已完工") == []
