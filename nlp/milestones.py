@@ -500,9 +500,10 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                 date, status = span.for_plan(sent), "planned"  # 1月10号试生产, sent 12-28
             alone = (status is None and date is None and not prefix.strip()
                      and not suffix.strip())
-            if status is None and _AS_TIME.match(suffix.lstrip()) and _UNCHANGED.match(
-                    suffix.lstrip(), 2):
-                status = "planned"  # 试生产时间不变: the plan stands
+            rest = suffix.lstrip()
+            if status in (None, "done") and _UNCHANGED.match(
+                    rest, 2 if _AS_TIME.match(rest) else 0):
+                status = "planned"  # 试生产时间不变, 2月投产没变: the plan stands
             if status is None:
                 status = "planned" if date is not None and date > sent else "done"
             if status == "done" and any(a <= ms < b for a, b in plan_sections):

@@ -31,6 +31,9 @@ _NEGATIONS = st.sampled_from([
     "{d}没有按计划{m}", "原定{d}{m}，但没能{m}", "暂时还不能{m}", "{d}不能{m}",
     # forbidden: 村民不让开工, 督查期间不准动工
     "村民不让{m}", "督查期间不准{m}", "{d}前不许{m}", "上面不允许{m}",
+    # an old plan missed, a slip, a target at risk (2026-12-01 night corpora)
+    "原计划{d}{m}，没能按期", "原定{d}{m}，肯定赶不上了", "{m}推迟了", "可能赶不上{d}{m}",
+    "原计划{d}{m}肯定完不成了",
 ])
 _PLANS = st.sampled_from([
     "计划{d}{m}", "预计{d}{m}", "争取{d}完成{m}", "力争{d}{m}", "{d}前完成{m}", "确保{d}前{m}",
@@ -38,6 +41,8 @@ _PLANS = st.sampled_from([
     "有望{d}{m}", "目标是{d}{m}", "{d}之前要{m}", "推迟到{d}{m}", "下一步{m}",
     # a report's plan section, opening a line or a sentence after what was done
     "周报\n下周计划：\n1、{d}{m}", "本周完成钢结构吊装。下周计划：{d}{m}", "本周能完成{m}",
+    # a step after another, a slip to come, the plan standing (2026-12-01 night corpora)
+    "摘牌后一个月内{m}", "{m}可能要晚一点", "{m}时间不变", "{d}{m}没变",
 ])
 _NO_PROBLEM = st.sampled_from([
     "没问题", "没有问题", "一切顺利", "一切正常", "进展顺利", "暂无困难", "无需协调事项",
