@@ -21,16 +21,14 @@ _NOTICE = guarded(
     # Instructions to everyone: 各项目要做好防汛, 大家注意…, 各工地注意停工避险
     r"|(?:大家|各位|各(?:项目|单位|工地|业主|施工|责任|相关|部门|标段|企业))[^。！？!?\n]{0,16}?"
     r"(?:注意|务必|要|须|必须|做好|确保|抓紧|加强|严禁|不得|立即|请)"
-    # …，请各项目严格落实 closing an order; 全区在建工地明起停止土石方作业: an order to all sites
-    r"|请各(?:参会|有关|相关)?(?:项目|单位|工地|业主|施工|责任|部门|标段|企业)[^。！？!?\n]{0,10}?"
-    r"(?:落实|执行|遵照|遵守|做好|注意|抓紧|配合|到场|参加|参会|准备)"
-    # A task handed to a named official (请林晓同志牵头…): an instruction, not a report
-    r"|^\s*请[\u4e00-\u9fff]{1,3}(?:同志|主任|科长|局长|部长)(?:牵头|负责|督促|跟进)"
-    r"|全区(?:所有|各)?(?:在建)?(?:工地|项目)[^。！？!?\n]{0,12}?(?:停止|暂停|一律|须|必须|严禁)"
-    # A report asked for again (5月投资数还没报，麻烦今天补一下; 还有4个项目没报…请补齐), a
-    # person told to hurry (请吕总那边抓紧)
-    r"|(?:麻烦|请)[^。！？!?\n]{0,12}?补(?:一下|报|齐|上)"
-    r"|请[\u4e00-\u9fff]{1,2}(?:总|主任|科长|局长|经理)(?:那边|这边)?(?:抓紧|尽快|加快)"
+    # …，请各项目严格落实 closing an order; 请各参会项目负责人提前到场 (not 请各部门配合解决:
+    # a request for help)
+    r"|请各(?:参会|有关)?(?:项目|单位|工地|业主|施工|标段|企业)[^，,。！？!?\n]{0,10}?"
+    r"(?:落实|执行|遵照|遵守|到场|参加|参会|准备材料)"
+    # A task handed to an official by a leader (请林晓同志牵头…): an instruction, not a report
+    r"|^\s*请[\u4e00-\u9fff]{2,3}同志(?:牵头|负责|督促|跟进)"
+    # A report asked for again (5月投资数还没报，麻烦今天补一下; 还有4个项目没报…请补齐)
+    r"|(?:没|未|漏)报[^。！？!?\n]{0,30}?(?:麻烦|请)[^，,。！？!?\n]{0,8}?补"
     # A visit announced: 明天区领导到钢铁城调研 (not what a past visit asked for: 按照市领导调研
     # 要求…, 孔区长调研交办的…问题)
     r"|(?:明天|明日|后天|下周|本周|这周|近日|近期|将|拟|计划|准备)[^。！？!?\n]{0,12}?"
@@ -43,8 +41,11 @@ _NOTICE = guarded(
 # Minutes of a meeting (调度会纪要：…由区住建局牵头): who is to do what, not a report; a new
 # contact introducing themselves. (Apart from _NOTICE: a pattern opening with a negated class
 # would cost it its first-character guard.)
-_MINUTES = re.compile(r"^\s*【?[^：:\n。]{0,10}?纪要】?\s*[:：]|请多关照"
-                      r"|以后由我(?:来)?(?:报送|负责|对接)")
+_MINUTES = re.compile(
+    # who is to do what (…由区林业局负责对接, …由住建局牵头)
+    r"^\s*【?[^：:\n。]{0,10}?纪要】?\s*[:：][^。！？!?\n]*?(?:由[^，,；;。]{1,10}?(?:负责|牵头)|请[^，,；;。]{1,8}?(?:完成|落实))"
+    # a new contact, saying only that (…，以后由我报送，请多关照)
+    r"|(?:请多关照|以后由我(?:来)?(?:报送|负责|对接))(?:[，,、\s]*(?:请多关照|谢谢))?[。！!\s]*$")
 # Asked for a report or told what to do; searched only where _ASK_HINT is found (speed).
 _ASK = guarded(
     # Asked to report, without a 请: 本周情况发一下, 月底前要报一季度投资, 资料本周内报区住建局
@@ -54,9 +55,10 @@ _ASK = guarded(
     r"|(?:周内|日内|天内|月底前|本周内|今天内)(?:上报|报送|提交|报)(?![告道名送的])"
     r"|前(?:上报|报送|提交|报)(?:给)?我"  # 周五前报我
     # A meeting called, or a person told what to do (@吕涛 好，要抓紧…)
-    r"|(?:开|召开)[^。！？!?\n]{0,6}会[^。！？!?\n]{0,20}(?:参加|参会|准备材料|准备汇报|到场)"
+    r"|(?:开|召开)[^。！？!?\n]{0,6}会[^。！？!?\n]{0,20}(?:参加|参会)"
+    r"|(?:开|召开)[^，,。！？!?\n]{0,8}会[，,]\s*请[^，,。！？!?\n]{0,10}?(?:准备材料|准备汇报)"
     # 请把封顶照片发群里, 试生产当天请发个视频: asked for pictures
-    r"|请[^。！？!?\n]{0,8}?发[^。！？!?\n]{0,4}?(?:照片|视频|图片)"
+    r"|请[^，,。！？!?\n]{0,8}?发[^，,。！？!?\n]{0,4}?(?:照片|视频|图片)"
     r"|^\s*@[^\s@]{1,8}\s[^。！？!?\n]{0,12}?(?:要|务必|抓紧|尽快)"
 )
 _ASK_HINT = re.compile(r"[发报会@]")
@@ -143,7 +145,7 @@ def blank_fillers(text: str) -> str:
 
 # Every question and notice pattern contains one of these: most reports skip the sentence loop.
 _NON_REPORT_HINT = re.compile(
-    r"[？?吗请各麻抓尽记核了确问落领书长任@报会样况纪]|通知|大家|怎么|如何|什么时候|由我|全区")
+    r"[？?吗请各麻抓尽记核了确问落领书长任@报会样况纪]|通知|大家|怎么|如何|什么时候|由我")
 
 
 # A request for help asked as a question (请问区里能否协调一下…用地问题吗) is a request,
@@ -156,7 +158,7 @@ _QUESTION_LEAD = re.compile(r"(?<=[，,；;])\s*(?:请问|想问一下|想问|�
 
 def _non_report(sentence: str, question: bool = True) -> bool:
     return bool((question and _QUESTION.search(sentence)) or _NOTICE.search(sentence)
-                or (("纪" in sentence or "我" in sentence or "关照" in sentence)
+                or (("纪要" in sentence or "由我" in sentence or "关照" in sentence)
                     and _MINUTES.search(sentence))
                 or (_ASK_HINT.search(sentence) and _ASK.search(sentence)))
 

@@ -116,6 +116,10 @@ class Amount:
     wan_yuan: Decimal
 
 
+# 年度投资18亿任务已完成: the figure is the target (met), not the amount done.
+_TARGET_AFTER = re.compile(r"\s*(?:的)?(?:任务|目标|计划)")
+
+
 def extract_investment(text: str, clauses: Sequence[tuple[int, int]],
                        unnamed: str | None = None) -> list[Amount]:
     """Completed-investment figures in text order. `unnamed` is `text` with project names
@@ -212,7 +216,6 @@ _PERIOD_HEADING = re.compile(
     r"(?:(?:工作|项目|建设)?(?:月报|季报|情况|汇报|调度|进展|报告|小结|总结)"
     # 一季度：三一产业基地完成投资4.5亿，钢铁城完成3.8亿 — the period as the line's label
     r"|\s*[:：](?=[^\n]*\d))")
-_TARGET_AFTER = re.compile(r"\s*(?:的)?(?:任务|目标|计划)")
 _OTHER_MONEY = re.compile(
     r"产值|营收|收入|销售|税|利润|工资|工程款|进度款|产量|出口|营业额|合同额|到位资金|招商引资"
 )
@@ -270,7 +273,7 @@ _SHARE_NOT = re.compile(
     # people or goods come and gone (货只来了三成, 分包队伍撤场了一半, 返岗六成) are no work done
     r"|来了|撤场|撤了|离场|走了|流失|返岗|到岗"
     # 实现双过半 (half the year gone, half the year's investment done): a target, not work
-    r"|双")
+    r"|双\s*$")  # (not 双向, 双塔: the share follows 双 only in 双过半)
 # Time and manner words that may stand between the project name and the part of the work.
 _FILLER = guarded(
     r"截[至止]?(?:目前|现在|本周|今天|[^，,。；;\s]{0,6}?(?:月底|月末|日|号))"

@@ -25,17 +25,21 @@ _NEGATED = re.compile(
     r"|正常(?:推进|施工|生产|运行)"
     r"|一切(?:都)?(?:顺利|正常|良好|平稳)|(?:进展|推进|施工|运行|生产)(?:都)?(?:很|较为|比较)?(?:顺利|正常)"
     # 工期没拖了, 从来没拖过: no delay; 决不让问题过夜, 确保不让工期延误: a vow, not a problem.
-    r"|(?:没有?|未|不会|从来没有?|从未)(?:再)?拖"
+    r"|(?:没有?|未|不会|不能|从来没有?|从未)(?:再)?(?:往后)?拖"
     r"|(?:确保|保证|(?<![解拒否])[决绝])不(?!了)(?:让|使|会|能)?[^，,。；;]{0,8}?"
     r"(?:延误|拖|过夜|滞后|耽误|影响|问题|停工)|不让(?:问题|矛盾|困难)过夜"
     r"|(?:问题|困难|影响)(?:都)?不大|无大碍|没(?:有)?(?:什么)?大(?:的)?(?:问题|困难)|无异常|没有?异常"
     r"|影响不大|影响较小|没有?(?:什么)?影响|无影响|不影响|(?:没|未|不)(?:有|会)?耽误|(?:未|没|不)受[^，,。；;]{0,6}影响"
     r"|终于"  # 拖了两年终于验收了: over at last
     # 不是工程问题, 不再有需要协调的事项, 有问题随时说: said to be no problem
-    r"|不是[^，,。；;]{0,6}?问题|不再有|有(?:问题|事|困难)(?:随时|及时|再)"
+    r"|不是(?:工程|施工|项目|技术|质量|我们|我方)?(?:上|方面)?(?:的)?问题|不再有"
+    r"|有(?:问题|事|困难)(?:随时|及时|再)"
+    # 无渗漏, 未发现争议, 防止管网堵塞, 防坍塌检查: none, or guarded against
+    r"|(?:无|没有?|未发现|不存在)(?:渗漏|渗水|漏水|争议|纠纷|故障|坍塌|塌方|堵塞|混乱)"
+    r"|(?:防止|防范|避免|预防|防)[^，,。；;]{0,8}?(?:堵塞|坍塌|塌方|渗漏|积水|故障|混乱)"
     r"|(?:未|没有?)(?:发现|出现)[^，,。；;]{0,6}?(?:隐患|问题|异常)"
     # a milestone reached a little late (6月28号封顶了，比原计划晚了两个礼拜): done now
-    r"|^\s*比(?:原|预期|原定)?(?:计划|预期|预定)?(?:晚|迟)了"
+    r"|^\s*比(?:原|预期|原定)?(?:计划|预期|预定)?(?:晚|迟)了[^，,。；;还没未]{0,8}$"
     r"|(?:暂时|目前)?(?:没有?|无|不存在)(?:什么)?(?:资金|融资)?压力"
     r"|(?:暂|目前|现在)?不(?:需要?|用)[^，,。；;]{0,4}?协调"
     # 劳务用工已基本满足施工需要: enough of it (无法满足, 不能满足 are problems)
@@ -81,27 +85,31 @@ _STRONG = re.compile(
     r"|停止(?:作业|施工|浇筑|生产|吊装|爆破)|(?:作业|施工|浇筑|吊装)[^，,。；;]{0,4}?停止"
     r"|暂缓|涨得|涨幅|断断续续|只到了|整改意见|要求整改|限期整改"
     # disputes and defects: 跟房东扯皮, 边界有争议, 通道渗水, 施工单位还在闹, 遇到溶洞
-    r"|扯皮|争议|渗水|漏水|渗漏|溶洞|(?:还在|又在|一直|又|在)闹|闹了|闹事|流失|人少了"
-    # 第二批还没消息, 剩最后一户, 雨水太多
+    # (闹市, 热闹 are no trouble)
+    r"|扯皮|争议|渗水|漏水|渗漏|溶洞|(?:还在|又在|一直|又)闹(?!市)|(?<!热)闹了|闹事|流失|人少了"
     # 配套款只到了4000万, 进场道路局部塌方, 工期要往后拖, 渣土没地方倒
-    r"|(?:只|仅)(?:到|拨|来)(?:了|位)|塌方|坍塌|滑坡|往后拖|要拖|没地方|没处"
-    # 一直没排期, 协议没签下来, 还是等挂牌, 现场有点乱，安全文明施工要加强
-    r"|一直(?:没|未)|(?:没|未)签下来|签不下来|还是等|只能等"
-    r"|有点乱|(?:很|较|比较)乱|混乱|[要需]加强|有待加强"
-    # 40亩地没征下来, 人员没到位, 合同签不了, 管网堵塞, 塔吊坏了, 还是要10月才能通电
-    r"|没征|征不下来|(?:没|未)到位|签不了|堵塞|被堵|堵了|坏了|故障|损坏"
-    r"|还是要[^，,。；;]{0,8}?才能"
-    r"|没(?:有)?消息|剩最后[一两\d]*(?:户|家|处|亩|栋)|(?:雨|雨水|雨天|降雨)[^，,。；;]{0,2}(?:太多|过多|不断)"
+    r"|(?:只|仅)(?:拨|来)了|(?:只|仅)到位|塌方|滑坡|往后拖|要拖|没地方|没处"
+    # 一直没排期, 协议没签下来, 还是等挂牌, 现场有点乱
+    r"|一直(?:没|未)(?:有)?(?:排期|回复|批|下来|到位|动静|消息|进展|落实|安排|答复)"
+    r"|(?:没|未)签下来|签不下来|还是等|只能等|有点乱|(?:很|较|比较)乱"
+    # 40亩地没征下来, 人员没到位, 合同签不了, 管网堵塞, 塔吊坏了, 设备故障
+    r"|没征(?!求)|征不下来|(?:没|未)到位|签不了|堵塞|被堵|堵了"
+    r"|(?:塔吊|设备|机器|吊车|泵|管道|线路|机械|车辆?)[^，,。；;]{0,2}坏了|(?<![零无])故障|损坏"
+    # 第二批还没消息, 剩最后一户, 雨水太多
+    r"|没(?:有)?消息|剩最后[一两\d]*(?:户|家|处|亩|栋)"
+    r"|(?:雨|雨水|雨天|降雨)[^，,。；;]{0,2}(?:太多|过多|不断)"
     # waiting said in speech: 要等停电窗口, 等不了, 协调不下来, 准运证还没办下来, 消防设施要补
-    r"|要等(?=[^，,。；;]{0,8}?(?:部门|局|公司|窗口|批|审|核查|核实|方案|政府|中心|办|许可))|等不了|协调不(?:下来|了|动)|没(?:有)?办下来|[还要需]要?补(?![充贴助])"
+    r"|要等(?=[^，,。；;]{0,8}?(?:部门|局|公司|窗口|批|审|核查|核实|方案|政府|中心|办|许可))"
+    r"|等不了|协调不(?:下来|了|动)|没(?:有)?办下来"
+    r"|[还要需]要?补(?=办|交|材料|资料|手续|证|件|设施|齐|\s*$)"
 )
 _WHEN = re.compile(r"时间|日期|节点|工期")
 # Any word that could make a clause a problem or a request: a message without one has none.
 _ANY_PROBLEM = re.compile(
     r"困难|问题|不|难|紧|缺|拖|跟不上|慢|滞后|停|影响|迟迟|卡|补办|着急|涨|矛盾|纠纷|阻|受阻|无法|放缓"
     r"|延|搁置|断供|暂停|中暑|受伤|吃紧|困扰|隐患|投诉|超期|压力|等|欠|批|下不来|推不动|走不动|压着|搁着"
-    r"|扯皮|争议|渗|漏|溶洞|闹|流失|人少|补|付不|给不|消息|剩|太多|过多|只到|只来|仅到|只拨|仅拨|塌|滑坡|拖|没地方"
-    r"|乱|加强|征|到位|签不|返工|堵|坏|故障|损坏|才能"
+    # (words the rules above need that 不, 没 and 未 do not already bring)
+    r"|扯皮|争议|渗|漏|溶洞|闹|流失|人少|补|剩|太多|过多|只|仅|塌|滑坡|乱|堵|坏|故障|损坏"
     r"|还没|还未|尚未|暂未|未|没|还剩|钉子户|还有|尚有|仍有|需|仍|正在办理|还在|协调|帮|协助|支持|配合|跟进|加快|对接|解决|督促"
     r"|加大|推动|定|明确|拍板|悬|结论|意见|晚|耽误|到货|主要|原因|由于|因|催|过问|介入|出面|缓一缓|放一放"
 )
@@ -116,7 +124,8 @@ _REQUEST = re.compile(
 )
 # 征拆问题已经解决, 供电问题已协调解决: reported as settled, unless something is still open.
 _RESOLVED = re.compile(r"已(?:经)?(?:协调|全部|基本)?(?:解决|落实|化解|消除|到位|办结|理顺|缓解"
-                       r"|处理完|处理好|妥善处理|发了|发放|付清|结清|兑现|拨付|到账|获批|批复|批)"
+                       r"|处理完|处理好|妥善处理|发了|发放|付清|结清|兑现|拨付|到账|获批|批复|批"
+                       r"|修好|修复|疏通|排除|补齐|签约|搬走|搬迁|拆除|腾空)"
                        # a supervision item closed: 已全部整改到位, 已闭环, 已办结, 可以销号了
                        r"|(?<![未没不尚])(?:整改(?:到位|完毕|完成|完了|好了?)|闭环|办结|销号|沟通好|谈妥)"
                        r"|已(?:经)?处理(?!中)"
@@ -188,14 +197,16 @@ _CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"|人防|档案|资料|补(?:充)?材料|材料(?=[^，,。；;]{0,4}(?:没齐|不齐|不全|没交))"
         r"|评审|财评|概算|调概|审完|评价|安评|能评|稳评|(?:申报|申请|报批|报送)材料"
         # the tendering platform (公共资源交易中心), a permit for muck trucks
-        r"|公共资源交易|准运证|办证|交警|认证|药监|GMP|协议")),
+        r"|公共资源交易|准运证|办证|交警|认证|药监|GMP"
+        # (a works agreement with another body; 拆迁协议, 征收协议 are land)
+        r"|(?<!征收)(?<!拆迁)(?<!补偿)(?<!安置)(?<!投资)协议")),
     ("utilities", re.compile(
         r"水电气|供电|用电|电力|管网|道路|迁改|天然气|燃气|供水|排水|雨污|变电站|电网|杆线|高压线"
         r"|线路|通水|通电|通气|管道|专线|停电|用水|停水|供气|污水|排污|千伏"
         # roads and street works round the site: 规划路没修, 市政路没打通, 公交站, 红绿灯
         r"|规划路|市政路|进场路|便道|(?<![铁公])路(?=[^，,。；;]{0,3}没(?:修|通|打通))"
         r"|(?<![发用供停断充变配水机])电(?=还没|没|未|不通)|送电|增容|支路"
-        r"|公交|红绿灯|信号灯|路灯|光缆|通信|自来水|水务|箱涵|电源|负荷|市政")),
+        r"|公交|红绿灯|信号灯|路灯|光缆|通信|自来水|水务|箱涵|电源|负荷|市政(?!府)")),
     ("construction", re.compile(
         r"停工|天气|降雨|下雨|雨季|高温|暴雨|安全|劳务|材料|施工单位|工人|农民工|人员不足|钢材"
         # (天然气价格, 电价: a utility's price, not materials')
@@ -475,12 +486,11 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
             kinds.append("none")  # (its category, if a neighbour asks, is decided then)
             anchors.append(-1)
             continue
-        said_before = ci and not _SENTENCE_END.search(text, clauses[ci - 1][1], cs) \
-            and cats[ci - 1] is not None  # (征地还差十几户，6月开工有难度: the reason before)
         if _settled(clause) or (with_event and strong is not None and request is None
                                 and _AT_RISK_ONLY.fullmatch(strong.group())
+                                and _NEW_DATE.match(text, ce)
                                 and _category(clause, len(clause)) is None
-                                and not said_before and _NEW_DATE.match(text, ce)):
+                                and not _reason_before(text, clauses, ci, cats)):
             # (8月底投入使用有难度，估计要到9月中旬: a target moved, no reason said; without the
             # new date, 本周完成封顶有难度 is a problem to look at)
             kinds.append("none")
@@ -488,8 +498,7 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
             continue
         anchor = strong or weak or request
         if strong is None and weak is not None:
-            after = clause[weak.end():weak.end() + 4]
-            if (verb := _category(after, 0)) is not None:
+            if (verb := _category(clause[weak.end():weak.end() + 4], 0)) is not None:
                 verb_after[len(anchors)] = verb
         # Without a problem word, the category word nearest the clause's end is the one a
         # following clause (…，进度偏慢) would be about.
@@ -568,6 +577,14 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
     return out
 
 
+def _reason_before(text: str, clauses: Sequence[tuple[int, int]], i: int,
+                   cats: Sequence[str | None]) -> bool:
+    """Whether the clause before clause i, in its sentence, names what the trouble is about
+    (征地还差十几户，6月开工有难度)."""
+    return bool(i) and not _SENTENCE_END.search(text, clauses[i - 1][1], clauses[i][0]) \
+        and cats[i - 1] is not None
+
+
 _WORDS = re.compile(r"[\u4e00-\u9fff]{2}")
 _FULL_STOP = re.compile(r"[。！!]")
 
@@ -589,7 +606,7 @@ _SETTLED_CLAUSE = re.compile(
     r"(?:协调)?(?:解决|处理好|处理完|妥善处理|化解|整改到位|整改完毕|闭环|办结)(?:了)?"
     r"|(?:经[^，,。；;]{0,8})?(?:整改到位|已闭环|已办结)(?:了)?"
     # …，主要是客户排产调整，不是工程问题: said, after the reason, to need nothing
-    r"|(?:这|但)?(?:也)?不是[^，,。；;]{0,6}?问题")
+    r"|(?:这|但)?(?:也)?不是(?:工程|施工|项目|技术|质量|我们|我方)?(?:上|方面)?(?:的)?问题")
 
 
 def _sections(text: str) -> list[tuple[int, int]]:

@@ -78,9 +78,7 @@ _IN_PROGRESS = guarded(
     # 投产要等设备调试完, 开工只能等路修好: waiting on something first
     r"|要等|得等|需要?等|等到|只能等|只好等"
     # 施工许可在办 / 还在审: being applied for; 还剩竣工验收: the step still left
-    r"|[还仍正]?在(?:办|审|批|报|走)(?![了过完好])"
-    # (剩下2栋本月底封顶: the last of the buildings, with a date: a plan)
-    r"|(?:还剩|只剩|就剩|剩下)(?!\s*[\d一二两三四五六七八九十]+\s*(?:栋|幢|座|个单体|台|条线))"
+    r"|[还仍正]?在(?:办|审|批|报|走)(?![了过完好])|还剩|只剩|就剩|剩下"
     r"|待(?:审批|批复|审核|办理|核发|取得|发证)"
 )
 _PLAN = guarded(
@@ -122,9 +120,10 @@ _PERIOD_NOT_MET = re.compile(
 # 原定5月开工: the old plan, superseded by what follows (推迟到7月); not reported itself.
 _SUPERSEDED = re.compile(r"原定|原计划|原本|本应|本来")
 # The old plan said to be missed, with no new date (…，没能按期 / …，肯定赶不上了).
-_MISSED = re.compile(r"没能|未能|没有?按期|未按期|赶不上|来不及|没(?:有)?实现|未实现|落空|泡汤"
-                     r"|不行了|完不成|实现不了|做不到"
-                     r"|(?:推迟|延误|延期|拖后)了")
+_MISSED = re.compile(r"(?:没能|未能|没有?按期|未按期|赶不上|来不及|没(?:有)?实现|未实现|落空|泡汤"
+                     r"|不行了|完不成|实现不了|做不到|(?:推迟|延误|延期|拖后)了)"
+                     # (完不成的话要追责: a hypothesis; 没能按期的是二期: another part)
+                     r"(?![^，,。；;]{0,2}(?:的话|的是))")
 _THEN = re.compile(r"然后|随后|之后|接着|后|再")
 _CONNECTOR = re.compile(r"^(?:[\s、和并及与同时后再]|然后|随后|之后|接着|紧接着|投入|同步|正式)*$")
 # 推迟到4月初 after a 没有按计划完成摘牌: a new plan for the milestone just reported.
@@ -151,12 +150,14 @@ _RESCHEDULE = guarded(r"推迟[到至]|延期[到至]|延后[到至]|顺延[到�
                          r"|[推拖延]到|延[至期]|调整为")  # said on the phone: 要推到八月份
 
 
-# A target said to be out of reach (的目标无法实现, 有困难, 可能要往后推): no longer a plan, and
-# no event of its own (the new date, if any, is said with 推迟到 / 延期至).
+# Slipped with no new date (试生产推迟了, 施工单位推迟进场了): not done, not a plan.
 _SLIPPED_AFTER = re.compile(r"\s*(?:又|也|还|已经?)?(?:推迟|延期|延后|顺延|往后推)了")
 _SLIPPED_BEFORE = re.compile(r"(?:推迟|延期|延后)\s*$")
+# May miss its date (可能赶不上5月底完工): the estimate said after it, if any, is the plan.
 _MAY_MISS = re.compile(r"(?:可能|恐怕|也许|怕是|估计|看来)(?:要|会)?"
                        r"(?:赶不上|来不及|完不成|实现不了)[^，,。；;]{0,10}$")
+# A target said to be out of reach (的目标无法实现, 有困难, 可能要往后推): no longer a plan, and
+# no event of its own (the new date, if any, is said with 推迟到 / 延期至).
 _AT_RISK = re.compile(
     r"[^，,。；;]{0,4}?(?:的)?(?:任务|目标|节点|计划)?(?:的)?[^，,。；;]{0,4}?"
     r"(?:完不成|无法实现|实现不了|难以实现|不能实现|无法完成|存在[^，,。；;]{0,4}风险|有困难|有难度"
@@ -174,17 +175,21 @@ class EventMention:
     moved: bool = False  # a new date after 推迟到 / 申请延期至: it replaces an earlier plan
 
 
+# 已按计划开始试生产: done on plan (按计划 alone, 按计划投产, is still the plan).
+_DONE_MARK = re.compile(r"已|了")
 # 没问题 and 未来 hold a negation word but deny nothing.
-_NOT_NEGATION = re.compile(r"没有?问题|未来|没变|不变|未变|没有变|没有?变化")
+_NOT_NEGATION = re.compile(r"没有?问题|未来")
 
 
 def _status(window: str) -> EventStatus | None:
     """Status words in a window of text; negation wins over commitment over accomplishment."""
+    if window[:1] in " 时日没不未仍依还照" and (kept := _UNCHANGED_AFTER.match(window)):
+        window = window[kept.end():]  # (投产没变，…: the plan stands, said right after it)
     if _NEG.search(_ON_TIME.sub("", window)) and not _NOT_NEGATION.search(window):
         return "not_done"
     if _IN_PROGRESS.search(window):
         return "not_done"
-    if _PLAN.search(_ON_TIME.sub("", window)) or (
+    if _PLAN.search(_ON_TIME.sub("", window) if _DONE_MARK.search(window) else window) or (
             _BEFORE.search(window) and not _AGO.search(window)):
         return "planned"
     if _DONE.search(window):
@@ -197,10 +202,12 @@ def _status(window: str) -> EventStatus | None:
 # (土地出让公告已发布: the announcement is out, the land is not taken yet.)
 # (具备通车条件, 验收意见, 投产企业5家; 建成后, 投产以后: a time, not an event)
 _AS_NOUN = re.compile(r"资料|材料|报告|备案|筹备|准备|方案|公告|公示|条件|意见|企业|后|以后|之后"
-                      r"|照片|视频|当天|那天|之际"
+                      r"|照片|视频"
                       r"|的项目|的企业")  # (已建成投产的项目: which projects, not an event)
 _AS_TIME = re.compile(r"时间|日期")
-_UNCHANGED = re.compile(r"\s*(?:还是|仍然|依然)?(?:不变|没变|未变|没有变|没有?变化|照旧)")
+_UNCHANGED = re.compile(r"\s*(?:还是|仍然|依然)?(?:不变|没变|未变(?!更)|没有变|没有?变化|照旧)")
+# The milestone's date said unchanged, right after the milestone word (开工时间不变, 投产没变).
+_UNCHANGED_AFTER = re.compile(r"\s*(?:时间|日期)?" + _UNCHANGED.pattern)
 # 已建成投产的项目, 开工的企业: which projects are meant, a run of milestone words before 的项目
 _WHICH = re.compile(
     r"(?:[、和及与]?(?:建成|竣工|完工|投产|开工|封顶|通车|试生产|运营|投用))*的(?:项目|企业)")
@@ -246,7 +253,10 @@ def _said_of_works(clause: str, at: int, kind: str) -> bool:
                 or (kind == "completed" and _PART_SUBJECT.search(subject)))
 
 
-_SOME_UNITS = re.compile(r"\s*了?\s*[\d一二两三四五六七八九十]+\s*(?:栋|幢|座|个单体|台|条线)")
+# A count of buildings or lines: 已封顶8栋 is some of them, 剩下2栋 the last of them.
+_UNITS = r"[\d一二两三四五六七八九十]+\s*(?:栋|幢|座|个单体|台|条线)"
+_LAST_UNITS = re.compile(r"(?:还剩|只剩|就剩|剩下)\s*" + _UNITS)
+_SOME_UNITS = re.compile(r"\s*了?\s*" + _UNITS)
 _WORKS_HINT = re.compile(r"[站路道网线电水气管杆配房间楼舍堂库墙修饰面室观化构础基方平装场馆厅]")
 
 
@@ -273,7 +283,7 @@ def milestone_spans(text: str, start: int, end: int) -> list[tuple[int, int, str
                                      and _WHICH.match(clause, m.end())):
             continue
         if _AS_TIME.match(after) and not _HAS_DIGIT_DATE.search(clause, m.end()) \
-                and not _UNCHANGED.match(clause, m.end() + 2):
+                and not _UNCHANGED_AFTER.match(clause, m.end()):
             continue  # (开工时间不变: the plan stands)
         if _said_of_works(clause, m.start(), kind):
             continue
@@ -351,6 +361,10 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
     starts = [d.start for d in dates]
     if named is not None and any(" " in text[a[1]:b[0]] for a, b in pairwise(clauses)):
         clauses, named = _join_shorthand(text, clauses, named, dates)
+
+    def sentence_end(pos: int) -> int:
+        stop = _SENTENCE_BREAK.search(text, pos)
+        return stop.start() if stop else len(text)
 
     def within(lo: int, hi: int) -> list[DateSpan]:
         """Dates lying entirely in [lo, hi), found by bisection (dates are in text order)."""
@@ -500,9 +514,7 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                 date, status = span.for_plan(sent), "planned"  # 1月10号试生产, sent 12-28
             alone = (status is None and date is None and not prefix.strip()
                      and not suffix.strip())
-            rest = suffix.lstrip()
-            if status in (None, "done") and _UNCHANGED.match(
-                    rest, 2 if _AS_TIME.match(rest) else 0):
+            if status in (None, "done") and _UNCHANGED_AFTER.match(suffix):
                 status = "planned"  # 试生产时间不变, 2月投产没变: the plan stands
             if status is None:
                 status = "planned" if date is not None and date > sent else "done"
@@ -513,13 +525,19 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                                                     and suffix.lstrip().startswith("了"))):
                 status = "not_done"  # 试生产推迟了, 施工单位推迟进场了: slipped, no new date
             if status == "not_done" and _MAY_MISS.search(prefix):
-                # 可能赶不上5月底完工，预计6月15日: at risk, and the new date is the plan
-                stop = _SENTENCE_BREAK.search(text, me)
-                stop_at = stop.start() if stop else len(text)
-                when = [d for d in post_dates if d.start < stop_at] or within(me, stop_at)
-                if not when:
-                    continue
-                span, date, status, shifted = when[-1], when[-1].for_plan(sent), "planned", True
+                # 可能赶不上5月底完工，预计6月15日: at risk, and the estimate after it is the
+                # plan (not a date said of another milestone: …，竣工预计12月); without one,
+                # not done
+                stop_at = sentence_end(me)
+                guess = _EXPECT_AFTER.search(text, me, stop_at)
+                when = within(guess.end(), stop_at) if guess and not _MILESTONE.search(
+                    text, me, guess.start()) else []
+                if when:
+                    span, date, status, shifted = (when[0], when[0].for_plan(sent), "planned",
+                                                   True)
+            if status == "not_done" and date is not None and date > sent \
+                    and _LAST_UNITS.search(prefix):
+                status = "planned"  # 剩下2栋本月底封顶: the last of them, on a date to come
             if status == "not_done":
                 date = None
             elif status == "done" and date is not None and date > sent:
@@ -528,8 +546,7 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                 date = span.for_plan(sent)
             if status == "planned" and not shifted and _AT_RISK.match(suffix):
                 # 年底竣工有困难, 可能要推到明年2月: the target given up, the new date the plan
-                stop = _SENTENCE_BREAK.search(text, me)
-                stop_at = stop.start() if stop else len(text)
+                stop_at = sentence_end(me)
                 resched = _RESCHEDULE.search(text, me, stop_at)
                 when = within(resched.end(), stop_at) if resched else []
                 if not when:
@@ -564,8 +581,7 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                     ev = EventMention(ms, me, kind, "planned", new, rolled=new != when[0].date)
                     out.append(ev)
                 else:
-                    stop = _SENTENCE_BREAK.search(text, me)
-                    if _MISSED.search(text, me, stop.start() if stop else len(text)):
+                    if _MISSED.search(text, me, sentence_end(me)):
                         # 原计划8月试生产，没能按期 / 原定8月开业，肯定赶不上了: missed
                         ev = EventMention(ms, me, kind, "not_done", None)
                         out.append(ev)

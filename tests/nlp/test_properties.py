@@ -34,6 +34,8 @@ _NEGATIONS = st.sampled_from([
     # an old plan missed, a slip, a target at risk (2026-12-01 night corpora)
     "原计划{d}{m}，没能按期", "原定{d}{m}，肯定赶不上了", "{m}推迟了", "可能赶不上{d}{m}",
     "原计划{d}{m}肯定完不成了",
+    # a "no change" beside a negation, units still left (a second read of those rules)
+    "情况没变化还没{m}", "进度不变尚未{m}", "还剩2栋{m}", "只剩3台设备{m}",
 ])
 _PLANS = st.sampled_from([
     "计划{d}{m}", "预计{d}{m}", "争取{d}完成{m}", "力争{d}{m}", "{d}前完成{m}", "确保{d}前{m}",
