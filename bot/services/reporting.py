@@ -240,7 +240,9 @@ def _lookup_columns(plans: int, figures: int) -> tuple[ColumnElement[Any], ...]:
                    _FACTS.c.scope == bindparam(f"lk_fig{i}_scope"),
                    _FACTS.c.as_of >= bindparam(f"lk_fig{i}_from"),
                    _FACTS.c.as_of < bindparam(f"lk_fig{i}_to"),
-                   _EARLIER.c.state.not_in(DEAD_REPORT_STATES))
+                   # Bound as three values, not one expanding list: SQLAlchemy
+                   # rewrites the SQL text for an expanding list at every execution.
+                   _EARLIER.c.state.not_in([literal(s) for s in DEAD_REPORT_STATES]))
             # the latest as storage.figures.fact_order says
             .order_by(_FACTS.c.as_of.desc(), _FACTS.c.report_id.desc(), _FACTS.c.id.desc())
             .limit(1))

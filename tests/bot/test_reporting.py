@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.fake_api import BOT_USER
 from scheduler.sweep import queue_plan_change_requests
@@ -649,6 +649,27 @@ async def test_a_second_figure_for_the_month_says_it_replaces_the_first(
     await press(harness, user, first, data_for(first, "确认"))
     _, [reply] = await send(harness, user, "三一产业基地本月完成投资6000万元")
     assert "三一产业基地本月已报 1.2亿元" in reply["text"] and "以本条为准" in reply["text"]
+
+
+@pytest.mark.sqlite_only
+async def test_a_figure_of_a_report_no_longer_standing_is_not_said_to_be_replaced(
+    harness: BotHarness,
+) -> None:
+    """The summary's lookup (inside the report's INSERT) skips the figures of cancelled,
+    superseded or rejected reports."""
+    user = await harness.bound_user("孙浩")
+    await send(harness, user, "三一产业基地本月完成投资1.2亿元")
+    first = button_message(harness, user["id"])
+    await press(harness, user, first, data_for(first, "确认"))
+    async with harness.session_factory() as session:
+        confirmed = (await session.scalars(select(Report).where(
+            Report.state == "confirmed"))).one()
+        await session.execute(update(Report).where(Report.id == confirmed.id)
+                              .values(state="cancelled"))
+        await session.commit()
+    _, [reply] = await send(harness, user, "三一产业基地本月完成投资6000万元")
+    assert "6000万元" in reply["text"]
+    assert "已报" not in reply["text"]
 
 
 @pytest.mark.sqlite_only
