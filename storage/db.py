@@ -57,7 +57,8 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         @event.listens_for(engine.sync_engine, "before_cursor_execute")
         def _quick(_conn: Any, cursor: Any, _sql: str, _params: Any, context: Any,
                    _many: bool) -> None:
-            if context is not None and context.execution_options.get(sqlite_driver.QUICK):
+            if context is not None and context.execution_options.get(sqlite_driver.QUICK) \
+                    and hasattr(cursor, "inline"):  # (a streaming cursor runs as usual)
                 cursor.inline = True
 
     if engine.dialect.name == "sqlite":

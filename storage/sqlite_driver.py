@@ -169,6 +169,12 @@ def _statement(conn: sqlite3.Connection, sql: str, parameters: Any, many: bool) 
         cursor.close()
 
 
+# What may run on the loop's thread: a read, or an INSERT that pysqlite wraps in its own
+# transaction (WITH … INSERT, or any statement on an autocommit connection, would commit by
+# itself there: its fsync on the loop, its write out of the transaction).
+_HERE = re.compile(r"\s*(?:SELECT|INSERT)\b", re.IGNORECASE)
+
+
 def _busy(exc: sqlite3.OperationalError) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
     if code is not None:
@@ -238,6 +244,11 @@ class Connection(aiosqlite.Connection):
         finally:
             self.after()
 
+    @property
+    def transactional(self) -> bool:
+        """pysqlite opens the transactions (not an autocommit connection)."""
+        return self._conn.isolation_level is not None
+
     def run_here(self, sql: str, parameters: Any) -> Outcome | None:
         """A quick statement on this (the event loop's) thread, the gate already taken if it
         writes; None when the database was locked by another process: nothing was done
@@ -304,7 +315,7 @@ class AdaptedCursor(AsyncAdapt_aiosqlite_cursor):
         params = () if parameters is None else parameters
         try:
             done = None
-            if inline:
+            if inline and _HERE.match(operation) and conn.transactional:
                 # Always one switch, though: AsyncConnection.execute insists on one (its
                 # check that the driver is asynchronous); the write gate is taken there.
                 self.await_(conn.before(operation))

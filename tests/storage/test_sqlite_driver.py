@@ -253,3 +253,19 @@ async def test_the_limit_holds_when_the_turn_is_free_but_promised() -> None:
 async def test_commits_are_fully_synchronous(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         assert (await conn.execute(text("PRAGMA synchronous"))).scalar() == 2  # FULL
+
+
+async def test_a_quick_statement_that_would_commit_by_itself_runs_off_the_loop(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # WITH … INSERT is no statement pysqlite opens a transaction for: it commits by itself
+    # (as on the connection's thread already), so never with its fsync on the loop.
+    await _table(engine, rows=1)
+    insert = text("WITH x(v) AS (SELECT :v) INSERT INTO t (v) SELECT v FROM x"
+                  ).execution_options(**QUICK)
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))  # opened before counting
+        hops = Hops(monkeypatch)
+        await conn.execute(insert, {"v": "w"})
+        assert hops.count == 1
+        await conn.commit()
