@@ -364,9 +364,13 @@ _LEAD_IN = re.compile(
     r"\s*(?:[(（][^)）]{0,8}[)）])?\s*[:：]?\s*")
 # Work that cannot go on, said after what holds it up (…没拆，沥青摊铺没法贯通).
 _UNABLE = re.compile(r"[^，,。；;]{0,10}?(?:没法|无法|不能|干不了|做不了)[^，,。；;]{0,6}")
+# Work stopped, and the weather said just before it (这几天阴雨，室外管网停了): construction.
 _STOPPED = re.compile(r"停(?:了|工|止|下来|摆)")
 _WEATHER = re.compile(r"雨|雪|冰冻|寒潮|高温|大风|台风|降温|大雾|雾霾|天气|冻")
+# A threat on a condition (工程款再不拨付就要停工): group 1, the condition, names the category.
 _IF_NOT = re.compile(r"([^，,。；;]{1,10}?)(?:再|还)?不[^，,。；;]{0,4}?就")
+# A new date estimated right after a target said hard (…有难度，估计要到9月中旬), and the words
+# that say only that it is hard: together a plan moved, not a problem.
 _NEW_DATE = re.compile(r"[，,\s]*(?:估计|预计|争取|力争|可能)[^。；;\n]{0,8}?"
                        r"(?:\d{1,2}\s*月|[一二三四五六七八九十]{1,3}月|明年|下月|下个月)")
 _AT_RISK_ONLY = re.compile(r"有(?:一定|些|点|很大)?(?:的)?(?:困难|难度)|难度(?:很|较|比较)?大|难")

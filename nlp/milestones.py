@@ -380,6 +380,13 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
     last: EventMention | None = None
     under_way: set[int] = set()  # not_done only because it is being applied for
     missed: set[int] = set()  # an old plan (原定…) said to be missed
+
+    def add_missed(ms: int, me: int, kind: str) -> EventMention:
+        """The old plan for milestone `kind` at text[ms:me], said to be missed: not done,
+        unless the message reports it done after all (filtered at the end)."""
+        out.append(EventMention(ms, me, kind, "not_done", None))
+        missed.add(len(out) - 1)
+        return out[-1]
     bare: set[int] = set()  # a milestone word alone in its clause, no status, no date
     plan_dated = False  # a plan with a date earlier in this sentence
     plan_words = _PLAN.search(text) is not None
@@ -553,8 +560,7 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                     if _SUPERSEDED.search(prefix) and _MISSED.search(text, me, stop_at):
                         # 原计划年底竣工肯定完不成了，争取明年4月: the old plan missed (the new
                         # one is its own mention)
-                        out.append(EventMention(ms, me, kind, "not_done", None))
-                        missed.add(len(out) - 1)
+                        add_missed(ms, me, kind)
                     continue
                 span, date, shifted = when[0], when[0].for_plan(sent), True
             ev = EventMention(ms, me, kind, status, date,
@@ -583,9 +589,7 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                 else:
                     if _MISSED.search(text, me, sentence_end(me)):
                         # 原计划8月试生产，没能按期 / 原定8月开业，肯定赶不上了: missed
-                        ev = EventMention(ms, me, kind, "not_done", None)
-                        out.append(ev)
-                        missed.add(len(out) - 1)
+                        ev = add_missed(ms, me, kind)
             else:
                 out.append(ev)
                 if alone:
