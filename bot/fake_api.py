@@ -235,7 +235,8 @@ class FakeTelegram:
         params: dict[str, Any] = dict(request.query)
         if request.method == "POST":
             if request.content_type == "application/json":
-                params.update(await request.json())
+                # Scalars as text, as a form carries them (the real API takes either).
+                params.update({k: _text(v) for k, v in (await request.json()).items()})
             else:
                 form = await request.post()
                 for key, value in form.items():
@@ -359,6 +360,12 @@ class FakeTelegram:
 class _ApiError(Exception):
     def __init__(self, status: int, description: str) -> None:
         self.status, self.description = status, description
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value) if isinstance(value, int | float) else value
 
 
 def _decode(value: str) -> Any:

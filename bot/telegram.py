@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from contextvars import ContextVar
 from typing import Any
 
 from aiogram import Bot, methods
-from aiogram.client.default import DefaultBotProperties
+from aiogram.client.default import Default, DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.client.telegram import TelegramAPIServer
@@ -16,6 +17,8 @@ from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.methods import GetUpdates, TelegramMethod
 from aiogram.methods.base import Response, TelegramType
+from aiohttp import BytesPayload, FormData
+from pydantic import BaseModel
 
 from bot.config import TelegramSettings
 
@@ -72,6 +75,39 @@ class RetryMiddleware(BaseRequestMiddleware):
         raise AssertionError("unreachable")
 
 
+class JsonMethod:
+    """A Bot API method (mixed into a TelegramMethod, no files) sent as one JSON body: the
+    Bot API takes application/json as well as forms. aiohttp's form encoding
+    percent-encodes every byte of a text in Python (~0.3 ms for a report's summary on the
+    bench machine, most of sending it); json.dumps is C."""
+
+
+def _plain(value: Any, bot: Bot) -> Any:
+    """A parameter as JSON takes it, as aiogram's form would carry it: Nones left out,
+    bot defaults resolved (nested ones too), models as objects."""
+    if isinstance(value, Default):
+        value = bot.default[value.name]
+    if isinstance(value, BaseModel):
+        value = value.model_dump(warnings=False, exclude_none=True)
+    if isinstance(value, dict):
+        return {k: v for k, item in value.items() if (v := _plain(item, bot)) is not None}
+    if isinstance(value, list):
+        return [_plain(item, bot) for item in value]
+    return value
+
+
+class Session(AiohttpSession):
+    """aiogram's aiohttp session; a JsonMethod goes as JSON."""
+
+    def build_form_data(self, bot: Bot, method: TelegramMethod[TelegramType]) -> FormData:
+        if not isinstance(method, JsonMethod):
+            return super().build_form_data(bot, method)
+        body = _plain(method.model_dump(warnings=False, exclude_none=True), bot)
+        data = json.dumps(body, ensure_ascii=False).encode()
+        # (aiogram posts what this returns as the request body; a payload is one.)
+        return BytesPayload(data, content_type="application/json")  # type: ignore[return-value]
+
+
 def make_bot(telegram: TelegramSettings, **session_kwargs: Any) -> Bot:
     if telegram.token is None:
         raise ValueError("telegram.token is not set")
@@ -80,7 +116,7 @@ def make_bot(telegram: TelegramSettings, **session_kwargs: Any) -> Bot:
         session_kwargs["api"] = TelegramAPIServer.from_base(base)
     if telegram.proxy:
         session_kwargs.setdefault("proxy", telegram.proxy)  # through aiohttp-socks
-    session = AiohttpSession(**session_kwargs)
+    session = Session(**session_kwargs)
     session.middleware(RetryMiddleware())
     return Bot(
         token=telegram.token.get_secret_value(),

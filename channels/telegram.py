@@ -36,7 +36,7 @@ from pydantic import BaseModel
 
 from bot.config import Settings
 from bot.services.onboarding import BOT_COMMANDS
-from bot.telegram import make_bot
+from bot.telegram import JsonMethod, make_bot
 from bot.text import TELEGRAM_LIMIT, esc, split_message
 from handlers.callbacks import (
     AlertAction,
@@ -112,15 +112,15 @@ def render_keyboard(notice: Notice) -> InlineKeyboardMarkup | None:
     ])
 
 
-def keyboard_json(notice: Notice, dumps: Any) -> str | None:
-    """The inline keyboard as the Bot API takes it (JSON): what render_keyboard's model
-    becomes on the wire, without building and dumping the model."""
+def keyboard_object(notice: Notice) -> dict[str, Any] | None:
+    """The inline keyboard as the Bot API takes it (a JSON object): what render_keyboard's
+    model becomes on the wire, without building and dumping the model."""
     if not notice.actions:
         return None
-    return dumps({"inline_keyboard": [
+    return {"inline_keyboard": [
         [{"text": a.label, "callback_data": callback_data(a)} for a in row]
         for row in notice.actions
-    ]})
+    ]}
 
 
 class _Sent(BaseModel):
@@ -129,13 +129,14 @@ class _Sent(BaseModel):
     message_id: int
 
 
-class _SendMessage(SendMessage):
-    """sendMessage with the keyboard given as JSON (keyboard_json) and answered with the
-    message id alone: the whole Message sent back — the text and keyboard we just sent
-    among it — is not made into models (~40 µs of validation a report)."""
+class _SendMessage(JsonMethod, SendMessage):
+    """sendMessage as one JSON body (bot.telegram.JsonMethod) with the keyboard as a plain
+    object (keyboard_object), answered with the message id alone: the whole Message sent
+    back — the text and keyboard we just sent among it — is not made into models (~40 µs
+    of validation a report)."""
 
     __returning__ = _Sent
-    reply_markup: str | None = None  # type: ignore[assignment]
+    reply_markup: dict[str, Any] | None = None  # type: ignore[assignment]
 
 
 # Held: pydantic caches a generic model only weakly (as bot.telegram does for the others).
@@ -219,7 +220,7 @@ class TelegramChannel:
             if len(text) <= CAPTION_LIMIT:
                 return await self._attachment(chat_id, att, text or None, markup, reply_to)
         parts = split_message(text, TELEGRAM_LIMIT)
-        keyboard = keyboard_json(notice, self.bot.session.json_dumps) if att is None else None
+        keyboard = keyboard_object(notice) if att is None else None
         last_id = 0
         for i, part in enumerate(parts):
             last = i == len(parts) - 1

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.exceptions import TelegramBadRequest, TelegramServerError
+from aiohttp import BytesPayload
 
 from bot.config import load_settings
 from bot.fake_api import FakeTelegram
-from bot.telegram import make_bot
+from bot.telegram import JsonMethod, Session, make_bot
 
 
 @pytest.fixture
@@ -117,3 +121,59 @@ async def test_proxy_carries_every_call() -> None:
         await fake.stop()
     assert message.text == "经代理发送"
     assert proxy.tunnels and all(t == base.split("//", 1)[1] for t in proxy.tunnels)
+
+
+def _form_params(form: Any) -> dict[str, Any]:
+    """aiogram's form fields as the Bot API reads them (objects are JSON text)."""
+    out: dict[str, Any] = {}
+    for options, _headers, value in form._fields:
+        out[options["name"]] = json.loads(value) if value[:1] in "[{" else value
+    return out
+
+
+async def test_a_json_method_carries_what_aiogram_form_would(
+    client: tuple[FakeTelegram, Bot],
+) -> None:
+    """The report's sendMessage goes as one JSON body (no per-byte percent-encoding): the
+    same parameters, bot defaults (parse mode, nested in reply_parameters too) resolved."""
+    from aiogram.methods import SendMessage
+    from aiogram.types import ReplyParameters
+
+    class JsonSend(JsonMethod, SendMessage):
+        reply_markup: dict[str, Any] | None = None  # type: ignore[assignment]
+
+    _fake, bot = client
+    session = bot.session
+    assert isinstance(session, Session)
+    keyboard = {"inline_keyboard": [[{"text": "确认", "callback_data": "rp:1:confirm"}]]}
+    method = JsonSend(chat_id=42, text="三一项目 <b>进度</b> 80%",
+                      reply_markup=keyboard,
+                      reply_parameters=ReplyParameters(message_id=7, quote="进度"))
+    payload = session.build_form_data(bot, method)
+    assert payload.content_type == "application/json"  # type: ignore[attr-defined]
+    body = json.loads(payload._value)  # type: ignore[attr-defined]
+    form = _form_params(AiohttpSession.build_form_data(session, bot, method))
+    assert {k: str(v) if isinstance(v, int) else v for k, v in body.items()} == form
+    assert body["parse_mode"] == "HTML" and body["reply_markup"] == keyboard
+    assert body["reply_parameters"]["quote_parse_mode"] == "HTML"
+    # Any other method still goes as aiogram's form.
+    assert not isinstance(session.build_form_data(bot, SendMessage(chat_id=42, text="x")),
+                          BytesPayload)
+
+
+async def test_the_fake_reads_a_json_body_as_it_reads_a_form(
+    client: tuple[FakeTelegram, Bot],
+) -> None:
+    from channels.telegram import TelegramChannel
+    from scheduler.notice import Action, ActionKind, Notice
+
+    fake, bot = client
+    notice = Notice.of(["收到"], actions=[[Action(ActionKind.CONFIRM, 5, "确认")]])
+    assert await TelegramChannel(bot).deliver(42, notice, reply_to=3) == 1
+    await bot.send_message(42, "表单")  # aiogram's own form
+    json_sent, form_sent = fake.sent_messages(42)
+    assert json_sent["chat_id"] == form_sent["chat_id"] == "42"
+    assert json_sent["parse_mode"] == form_sent["parse_mode"] == "HTML"
+    assert json_sent["reply_markup"] == {
+        "inline_keyboard": [[{"text": "确认", "callback_data": "rp:5:confirm"}]]}
+    assert json_sent["reply_parameters"]["message_id"] == 3

@@ -4,7 +4,6 @@ attachments, and how each platform answer becomes a SendResult."""
 from __future__ import annotations
 
 import io
-import json
 import struct
 import zlib
 from collections.abc import AsyncIterator
@@ -20,7 +19,7 @@ from bot.fake_api import FakeTelegram
 from channels.telegram import (
     Limits,
     TelegramChannel,
-    keyboard_json,
+    keyboard_object,
     render_keyboard,
     render_text,
 )
@@ -129,13 +128,12 @@ async def test_report_actions_keep_their_callback_format(
 
 
 def test_the_keyboard_sent_as_json_is_the_keyboard_model_as_sent() -> None:
-    """deliver sends keyboard_json (no model built); edits still send render_keyboard's."""
+    """deliver sends keyboard_object (no model built); edits still send render_keyboard's."""
     notice = _alert_notice()
     model = render_keyboard(notice)
     assert model is not None
-    assert json.loads(keyboard_json(notice, json.dumps) or "") == model.model_dump(
-        exclude_none=True)
-    assert keyboard_json(Notice.of(["没有按钮"]), json.dumps) is None
+    assert keyboard_object(notice) == model.model_dump(exclude_none=True)
+    assert keyboard_object(Notice.of(["没有按钮"])) is None
 
 
 async def test_a_reply_in_a_group_quotes_the_message_it_answers(
