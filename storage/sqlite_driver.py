@@ -16,7 +16,8 @@ its switch out of the greenlet), when it can start at once: it never waits there
 — the connection's busy timeout is 0 while it runs, and a statement that finds the database
 locked by another process (SQLITE_BUSY) goes to the connection's thread after all, with the
 busy timeout back, and waits there. Commits stay on that thread (their fsync would stall
-the loop).
+the loop); in WAL mode they leave the busy timeout at 0 (they cannot wait for a lock), so
+it is set once for a run of reports, not twice a report.
 
 Writers of one engine queue for an asyncio lock (`WriteGate`) from their first write until
 their commit or rollback, instead of in SQLite's busy handler, which sleeps in steps of up
@@ -169,6 +170,17 @@ def _statement(conn: sqlite3.Connection, sql: str, parameters: Any, many: bool) 
         cursor.close()
 
 
+def _commit(conn: sqlite3.Connection) -> None:
+    conn.commit()
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    conn.rollback()
+
+
+_ENDS = (_commit, _rollback)
+
+
 # What may run on the loop's thread: a read, or an INSERT that pysqlite wraps in its own
 # transaction (WITH … INSERT, or any statement on an autocommit connection, would commit by
 # itself there: its fsync on the loop, its write out of the transaction).
@@ -195,6 +207,7 @@ class Connection(aiosqlite.Connection):
         self._gate_loop: asyncio.AbstractEventLoop | None = None  # the loop that took it
         self._patience: int | None = None  # its busy timeout (ms), read when first set to 0
         self._impatient = False  # busy timeout 0 (a quick statement ran last)
+        self._wal = False  # in WAL mode (read with the busy timeout): an end never waits
 
     async def before(self, sql: str) -> None:
         if self._held is None and may_write(sql):
@@ -225,8 +238,11 @@ class Connection(aiosqlite.Connection):
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """A call on the connection's thread, where waiting for a lock is right: with the
-        busy timeout back if a quick statement had set it to 0."""
-        if self._impatient:
+        busy timeout back if a quick statement had set it to 0 — except to end a transaction
+        in WAL mode, which takes no lock it could wait for (the write lock is held from the
+        first write; the checkpoint after a commit is passive): then it stays 0, and the
+        next report's quick statements find it so (two PRAGMAs a report fewer)."""
+        if self._impatient and not (self._wal and fn in _ENDS):
             return await super()._execute(self._patiently, partial(fn, *args, **kwargs))
         return await super()._execute(fn, *args, **kwargs)
 
@@ -258,6 +274,8 @@ class Connection(aiosqlite.Connection):
         if not self._impatient:
             if self._patience is None:
                 self._patience = int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
+                mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+                self._wal = str(mode).lower() == "wal"
             conn.execute("PRAGMA busy_timeout=0")
             self._impatient = True
         began = not conn.in_transaction
@@ -274,16 +292,16 @@ class Connection(aiosqlite.Connection):
         return Cursor(self, self._conn.cursor())
 
     async def commit(self) -> None:
-        await self._end(self._conn.commit)
+        await self._end(_commit)
 
     async def rollback(self) -> None:
-        await self._end(self._conn.rollback)
+        await self._end(_rollback)
 
-    async def _end(self, end: Callable[[], None]) -> None:
+    async def _end(self, end: Callable[[sqlite3.Connection], None]) -> None:
         """Commit or roll back: no hop when no transaction is open; the turn passes on."""
         try:
             if self._conn.in_transaction:
-                await self._execute(end)
+                await self._execute(end, self._conn)
         finally:
             self.after()
 

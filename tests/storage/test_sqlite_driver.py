@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -89,6 +89,38 @@ async def test_a_quick_statement_runs_on_the_loop_with_no_hop(
         assert other.execute("SELECT v FROM t ORDER BY id").fetchall() == [("r0",), ("q",)]
     finally:
         other.close()
+
+
+@pytest.mark.parametrize("wal", [True, False])
+async def test_the_busy_timeout_stays_0_across_a_wal_commit(tmp_path: Path, wal: bool) -> None:
+    """Quick statements and commits in turn (a report's pattern): in WAL mode the busy
+    timeout is set to 0 once, not set back for each commit and to 0 again (a commit takes
+    no lock it could wait for there); in another journal mode a commit may wait for
+    readers, so it gets the timeout back. A statement off the loop gets it back either way."""
+    eng = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'd.db'}")
+    if not wal:
+        @event.listens_for(eng.sync_engine, "connect")
+        def _delete(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.cursor().execute("PRAGMA journal_mode=DELETE")
+
+    try:
+        await _table(eng)
+        insert = text("INSERT INTO t (v) VALUES (:v)").execution_options(**QUICK)
+        async with eng.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+            raw = (await conn.get_raw_connection()).driver_connection
+            said: list[str] = []
+            raw._conn.set_trace_callback(said.append)
+            for v in ("a", "b", "c"):
+                await conn.execute(insert, {"v": v})
+                await conn.commit()
+            timeout = (await conn.execute(text("PRAGMA busy_timeout"))).scalar_one()
+            values = (await conn.execute(text("SELECT v FROM t ORDER BY id"))).scalars().all()
+        set_to = [s.rpartition("=")[2] for s in said if s.startswith("PRAGMA busy_timeout=")]
+        assert set_to == (["0", "30000"] if wal else ["0", "30000"] * 3)
+        assert timeout == 30_000 and values == ["a", "b", "c"]
+    finally:
+        await eng.dispose()
 
 
 async def test_a_quick_write_locked_out_by_another_process_waits_off_the_loop(
