@@ -100,7 +100,10 @@ def callback_data(action: Action) -> str:
     if kind is ActionKind.CHOOSE_PROJECT:
         assert action.option_id is not None
         return ChooseProject(report_id=action.target_id, project_id=action.option_id).pack()
-    return ReportAction(report_id=action.target_id, action=kind.value).pack()
+    # What ReportAction(...).pack() makes, without a pydantic model built and dumped for
+    # each of a summary's three buttons (tests/channels: the same string for every kind).
+    sep = ReportAction.__separator__
+    return f"{ReportAction.__prefix__}{sep}{int(action.target_id)}{sep}{kind.value}"
 
 
 def render_keyboard(notice: Notice) -> InlineKeyboardMarkup | None:

@@ -19,6 +19,7 @@ from bot.fake_api import FakeTelegram
 from channels.telegram import (
     Limits,
     TelegramChannel,
+    callback_data,
     keyboard_object,
     render_keyboard,
     render_text,
@@ -125,6 +126,16 @@ async def test_report_actions_keep_their_callback_format(
         report_id=9, project_id=4)
     assert ReportAction.unpack(rows[1][0]["callback_data"]) == ReportAction(
         report_id=9, action="cancel")
+
+
+@pytest.mark.parametrize("kind", [ActionKind.CONFIRM, ActionKind.CORRECT, ActionKind.CANCEL])
+def test_report_button_data_is_what_the_callback_model_packs(kind: ActionKind) -> None:
+    """Report buttons are formatted directly (no model a button): the same string."""
+    for report_id in (1, 42, 10**12):
+        data = callback_data(Action(kind, report_id, "x"))
+        assert data == ReportAction(report_id=report_id, action=kind.value).pack()
+        assert ReportAction.unpack(data) == ReportAction(report_id=report_id,
+                                                         action=kind.value)
 
 
 def test_the_keyboard_sent_as_json_is_the_keyboard_model_as_sent() -> None:
