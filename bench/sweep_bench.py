@@ -9,10 +9,11 @@ database is created and dropped); SQLite a file in a temporary folder. For each 
 the first full sweep (opens every overdue alert and queues its notices), a second sweep at
 the same instant (steady state: nothing new), a sweep the next working day (escalations,
 repeats, and the due-day reminders of the contacts who have not reported), one round of
-digest queueing and the rendering of those digests as delivery does it (rounds of 500 rows,
-pictures left out); after each notifying sweep, apart, the fan-out delivery does (each alert
-notice to its recipients' outbox rows, scheduler.fanout, in delivery's batches) — between
-the days every row counts as sent, as delivery would have sent them. Each on a fresh
+digest queueing and the rendering of those digests as delivery does it (rounds of 500 rows
+in one pass, sharing a DigestCache as delivery_loop's rounds do; pictures left out); after
+each notifying sweep, apart, the fan-out delivery does (each alert notice to its
+recipients' outbox rows, scheduler.fanout, in delivery's batches) — between the days every
+row counts as sent, as delivery would have sent them. Each on a fresh
 database `--repeats` times; it prints min / median / max per step; the last line is the
 growth ratio 2,000 → 20,000 of the medians. `--statements` prints, after each step, the SQL
 statements it spent most time in (summed per statement text; see bench/statement_times.py).
@@ -44,7 +45,7 @@ from throwaway import pg_database  # bench/throwaway.py
 
 from bot.config import Settings, load_settings
 from scheduler.delivery import _Claimed, render_notices
-from scheduler.digest import queue_digests
+from scheduler.digest import DigestCache, queue_digests
 from scheduler.fanout import fan_out
 from scheduler.sweep import run_sweep
 from scheduler.workdays import WorkCalendar
@@ -203,15 +204,17 @@ async def bench_one(
             return added
 
     async def render() -> int:
-        """What delivery then does with the digest rows: render them, a round at a time."""
+        """What delivery then does with the digest rows: render them, a round at a time,
+        the rounds of one pass sharing what they read (delivery_loop's DigestCache)."""
         async with sf() as s:
             rows = [_Claimed.of(r) for r in (await s.scalars(
                 select(Outbox).where(Outbox.kind == OutboxKind.DIGEST).order_by(Outbox.id)
             )).all()]
             done = 0
+            cache = DigestCache()
             for i in range(0, len(rows), ROUND):
                 done += len(await render_notices(s, settings, calendar, rows[i:i + ROUND],
-                                                 pictures=False))
+                                                 pictures=False, digests=cache))
             return done
 
     async def fan_out_all() -> int:

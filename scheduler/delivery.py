@@ -295,10 +295,12 @@ async def _drop_stale(
 async def render_notices(
     session: AsyncSession, settings: Settings, calendar: WorkCalendar,
     rows: Sequence[_Claimed], *, pictures: bool = True,
+    digests: digest.DigestCache | None = None,
 ) -> dict[int, Notice]:
     """Each row's Notice by row id: alert rows rendered from their alert, the rest from the
     stored notice; digest pictures drawn when `pictures` (delivery draws them one row at a
-    time instead, inside the round's time). A row that cannot be rendered is left out."""
+    time instead, inside the round's time); digests from what `digests` holds when given
+    (the rounds of a delivery pass). A row that cannot be rendered is left out."""
     out: dict[int, Notice] = {}
     alert_rows, digest_rows = [], []
     for r in rows:
@@ -314,9 +316,12 @@ async def render_notices(
     out.update(await _guarded(
         alert_rows, lambda batch: alert_notices.render(session, settings, calendar, batch)))
     by_id = {r.id: r for r in rows}
+    if digests is not None and digest_rows:
+        await digests.check(session)
     for row_id, (notice, chart) in (await _guarded(
             digest_rows,
-            lambda batch: digest.render_rows(session, settings, calendar, batch))).items():
+            lambda batch: digest.render_rows(session, settings, calendar, batch,
+                                             digests))).items():
         out[row_id] = notice
         if chart is not None:  # the picture is drawn when the row is sent (Pictures.attach)
             by_id[row_id].payload[CHART] = chart
@@ -530,12 +535,14 @@ async def deliver_due(
     clock: Callable[[], dt.datetime] | None = None,
     send_timeout: float = SEND_TIMEOUT,
     round_budget: float = ROUND_BUDGET,
+    digests: digest.DigestCache | None = None,
 ) -> DeliveryResult:
     """One delivery round at `now`: fan out a batch of alert notices (scheduler.fanout),
     hold what quiet hours hold, claim up to `max_rows` due rows, render and send them
     (addresses in parallel, each address in queue order), mark each. `clock` is the real
     time for leases (default: `now`, for rounds at a fixed instant); the round's budget and
-    each send's timeout are wall-clock seconds."""
+    each send's timeout are wall-clock seconds. `digests`: the digest data and chart rows
+    the rounds of one pass share (digest.DigestCache; none: read for this round)."""
     result = DeliveryResult()
     real_clock = clock or (lambda: now)
     opening = _quiet_opening(now, settings, calendar)
@@ -558,7 +565,8 @@ async def deliver_due(
         if not rows:
             return result
         rows = await _drop_stale(session, rows, instance=instance, now=now, result=result)
-        notices = await render_notices(session, settings, calendar, rows, pictures=False)
+        notices = await render_notices(session, settings, calendar, rows, pictures=False,
+                                       digests=digests)
         await session.commit()
 
     loop = asyncio.get_running_loop()
@@ -569,7 +577,9 @@ async def deliver_due(
         async with db_lock, session_factory() as session:
             return await chart_rows(session, year)
 
-    pictures = Pictures(chart_rows_now)  # digest pictures: drawn row by row, in the round
+    # Digest pictures: drawn row by row, in the round, from the pass's chart rows if any.
+    pictures = Pictures(chart_rows_now if digests is None
+                        else lambda year: digests.chart_rows(year, chart_rows_now))
 
     async def finish(row: _Claimed, outcome: _Outcome) -> None:
         async with db_lock, session_factory() as session:
@@ -686,12 +696,14 @@ async def delivery_loop(
     """Deliver until `stop` is set: a round right after a busy one, else wait `poll_seconds`
     (or until `wake` is set, e.g. after something was queued)."""
     wake = wake or asyncio.Event()
+    digests = digest.DigestCache()  # shared by the rounds of a pass (busy rounds in a row)
     while not stop.is_set():
         wake.clear()  # what is queued from now on gets another round
         claimed = 0
         try:
             res = await deliver_due(session_factory, channels, settings, calendar, clock(),
-                                    instance=instance, max_rows=max_rows, clock=clock)
+                                    instance=instance, max_rows=max_rows, clock=clock,
+                                    digests=digests)
             claimed = res.claimed + res.fanned_out
         except asyncio.CancelledError:
             raise
@@ -699,6 +711,7 @@ async def delivery_loop(
             log.exception("本轮投递失败")
         if claimed:
             continue
+        digests = digest.DigestCache()  # the pass is over: the next one reads afresh
         waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
         try:
             await asyncio.wait(waiters, timeout=poll_seconds, return_when=asyncio.FIRST_COMPLETED)

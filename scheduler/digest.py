@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+import time
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Boolean, Integer, String, bindparam, cast, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -31,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings, dashboard_url
 from scheduler import cycle
+from scheduler.digest_chart import ChartRow, chart_rows
 from scheduler.leader_digest import Extras, leader_extras
 from scheduler.messages import see_all
 from scheduler.notice import Line, Notice, Strong, line
@@ -73,8 +75,13 @@ SPEC = "digest"  # the payload key of a row rendered at delivery: its local day
 WEEKDAYS = "一二三四五六日"
 EVENT_STATUS = {"done": "已完成", "planned": "计划", "not_done": "未完成"}
 NOTHING = "今日无新情况"
+_T = TypeVar("_T")
 # Characters of plain text a digest may fill: one Telegram message (4,096 with markup).
 TEXT_BUDGET = 3800
+# A delivery pass (rounds back to back) reuses what it read for this long at most: open
+# 交办件, milestones due and missing reports are "as the ledger stands", and a pass must
+# not make them much older than a fresh read would.
+PASS_MAX_AGE = 600.0  # seconds
 
 
 # --- the snapshot (pure data) and its text -----------------------------------------------------
@@ -147,10 +154,12 @@ def _clip(text: str, limit: int = 80) -> str:
 CUT = "……"  # a section cut short; the digest then ends with where to see all
 
 
-def _capped(lines: Sequence[str], max_lines: int) -> list[str]:
-    out = list(lines[:max_lines])
-    if len(lines) > max_lines:
-        out.append(CUT)
+def _capped(items: Sequence[_T], max_lines: int, text: Callable[[_T], str]) -> list[Line]:
+    """The first `max_lines` items as lines, then CUT if there are more: only the lines
+    shown are formatted (a section of the whole ledger has thousands)."""
+    out: list[Line] = [(text(i),) for i in items[:max_lines]]
+    if len(items) > max_lines:
+        out.append((CUT,))
     return out
 
 
@@ -159,31 +168,24 @@ def _by_colour(alerts: Sequence[AlertLine]) -> list[AlertLine]:
 
 
 def _colour_counts(alerts: Sequence[AlertLine]) -> str:
-    parts = []
-    for level in reversed(LEVELS):
-        n = sum(1 for a in alerts if a.level == level)
-        if n:
-            parts.append(f"{LEVEL_ICONS[level]}{n}")
-    return " ".join(parts)
+    counts = Counter(a.level for a in alerts)
+    return " ".join(f"{LEVEL_ICONS[level]}{counts[level]}"
+                    for level in reversed(LEVELS) if counts[level])
 
 
 def _alert_section(
     title: str, alerts: Sequence[AlertLine], max_lines: int, *, icons: bool = True
 ) -> list[Line]:
+    """`alerts` already in _by_colour's order (render_digest sorts once)."""
     if not alerts:
         return []
     head = f"（{len(alerts)}）"
     if icons:
         head += f" {_colour_counts(alerts)}"
-    lines = [
-        f"· {LEVEL_ICONS.get(a.level, '') + ' ' if icons else ''}{a.project}：{_clip(a.what)}"
-        for a in _by_colour(alerts)
-    ]
-    return [(), line(Strong(title), head), *_plain_lines(_capped(lines, max_lines))]
-
-
-def _plain_lines(texts: Sequence[str]) -> list[Line]:
-    return [(t,) for t in texts]
+    return [(), line(Strong(title), head), *_capped(
+        alerts, max_lines,
+        lambda a: f"· {LEVEL_ICONS.get(a.level, '') + ' ' if icons else ''}{a.project}："
+                  f"{_clip(a.what)}")]
 
 
 def render_digest(s: DigestSnapshot, dashboard_url: str | None = None) -> Notice:
@@ -195,6 +197,12 @@ def render_digest(s: DigestSnapshot, dashboard_url: str | None = None) -> Notice
     if s.empty:
         return Notice.of(totals, title=line("📋 ", Strong("每日简报"), f"{head}：{NOTHING}"))
     title = line("📋 ", Strong("每日简报"), head)
+    # Sorted once here, not on each try below (a whole-ledger digest has thousands of lines).
+    s = replace(s, new_alerts=_by_colour(s.new_alerts),
+                escalated_alerts=_by_colour(s.escalated_alerts),
+                closed_alerts=_by_colour(s.closed_alerts),
+                overdue_issues=sorted(s.overdue_issues, key=lambda i: (i.deadline, i.project)),
+                upcoming=sorted(s.upcoming, key=lambda m: (m.planned, m.project)))
     max_lines = MAX_LINES
     while True:
         body = _sections(s, max_lines)
@@ -209,11 +217,12 @@ def render_digest(s: DigestSnapshot, dashboard_url: str | None = None) -> Notice
 
 
 def _sections(s: DigestSnapshot, max_lines: int) -> list[Line]:
+    """The body; the alerts, 交办件 and milestones of `s` already sorted (render_digest)."""
     out: list[Line] = [(f"{s.name}，您关注的 {s.project_count} 个项目：",)]
     if s.updates:
         out += [(), line(Strong("新确认的进展"), f"（{len(s.updates)}）")]
-        out += _plain_lines(_capped([f"· {u.project}：{_clip('；'.join(u.items), 120)}"
-                                     for u in s.updates], max_lines))
+        out += _capped(s.updates, max_lines,
+                       lambda u: f"· {u.project}：{_clip('；'.join(u.items), 120)}")
     out += _alert_section("新增预警", s.new_alerts, max_lines)
     out += _alert_section("预警升级", s.escalated_alerts, max_lines)
     out += _alert_section("已解除预警", s.closed_alerts, max_lines, icons=False)
@@ -222,21 +231,16 @@ def _sections(s: DigestSnapshot, max_lines: int) -> list[Line]:
         if s.overdue_issues:
             head += f"，其中超期 {len(s.overdue_issues)} 件"
         out += [(), line(Strong("交办件"), head)]
-        out += _plain_lines(_capped([
-            f"· {i.project}：{i.text}（期限{_day(i.deadline)}）"
-            for i in sorted(s.overdue_issues, key=lambda i: (i.deadline, i.project))
-        ], max_lines))
+        out += _capped(s.overdue_issues, max_lines,
+                       lambda i: f"· {i.project}：{i.text}（期限{_day(i.deadline)}）")
     if s.upcoming:
         out += [(), line(Strong(f"近{HORIZON_WORKDAYS}个工作日到期节点"),
                          f"（{len(s.upcoming)}）")]
-        out += _plain_lines(_capped([
-            f"· {m.project}：{milestone_label(m.milestone)} {_day(m.planned)}"
-            for m in sorted(s.upcoming, key=lambda m: (m.planned, m.project))
-        ], max_lines))
+        out += _capped(s.upcoming, max_lines,
+                       lambda m: f"· {m.project}：{milestone_label(m.milestone)} {_day(m.planned)}")
     if s.missing_reports:
         out += [(), line(Strong("未报送进度"), f"（{len(s.missing_reports)}）")]
-        out += _plain_lines(_capped([f"· {m.project}：{m.person}" for m in s.missing_reports],
-                                    max_lines))
+        out += _capped(s.missing_reports, max_lines, lambda m: f"· {m.project}：{m.person}")
     return out
 
 
@@ -279,6 +283,20 @@ class Recipient:
         return at is not None and at > self.since and (self.until is None or at <= self.until)
 
 
+@dataclass(frozen=True, slots=True)
+class _View:
+    """One project's part of the digests of one window."""
+
+    update: tuple[dt.datetime, UpdateLine] | None  # (first confirmed, line)
+    new: tuple[AlertLine, ...]
+    escalated: tuple[AlertLine, ...]
+    closed: tuple[AlertLine, ...]
+    issues: int
+    overdue: tuple[IssueLine, ...]
+    upcoming: Sequence[MilestoneLine]
+    missing: Sequence[MissingLine]
+
+
 @dataclass
 class _Data:
     """Everything read for one digest run, for all recipients at once, by project id."""
@@ -294,6 +312,12 @@ class _Data:
         default_factory=lambda: defaultdict(list))
     upcoming: dict[int, list[MilestoneLine]] = field(default_factory=lambda: defaultdict(list))
     missing: dict[int, list[MissingLine]] = field(default_factory=lambda: defaultdict(list))
+    # Each project's part of a digest by window (since, until), built when a recipient with
+    # that window first walks the project; the others with that window (nearly everyone on
+    # a day) reuse it — a project is in the digests of its service person, its leaders and
+    # whoever sees everything.
+    views: dict[tuple[dt.datetime, dt.datetime | None], dict[int, _View]] = field(
+        default_factory=dict)
 
     def name(self, project_id: int) -> str:
         return self.projects.get(project_id, str(project_id))
@@ -503,62 +527,83 @@ async def _load(
     period = cycle.late_period(day, settings.schedule, calendar)
     if period is not None:
         start = cycle.window_start(period, settings.schedule, calendar)
-        reported = {
-            (r.sender_id, r.project_id) for r in await conn.execute(
-                select(Report.sender_id, Report.project_id).distinct()
-                .where(Report.sent_at > start, Report.state != ReportState.REJECTED,
-                       Report.project_id.is_not(None), Report.sender_id.is_not(None),
-                       *_within(Report.project_id, only, dialect))
-            )
-        }
+        # Only the contacts who have not reported come back (the database does the
+        # anti-join on ix_reports_sender_project_sent; reading who did report and every
+        # contact was two rows a project for the whole ledger).
+        reported = select(Report.id).where(
+            Report.sender_id == ProjectRole.person_id, Report.project_id == ProjectRole.project_id,
+            Report.sent_at > start, Report.state != ReportState.REJECTED)
         # As the sweep counts it: a project put on file after the window opened owes
         # nothing for that period (the first digest after an import lists no one).
         for r in await conn.execute(
-            select(ProjectRole.project_id, ProjectRole.person_id, Person.name)
+            select(ProjectRole.project_id, Person.name)
             .join(Person, Person.id == ProjectRole.person_id)
             .join(Project, Project.id == ProjectRole.project_id)
             .where(ProjectRole.role == Role.CONTACT, Project.created_at <= start,
-                   *_within(ProjectRole.project_id, only, dialect))
+                   ~reported.exists(), *_within(ProjectRole.project_id, only, dialect))
             .order_by(ProjectRole.project_id, ProjectRole.position)
         ):
-            if (r.person_id, r.project_id) not in reported:
-                data.missing[r.project_id].append(MissingLine(data.name(r.project_id), r.name))
+            data.missing[r.project_id].append(MissingLine(data.name(r.project_id), r.name))
     return data
 
 
+def _view_of(pid: int, who: Recipient, data: _Data) -> _View:
+    """Project `pid`'s part of the digest of `who`'s window (nothing of who but the window)."""
+    update = None
+    items = [i for at, found in data.updates.get(pid, ()) if who.saw(at) for i in found]
+    if items:
+        first = min(at for at, _ in data.updates[pid] if who.saw(at))
+        update = (first, UpdateLine(data.name(pid), tuple(dict.fromkeys(items))))
+    new, escalated, closed = [], [], []
+    for a, shown in data.alerts.get(pid, ()):
+        if who.until is not None and a.opened_at > who.until:
+            continue  # opened after the row was queued: the next digest's
+        closed_later = who.until is not None and a.closed_at is not None \
+            and a.closed_at > who.until  # still open when the row was queued
+        if who.saw(a.closed_at):
+            closed.append(shown)
+        elif a.state == AlertState.CLOSED and not closed_later:
+            continue
+        elif who.saw(a.opened_at):
+            new.append(shown)
+        elif who.saw(a.level_changed_at) and a.level_changed_at > a.opened_at:
+            escalated.append(shown)
+    issues = data.issues.get(pid, ())
+    return _View(update, tuple(new), tuple(escalated), tuple(closed), len(issues),
+                 tuple(issue for issue, late in issues if late),
+                 data.upcoming.get(pid, ()), data.missing.get(pid, ()))
+
+
 def snapshot_for(who: Recipient, data: _Data, day: dt.date) -> DigestSnapshot:
-    """One recipient's view of the run's data (pure); walks only the recipient's projects
-    that have something to show, so a run is linear in the ledger."""
+    """One recipient's view of the run's data (pure, but for data.views: each project's
+    part is worked out once per window, not once per recipient who follows it); walks only
+    the recipient's projects that have something to show, so a run is linear in the
+    ledger."""
     touched = data.touched
     scope = touched if who.project_ids is None else who.project_ids & touched
+    views = data.views.setdefault((who.since, who.until), {})
 
     updates: list[tuple[dt.datetime, UpdateLine]] = []
-    new, escalated, closed = [], [], []
-    issues, overdue, upcoming, missing = 0, [], [], []
+    new: list[AlertLine] = []
+    escalated: list[AlertLine] = []
+    closed: list[AlertLine] = []
+    issues = 0
+    overdue: list[IssueLine] = []
+    upcoming: list[MilestoneLine] = []
+    missing: list[MissingLine] = []
     for pid in sorted(scope):
-        items = [i for at, found in data.updates.get(pid, ()) if who.saw(at) for i in found]
-        if items:
-            first = min(at for at, _ in data.updates[pid] if who.saw(at))
-            updates.append((first, UpdateLine(data.name(pid), tuple(dict.fromkeys(items)))))
-        for a, shown in data.alerts.get(pid, ()):
-            if who.until is not None and a.opened_at > who.until:
-                continue  # opened after the row was queued: the next digest's
-            closed_later = who.until is not None and a.closed_at is not None \
-                and a.closed_at > who.until  # still open when the row was queued
-            if who.saw(a.closed_at):
-                closed.append(shown)
-            elif a.state == AlertState.CLOSED and not closed_later:
-                continue
-            elif who.saw(a.opened_at):
-                new.append(shown)
-            elif who.saw(a.level_changed_at) and a.level_changed_at > a.opened_at:
-                escalated.append(shown)
-        for issue, late in data.issues.get(pid, ()):
-            issues += 1
-            if late:
-                overdue.append(issue)
-        upcoming += data.upcoming.get(pid, ())
-        missing += data.missing.get(pid, ())
+        view = views.get(pid)
+        if view is None:
+            view = views[pid] = _view_of(pid, who, data)
+        if view.update is not None:
+            updates.append(view.update)
+        new += view.new
+        escalated += view.escalated
+        closed += view.closed
+        issues += view.issues
+        overdue += view.overdue
+        upcoming += view.upcoming
+        missing += view.missing
     updates.sort(key=lambda u: u[0])
     count = len(data.projects) if who.project_ids is None else len(who.project_ids)
     return DigestSnapshot(
@@ -568,12 +613,95 @@ def snapshot_for(who: Recipient, data: _Data, day: dt.date) -> DigestSnapshot:
     )
 
 
+@dataclass
+class _Held:
+    """A day's data read for the whole ledger and the window (since, until]."""
+
+    since: dt.datetime
+    until: dt.datetime
+    data: _Data
+    at: float  # DigestCache's clock when read
+
+
+class DigestCache:
+    """What the rounds of one delivery pass (rounds back to back, scheduler.delivery's
+    delivery_loop) share: each day's digest data, read once for the whole ledger and a
+    window wide enough for the later rounds (each recipient's own window and scope are
+    applied in snapshot_for, so data read wider shows the same digest), and the chart rows
+    of the leaders' totals and pictures. Without it each round of 500 rows read its
+    recipients' part of the ledger again — the whole of it whenever a leader who sees
+    everything was in the round.
+
+    Reused only while younger than `max_age`, and only while the ledger's projects are the
+    ones read (`check`, once a round: one query on project ids): after a project is
+    withdrawn (or restored, or added) everything is read again, so a withdrawn project is
+    never shown, in the text, the totals or the picture."""
+
+    def __init__(self, max_age: float = PASS_MAX_AGE,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_age = max_age
+        self._clock = clock
+        self._held: dict[dt.date, _Held] = {}
+        self._charts: dict[int, tuple[float, dict[int, ChartRow]]] = {}
+
+    def _fresh(self, at: float) -> bool:
+        return self._clock() - at <= self.max_age
+
+    async def check(self, session: AsyncSession) -> None:
+        """Forget what was read while the ledger held other projects than it does now: once
+        a round, before its rows are rendered (not once per row: a round whose batch fails
+        renders its rows one by one)."""
+        if not self._held and not self._charts:
+            return
+        await session.flush()
+        conn = await session.connection()
+        active = set((await conn.execute(select(Project.id).where(Project.active))).scalars())
+        if (any(h.data.projects.keys() != active for h in self._held.values())
+                or any(rows.keys() != active for _, rows in self._charts.values())):
+            self._held.clear()
+            self._charts.clear()
+
+    async def data(
+        self, session: AsyncSession, settings: Settings, calendar: WorkCalendar,
+        day: dt.date, since: dt.datetime, until: dt.datetime,
+    ) -> _Data:
+        """`day`'s data covering (since, until] (`check` first, in the round).
+
+        Read for the whole ledger: the pass's other rounds have the rest of the day's
+        recipients, who together follow nearly every project. The window starts at the
+        earliest of the round's and the default one (the previous working day's digest),
+        so recipients with no earlier digest row, in whatever round, are covered too; a
+        round with an earlier window still (someone's last digest days ago) reads again."""
+        held = self._held.get(day)
+        if (held is not None and self._fresh(held.at) and held.since <= since
+                and until <= held.until):
+            return held.data
+        since = min(since, previous_digest(day, settings, calendar))
+        if held is not None:
+            since, until = min(since, held.since), max(until, held.until)
+        data = await _load(session, settings, calendar, day, since, None, until)
+        self._held[day] = _Held(since, until, data, self._clock())
+        return data
+
+    async def chart_rows(
+        self, year: int, load: Callable[[int], Awaitable[dict[int, ChartRow]]]
+    ) -> dict[int, ChartRow]:
+        """The chart rows of `year`, read with `load` once per pass (max_age)."""
+        held = self._charts.get(year)
+        if held is None or not self._fresh(held[0]):
+            held = self._charts[year] = (self._clock(), await load(year))
+        return held[1]
+
+
 async def render_rows(
-    session: AsyncSession, settings: Settings, calendar: WorkCalendar, rows: Sequence[DigestRow]
+    session: AsyncSession, settings: Settings, calendar: WorkCalendar, rows: Sequence[DigestRow],
+    cache: DigestCache | None = None,
 ) -> dict[int, tuple[Notice, dict[str, Any] | None]]:
     """Each digest row's notice and picture spec (scheduler.leader_digest.chart_spec, drawn
     later) by row id, from the ledger as it stands: a fixed number of queries per day of
-    the rows, limited to the projects the rows' recipients see."""
+    the rows, limited to the projects the rows' recipients see; with `cache` (a delivery
+    pass), read once per day of rows for the pass's rounds (the caller runs cache.check
+    once a round first)."""
     if not rows:
         return {}
     who = await _recipients_of(session, settings, calendar, rows)
@@ -588,16 +716,27 @@ async def render_rows(
         people = [who[r.id] for r in group]
         scopes = [p.project_ids for p in people]
         union = None if any(s is None for s in scopes) else set().union(*scopes)  # type: ignore[arg-type]
-        data = await _load(session, settings, calendar, day, min(p.since for p in people),
-                           union, max(r.created_at for r in group))
+        since, until = min(p.since for p in people), max(r.created_at for r in group)
+        if cache is None:
+            data = await _load(session, settings, calendar, day, since, union, until)
+            charts = None
+        else:
+            data = await cache.data(session, settings, calendar, day, since, until)
+            charts = _cached_charts(cache, session)
         snaps = [snapshot_for(p, data, day) for p in people]
         extras = await leader_extras(session, day, [
             (p.person_id, p.project_ids, snap.open_issues, len(snap.overdue_issues))
-            for p, snap in zip(people, snaps, strict=True)])
+            for p, snap in zip(people, snaps, strict=True)], charts)
         for r, p, snap in zip(group, people, snaps, strict=True):
             extra = extras.get(p.person_id, Extras())
             out[r.id] = (render_digest(replace(snap, totals=extra.totals), link), extra.chart)
     return out
+
+
+def _cached_charts(
+    cache: DigestCache, session: AsyncSession
+) -> Callable[[int], Awaitable[dict[int, ChartRow]]]:
+    return lambda year: cache.chart_rows(year, lambda y: chart_rows(session, y))
 
 
 # --- queueing ----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import asyncio
 import datetime as dt
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -50,9 +50,11 @@ async def leader_extras(
     session: AsyncSession,
     day: dt.date,
     recipients: Sequence[tuple[int, set[int] | None, int, int]],
+    charts: Callable[[int], Awaitable[dict[int, ChartRow]]] | None = None,
 ) -> dict[int, Extras]:
     """Per person id: recipients are (person id, project ids or None for everything,
-    open 交办件 in scope, overdue 交办件 in scope). Nothing is drawn here."""
+    open 交办件 in scope, overdue 交办件 in scope). Nothing is drawn here. `charts` reads a
+    year's chart rows (default: chart_rows with `session`; a delivery pass shares one)."""
     ids = [r[0] for r in recipients]
     leaders = set((await session.scalars(
         select(ProjectRole.person_id).distinct()
@@ -63,7 +65,8 @@ async def leader_extras(
         return {}
     everything: list[ChartRow] = []
     if any(scope is None for _, scope, _, _ in wanted):  # their text starts with the totals
-        everything = list((await chart_rows(session, day.year)).values())
+        load = charts or (lambda year: chart_rows(session, year))
+        everything = list((await load(day.year)).values())
     share = float(elapsed_share(day))
     out: dict[int, Extras] = {}
     for person_id, scope, open_issues, overdue in wanted:
