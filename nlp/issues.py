@@ -376,6 +376,12 @@ _NEW_DATE = re.compile(r"[，,\s]*(?:估计|预计|争取|力争|可能)[^。；
 _AT_RISK_ONLY = re.compile(r"有(?:一定|些|点|很大)?(?:的)?(?:困难|难度)|难度(?:很|较|比较)?大|难")
 _CONSEQUENCE = re.compile(r"\s*(?:进而|从而|并|已)?(?:影响|导致|造成|致使|使得|制约)")
 # What a problem shuts out, said after it (道路还没修通，材料车进不来): part of that problem.
+# 补偿款未到位，附属工程停工: the work stopped or slowed, said right after the problem that
+# stopped it and with no cause of its own (雨, 工人 …), is that problem's consequence.
+_RESULT_ONLY = re.compile(r"[^，,。；;]{0,10}?(?:停工|停了|停下来|暂停|停摆|受(?:到)?影响|放慢"
+                          r"|拖到|拖后|滞后)[^，,。；;]{0,8}")
+_OWN_CAUSE = re.compile(r"雨|雪|天气|高温|汛|冰冻|劳务|工人|工资|农民工|安全|材料|设备|塌|事故"
+                        r"|质量|整改|人手|机械|讨薪|欠薪|噪音|投诉|班组|队伍|分包|施工单位|总包|施工方")
 _SHUT_OUT = re.compile(r"[^，,。；;]{0,8}?(?:(?:进|出|过)不[了来去]|绕行|绕道)[^，,。；;]{0,8}")
 
 # 存在问题：无。 / 困难及建议：暂无 — a report form's section saying there is nothing.
@@ -561,7 +567,11 @@ def extract_issues(text: str, clauses: Sequence[tuple[int, int]], blanked: str,
         adjacent = same_item and i > 0 and out[-1].end == clauses[i - 1][1]
         if same_item and (_CONSEQUENCE.match(blanked, cs) or _SHUT_OUT.fullmatch(
                 blanked, cs, ce) or (category in ("construction", "other")
-                                     and _UNABLE.fullmatch(blanked, cs, ce))) and (
+                                     and _UNABLE.fullmatch(blanked, cs, ce)) or (
+                adjacent and category in ("construction", "other")
+                and out[-1].category not in ("construction", "other")
+                and _RESULT_ONLY.fullmatch(blanked, cs, ce)
+                and not _OWN_CAUSE.search(blanked, cs, ce))) and (
                 adjacent or not _SENTENCE_END.search(text, out[-1].end, cs)):
             # …仍未签约，影响管网施工: what the problem causes is part of that problem, also
             # past a clause between them (征拆滞后，尚有坟墓未迁，影响进场道路施工).

@@ -153,6 +153,20 @@ _RESCHEDULE = guarded(r"推迟[到至]|延期[到至]|延后[到至]|顺延[到�
 # Slipped with no new date (试生产推迟了, 施工单位推迟进场了): not done, not a plan.
 _SLIPPED_AFTER = re.compile(r"\s*(?:又|也|还|已经?)?(?:推迟|延期|延后|顺延|往后推)了")
 _SLIPPED_BEFORE = re.compile(r"(?:推迟|延期|延后)\s*$")
+_DATE_TAIL = re.compile(r"\s*(?:之|以)?(?:前|左右|前后)?\s*(?:能|可以|才能|就能|会|应该)?\s*"
+                        r"(?:完成|实现|到位|搞定|拿到|拿证|取得|下证|领证|办结|办完|办好|批下来|验)?"
+                        r"\s*(?:吧|了)?\s*[。！!]*")
+# A document's title: 关于康宁物流中心竣工验收的督办回复, 关于…开工有关事项的请示.
+_ABOUT = re.compile(r"关于[^，,。；;：:]{0,30}$")
+_TITLE_TAIL = re.compile(r"[^，,。；;：:]{0,8}?的[^，,。；;：:]{0,8}?"
+                         r"(?:回复|报告|请示|通知|函|说明|汇报|情况|事项|答复)")
+_WHETHER = re.compile(r"(?:能否|是否|能不能|会不会)\s*$")
+_SLIPPED = re.compile(r"推迟|推后|往后推|延后|延期|顺延|后延|晚")
+# A clause that is only a date and hedges (6月中旬吧, 估计下月底左右): the date of the plan
+# said just before it in the sentence (博羿竣工可能要晚一点，涂料供货跟不上，6月中旬吧).
+_BARE_DATE = re.compile(r"[\s，,]*(?:估计|预计|大概|应该|可能|差不多|争取|力争|最快|最迟|得|要)*"
+                        r"(?:(?:新的?|现在的?)?(?:目标|时间)?(?:是|为|定在|改为|调整为|改到))?"
+                        r"\s*(?:到)?\s*(?:左右|前后|吧|啦|了)*[\s。！!]*")
 # May miss its date (可能赶不上5月底完工): the estimate said after it, if any, is the plan.
 _MAY_MISS = re.compile(r"(?:可能|恐怕|也许|怕是|估计|看来)(?:要|会)?"
                        r"(?:赶不上|来不及|完不成|实现不了)[^，,。；;]{0,10}$")
@@ -161,7 +175,7 @@ _MAY_MISS = re.compile(r"(?:可能|恐怕|也许|怕是|估计|看来)(?:要|会
 _AT_RISK = re.compile(
     r"[^，,。；;]{0,4}?(?:的)?(?:任务|目标|节点|计划)?(?:的)?[^，,。；;]{0,4}?"
     r"(?:完不成|无法实现|实现不了|难以实现|不能实现|无法完成|存在[^，,。；;]{0,4}风险|有困难|有难度"
-    r"|没法完成)")
+    r"|没法完成|保不住|守不住|够呛|没戏|悬了)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +219,10 @@ _AS_NOUN = re.compile(r"资料|材料|报告|备案|筹备|准备|方案|公告|
                       r"|照片|视频"
                       r"|的项目|的企业")  # (已建成投产的项目: which projects, not an event)
 _AS_TIME = re.compile(r"时间|日期")
+# 投产时间要往后推，…，预计2月下旬 / 通车时间定了，9月28号: the milestone's time moved or set,
+# the date said later in the sentence (extract_events looks for it; without one, no event).
+_TIME_SET_LATER = re.compile(
+    r"[^，,。；;]{0,6}?(?:推迟|推后|往后推|延后|延期|顺延|后延|调整|定了|定下来|确定了|定在|改了)")
 _UNCHANGED = re.compile(r"\s*(?:还是|仍然|依然)?(?:不变|没变|未变(?!更)|没有变|没有?变化|照旧)")
 # The milestone's date said unchanged, right after the milestone word (开工时间不变, 投产没变).
 _UNCHANGED_AFTER = re.compile(r"\s*(?:时间|日期)?" + _UNCHANGED.pattern)
@@ -283,10 +301,14 @@ def milestone_spans(text: str, start: int, end: int) -> list[tuple[int, int, str
                                      and _WHICH.match(clause, m.end())):
             continue
         if _AS_TIME.match(after) and not _HAS_DIGIT_DATE.search(clause, m.end()) \
-                and not _UNCHANGED_AFTER.match(clause, m.end()):
+                and not _UNCHANGED_AFTER.match(clause, m.end()) \
+                and not _TIME_SET_LATER.match(clause, m.end() + 2):
             continue  # (开工时间不变: the plan stands)
         if _said_of_works(clause, m.start(), kind):
             continue
+        if "关于" in clause and _ABOUT.search(clause, 0, m.start()) \
+                and _TITLE_TAIL.match(clause, m.end()):
+            continue  # 关于…竣工验收的督办回复: a document's subject, not an event
         if _SOME_UNITS.match(clause, m.end()):
             continue  # 10栋已封顶8栋: some of the buildings, not the project
         if kind == "land" and m.group().startswith("地") and len(m.group()) > 2:
@@ -423,14 +445,22 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
             if follow is None and last is not None and last.milestone in ("permit", "land"):
                 follow = _OBTAIN_PLAN.search(text, cs, ce)
             if follow is None and last is not None and last.status == "not_done":
-                # 没能按期竣工，估计明年二季度: the new expected date of what was missed.
+                # 没能按期竣工，估计明年二季度: the new expected date of what was missed (not
+                # …，争取下周三前签下来: a date for another thing).
                 follow = _EXPECT.match(text, cs, ce)
+                when = within(cs, ce) if follow else []
+                if not when or not _DATE_TAIL.fullmatch(text, when[-1].end, ce):
+                    follow = None
             undated = (follow is None and last is not None and last.status == "planned"
                        and last.date is None and bool(out) and out[-1] is last
                        and not _SENTENCE_BREAK.search(text, last.end, cs))
             if undated:
                 # 下一步办理竣工验收，计划4月底前完成: the plan's date, said after it.
                 follow = _FINISH_PLAN.search(text, cs, ce)
+                when = within(cs, ce)
+                if follow is None and len(when) == 1 and _BARE_DATE.fullmatch(
+                        text[cs:when[0].start] + text[when[0].end:ce]):
+                    follow = _BARE_DATE.match(text, cs)  # 6月中旬吧: that date is the plan's
             if last is not None and follow:
                 when = within(date_from, ce)
                 if when:
@@ -453,6 +483,23 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                 continue
             pre_dates = within(left, ms)
             post_dates = within(me, right)
+            if _WHETHER.search(prefix):
+                continue  # 本月底能否通车还不确定: a question, nothing reported
+            if _AS_TIME.match(text, me) and not pre_dates and not post_dates \
+                    and not _UNCHANGED_AFTER.match(text, me):
+                # 投产时间要往后推，…，预计2月下旬: the first date later in the sentence, unless
+                # another milestone comes first; none: nothing reported.
+                stop = sentence_end(me)
+                later = within(ce, stop)
+                if not later or _MILESTONE.search(text, ce, later[0].start) or (
+                        not later[0].yearless and later[0].date <= sent):
+                    continue
+                ev = EventMention(ms, me, kind, "planned", later[0].for_plan(sent),
+                                  rolled=later[0].for_plan(sent) != later[0].date,
+                                  moved=_SLIPPED.search(text, me, ce) is not None)
+                out.append(ev)
+                prev = last = ev
+                continue
             status = "not_done" if _SPLIT_NEG.search(text, ms, me) else _status(prefix)
             if kind == "started" and text.startswith("进场", ms) and _MOVING_IN.search(
                     prefix, max(0, len(prefix) - 3)):
@@ -497,6 +544,8 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                     j += 1
                 status = _status(suffix if j == i else text[spans[j][1]:(
                     spans[j + 1][0] if j + 1 < len(spans) else ce)])
+            if status == "done" and _AT_RISK.match(suffix):
+                status = "planned"  # 6月30日通车可能保不住了: a target in doubt, not done
             if (span is not None and span.yearless and date is not None and date > sent
                     and status in (None, "done")):
                 # 已于12月28日开工 sent in January: last December, not next (the year is

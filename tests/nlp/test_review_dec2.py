@@ -1,0 +1,91 @@
+"""Rules added after the infra / remind / inspect blind corpora (2026-12-02): a target in
+doubt is never done, a milestone's time moved or set takes the date said later in the
+sentence, a document's title is no event, and a stoppage said right after the problem that
+caused it is part of that problem."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from nlp.parser import Parser
+
+SENT = dt.date(2026, 6, 12)
+
+
+def updates(parser: Parser, text: str, sender: str = "孙浩") -> list[dict]:
+    return parser.parse(text, sender=sender, sent=SENT).to_json()["updates"]
+
+
+def events(parser: Parser, text: str) -> list[tuple[str, str, str | None]]:
+    return [(e["milestone"], e["status"], e["date"])
+            for u in updates(parser, text) for e in u["events"]]
+
+
+@pytest.mark.parametrize("text", [
+    "三一产业基地6月30日封顶可能保不住了，钢构件供货跟不上",
+    "三一产业基地月底竣工怕是够呛了",
+    "三一产业基地本月底能否封顶还不确定",
+    "三一产业基地是否已经竣工验收了？",
+])
+def test_a_target_in_doubt_or_a_question_is_never_done(parser: Parser, text: str) -> None:
+    assert all(status != "done" for _m, status, _d in events(parser, text))
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("三一产业基地投产时间要往后推，进口设备还没到港，预计8月中旬",
+     ("operating", "planned", "2026-08-20")),
+    ("三一产业基地竣工时间定了，9月28号", ("completed", "planned", "2026-09-28")),
+    ("三一产业基地确定推迟封顶，新的目标是7月底", ("topped_out", "planned", "2026-07-31")),
+    ("三一产业基地竣工可能要晚一点，外墙材料供货跟不上，8月中旬吧",
+     ("completed", "planned", "2026-08-20")),
+])
+def test_the_date_said_later_in_the_sentence_is_the_plan(
+        parser: Parser, text: str, expected: tuple[str, str, str]) -> None:
+    assert events(parser, text) == [expected]
+
+
+def test_a_time_moved_with_no_date_reports_nothing(parser: Parser) -> None:
+    assert events(parser, "三一产业基地投产时间要往后推，进口设备还没到港") == []
+
+
+def test_a_time_unchanged_is_still_the_plan(parser: Parser) -> None:
+    assert events(parser, "三一产业基地设备调试顺利，投产时间不变") == [
+        ("operating", "planned", None)]
+
+
+def test_an_estimate_for_another_thing_is_not_the_new_date(parser: Parser) -> None:
+    found = events(parser, "三一产业基地还没有封顶，最后一批钢构件合同还没签，争取下周三前签下来")
+    assert found == [("topped_out", "not_done", None)]
+
+
+def test_an_estimate_to_obtain_the_permit_is_still_its_plan(parser: Parser) -> None:
+    found = events(parser, "三一产业基地还没开工，施工许可证还在办，估计7月上旬能拿到")
+    assert ("permit", "planned", "2026-07-10") in found
+
+
+def test_a_documents_title_is_no_event(parser: Parser) -> None:
+    text = "关于三一产业基地竣工验收的督办回复：因消防验收尚未通过，项目未能按期完成竣工验收"
+    assert ("accepted", "done", None) not in events(parser, text)
+
+
+@pytest.mark.parametrize("text", [
+    "三一产业基地征地补偿款未到位，附属工程停工",
+    "三一产业基地施工许可证还没办下来，主体工程受影响",
+])
+def test_a_stoppage_right_after_its_cause_is_one_problem(parser: Parser, text: str) -> None:
+    [update] = updates(parser, text)
+    assert len(update["issues"]) == 1
+    assert update["issues"][0]["category"] != "construction"
+
+
+def test_a_stoppage_with_a_cause_of_its_own_stays_a_problem(parser: Parser) -> None:
+    [update] = updates(parser, "三一产业基地进度款还没拨付，连续降雨，室外施工停了三天")
+    assert "construction" in {i["category"] for i in update["issues"]}
+
+
+def test_the_tail_of_another_bridges_name_is_the_senders_own_works(parser: Parser) -> None:
+    # 刘洋 is the highway's contact; 渌口特大桥 is a bridge of the highway, not 清水塘大桥.
+    found = updates(parser, "渌口特大桥主墩承台今日浇筑完成，本月完成投资8600万", sender="刘洋")
+    assert [u["project"] for u in found] == ["P001"]
