@@ -253,3 +253,19 @@ def clause_spans(text: str) -> list[tuple[int, int]]:
         else:
             merged.append((a, b))
     return merged
+
+
+# The bot's own alert card (scheduler/messages.py alert_notice), quoted or pasted back with a
+# reply: its fields restate the plan and the delay, they report nothing. The 项目： line stays
+# (it names the project the reply is about). Recognised by the card's 逾期 line.
+_CARD_SIGNATURE = re.compile(r"逾期：自[^，,。\n]{4,16}?起已逾期")
+_CARD_FIELD = re.compile(
+    r"(?m)^[ \t>]*(?:(?:事项|节点|逾期|责任人|原计划|新计划)：|尚无人点|请尽快|[🟡🟠🔴⚪️]"
+    r"|[黄橙红]色预警).*$")
+
+
+def blank_bot_cards(text: str) -> str:
+    """Blank the fields of a quoted alert card; offsets are unchanged."""
+    if "逾期：自" not in text or not _CARD_SIGNATURE.search(text):
+        return text
+    return _CARD_FIELD.sub(lambda m: _BLANK.sub(" ", m.group()), text)

@@ -160,6 +160,9 @@ _DATE_TAIL = re.compile(r"\s*(?:之|以)?(?:前|左右|前后)?\s*(?:能|可以|
 _ABOUT = re.compile(r"关于[^，,。；;：:]{0,30}$")
 _TITLE_TAIL = re.compile(r"[^，,。；;：:]{0,8}?的[^，,。；;：:]{0,8}?"
                          r"(?:回复|报告|请示|通知|函|说明|汇报|情况|事项|答复)")
+_NODE_PASSED = re.compile(
+    r"\s*(?:时间)?\s*(?:已经?|都|早就?)?\s*(?:逾期|超期|过了|已过|延误|滞后|到期)")
+_NODE_AHEAD = re.compile(r"[^，,。；;]{0,6}?(?:还有|距今|距离|临近|即将|快到|提醒|剩)")
 _WHETHER = re.compile(r"(?:能否|是否|能不能|会不会)\s*$")
 _SLIPPED = re.compile(r"推迟|推后|往后推|延后|延期|顺延|后延|晚")
 # A clause that is only a date and hedges (6月中旬吧, 估计下月底左右): the date of the plan
@@ -485,6 +488,11 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
             post_dates = within(me, right)
             if _WHETHER.search(prefix):
                 continue  # 本月底能否通车还不确定: a question, nothing reported
+            if text.startswith("节点", me) and (_NODE_PASSED.match(text, me + 2)
+                                               or _NODE_AHEAD.match(text, me + 2)):
+                # 竣工节点已逾期, 竣工节点还有20个工作日 (a reminder quoted, or said back): the
+                # deadline, not the event; what the reply says of it is reported.
+                continue
             if _AS_TIME.match(text, me) and not pre_dates and not post_dates \
                     and not _UNCHANGED_AFTER.match(text, me):
                 # 投产时间要往后推，…，预计2月下旬: the first date later in the sentence, unless

@@ -15,7 +15,13 @@ from typing import Any
 
 import jieba
 
-from nlp.clauses import blank_fillers, blank_retracted, clause_spans, drop_non_reports
+from nlp.clauses import (
+    blank_bot_cards,
+    blank_fillers,
+    blank_retracted,
+    clause_spans,
+    drop_non_reports,
+)
 from nlp.corrections import apply_corrections
 from nlp.dates import find_dates
 from nlp.investment import extract_investment, extract_progress
@@ -223,7 +229,7 @@ class Parser:
             text, inferred = table[0], table[1]
         slips = self._sound.slips(text, self._tokens, self._segmenter.route_score)
         text = apply(text, slips)
-        work = blank_retracted(drop_non_reports(blank_fillers(text)))
+        work = blank_retracted(drop_non_reports(blank_fillers(blank_bot_cards(text))))
         if not work.strip():
             return ParseResult()
         mentions = [m for m in self._matcher.find(work, self._segmenter.tokens(work, self._heads))

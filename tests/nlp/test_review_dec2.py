@@ -89,3 +89,32 @@ def test_the_tail_of_another_bridges_name_is_the_senders_own_works(parser: Parse
     # 刘洋 is the highway's contact; 渌口特大桥 is a bridge of the highway, not 清水塘大桥.
     found = updates(parser, "渌口特大桥主墩承台今日浇筑完成，本月完成投资8600万", sender="刘洋")
     assert [u["project"] for u in found] == ["P001"]
+
+
+@pytest.mark.parametrize("reminder", [
+    "【逾期提醒】三一产业基地主体封顶节点已逾期5个工作日",
+    "三一产业基地5月20日的封顶节点已经过了",
+])
+def test_a_deadline_passed_is_never_done(parser: Parser, reminder: str) -> None:
+    assert events(parser, f"{reminder}\n回复：还差一层没封顶，争取7月15日封顶。") == [
+        ("topped_out", "not_done", None), ("topped_out", "planned", "2026-07-15")]
+    assert events(parser, f"{reminder}\n回复：6月10日已经封顶了，忘了报") == [
+        ("topped_out", "done", "2026-06-10")]
+
+
+def test_a_deadline_to_come_reports_nothing(parser: Parser) -> None:
+    text = "【节点提醒】三一产业基地竣工节点距今还有20个工作日，请确认能否按期"
+    assert events(parser, text) == []
+
+
+def test_the_bots_own_alert_card_quoted_back_reports_only_the_reply(parser: Parser) -> None:
+    from scheduler.messages import AlertView, alert_notice
+
+    card = alert_notice(AlertView(
+        alert_id=7, kind="milestone_overdue", level="orange", project="三一产业基地",
+        project_code="P004", what="主体封顶节点逾期（计划2026年5月20日完成）",
+        since=dt.date(2026, 5, 21), days_late=10, responsible="孙浩")).plain_text()
+    found = updates(parser, f"{card}\n回复：主体下周三封顶", sender="林晓")
+    assert [u["project"] for u in found] == ["P004"]
+    assert [(e["milestone"], e["status"], e["date"]) for e in found[0]["events"]] == [
+        ("topped_out", "planned", "2026-06-17")]
