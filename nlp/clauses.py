@@ -260,7 +260,7 @@ def clause_spans(text: str) -> list[tuple[int, int]]:
 # (it names the project the reply is about). Recognised by the card's 逾期 line.
 _CARD_SIGNATURE = re.compile(r"逾期：自[^，,。\n]{4,16}?起已逾期")
 _CARD_FIELD = re.compile(
-    r"(?m)^[ \t>]*(?:(?:事项|节点|逾期|责任人|原计划|新计划)：|尚无人点|请尽快|[🟡🟠🔴⚪️]"
+    r"(?m)^[ \t>]*(?:(?:事项|逾期|责任人)：|尚无人点|请尽快|[🟡🟠🔴]"
     r"|[黄橙红]色预警).*$")
 
 

@@ -56,6 +56,7 @@ _OTHER_INSPECTION = re.compile(
     r"|桩基|隐蔽|初步|中间|地基|钢结构|结构|幕墙|管网|绿化|室外|职业卫生|卫生|环评|安评|能评|水土保持"
     r"|特种设备|交通|交警|公安|燃气|供电|工程质量|竣工前|预|进场|材料|到货|开箱)(?:工程|专项|系统)?(?:的)?$"
 )
+_ASPECT_BEFORE = re.compile(r"(?:消防|环保|规划|人防|节能|水保|档案|防雷|电梯|环境保护)$")
 # 未签征收协议 is land acquisition, not the project's investment agreement.
 _SIGN_CONTEXT = re.compile(
     r"(?:投资|合作|项目|招商|框架|战略|入园|落户|进园|建设)[^，,。；;]{0,4}(?:协议|合同)|协议书"
@@ -69,6 +70,7 @@ _NEG = re.compile(
     r"还没有?|还未|尚未|暂未|暂时没有|未能|没能|没有|仍未|迟迟未|迟迟没有?|未|没|无法"
     r"|待定|未定|不能|不会|不了|难以|来不及|无望|不具备|不可能|达不到|赶不上|做不到"
     r"|暂不|暂缓|缓建|停止|取消|能否|是否|能不能|会不会|可否|不[准让许给]|不允许"
+    r"|[办批拿领审]不[下到出了]"  # 施工许可证办不下来
 )
 # Under way rather than not done: 正在办理施工许可证. Not done, unless the message gives the
 # milestone a planned date (预计5月初取得): then the plan is what is reported.
@@ -84,7 +86,7 @@ _IN_PROGRESS = guarded(
 _PLAN = guarded(
     r"计划|预计|力争|争取|将于|将|确保|拟|有望|准备|推迟|延期|延迟|延后|顺延|调整[到为至]|打算|[推拖]到"
     r"|目标|要在|预定|可望|即将|下一步|下步|近期|快要|快(?![速递捷线乐])|马上|就要|还要|还需要?|还得|才能|才可以|早日"
-    r"|尽快|抓紧|加快"
+    r"|尽快|抓紧|加快|务必|届时"
     # 竣工可能要晚一点, 投产会晚些: a slip, the new date still to come
     r"|(?:要|会|得)晚(?:一点|一些|些|点)"
     # 施工许可这两天就能拿到: obtainable soon, not obtained
@@ -154,22 +156,24 @@ _RESCHEDULE = guarded(r"推迟[到至]|延期[到至]|延后[到至]|顺延[到�
 _SLIPPED_AFTER = re.compile(r"\s*(?:又|也|还|已经?)?(?:推迟|延期|延后|顺延|往后推)了")
 _SLIPPED_BEFORE = re.compile(r"(?:推迟|延期|延后)\s*$")
 _DATE_TAIL = re.compile(r"\s*(?:之|以)?(?:前|左右|前后)?\s*(?:能|可以|才能|就能|会|应该)?\s*"
+                        r"(?:基本|全部|全面)?\s*"
                         r"(?:完成|实现|到位|搞定|拿到|拿证|取得|下证|领证|办结|办完|办好|批下来|验)?"
                         r"\s*(?:吧|了)?\s*[。！!]*")
 # A document's title: 关于康宁物流中心竣工验收的督办回复, 关于…开工有关事项的请示.
-_ABOUT = re.compile(r"关于[^，,。；;：:]{0,30}$")
-_TITLE_TAIL = re.compile(r"[^，,。；;：:]{0,8}?的[^，,。；;：:]{0,8}?"
+_ABOUT = re.compile(r"^[\s【\[]*关于[^，,。；;：:已了]{0,30}$")
+_TITLE_TAIL = re.compile(r"[^，,。；;：:已了]{0,8}?的[^，,。；;：:]{0,8}?"
                          r"(?:回复|报告|请示|通知|函|说明|汇报|情况|事项|答复)")
 _NODE_PASSED = re.compile(
     r"\s*(?:时间)?\s*(?:已经?|都|早就?)?\s*(?:逾期|超期|过了|已过|延误|滞后|到期)")
-_NODE_AHEAD = re.compile(r"[^，,。；;]{0,6}?(?:还有|距今|距离|临近|即将|快到|提醒|剩)")
+_NODE_AHEAD = re.compile(r"[^，,。；;]{0,6}?(?:还有|距今|距离|临近|即将|快到|提醒)")
 _WHETHER = re.compile(r"(?:能否|是否|能不能|会不会)\s*$")
 _SLIPPED = re.compile(r"推迟|推后|往后推|延后|延期|顺延|后延|晚")
 # A clause that is only a date and hedges (6月中旬吧, 估计下月底左右): the date of the plan
 # said just before it in the sentence (博羿竣工可能要晚一点，涂料供货跟不上，6月中旬吧).
 _BARE_DATE = re.compile(r"[\s，,]*(?:估计|预计|大概|应该|可能|差不多|争取|力争|最快|最迟|得|要)*"
                         r"(?:(?:新的?|现在的?)?(?:目标|时间)?(?:是|为|定在|改为|调整为|改到))?"
-                        r"\s*(?:到)?\s*(?:左右|前后|吧|啦|了)*[\s。！!]*")
+                        r"\s*(?:到)?\s*(?:上午|下午|晚上|早上|中午|之前|以前|前|左右|前后|吧|啦|了)*"
+                        r"[\s。！!]*")
 # May miss its date (可能赶不上5月底完工): the estimate said after it, if any, is the plan.
 _MAY_MISS = re.compile(r"(?:可能|恐怕|也许|怕是|估计|看来)(?:要|会)?"
                        r"(?:赶不上|来不及|完不成|实现不了)[^，,。；;]{0,10}$")
@@ -219,6 +223,7 @@ def _status(window: str) -> EventStatus | None:
 # (土地出让公告已发布: the announcement is out, the land is not taken yet.)
 # (具备通车条件, 验收意见, 投产企业5家; 建成后, 投产以后: a time, not an event)
 _AS_NOUN = re.compile(r"资料|材料|报告|备案|筹备|准备|方案|公告|公示|条件|意见|企业|后|以后|之后"
+                      r"|情况|决算|结算|审计"  # 投产情况, 竣工决算: a matter or an account
                       r"|照片|视频"
                       r"|的项目|的企业")  # (已建成投产的项目: which projects, not an event)
 _AS_TIME = re.compile(r"时间|日期")
@@ -275,10 +280,22 @@ def _said_of_works(clause: str, at: int, kind: str) -> bool:
 
 
 # A count of buildings or lines: 已封顶8栋 is some of them, 剩下2栋 the last of them.
-_UNITS = r"[\d一二两三四五六七八九十]+\s*(?:栋|幢|座|个单体|台|条线)"
+_UNITS = (r"[\d一二两三四五六七八九十]+\s*(?:栋|幢|座|个单体|台|条线"
+          r"|个(?!月|工作日|小时|星期|礼拜|季度|多月|半月))")  # 已竣工14个: some of many
 _LAST_UNITS = re.compile(r"(?:还剩|只剩|就剩|剩下)\s*" + _UNITS)
 _SOME_UNITS = re.compile(r"\s*了?\s*" + _UNITS)
 _WORKS_HINT = re.compile(r"[站路道网线电水气管杆配房间楼舍堂库墙修饰面室观化构础基方平装场馆厅]")
+
+
+def _alone_in_clause(text: str, d: DateSpan) -> bool:
+    """Whether date `d` stands alone in its clause but for hedges (预计2月下旬, 9月28号吧)."""
+    lo = max(text.rfind(c, 0, d.start) for c in "，,；;。！!？?\n") + 1
+    hi = _CLAUSE_END.search(text, d.end)
+    end = hi.start() if hi else len(text)
+    return _BARE_DATE.fullmatch(text[lo:d.start] + text[d.end:end]) is not None
+
+
+_CLAUSE_END = re.compile(r"[，,；;。！!？?\n]")
 
 
 def milestone_spans_by_clause(text: str, clauses: Sequence[tuple[int, int]]
@@ -325,6 +342,8 @@ def milestone_spans(text: str, start: int, end: int) -> list[tuple[int, int, str
         if kind == "accepted" and m.group() != "竣工验收" \
                 and _OTHER_INSPECTION.search(clause, max(0, m.start() - 8), m.start()):
             continue
+        if kind == "accepted" and _ASPECT_BEFORE.search(clause, max(0, m.start() - 4), m.start()):
+            continue  # 环保竣工验收, 消防竣工验收: one aspect's acceptance, not the project's
         if kind == "signed":
             # 拆迁户还有12户未签约 is land acquisition, not the project's investment agreement.
             if _SIGN_NOT.search(clause):
@@ -461,7 +480,8 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                 # 下一步办理竣工验收，计划4月底前完成: the plan's date, said after it.
                 follow = _FINISH_PLAN.search(text, cs, ce)
                 when = within(cs, ce)
-                if follow is None and len(when) == 1 and _BARE_DATE.fullmatch(
+                if follow is None and len(when) == 1 and when[0].for_plan(sent) > sent \
+                        and _BARE_DATE.fullmatch(
                         text[cs:when[0].start] + text[when[0].end:ce]):
                     follow = _BARE_DATE.match(text, cs)  # 6月中旬吧: that date is the plan's
             if last is not None and follow:
@@ -493,14 +513,18 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                 # 竣工节点已逾期, 竣工节点还有20个工作日 (a reminder quoted, or said back): the
                 # deadline, not the event; what the reply says of it is reported.
                 continue
-            if _AS_TIME.match(text, me) and not pre_dates and not post_dates \
+            cue = _TIME_SET_LATER.match(text, me + 2) if _AS_TIME.match(text, me) else None
+            if cue is not None and post_dates and post_dates[0].start < cue.end():
+                # 竣工时间昨天定下来了: the day of the decision, not of the milestone
+                post_dates = [d for d in post_dates if d.start >= cue.end()]
+            if _AS_TIME.match(text, me) and not post_dates \
                     and not _UNCHANGED_AFTER.match(text, me):
-                # 投产时间要往后推，…，预计2月下旬: the first date later in the sentence, unless
-                # another milestone comes first; none: nothing reported.
-                stop = sentence_end(me)
-                later = within(ce, stop)
-                if not later or _MILESTONE.search(text, ce, later[0].start) or (
-                        not later[0].yearless and later[0].date <= sent):
+                # 投产时间要往后推，…，预计2月下旬: the first date later in the sentence, said
+                # alone in its clause (预计2月下旬, 9月28号, 现在定在5月中旬) and still to come;
+                # none (竣工时间昨天定下来了, …，原定5月30日, …，设备下周才到): nothing reported.
+                later = within(ce, sentence_end(me))
+                if not later or _MILESTONE.search(text, ce, later[0].start) \
+                        or later[0].date <= sent or not _alone_in_clause(text, later[0]):
                     continue
                 ev = EventMention(ms, me, kind, "planned", later[0].for_plan(sent),
                                   rolled=later[0].for_plan(sent) != later[0].date,
@@ -552,7 +576,7 @@ def extract_events(text: str, clauses: Sequence[tuple[int, int]], dates: Sequenc
                     j += 1
                 status = _status(suffix if j == i else text[spans[j][1]:(
                     spans[j + 1][0] if j + 1 < len(spans) else ce)])
-            if status == "done" and _AT_RISK.match(suffix):
+            if status == "done" and date is not None and date > sent and _AT_RISK.match(suffix):
                 status = "planned"  # 6月30日通车可能保不住了: a target in doubt, not done
             if (span is not None and span.yearless and date is not None and date > sent
                     and status in (None, "done")):

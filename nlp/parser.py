@@ -245,11 +245,6 @@ class Parser:
             # project in a message that has named its project plainly.
             mentions = [m for m in mentions if not m.weak or not (
                 self._the_project(work, m) or _part_of_works(work, m, self._tokens))]
-        if own and mentions and all(m.weak for m in mentions):
-            # 渌口特大桥 from the highway's contact: a fragment inside the name of another
-            # structure (湘江|特大桥) is a part of the sender's own works, not another project.
-            mentions = [m for m in mentions if set(m.codes) & set(own)
-                        or not _inside_name(work, m, self._tokens)]
         clauses = clause_spans(work)
         doubt = _Doubts(clauses, slips, inferred)
         named_by_clause = milestone_spans_by_clause(work, clauses)
@@ -485,19 +480,6 @@ def _inside_word(text: str, m: Mention,
         return False
     lo = max(0, m.start - 4)
     return any(lo + s < m.start < lo + e for _w, s, e in tokens(text[lo:m.end]))
-
-
-# What may stand right before a fragment that stands alone (那个大桥, 和大桥, 说大桥).
-_FREE_BEFORE = re.compile(r"[的个和与及、在是把对说从到给跟同向将]")
-
-
-def _inside_name(text: str, m: Mention,
-                 tokens: Callable[[str], Sequence[tuple[str, int, int]]]) -> bool:
-    """Whether fragment `m` is the tail of another name (渌口特大桥, 湘江大桥): a character of
-    a name right before it, or a word it starts inside."""
-    if m.start == 0 or not _HAN_CHAR.match(text, m.start - 1):
-        return False
-    return not _FREE_BEFORE.match(text, m.start - 1) or _inside_word(text, m, tokens)
 
 
 def _coordinated(text: str, mentions: list[Mention]) -> list[Mention]:

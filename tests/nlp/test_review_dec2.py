@@ -85,12 +85,6 @@ def test_a_stoppage_with_a_cause_of_its_own_stays_a_problem(parser: Parser) -> N
     assert "construction" in {i["category"] for i in update["issues"]}
 
 
-def test_the_tail_of_another_bridges_name_is_the_senders_own_works(parser: Parser) -> None:
-    # 刘洋 is the highway's contact; 渌口特大桥 is a bridge of the highway, not 清水塘大桥.
-    found = updates(parser, "渌口特大桥主墩承台今日浇筑完成，本月完成投资8600万", sender="刘洋")
-    assert [u["project"] for u in found] == ["P001"]
-
-
 @pytest.mark.parametrize("reminder", [
     "【逾期提醒】三一产业基地主体封顶节点已逾期5个工作日",
     "三一产业基地5月20日的封顶节点已经过了",
@@ -118,3 +112,38 @@ def test_the_bots_own_alert_card_quoted_back_reports_only_the_reply(parser: Pars
     assert [u["project"] for u in found] == ["P004"]
     assert [(e["milestone"], e["status"], e["date"]) for e in found[0]["events"]] == [
         ("topped_out", "planned", "2026-06-17")]
+
+
+@pytest.mark.parametrize("text", [
+    "三一产业基地竣工验收时间昨天定下来了", "三一产业基地今天竣工时间定下来了，9月30日",
+    "三一产业基地昨天开会把竣工时间推迟了", "三一产业基地上周投产时间定了",
+    "三一产业基地竣工时间推迟了，原定5月30日", "三一产业基地投产时间往后推，6月1日设备已到场",
+    "三一产业基地投产时间要往后推，设备下周才到", "三一产业基地竣工时间推迟了，下周一报新计划",
+])
+def test_a_time_set_or_moved_is_never_done_nor_dated_by_another_thing(
+        parser: Parser, text: str) -> None:
+    found = events(parser, text)
+    assert all(status == "planned" for _m, status, _d in found)
+    assert all(date is None or date > "2026-06-12" for _m, _s, date in found)
+    assert ("completed", "planned", "2027-05-30") not in found
+
+
+def test_a_reply_in_field_form_after_the_card_is_read(parser: Parser) -> None:
+    from scheduler.messages import AlertView, alert_notice
+
+    card = alert_notice(AlertView(
+        alert_id=7, kind="milestone_overdue", level="yellow", project="三一产业基地",
+        project_code="P004", what="竣工节点逾期（计划2026年5月31日完成）",
+        since=dt.date(2026, 6, 1), days_late=9, responsible="孙浩")).plain_text()
+    assert events(parser, f"{card}\n新计划：7月15日竣工") == [
+        ("completed", "planned", "2026-07-15")]
+
+
+@pytest.mark.parametrize("text", [
+    "三一产业基地专项债资金没到位，环保督查期间全面停工",
+    "三一产业基地征地还没完成，中考期间夜间停工",
+])
+def test_a_stoppage_with_a_cause_of_its_own_stays_its_own_problem(
+        parser: Parser, text: str) -> None:
+    [update] = updates(parser, text)
+    assert len(update["issues"]) == 2
