@@ -37,6 +37,17 @@ _NOTICE = guarded(
     r"(?!交办|要求|指出|发现|时)"
     r"|(?:领导|书记|区长|市长|县长|主任|局长)[^。！？!?\n]{0,6}?(?:将|拟|要)(?:于|到|来)"
     r"[^。！？!?\n]{0,16}(?:调研|视察|督导|观摩|检查指导)"
+    # 冯市长明天上午看华锐…，请准备汇报: a visit to come, said plainly
+    r"|(?:领导|书记|区长|市长|县长|主任|局长)(?:明天|明日|后天|下周[一二三四五六日]?"
+    r"|本周[一二三四五六日]|周[一二三四五六日])(?:上午|下午)?(?:要|将|来|去)?(?:看|到|去)"
+    # 请…项目本周五前回复节点情况: a reply asked for by a deadline
+    r"|(?:请|麻烦)[^。！？!?\n]{0,40}?前(?:书面)?(?:回复|反馈)"
+    # 本周四下午召开调度会，重点调度…: a meeting to come
+    r"|(?:明天|明日|后天|下周|本周|这周|周[一二三四五六日]|将|拟|计划)[^。！？!?\n]{0,20}?"
+    r"(?:召开|开)[^。！？!?\n]{0,16}?(?:调度会|推进会|座谈会|协调会|会议)[，,]\s*(?:重点)?"
+    r"(?:调度|研究|听取)"
+    # 以下项目本周已回复：…: who has reported, not what
+    r"|(?:以下|下列)项目[^。！？!?\n]{0,8}?(?:已|未|没|还没)(?:回复|报送|上报|报)"
 )
 # Minutes of a meeting (调度会纪要：…由区住建局牵头): who is to do what, not a report; a new
 # contact introducing themselves. (Apart from _NOTICE: a pattern opening with a negated class
@@ -145,7 +156,7 @@ def blank_fillers(text: str) -> str:
 
 # Every question and notice pattern contains one of these: most reports skip the sentence loop.
 _NON_REPORT_HINT = re.compile(
-    r"[？?吗请各麻抓尽记核了确问落领书长任@报会样况纪]|通知|大家|怎么|如何|什么时候|由我")
+    r"[？?吗请各麻抓尽记核了确问落领书长任@报会样况纪]|通知|回复|大家|怎么|如何|什么时候|由我")
 
 
 # A request for help asked as a question (请问区里能否协调一下…用地问题吗) is a request,

@@ -147,3 +147,20 @@ def test_a_stoppage_with_a_cause_of_its_own_stays_its_own_problem(
         parser: Parser, text: str) -> None:
     [update] = updates(parser, text)
     assert len(update["issues"]) == 2
+
+
+@pytest.mark.parametrize("text", [
+    "【催报】请三一产业基地、钢铁城今天下班前回复逾期节点情况。",
+    "请三一产业基地、钢铁城本周五前书面反馈整改情况。",
+    "【调度会安排】本周四下午召开第一次调度会，重点调度三一产业基地、钢铁城。",
+    "冯市长明天上午看三一产业基地和钢铁城，两个项目请准备汇报材料，重点讲投资和投产情况。",
+    "以下项目本周已回复：三一产业基地、钢铁城。未回复的请抓紧。",
+])
+def test_notices_naming_projects_record_nothing(parser: Parser, text: str) -> None:
+    assert updates(parser, text, sender="林晓") == []
+
+
+def test_a_meeting_to_come_does_not_hide_the_report_after_it(parser: Parser) -> None:
+    found = updates(parser, "三一产业基地本周五召开征拆推进会，目前还有12户没有签订拆迁协议。")
+    assert [(u["project"], [i["category"] for i in u["issues"]]) for u in found] == [
+        ("P004", ["land"])]
