@@ -454,6 +454,30 @@ def time_report_lines(report: TickReport, settings: Settings, calendar: WorkCale
     return lines
 
 
+GROUP_QUIET_SECONDS = 1.5
+
+
+async def outbox_idle(session_factory: async_sessionmaker[AsyncSession], now: dt.datetime,
+                      timeout: float = 30.0) -> None:
+    """Wait until nothing is due at `now` for GROUP_QUIET_SECONDS: the scheduler's own sweep
+    at the new instant may still be queueing when /time's sweep ends."""
+    deadline = time.monotonic() + timeout
+    idle_since: float | None = None
+    while time.monotonic() < deadline:
+        async with session_factory() as session:
+            due = await session.scalar(select(func.count()).select_from(Outbox).where(
+                Outbox.state.in_([OutboxState.PENDING, OutboxState.SENDING]),
+                Outbox.next_attempt_at <= now))
+            unfanned = await session.scalar(select(func.count()).select_from(AlertNotice))
+        if due or unfanned:
+            idle_since = None
+        elif idle_since is None:
+            idle_since = time.monotonic()
+        elif time.monotonic() - idle_since >= GROUP_QUIET_SECONDS:
+            return
+        await asyncio.sleep(0.2)
+
+
 class SandboxLimits(Limits):
     """No per-chat pacing in the sandbox: a local fake, and a person reading a terminal."""
 
@@ -531,6 +555,7 @@ class GroupView:
         (Alert notices not yet fanned out count too: they become a group's outbox rows at
         the next delivery round.)"""
         deadline = time.monotonic() + timeout
+        idle_since: float | None = None
         while time.monotonic() < deadline:
             async with session_factory() as session:
                 due = await session.scalar(
@@ -539,7 +564,13 @@ class GroupView:
                         Outbox.state.in_([OutboxState.PENDING, OutboxState.SENDING]),
                         Outbox.next_attempt_at <= now))
                 unfanned = await session.scalar(select(func.count()).select_from(AlertNotice))
-            if not due and not unfanned:
+            if due or unfanned:
+                idle_since = None
+            elif idle_since is None:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since >= GROUP_QUIET_SECONDS:
+                # Nothing due for a while: the scheduler's own sweep at the new instant, which
+                # may still be running when /time's sweep ends, has queued what it will.
                 break
             await asyncio.sleep(0.2)
         self.show_new()
@@ -601,6 +632,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             report = await tick_once(settings, session_factory, None, clock(),
                                      instance="sandbox-time", calendar=scheduler.calendar)
             scheduler.wake()
+            await outbox_idle(session_factory, clock())
             await chat.settle_quietly()
             if view is not None:
                 await view.settle(session_factory, clock())
