@@ -458,16 +458,17 @@ GROUP_QUIET_SECONDS = 1.5
 
 
 async def outbox_idle(session_factory: async_sessionmaker[AsyncSession], now: dt.datetime,
-                      timeout: float = 30.0) -> None:
-    """Wait until nothing is due at `now` for GROUP_QUIET_SECONDS: the scheduler's own sweep
-    at the new instant may still be queueing when /time's sweep ends."""
+                      timeout: float = 30.0, *only: Any) -> None:
+    """Wait until no row (of those `only` selects) is due at `now` and no alert notice is left
+    to fan out, for GROUP_QUIET_SECONDS: the scheduler's own sweep at the new instant may
+    still be queueing when /time's sweep ends."""
     deadline = time.monotonic() + timeout
     idle_since: float | None = None
     while time.monotonic() < deadline:
         async with session_factory() as session:
             due = await session.scalar(select(func.count()).select_from(Outbox).where(
                 Outbox.state.in_([OutboxState.PENDING, OutboxState.SENDING]),
-                Outbox.next_attempt_at <= now))
+                Outbox.next_attempt_at <= now, *only))
             unfanned = await session.scalar(select(func.count()).select_from(AlertNotice))
         if due or unfanned:
             idle_since = None
@@ -554,25 +555,8 @@ class GroupView:
         """Wait until no group message due at `now` is left to send, then show them.
         (Alert notices not yet fanned out count too: they become a group's outbox rows at
         the next delivery round.)"""
-        deadline = time.monotonic() + timeout
-        idle_since: float | None = None
-        while time.monotonic() < deadline:
-            async with session_factory() as session:
-                due = await session.scalar(
-                    select(func.count()).select_from(Outbox).where(
-                        Outbox.channel.in_(self.kinds), Outbox.address.in_(self.robot_names),
-                        Outbox.state.in_([OutboxState.PENDING, OutboxState.SENDING]),
-                        Outbox.next_attempt_at <= now))
-                unfanned = await session.scalar(select(func.count()).select_from(AlertNotice))
-            if due or unfanned:
-                idle_since = None
-            elif idle_since is None:
-                idle_since = time.monotonic()
-            elif time.monotonic() - idle_since >= GROUP_QUIET_SECONDS:
-                # Nothing due for a while: the scheduler's own sweep at the new instant, which
-                # may still be running when /time's sweep ends, has queued what it will.
-                break
-            await asyncio.sleep(0.2)
+        await outbox_idle(session_factory, now, timeout, Outbox.channel.in_(self.kinds),
+                          Outbox.address.in_(self.robot_names))
         self.show_new()
 
 
